@@ -1,0 +1,13 @@
+import API
+import Messaging
+
+/// Ready while the bus is connected.
+struct BusReadiness: ReadinessCheck {
+    let name = "nats"
+    let bus: any MessageBus
+
+    func notReadyReason() async -> String? {
+        let state = bus.state
+        return state == .connected ? nil : "connection \(state.rawValue)"
+    }
+}

@@ -1,0 +1,3 @@
+import ClustermonCLI
+
+await Clustermon.runFromCommandLine()

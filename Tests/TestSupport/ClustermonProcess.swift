@@ -1,0 +1,56 @@
+import Foundation
+
+/// The built `clustermon` binary, run as a user would, with its log read as it runs.
+public final class ClustermonProcess: @unchecked Sendable {
+    public let process: Process
+    private let output: OutputLog
+
+    public static var binary: URL {
+        // Tests run from .build/<triple>/debug/<package>PackageTests.xctest; the binary is beside it.
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundle.appendingPathComponent("clustermon")
+    }
+
+    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            throw NATSServer.Failure.didNotStart("no clustermon binary at \(Self.binary.path): run `swift build` before `swift test`")
+        }
+        process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        try process.run()
+        output = OutputLog(reading: pipe)
+    }
+
+    /// The log so far once it contains `marker`, or once the process has closed its output.
+    public func waitForLog(_ marker: String) async -> String { await output.wait(for: marker) }
+
+    public var log: String { output.all }
+
+    /// The value of `key=value` in the first log line that contains `marker`.
+    public static func field(_ key: String, inLineWith marker: String, of log: String) -> String? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains(marker) }) else { return nil }
+        guard let start = line.range(of: "\(key)=") else { return nil }
+        return String(line[start.upperBound...].prefix { !$0.isWhitespace })
+    }
+
+    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for exit (on a thread of its own) and returns the exit status.
+    public func waitForExit() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { [process] in
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }
+        }
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}

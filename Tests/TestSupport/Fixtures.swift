@@ -1,0 +1,26 @@
+import Foundation
+
+/// The shared fixtures (`../shared/fixtures` beside the repository), or
+/// `CLUSTERMON_FIXTURES` when set.
+public enum Fixtures {
+    public static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    public static var root: URL {
+        if let override = ProcessInfo.processInfo.environment["CLUSTERMON_FIXTURES"] {
+            return URL(fileURLWithPath: override)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }
+
+    public static func url(_ relativePath: String) -> URL { root.appendingPathComponent(relativePath) }
+
+    public static func data(_ relativePath: String) throws -> Data { try Data(contentsOf: url(relativePath)) }
+
+    public static func bytes(_ relativePath: String) throws -> [UInt8] { [UInt8](try data(relativePath)) }
+
+    public static func files(in directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: url(directory).path).sorted().map { "\(directory)/\($0)" }
+    }
+}

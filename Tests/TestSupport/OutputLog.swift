@@ -1,0 +1,61 @@
+import Foundation
+
+/// Everything a child process writes to a pipe, read on a thread of its own (plain
+/// blocking reads: FileHandle's readabilityHandler can crash libdispatch when the handle
+/// goes away while its source is live), with waiters for a marker to appear.
+public final class OutputLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+    private var ended = false
+    private var waiters: [(String, CheckedContinuation<String, Never>)] = []
+
+    /// Starts reading `pipe` until end of file.
+    public init(reading pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                append(String(decoding: data, as: UTF8.self))
+            }
+            end()
+        }
+    }
+
+    private func append(_ chunk: String) {
+        lock.lock()
+        text += chunk
+        let ready = waiters.filter { text.contains($0.0) }
+        waiters.removeAll { text.contains($0.0) }
+        let snapshot = text
+        lock.unlock()
+        ready.forEach { $0.1.resume(returning: snapshot) }
+    }
+
+    private func end() {
+        lock.lock()
+        ended = true
+        let pending = waiters
+        waiters = []
+        let snapshot = text
+        lock.unlock()
+        pending.forEach { $0.1.resume(returning: snapshot) }
+    }
+
+    /// The output so far once it contains `marker`, or once the writer has closed the pipe.
+    public func wait(for marker: String) async -> String {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if text.contains(marker) || ended {
+                let snapshot = text
+                lock.unlock()
+                continuation.resume(returning: snapshot)
+            } else {
+                waiters.append((marker, continuation))
+                lock.unlock()
+            }
+        }
+    }
+
+    public var all: String { lock.lock(); defer { lock.unlock() }; return text }
+}

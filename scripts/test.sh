@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up what is missing, builds, and runs every test (real nats-server, real protoc,
+# real sockets). Ends with one line `N passed, N failed` from the real counts.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || exit $?
+
+# One build of everything (tests spawn the clustermon binary), then the tests.
+swift build --build-tests || { echo "build failed"; exit 1; }
+# The generated-code check builds protoc-gen-swift once; do it here, not inside a test.
+scripts/generate-protos.sh --check || { echo "Sources/Wire is stale: run scripts/generate-protos.sh"; exit 1; }
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+swift test --skip-build 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+# Swift Testing prints one line per finished test function; XCTest one per test case.
+passed=$(grep -E '^(✔|􁁛) Test .* passed after' "$log" | grep -vc ' Test run with ')
+failed=$(grep -E '^(✘|􀢄) Test .* failed after' "$log" | grep -vc ' Test run with ')
+xpassed=$(grep -Ec "^Test Case '.*' passed" "$log")
+xfailed=$(grep -Ec "^Test Case '.*' failed" "$log")
+passed=$((passed + xpassed))
+failed=$((failed + xfailed))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a crash ends the run without a per-test line
+echo "$passed passed, $failed failed"
+exit "$status"
