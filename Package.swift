@@ -119,6 +119,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
+        .testTarget(name: "KubernetesTests", dependencies: ["Kubernetes", "TestSupport"]),
+        .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "ClustermonCLITests", dependencies: [
             "ClustermonCLI", "API", "TestSupport",

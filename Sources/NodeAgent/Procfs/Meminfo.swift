@@ -1,0 +1,35 @@
+/// /proc/meminfo in bytes.
+public struct Meminfo: Sendable, Equatable {
+    /// Every line, in bytes (`kB` values multiplied out; unit-less counts kept as they are).
+    public var values: [String: UInt64] = [:]
+    public init() {}
+
+    public var totalBytes: UInt64? { values["MemTotal"] }
+    public var freeBytes: UInt64? { values["MemFree"] }
+
+    /// `MemAvailable`, or on kernels before 3.14 the usual estimate free + buffers + cached.
+    public var availableBytes: UInt64? {
+        if let available = values["MemAvailable"] { return available }
+        guard let free = values["MemFree"] else { return nil }
+        return free + (values["Buffers"] ?? 0) + (values["Cached"] ?? 0)
+    }
+
+    /// Used as the kubelet defines it for the node: total - available.
+    public var usedBytes: UInt64? {
+        guard let total = totalBytes, let available = availableBytes else { return nil }
+        return total > available ? total - available : 0
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws -> Meminfo {
+        var info = Meminfo()
+        for line in ProcText.lines(bytes) {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let fields = ProcText.fields(line[(colon + 1)...])
+            guard let number = fields.first.flatMap(ProcText.decimal) else { continue }
+            let isKiB = fields.count > 1 && fields[1].elementsEqual("kB".utf8)
+            info.values[ProcText.string(line[..<colon])] = isKiB ? number * 1024 : number
+        }
+        guard info.totalBytes != nil else { throw ProcParseError("/proc/meminfo", "no MemTotal line") }
+        return info
+    }
+}
