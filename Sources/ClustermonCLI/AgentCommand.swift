@@ -1,8 +1,13 @@
 import API
 import ArgumentParser
+import Foundation
+import Kubernetes
 import Logging
 import Messaging
+import NodeAgent
+import Prometheus
 import ServiceLifecycle
+import SwiftProtobuf
 
 /// The per-node DaemonSet.
 struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
@@ -11,36 +16,130 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         abstract: "Run the per-node agent (DaemonSet): collect this node's state and ship it over NATS."
     )
 
-    static let environment: [EnvironmentBinding] =
-        [.init("NODE_NAME", "node-name"), .init("METRICS_ADDR", "metrics-addr")] + NATSOptions.environment + LoggingOptions.environment
+    static let environment: [EnvironmentBinding] = [
+        .init("NODE_NAME", "node-name"), .init("INTERVAL", "interval"), .init("METRICS_ADDR", "metrics-addr"),
+        .init("KUBELET_URL", "kubelet-url"), .init("KUBELET_CA", "kubelet-ca"), .init("KUBELET_TOKEN_FILE", "kubelet-token-file"),
+        .init("KUBELET_INSECURE_TLS", "kubelet-insecure-tls", isSwitch: true), .init("KUBELET_TIMEOUT", "kubelet-timeout"),
+        .init("NO_KUBELET", "no-kubelet", isSwitch: true), .init("PROC_ROOT", "proc-root"), .init("FS_PATHS", "fs-path"),
+        .init("TRACER_SOCKET", "tracer-socket"), .init("MAX_CONNECTIONS", "max-connections"),
+    ] + NATSOptions.environment + LoggingOptions.environment
+
+    static let serviceAccount = "/var/run/secrets/kubernetes.io/serviceaccount"
 
     @Option(help: "This node's name; batches go to agent.v1.<node-name>. (env NODE_NAME)")
     var nodeName: String
 
-    @Option(help: "Where /healthz and /metrics listen. (env METRICS_ADDR)")
+    @Option(help: "Collection interval; the kubelet refreshes its stats every 10-15 s. (env INTERVAL)")
+    var interval = GoDuration(.seconds(10))
+
+    @Option(help: "Where /healthz, /readyz and /metrics listen. (env METRICS_ADDR)")
     var metricsAddr = ListenAddress(host: "0.0.0.0", port: 9102)
+
+    @Option(help: "Kubelet URL; default https://$NODE_IP:10250, or https://127.0.0.1:10250 without NODE_IP. (env KUBELET_URL)")
+    var kubeletUrl: String?
+
+    @Option(help: "CA bundle of the kubelet's serving certificate; default the service account's ca.crt when present. (env KUBELET_CA)")
+    var kubeletCa: String?
+
+    @Option(help: "Bearer token file, re-read on every request. (env KUBELET_TOKEN_FILE)")
+    var kubeletTokenFile = "\(Agent.serviceAccount)/token"
+
+    @Flag(help: "Do not verify the kubelet's certificate (kubelet certificates without IP SANs). (env KUBELET_INSECURE_TLS)")
+    var kubeletInsecureTls = false
+
+    @Option(help: "Timeout of one kubelet request. (env KUBELET_TIMEOUT)")
+    var kubeletTimeout = GoDuration(.seconds(5))
+
+    @Flag(help: "Do not read the kubelet (a host without one): node stats from procfs only. (env NO_KUBELET)")
+    var noKubelet = false
+
+    @Option(help: "The proc root; in a pod, the host's /proc mounted at /host/proc. (env PROC_ROOT)")
+    var procRoot = "/proc"
+
+    @Option(name: .customLong("fs-path"), parsing: .singleValue,
+            help: "A filesystem to report, `path` or `name=path`; repeatable. (env FS_PATHS, comma-separated)")
+    var fsPaths: [String] = []
+
+    @Option(help: "Network tracer unix socket; without one, established TCP connections are read from procfs (no byte counts). (env TRACER_SOCKET)")
+    var tracerSocket: String?
+
+    @Option(help: "Connections shipped per batch at most; more are counted as dropped. (env MAX_CONNECTIONS)")
+    var maxConnections = 65_536
+
+    @Flag(help: "Collect once, print the batch and exit (no NATS needed).")
+    var once = false
+
+    @Option(help: "Output of --once: json.")
+    var output: OutputFormat = .json
 
     @OptionGroup var nats: NATSOptions
     @OptionGroup var logging: LoggingOptions
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case json }
 
     func validate() throws {
         guard SubjectPattern.isValidPublishSubject("agent.v1.\(nodeName)"), !nodeName.contains(".") else {
             throw ValidationError("--node-name '\(nodeName)' cannot be part of a NATS subject (no dots, spaces or wildcards)")
         }
+        guard interval.duration >= .seconds(1) else { throw ValidationError("--interval must be at least 1s") }
+        guard maxConnections >= 0 else { throw ValidationError("--max-connections must not be negative") }
+    }
+
+    var agentConfiguration: AgentConfiguration {
+        AgentConfiguration(
+            nodeName: nodeName, agentVersion: Clustermon.version, interval: interval.duration, procRoot: procRoot,
+            filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections)
+    }
+
+    func makeKubelet(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeletClient? {
+        guard !noKubelet else { return nil }
+        let url = kubeletUrl ?? "https://\(environment["NODE_IP"].map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"):10250"
+        let defaultCA = "\(Agent.serviceAccount)/ca.crt"
+        let ca = kubeletCa ?? (FileManager.default.fileExists(atPath: defaultCA) ? defaultCA : nil)
+        let token: BearerToken = FileManager.default.fileExists(atPath: kubeletTokenFile) ? .file(kubeletTokenFile) : .none
+        return try KubeletClient(baseURL: url, token: token, tls: ClientTLS(caFile: ca, insecureSkipVerify: kubeletInsecureTls), timeout: kubeletTimeout.duration)
+    }
+
+    func makeTracer() -> TracerClient? {
+        tracerSocket.map { TracerClient(socketPath: $0, clientID: "clustermon-\(nodeName)") }
     }
 
     func run() async throws {
-        let registry = ProcessSetup.bootstrap(logLevel: logging.logLevel)
+        let registry = ProcessSetup.bootstrap(logLevel: once ? max(logging.logLevel, .warning) : logging.logLevel)
         let logger = Logger(label: "clustermon.agent")
+        let kubelet = try makeKubelet()
+        let tracer = makeTracer()
+        do {
+            try await run(kubelet: kubelet, tracer: tracer, registry: registry, logger: logger)
+        } catch {
+            try? await kubelet?.shutdown()
+            try? await tracer?.shutdown()
+            throw error
+        }
+        try? await kubelet?.shutdown()
+        try? await tracer?.shutdown()
+    }
+
+    private func run(kubelet: KubeletClient?, tracer: TracerClient?, registry: PrometheusCollectorRegistry, logger: Logger) async throws {
+        if once {
+            // No NATS: an in-process bus stands in, nothing is published.
+            let agent = AgentService(configuration: agentConfiguration, bus: InProcessBus(), kubelet: kubelet, tracer: tracer, logger: logger)
+            let batch = await agent.snapshot()
+            var options = JSONEncodingOptions()
+            options.preserveProtoFieldNames = true
+            print(try batch.jsonString(options: options))
+            return
+        }
         let configuration = nats.configuration(name: "clustermon-agent-\(nodeName)")
         logger.info("clustermon agent starting", metadata: ["version": "\(Clustermon.version)", "node": "\(nodeName)", "nats": "\(configuration)"])
         let connection = try await NATSConnection.connect(configuration, logger: logger)
+        let agent = AgentService(configuration: agentConfiguration, bus: connection, kubelet: kubelet, tracer: tracer, logger: logger)
         let http = buildApplication(
             APIConfiguration(address: metricsAddr, registry: registry, readiness: [BusReadiness(bus: connection)]),
             logger: logger
         )
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: http)],
+            services: [.init(service: agent), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -723,6 +723,13 @@ public nonisolated struct Agent_V1_Pod: @unchecked Sendable {
     set {_uniqueStorage()._netnsInode = newValue}
   }
 
+  /// Sockets listening in the pod's network namespace (TCP listen, UDP bound). For a
+  /// host-network pod these are in the node's `host_listening` instead.
+  public var listening: [Agent_V1_ListeningPort] {
+    get {_storage._listening}
+    set {_uniqueStorage()._listening = newValue}
+  }
+
   public var usage: Agent_V1_Usage {
     get {_storage._usage ?? Agent_V1_Usage()}
     set {_uniqueStorage()._usage = newValue}
@@ -926,11 +933,6 @@ public nonisolated struct Agent_V1_Container: @unchecked Sendable {
   public var netnsInode: UInt64 {
     get {_storage._netnsInode}
     set {_uniqueStorage()._netnsInode = newValue}
-  }
-
-  public var listening: [Agent_V1_ListeningPort] {
-    get {_storage._listening}
-    set {_uniqueStorage()._listening = newValue}
   }
 
   public var usage: Agent_V1_Usage {
@@ -1735,7 +1737,7 @@ nonisolated extension Agent_V1_PodCondition: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Agent_V1_Pod: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Pod"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}uid\0\u{1}name\0\u{1}namespace\0\u{1}ip\0\u{1}ips\0\u{3}host_network\0\u{1}phase\0\u{3}qos_class\0\u{1}owners\0\u{1}conditions\0\u{3}start_time\0\u{1}labels\0\u{3}netns_inode\0\u{2}\u{7}usage\0\u{3}ephemeral_storage_used_bytes\0\u{3}ephemeral_storage_capacity_bytes\0\u{1}interfaces\0\u{1}volumes\0\u{1}containers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}uid\0\u{1}name\0\u{1}namespace\0\u{1}ip\0\u{1}ips\0\u{3}host_network\0\u{1}phase\0\u{3}qos_class\0\u{1}owners\0\u{1}conditions\0\u{3}start_time\0\u{1}labels\0\u{3}netns_inode\0\u{1}listening\0\u{2}\u{6}usage\0\u{3}ephemeral_storage_used_bytes\0\u{3}ephemeral_storage_capacity_bytes\0\u{1}interfaces\0\u{1}volumes\0\u{1}containers\0")
 
   fileprivate class _StorageClass {
     var _uid: String = String()
@@ -1751,6 +1753,7 @@ nonisolated extension Agent_V1_Pod: SwiftProtobuf.Message, SwiftProtobuf._Messag
     var _startTime: Common_Timestamp? = nil
     var _labels: Dictionary<String,String> = [:]
     var _netnsInode: UInt64 = 0
+    var _listening: [Agent_V1_ListeningPort] = []
     var _usage: Agent_V1_Usage? = nil
     var _ephemeralStorageUsedBytes: UInt64? = nil
     var _ephemeralStorageCapacityBytes: UInt64? = nil
@@ -1780,6 +1783,7 @@ nonisolated extension Agent_V1_Pod: SwiftProtobuf.Message, SwiftProtobuf._Messag
       _startTime = source._startTime
       _labels = source._labels
       _netnsInode = source._netnsInode
+      _listening = source._listening
       _usage = source._usage
       _ephemeralStorageUsedBytes = source._ephemeralStorageUsedBytes
       _ephemeralStorageCapacityBytes = source._ephemeralStorageCapacityBytes
@@ -1817,6 +1821,7 @@ nonisolated extension Agent_V1_Pod: SwiftProtobuf.Message, SwiftProtobuf._Messag
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._startTime) }()
         case 12: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._labels) }()
         case 13: try { try decoder.decodeSingularUInt64Field(value: &_storage._netnsInode) }()
+        case 14: try { try decoder.decodeRepeatedMessageField(value: &_storage._listening) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._usage) }()
         case 21: try { try decoder.decodeSingularUInt64Field(value: &_storage._ephemeralStorageUsedBytes) }()
         case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._ephemeralStorageCapacityBytes) }()
@@ -1874,6 +1879,9 @@ nonisolated extension Agent_V1_Pod: SwiftProtobuf.Message, SwiftProtobuf._Messag
       if _storage._netnsInode != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._netnsInode, fieldNumber: 13)
       }
+      if !_storage._listening.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._listening, fieldNumber: 14)
+      }
       try { if let v = _storage._usage {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
       } }()
@@ -1914,6 +1922,7 @@ nonisolated extension Agent_V1_Pod: SwiftProtobuf.Message, SwiftProtobuf._Messag
         if _storage._startTime != rhs_storage._startTime {return false}
         if _storage._labels != rhs_storage._labels {return false}
         if _storage._netnsInode != rhs_storage._netnsInode {return false}
+        if _storage._listening != rhs_storage._listening {return false}
         if _storage._usage != rhs_storage._usage {return false}
         if _storage._ephemeralStorageUsedBytes != rhs_storage._ephemeralStorageUsedBytes {return false}
         if _storage._ephemeralStorageCapacityBytes != rhs_storage._ephemeralStorageCapacityBytes {return false}
@@ -2016,7 +2025,7 @@ nonisolated extension Agent_V1_ListeningPort: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Container"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}id\0\u{1}runtime\0\u{1}image\0\u{3}image_id\0\u{1}init\0\u{1}ready\0\u{3}restart_count\0\u{1}state\0\u{3}state_reason\0\u{3}last_termination_reason\0\u{3}last_exit_code\0\u{3}cpu_request_millicores\0\u{3}cpu_limit_millicores\0\u{3}memory_request_bytes\0\u{3}memory_limit_bytes\0\u{1}ports\0\u{1}pids\0\u{3}netns_inode\0\u{1}listening\0\u{1}usage\0\u{3}rootfs_used_bytes\0\u{3}logs_used_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}id\0\u{1}runtime\0\u{1}image\0\u{3}image_id\0\u{1}init\0\u{1}ready\0\u{3}restart_count\0\u{1}state\0\u{3}state_reason\0\u{3}last_termination_reason\0\u{3}last_exit_code\0\u{3}cpu_request_millicores\0\u{3}cpu_limit_millicores\0\u{3}memory_request_bytes\0\u{3}memory_limit_bytes\0\u{1}ports\0\u{1}pids\0\u{3}netns_inode\0\u{2}\u{2}usage\0\u{3}rootfs_used_bytes\0\u{3}logs_used_bytes\0\u{c}\u{14}\u{1}")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2038,7 +2047,6 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
     var _ports: [Agent_V1_ContainerPort] = []
     var _pids: [UInt32] = []
     var _netnsInode: UInt64 = 0
-    var _listening: [Agent_V1_ListeningPort] = []
     var _usage: Agent_V1_Usage? = nil
     var _rootfsUsedBytes: UInt64? = nil
     var _logsUsedBytes: UInt64? = nil
@@ -2071,7 +2079,6 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
       _ports = source._ports
       _pids = source._pids
       _netnsInode = source._netnsInode
-      _listening = source._listening
       _usage = source._usage
       _rootfsUsedBytes = source._rootfsUsedBytes
       _logsUsedBytes = source._logsUsedBytes
@@ -2112,7 +2119,6 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._ports) }()
         case 18: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._pids) }()
         case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._netnsInode) }()
-        case 20: try { try decoder.decodeRepeatedMessageField(value: &_storage._listening) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._usage) }()
         case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._rootfsUsedBytes) }()
         case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._logsUsedBytes) }()
@@ -2185,9 +2191,6 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._netnsInode != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._netnsInode, fieldNumber: 19)
       }
-      if !_storage._listening.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._listening, fieldNumber: 20)
-      }
       try { if let v = _storage._usage {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
       } }()
@@ -2225,7 +2228,6 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._ports != rhs_storage._ports {return false}
         if _storage._pids != rhs_storage._pids {return false}
         if _storage._netnsInode != rhs_storage._netnsInode {return false}
-        if _storage._listening != rhs_storage._listening {return false}
         if _storage._usage != rhs_storage._usage {return false}
         if _storage._rootfsUsedBytes != rhs_storage._rootfsUsedBytes {return false}
         if _storage._logsUsedBytes != rhs_storage._logsUsedBytes {return false}

@@ -121,8 +121,8 @@ struct AgentBatchWireTests {
             $0.containers = [.with {
                 $0.name = "web"; $0.id = String(repeating: "a", count: 64); $0.runtime = "containerd"
                 $0.restartCount = 3; $0.lastTerminationReason = "OOMKilled"; $0.pids = [100, 101]; $0.netnsInode = 4_026_532_000
-                $0.listening = [.with { $0.protocol = .tcp; $0.address = Data([0, 0, 0, 0]); $0.port = 8080 }]
             }]
+            $0.listening = [.with { $0.protocol = .tcp; $0.address = Data([0, 0, 0, 0]); $0.port = 8080 }]
         }]
         $0.connections = [.with {
             $0.protocol = .tcp; $0.family = .ipv4; $0.direction = .outgoing; $0.source = .tracer

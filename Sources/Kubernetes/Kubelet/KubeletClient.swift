@@ -1,0 +1,89 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What went wrong talking to the kubelet, with the URL it concerned.
+public struct KubeletError: Error, CustomStringConvertible {
+    public enum Kind: Sendable { case transport, status, decode, timeout }
+    public var kind: Kind
+    public var url: String
+    public var detail: String
+    public var description: String { "kubelet \(url): \(detail)" }
+}
+
+/// The kubelet's read-only API: `/stats/summary` and `/pods`, over HTTPS with the
+/// service account's bearer token.
+public final class KubeletClient: Sendable {
+    public let baseURL: String
+    private let token: BearerToken
+    private let client: HTTPClient
+    private let timeout: Duration
+    private let maxBodyBytes: Int
+
+    public init(baseURL: String, token: BearerToken, tls: ClientTLS, timeout: Duration = .seconds(10), maxBodyBytes: Int = 64 << 20) throws {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+        self.timeout = timeout
+        self.maxBodyBytes = maxBodyBytes
+        var configuration = HTTPClient.Configuration(tlsConfiguration: try tls.configuration())
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(timeout.components.seconds)))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func summary() async throws -> KubeletSummary {
+        let body = try await get("/stats/summary")
+        do { return try SummaryDecoder.decode(body) } catch {
+            throw KubeletError(kind: .decode, url: baseURL + "/stats/summary", detail: "\(error)")
+        }
+    }
+
+    public func pods() async throws -> [Pod] {
+        let body = try await get("/pods")
+        do { return try Pod.decodeList(body).items } catch {
+            throw KubeletError(kind: .decode, url: baseURL + "/pods", detail: "\(error)")
+        }
+    }
+
+    func get(_ path: String) async throws -> ByteBuffer {
+        let url = baseURL + path
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        do {
+            if let token = try token.current() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        } catch {
+            throw KubeletError(kind: .transport, url: url, detail: "cannot read the bearer token: \(error)")
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .nanoseconds(timeout.nanosecondsClamped))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw KubeletError(kind: .timeout, url: url, detail: "no answer within \(timeout)")
+        } catch {
+            throw KubeletError(kind: .transport, url: url, detail: "\(error)")
+        }
+        let body: ByteBuffer
+        do { body = try await response.body.collect(upTo: maxBodyBytes) } catch {
+            throw KubeletError(kind: .transport, url: url, detail: "reading the body: \(error)")
+        }
+        guard response.status == .ok else {
+            let hint = response.status == .unauthorized || response.status == .forbidden
+                ? " (check the service account's RBAC: nodes/stats and nodes/proxy get)" : ""
+            throw KubeletError(kind: .status, url: url, detail: "HTTP \(response.status.code)\(hint): \(String(buffer: body).prefix(200))")
+        }
+        return body
+    }
+
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating at `Int64.max` (NIO's `TimeAmount` takes `Int64`).
+    public var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : product + attoseconds / 1_000_000_000
+    }
+}

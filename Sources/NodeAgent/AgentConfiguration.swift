@@ -1,0 +1,22 @@
+/// How the agent collects. The clients (kubelet, tracer) are built by the caller.
+public struct AgentConfiguration: Sendable {
+    public var nodeName: String
+    public var agentVersion: String
+    public var interval: Duration
+    /// The proc root: `/proc`, or the host's /proc mounted in the pod (`/host/proc`).
+    public var procRoot: String
+    /// Filesystems to report with statvfs, as `name=path` or a bare path (named by it).
+    public var filesystemPaths: [String]
+    /// Connections shipped per batch at most; the rest are counted as dropped.
+    public var maxConnections: Int
+
+    public init(nodeName: String, agentVersion: String, interval: Duration = .seconds(10), procRoot: String = "/proc",
+                filesystemPaths: [String] = [], maxConnections: Int = 65_536) {
+        self.nodeName = nodeName
+        self.agentVersion = agentVersion
+        self.interval = interval
+        self.procRoot = procRoot
+        self.filesystemPaths = filesystemPaths
+        self.maxConnections = maxConnections
+    }
+}

@@ -1,0 +1,75 @@
+import AsyncHTTPClient
+import Kubernetes
+import NIOCore
+
+/// What went wrong reading the tracer feed.
+public struct TracerError: Error, CustomStringConvertible {
+    public var socket: String
+    public var detail: String
+    public var description: String { "tracer \(socket): \(detail)" }
+}
+
+/// The network tracer's feed: HTTP/1.1 over a unix socket, `GET /connections?client_id=`.
+public final class TracerClient: Sendable {
+    public let socketPath: String
+    public let clientID: String
+    private let client: HTTPClient
+    private let timeout: Duration
+
+    public init(socketPath: String, clientID: String, timeout: Duration = .seconds(5)) {
+        self.socketPath = socketPath
+        self.clientID = clientID
+        self.timeout = timeout
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(2), read: .seconds(Int64(max(1, timeout.components.seconds))))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func connections() async throws -> [TracerConnection] {
+        let body = try await get("/connections?client_id=\(clientID)", limit: 256 << 20)
+        do { return try TracerConnection.decodeList(body) } catch {
+            throw TracerError(socket: socketPath, detail: "malformed /connections: \(error)")
+        }
+    }
+
+    /// True when the tracer answers `GET /status` with 200.
+    public func isUp() async -> Bool {
+        (try? await get("/status", limit: 1 << 20)) != nil
+    }
+
+    private func get(_ uri: String, limit: Int) async throws -> ByteBuffer {
+        guard let url = Self.url(socketPath: socketPath, uri: uri) else {
+            throw TracerError(socket: socketPath, detail: "socket path cannot form a URL")
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(HTTPClientRequest(url: url), timeout: .nanoseconds(timeout.nanosecondsClamped))
+        } catch {
+            throw TracerError(socket: socketPath, detail: "\(error)")
+        }
+        let body = try await response.body.collect(upTo: limit)
+        guard response.status == .ok else {
+            throw TracerError(socket: socketPath, detail: "HTTP \(response.status.code): \(String(buffer: body).prefix(200))")
+        }
+        return body
+    }
+
+    /// `http+unix://<percent-encoded socket path><uri>`.
+    static func url(socketPath: String, uri: String) -> String? {
+        var host = ""
+        for byte in socketPath.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                host.append(Character(UnicodeScalar(byte)))
+            default:
+                host += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
+            }
+        }
+        return host.isEmpty ? nil : "http+unix://\(host)\(uri)"
+    }
+
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+}
