@@ -81,9 +81,17 @@ public final class AgentService: Service {
         let batch = await snapshot()
         do {
             let parts = try BatchSplitter.split(batch, maxBytes: bus.maxPayloadBytes)
+            let bytes = parts.reduce(0) { $0 + $1.count }
             batchParts.record(parts.count)
-            batchBytes.record(parts.reduce(0) { $0 + $1.count })
+            batchBytes.record(bytes)
             shipper.ship(parts)
+            if batch.sequence == 1 {
+                logger.info("first batch collected", metadata: [
+                    "subject": "\(shipper.subject)", "pods": "\(batch.pods.count)", "connections": "\(batch.connections.count)",
+                    "bytes": "\(bytes)", "parts": "\(parts.count)",
+                    "failing": "\(batch.collectors.filter { !$0.ok }.map(\.name).joined(separator: ","))",
+                ])
+            }
         } catch {
             splitFailures.increment()
             logger.error("batch cannot be split to fit max_payload; not sent", metadata: ["error": "\(error)"])

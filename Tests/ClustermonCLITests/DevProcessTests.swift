@@ -7,6 +7,7 @@ import TestSupport
 struct DevProcessTests {
     @Test func startsServesHealthAndStopsCleanlyOnInterrupt() async throws {
         let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0"])
+        _ = try await withTimeout(.seconds(30), "the first batch") { await dev.waitForLog("first batch collected") }
         let log = try await withTimeout(.seconds(30), "dev to listen") { await dev.waitForLog("http listening") }
         let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: log), "no listening line in:\n\(log)")
         #expect(url.hasPrefix("http://127.0.0.1:"))
@@ -17,6 +18,10 @@ struct DevProcessTests {
         let metrics = try await HTTPClient.shared.get(url: "\(url)/metrics").get()
         #expect(metrics.status == .ok)
         #expect(metrics.headers.first(name: "content-type")?.hasPrefix("text/plain") == true)
+        // The agent ran its first cycle at start.
+        let text = metrics.body.map { String(buffer: $0) } ?? ""
+        #expect(text.contains("clustermon_agent_collector_duration_seconds"), "\(text.prefix(2000))")
+        #expect(text.contains(#"collector="procfs-node""#))
         let ready = try await HTTPClient.shared.get(url: "\(url)/readyz").get()
         #expect(ready.status == .ok)
 
@@ -24,6 +29,28 @@ struct DevProcessTests {
         let status = try await withTimeout(.seconds(30), "dev to exit") { await dev.waitForExit() }
         #expect(status == 0, "exit status \(status); log:\n\(dev.log)")
         #expect(dev.log.contains("clustermon dev stopped"))
+    }
+
+    @Test func agentOnceOutputsOneBatchAsJSON() async throws {
+        let agent = try ClustermonProcess(["agent", "--node-name", "cli-node", "--no-kubelet", "--once", "--output", "json", "--fs-path", "root=/"])
+        let status = try await withTimeout(.seconds(60), "agent --once") { await agent.waitForExit() }
+        #expect(status == 0, "\(agent.log)")
+        let output = await agent.waitForLog("}")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "not JSON: \(output.prefix(500))")
+        #expect(json["node_name"] as? String == "cli-node")
+        #expect(json["sequence"] as? String == "1")
+        let node = try #require(json["node"] as? [String: Any])
+        #expect((node["cpu_count"] as? Int ?? 0) >= 1)
+        #expect((node["filesystems"] as? [[String: Any]])?.first?["mount_point"] as? String == "/")
+        let collectors = try #require(json["collectors"] as? [[String: Any]])
+        #expect(collectors.compactMap { $0["name"] as? String }.contains("procfs-processes"))
+    }
+
+    @Test func agentWithoutNodeNameSaysWhatIsMissing() async throws {
+        let agent = try ClustermonProcess(["agent", "--once"], environment: ["NODE_NAME": ""])
+        let status = await agent.waitForExit()
+        #expect(status != 0)
+        #expect(agent.log.contains("--node-name"))
     }
 
     @Test func versionPrintsTheVersion() async throws {
