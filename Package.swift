@@ -10,6 +10,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "clustermon", targets: ["clustermon"]),
+        // Libraries for the benchmark package (Benchmarks/), which depends on this one by path.
+        .library(name: "Messaging", targets: ["Messaging"]),
+        .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "Kubernetes", targets: ["Kubernetes"]),
+        .library(name: "NodeAgent", targets: ["NodeAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

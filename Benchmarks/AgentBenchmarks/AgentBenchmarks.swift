@@ -1,0 +1,75 @@
+import Benchmark
+import Foundation
+import Kubernetes
+import NodeAgent
+import Wire
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .peakMemoryResident],
+        timeUnits: .microseconds,
+        warmupIterations: 5,
+        maxDuration: .seconds(3),
+        maxIterations: 2000
+    )
+
+    let summary110 = Inputs.bytes("summary-110.json")
+    let summary250 = Inputs.bytes("summary-250.json")
+    let pods110 = Inputs.bytes("pods-110.json")
+    let tracer10k = Inputs.bytes("tracer-10k.json")
+    let tracer1k = Inputs.bytes("tracer-1k.json")
+
+    Benchmark("Summary decode, 110 pods (\(summary110.count / 1024) KiB)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try SummaryDecoder.decode(summary110)) }
+    }
+
+    Benchmark("Summary decode, 250 pods (\(summary250.count / 1024) KiB)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try SummaryDecoder.decode(summary250)) }
+    }
+
+    Benchmark("PodList decode, 110 pods (\(pods110.count / 1024) KiB)") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try Pod.decodeList(pods110)) }
+    }
+
+    Benchmark("Tracer feed decode, 10k connections") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try TracerConnection.decodeList(tracer10k)) }
+    }
+
+    Benchmark("procfs scan of this machine (processes, namespaces, sockets)") { benchmark in
+        let procfs = ProcfsReader(root: "/proc")
+        for _ in benchmark.scaledIterations {
+            let scan = procfs.scanProcesses()
+            var netns = Set<UInt64>()
+            for process in scan.processes { if let n = process.netns, netns.insert(n).inserted { blackHole(procfs.sockets(pid: process.pid)) } }
+            blackHole(scan)
+        }
+    }
+
+    // One agent cycle for a 110-pod node without the network: decode the kubelet's two
+    // documents and 1,000 tracer connections, read this machine's /proc, join, serialize,
+    // split. (Each process is placed in one of the fixture's containers so the join works.)
+    Benchmark("Full collection cycle, 110 pods + 1k connections", configuration: .init(metrics: [.cpuTotal, .wallClock, .mallocCountTotal, .peakMemoryResident])) { benchmark in
+        let procfs = ProcfsReader(root: "/proc")
+        let builder = BatchBuilder(nodeName: "bench", agentVersion: "bench", agentInstance: "bench", interval: .seconds(10))
+        var sequence: UInt64 = 0
+        for _ in benchmark.scaledIterations {
+            var o = NodeObservation(collectedAt: UnixTime(seconds: 1_700_000_000))
+            o.summary = try SummaryDecoder.decode(summary110)
+            o.pods = try Pod.decodeList(pods110).items
+            o.tracerConnections = try TracerConnection.decodeList(tracer1k)
+            o.stat = try procfs.stat()
+            o.meminfo = try procfs.meminfo()
+            o.interfaces = try? procfs.hostInterfaces()
+            let scan = procfs.scanProcesses()
+            o.processes = scan
+            o.hostNetns = procfs.hostNetns()
+            var seen = Set<UInt64>()
+            for process in scan.processes {
+                if let n = process.netns, seen.insert(n).inserted { o.sockets[n] = procfs.sockets(pid: process.pid) }
+            }
+            sequence += 1
+            let batch = builder.build(o, sequence: sequence)
+            blackHole(try BatchSplitter.split(batch, maxBytes: 1 << 20))
+        }
+    }
+}

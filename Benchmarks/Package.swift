@@ -1,0 +1,26 @@
+// swift-tools-version:6.1
+// Benchmarks live in their own package so that CI's `swift test` never builds them (they
+// need a release build of the whole stack). Run: cd Benchmarks && swift package benchmark
+import PackageDescription
+
+let package = Package(
+    name: "clustermon-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "clustermon", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "AgentBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Kubernetes", package: "clustermon"),
+                .product(name: "NodeAgent", package: "clustermon"),
+                .product(name: "Wire", package: "clustermon"),
+            ],
+            path: "AgentBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark inputs made from the shared fixtures: real kubelet documents with their pod
+entries repeated (fresh uids and names) up to the size of a busy node, and tracer feeds in
+the documented format. Writes Benchmarks/.inputs/ (and a kubelet directory that
+`python3 -m http.server` can serve as /stats/summary and /pods)."""
+import json
+import os
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+fixtures = os.environ.get("CLUSTERMON_FIXTURES") or os.path.join(here, "..", "..", "shared", "fixtures")
+out = os.path.join(here, ".inputs")
+
+
+def load(path):
+    with open(os.path.join(fixtures, path)) as f:
+        return json.load(f)
+
+
+def uid(i):
+    return "00000000-0000-0000-0000-%012d" % i
+
+
+def summary(count):
+    doc = load("kubelet-stats-summary/nri_k8s-1.34_containerd_stats-summary.json")
+    pods = doc["pods"]
+    result = []
+    for i in range(count):
+        pod = json.loads(json.dumps(pods[i % len(pods)]))
+        pod["podRef"]["uid"] = uid(i)
+        pod["podRef"]["name"] = "%s-%d" % (pod["podRef"]["name"], i)
+        result.append(pod)
+    doc["pods"] = result
+    return doc
+
+
+def pod_list(count):
+    doc = load("kubelet-pods/nri_k8s-1.34_containerd_pods.json")
+    items = doc["items"]
+    result = []
+    for i in range(count):
+        pod = json.loads(json.dumps(items[i % len(items)]))
+        pod["metadata"]["uid"] = uid(i)
+        pod["metadata"]["name"] = "%s-%d" % (pod["metadata"]["name"], i)
+        result.append(pod)
+    doc["items"] = result
+    return doc
+
+
+def tracer(count):
+    rows = []
+    for i in range(count):
+        rows.append({
+            "pid": 1000 + i % 300, "type": 1 if i % 7 == 0 else 0, "family": 0, "net_ns": 4026532000 + i % 110,
+            "source": "10.244.%d.%d" % (i % 250, i % 200 + 1), "dest": "10.96.%d.%d" % (i % 100, i % 50 + 1),
+            "sport": 30000 + i % 30000, "dport": 53 if i % 5 == 0 else 443, "direction": 2,
+            "monotonic_sent_bytes": i * 1000, "last_sent_bytes": 0, "monotonic_recv_bytes": i * 3000, "last_recv_bytes": 0,
+            "monotonic_retransmits": i % 3, "last_retransmits": 0, "last_update_epoch": 123456789000,
+        })
+    return {"connections": rows}
+
+
+def write(name, doc):
+    path = os.path.join(out, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+
+
+if __name__ == "__main__":
+    if not os.path.isdir(fixtures):
+        sys.exit("fixtures not found at %s (set CLUSTERMON_FIXTURES)" % fixtures)
+    write("summary-110.json", summary(110))
+    write("summary-250.json", summary(250))
+    write("pods-110.json", pod_list(110))
+    write("tracer-1k.json", tracer(1000))
+    write("tracer-10k.json", tracer(10000))
+    # A directory tree that http.server serves as a kubelet: /stats/summary and /pods.
+    write("kubelet/stats/summary", summary(110))
+    write("kubelet/pods", pod_list(110))
+    print("inputs written to %s" % out)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The agent as a process, release build: a 110-pod kubelet (the benchmark inputs served by
+# python's http.server on loopback), this machine's /proc, a real nats-server; one collection
+# per second for CYCLES cycles. Prints resident memory over time and CPU per cycle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cycles="${CYCLES:-60}"
+(cd Benchmarks && swift build -c release --product clustermon >/dev/null)
+bin="$(cd Benchmarks && swift build -c release --show-bin-path)/clustermon"
+[ -d Benchmarks/.inputs/kubelet ] || python3 Benchmarks/make_inputs.py >/dev/null
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+kport=$(free_port); nport=$(free_port)
+python3 -m http.server "$kport" --bind 127.0.0.1 -d Benchmarks/.inputs/kubelet >/dev/null 2>&1 & pids+=($!)
+nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done
+
+"$bin" agent --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
+  --nats "nats://127.0.0.1:$nport" --metrics-addr 127.0.0.1:0 --fs-path root=/ --log-level warning & agent=$!
+pids+=($agent)
+hz=$(getconf CLK_TCK)
+cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$agent/stat"; }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$agent/status"; }
+sleep 5
+start_cpu=$(cpu)
+echo "t(s) rss(KiB)"
+for i in $(seq 5 5 "$cycles"); do sleep 5; echo "$i $(rss)"; done
+end_cpu=$(cpu)
+measured=$((cycles - 5))
+python3 -c "print('cpu per cycle: %.2f ms (%d cycles, user+system, 110 pods, procfs of this machine)' % (($end_cpu - $start_cpu) * 1000 / $measured, $measured))"
+echo "peak rss: $(awk '/VmHWM/ {print $2}' "/proc/$agent/status") KiB"
