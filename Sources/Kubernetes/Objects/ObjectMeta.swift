@@ -4,6 +4,7 @@ public struct ObjectMeta: Sendable, Equatable {
     public var namespace = ""
     public var uid = ""
     public var resourceVersion = ""
+    public var generation: Int64 = 0
     public var labels: [String: String] = [:]
     public var ownerReferences: [OwnerReference] = []
     public var creationTimestamp: UnixTime?
@@ -48,6 +49,7 @@ extension ObjectMeta {
             else if key == "namespace" { meta.namespace = try s.optionalString() ?? "" }
             else if key == "uid" { meta.uid = try s.optionalString() ?? "" }
             else if key == "resourceVersion" { meta.resourceVersion = try s.optionalString() ?? "" }
+            else if key == "generation" { meta.generation = try s.int64() }
             else if key == "labels" { meta.labels = try s.stringMap() }
             else if key == "creationTimestamp" { meta.creationTimestamp = try s.timestamp() }
             else if key == "deletionTimestamp" { meta.deletionTimestamp = try s.timestamp() }

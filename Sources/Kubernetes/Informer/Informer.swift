@@ -1,0 +1,314 @@
+import Logging
+import Messaging
+import Metrics
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Tuning of one informer.
+public struct InformerConfiguration: Sendable {
+    /// Items per list page (`limit`).
+    public var pageSize = 500
+    /// A full re-list at this interval repairs what the watch missed (a DELETE that never
+    /// arrived); 0 turns it off.
+    public var verifyInterval: Duration = .seconds(300)
+    /// Longest single watch request (`timeoutSeconds`); the server ends it, we watch again.
+    public var watchTimeout: Duration = .seconds(300)
+    public var initialBackoff: Duration = .milliseconds(500)
+    public var maxBackoff: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// The client-go informer shape for one resource kind: list (paginated), then watch from
+/// the list's resourceVersion; bookmarks advance it; an in-band `410 Expired` or an expired
+/// continue token means list again; errors back off; a periodic re-list repairs missed
+/// events. The cache it keeps is shared by every reader.
+public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Service {
+    public struct Entry: Sendable {
+        public var object: Object
+        /// The object as the API server sent it (see `RawObject`).
+        public var raw: [UInt8]
+    }
+
+    private struct State {
+        var store: [String: Entry] = [:]
+        var resourceVersion = ""
+    }
+
+    public let kind: ResourceKind
+    private let client: APIClient
+    private let configuration: InformerConfiguration
+    private let logger: Logger
+    private let state = Mutex(State())
+    /// True once the first list is in; stays true through later re-lists.
+    public let synced = Observed(false)
+    /// Counts every change to the cache, so that readers can await one.
+    public let revision = Observed(0)
+
+    private let events: [WatchEvent<Object>.Kind: Counter]
+    private let relists: Counter
+    private let watchRestarts: Counter
+    private let decodeErrors: Counter
+    private let repaired: Counter
+    private let delay: Timer
+    private let objects: Gauge
+
+    public init(client: APIClient, configuration: InformerConfiguration = .init(), logger: Logger) {
+        kind = Object.resource
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        let dimension = [("kind", Object.resource.plural)]
+        events = Dictionary(uniqueKeysWithValues: [WatchEvent<Object>.Kind.added, .modified, .deleted, .bookmark, .error].map {
+            ($0, Counter(label: "clustermon_informer_events_total", dimensions: dimension + [("type", $0.rawValue)]))
+        })
+        relists = Counter(label: "clustermon_informer_relists_total", dimensions: dimension)
+        watchRestarts = Counter(label: "clustermon_informer_watch_restarts_total", dimensions: dimension)
+        decodeErrors = Counter(label: "clustermon_informer_decode_errors_total", dimensions: dimension)
+        repaired = Counter(label: "clustermon_informer_repaired_total", dimensions: dimension)
+        delay = Timer(label: "clustermon_informer_stream_delay_seconds", dimensions: dimension)
+        objects = Gauge(label: "clustermon_informer_objects", dimensions: dimension)
+    }
+
+    // MARK: Reading the cache
+
+    public var count: Int { state.withLock { $0.store.count } }
+    public var resourceVersion: String { state.withLock { $0.resourceVersion } }
+
+    public func get(namespace: String, name: String) -> Entry? {
+        state.withLock { $0.store[Self.key(namespace, name)] }
+    }
+
+    /// Every cached object, in no particular order.
+    public func entries() -> [Entry] { state.withLock { Array($0.store.values) } }
+
+    public func objectsList() -> [Object] { state.withLock { $0.store.values.map(\.object) } }
+
+    static func key(_ namespace: String, _ name: String) -> String { namespace.isEmpty ? name : "\(namespace)/\(name)" }
+
+    // MARK: Running
+
+    public func run() async throws {
+        let clock = ContinuousClock()
+        var backoff = configuration.initialBackoff
+        var mustList = true
+        var lastList = clock.now
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                if mustList {
+                    try await listAll()
+                    lastList = clock.now
+                    mustList = false
+                }
+                var watchFor = configuration.watchTimeout
+                if configuration.verifyInterval > .zero {
+                    watchFor = min(watchFor, max(.seconds(1), configuration.verifyInterval - (clock.now - lastList)))
+                }
+                let window = watchFor
+                try await cancelWhenGracefulShutdown { try await self.watch(for: window) }
+                backoff = configuration.initialBackoff
+                if configuration.verifyInterval > .zero && clock.now - lastList >= configuration.verifyInterval {
+                    mustList = true  // verification: repair what the watch missed
+                }
+            } catch let error as APIError where error.isExpired {
+                logger.info("resourceVersion expired; listing again", metadata: ["kind": "\(kind)", "detail": "\(error.message)"])
+                mustList = true
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                watchRestarts.increment()
+                logger.warning("informer error; retrying", metadata: ["kind": "\(kind)", "error": "\(error)", "retry_in": "\(backoff)"])
+                let wait = backoff
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                } catch {
+                    return
+                }
+                backoff = min(backoff * 2, configuration.maxBackoff)
+            }
+        }
+    }
+
+    /// Lists every page; an expired continue token starts the list again from the top. The
+    /// cache is replaced only once the whole list is in: a failure leaves it as it was.
+    func listAll() async throws {
+        var items: [String: Entry] = [:]
+        var continueToken = ""
+        var listVersion = ""
+        var restarts = 0
+        while true {
+            var query = "\(kind.path)?limit=\(configuration.pageSize)"
+            if !continueToken.isEmpty { query += "&continue=\(Self.percentEncoded(continueToken))" }
+            let body: ByteBuffer
+            do {
+                body = try await client.get(query)
+            } catch let error as APIError where error.isExpired && !continueToken.isEmpty && restarts < 3 {
+                logger.info("list continue token expired; listing from the start", metadata: ["kind": "\(kind)"])
+                restarts += 1
+                items = [:]
+                continueToken = ""
+                continue
+            }
+            let page = try Self.decodePage(body)
+            for entry in page.items { items[Self.key(entry.object.metadata.namespace, entry.object.metadata.name)] = entry }
+            if page.undecodable > 0 { decodeErrors.increment(by: page.undecodable) }
+            continueToken = page.continueToken
+            listVersion = page.resourceVersion
+            if continueToken.isEmpty { break }
+        }
+        relists.increment()
+        let (removed, count) = state.withLock { state -> (Int, Int) in
+            // The newer resourceVersion wins; what the list lacks was deleted.
+            var merged = items
+            for (key, cached) in state.store {
+                if let listed = items[key], isNewer(cached.object.metadata.resourceVersion, than: listed.object.metadata.resourceVersion) {
+                    merged[key] = cached
+                }
+            }
+            let removed = state.store.keys.filter { merged[$0] == nil }.count
+            state.store = merged
+            state.resourceVersion = listVersion
+            return (removed, merged.count)
+        }
+        let wasSynced = synced.value
+        if removed > 0 && wasSynced {
+            repaired.increment(by: removed)
+            logger.info("re-list removed objects whose deletion was missed", metadata: ["kind": "\(kind)", "removed": "\(removed)"])
+        }
+        objects.record(count)
+        revision.update { $0 += 1 }
+        if !wasSynced {
+            synced.set(true)
+            logger.info("informer synced", metadata: ["kind": "\(kind)", "objects": "\(count)", "resource_version": "\(listVersion)"])
+        }
+    }
+
+    struct Page {
+        var items: [Entry] = []
+        var resourceVersion = ""
+        var continueToken = ""
+        var undecodable = 0
+    }
+
+    /// A list page: each item decoded and kept raw; an item that does not decode is counted
+    /// and skipped, not fatal to the page.
+    static func decodePage(_ body: ByteBuffer) throws -> Page {
+        try body.withJSONBytes { buffer in
+            var page = Page()
+            var scanner = JSONScanner(buffer)
+            let all = buffer.bindMemory(to: UInt8.self)
+            try scanner.forEachMember { s, key in
+                if key == "metadata" {
+                    try s.forEachMember { s, key in
+                        if key == "resourceVersion" { page.resourceVersion = try s.optionalString() ?? "" }
+                        else if key == "continue" { page.continueToken = try s.optionalString() ?? "" }
+                    }
+                } else if key == "items" {
+                    try s.forEachElement { s in
+                        let range = try s.rawValue()
+                        let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[range])
+                        do {
+                            var item = JSONScanner(bytes)
+                            let object = try Object.decode(&item)
+                            page.items.append(Entry(object: object, raw: try RawObject.stripped(ArraySlice(all[range]))))
+                        } catch {
+                            page.undecodable += 1
+                        }
+                    }
+                }
+            }
+            try scanner.expectEnd()
+            return page
+        }
+    }
+
+    /// One watch request from the current resourceVersion, applied event by event, until
+    /// the server ends it or `duration` passes.
+    func watch(for duration: Duration) async throws {
+        let version = resourceVersion
+        let seconds = max(1, duration.components.seconds)
+        let path = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(Self.percentEncoded(version))&timeoutSeconds=\(seconds)"
+        let lines = try await client.watchLines(path, deadline: duration + .seconds(30))
+        for try await line in lines {
+            let event: WatchEvent<Object>
+            do {
+                event = try WatchEvent<Object>.decode(line)
+            } catch {
+                decodeErrors.increment()
+                logger.warning("undecodable watch event skipped", metadata: ["kind": "\(kind)", "error": "\(error)"])
+                continue
+            }
+            events[event.kind]?.increment()
+            try apply(event)
+        }
+    }
+
+    func apply(_ event: WatchEvent<Object>) throws {
+        switch event.kind {
+        case .error:
+            let status = event.status ?? (0, "", "")
+            throw APIError(path: kind.path, status: status.code, message: status.message.isEmpty ? status.reason : status.message)
+        case .bookmark:
+            state.withLock { $0.resourceVersion = event.resourceVersion }
+        case .added, .modified:
+            guard let object = event.object else { return }
+            let key = Self.key(object.metadata.namespace, object.metadata.name)
+            let count = state.withLock { state -> Int in
+                if let cached = state.store[key], isNewer(cached.object.metadata.resourceVersion, than: object.metadata.resourceVersion) {
+                    return state.store.count  // an older copy replayed: keep the newer one
+                }
+                state.store[key] = Entry(object: object, raw: event.raw)
+                state.resourceVersion = event.resourceVersion
+                return state.store.count
+            }
+            if event.kind == .added, let created = object.metadata.creationTimestamp { recordDelay(since: created) }
+            objects.record(count)
+            revision.update { $0 += 1 }
+        case .deleted:
+            guard let object = event.object else { return }
+            let count = state.withLock { state -> Int in
+                state.store.removeValue(forKey: Self.key(object.metadata.namespace, object.metadata.name))
+                state.resourceVersion = event.resourceVersion
+                return state.store.count
+            }
+            if let deleted = object.metadata.deletionTimestamp { recordDelay(since: deleted) }
+            objects.record(count)
+            revision.update { $0 += 1 }
+        }
+    }
+
+    private func recordDelay(since time: UnixTime) {
+        let now = UnixTime.wallClock()
+        let nanos = (now.seconds - time.seconds) * 1_000_000_000 + Int64(now.nanoseconds - time.nanoseconds)
+        if nanos >= 0 { delay.recordNanoseconds(nanos) }
+    }
+
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(Character(UnicodeScalar(byte)))
+            default:
+                out += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
+            }
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension UnixTime {
+    /// Now, from the system's real-time clock.
+    public static func wallClock() -> UnixTime {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return UnixTime(seconds: Int64(spec.tv_sec), nanoseconds: Int32(spec.tv_nsec))
+    }
+}
