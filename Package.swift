@@ -28,7 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
-        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.7.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
@@ -96,7 +97,8 @@ let package = Package(
                 "Aggregator", "Kubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -143,6 +145,11 @@ let package = Package(
         ]),
         .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
+        .testTarget(name: "APITests", dependencies: [
+            "API", "Kubernetes", "Aggregator", "TestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "ClustermonCLITests", dependencies: [
             "ClustermonCLI", "API", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -11,7 +11,7 @@ public protocol ReadinessCheck: Sendable {
 struct HealthController {
     let checks: [any ReadinessCheck]
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<APIContext>) {
         router.get("/healthz") { _, _ in "ok" }
         router.get("/readyz") { _, _ -> Response in
             var failures: [String] = []

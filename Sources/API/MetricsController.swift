@@ -5,7 +5,7 @@ import Prometheus
 struct MetricsController {
     let registry: PrometheusCollectorRegistry
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<APIContext>) {
         router.get("/metrics") { _, _ -> Response in
             var bytes: [UInt8] = []
             bytes.reserveCapacity(16 * 1024)

@@ -235,7 +235,7 @@ public struct JSONScanner {
     }
 
     /// The next non-whitespace byte, not consumed.
-    mutating func peek() throws -> UInt8 {
+    public mutating func peek() throws -> UInt8 {
         skipWhitespace()
         guard index < end else { throw JSONError(offset: index, "unexpected end of input") }
         return base[index]

@@ -42,7 +42,7 @@ public struct Condition: Sendable, Equatable {
 }
 
 extension ObjectMeta {
-    static func decode(_ s: inout JSONScanner) throws -> ObjectMeta {
+    public static func decode(_ s: inout JSONScanner) throws -> ObjectMeta {
         var meta = ObjectMeta()
         try s.forEachMember { s, key in
             if key == "name" { meta.name = try s.optionalString() ?? "" }

@@ -1,0 +1,123 @@
+import Kubernetes
+import Logging
+import ServiceLifecycle
+
+/// One cached object as readers of the resource API need it.
+public struct CachedResource: Sendable {
+    public var namespace: String
+    public var name: String
+    public var labels: [String: String]
+    /// For pods: the node they run on.
+    public var nodeName: String
+    /// The object as the API server sent it (without kind/apiVersion/managedFields).
+    public var raw: [UInt8]
+
+    public init(namespace: String, name: String, labels: [String: String], nodeName: String = "", raw: [UInt8]) {
+        self.namespace = namespace
+        self.name = name
+        self.labels = labels
+        self.nodeName = nodeName
+        self.raw = raw
+    }
+}
+
+/// What the API reads about the cluster; the informers are the real one.
+public protocol ClusterView: Sendable {
+    /// Cached objects of a kind, nil for a kind that is not cached.
+    func resources(_ kind: ResourceKind) -> [CachedResource]?
+    /// A namespace's labels, nil when the namespace is unknown.
+    func namespaceLabels(_ name: String) -> [String: String]?
+    /// User ids that own a namespace by label.
+    func namespaceOwners(label: String) -> Set<String>
+    func deployment(namespace: String, name: String) -> Deployment?
+    /// Every informer has listed once.
+    var isSynced: Bool { get }
+}
+
+/// The aggregator's one watch of the API server: an informer per kind, shared by every reader.
+public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
+    public let pods: Informer<Pod>
+    public let nodes: Informer<Node>
+    public let services: Informer<KubernetesService>
+    public let endpointSlices: Informer<EndpointSlice>
+    public let deployments: Informer<Deployment>
+    public let replicaSets: Informer<ReplicaSet>
+    public let namespaces: Informer<Namespace>
+    public let persistentVolumeClaims: Informer<PersistentVolumeClaim>
+    public let ingresses: Informer<Ingress>
+    private let client: APIClient
+
+    public init(client: APIClient, configuration: InformerConfiguration = .init(), logger: Logger) {
+        self.client = client
+        pods = Informer(client: client, configuration: configuration, logger: logger)
+        nodes = Informer(client: client, configuration: configuration, logger: logger)
+        services = Informer(client: client, configuration: configuration, logger: logger)
+        endpointSlices = Informer(client: client, configuration: configuration, logger: logger)
+        deployments = Informer(client: client, configuration: configuration, logger: logger)
+        replicaSets = Informer(client: client, configuration: configuration, logger: logger)
+        namespaces = Informer(client: client, configuration: configuration, logger: logger)
+        persistentVolumeClaims = Informer(client: client, configuration: configuration, logger: logger)
+        ingresses = Informer(client: client, configuration: configuration, logger: logger)
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.pods.run() }
+            group.addTask { try await self.nodes.run() }
+            group.addTask { try await self.services.run() }
+            group.addTask { try await self.endpointSlices.run() }
+            group.addTask { try await self.deployments.run() }
+            group.addTask { try await self.replicaSets.run() }
+            group.addTask { try await self.namespaces.run() }
+            group.addTask { try await self.persistentVolumeClaims.run() }
+            group.addTask { try await self.ingresses.run() }
+        }
+    }
+
+    public var isSynced: Bool {
+        pods.synced.value && nodes.synced.value && services.synced.value && endpointSlices.synced.value && deployments.synced.value
+            && replicaSets.synced.value && namespaces.synced.value && persistentVolumeClaims.synced.value && ingresses.synced.value
+    }
+
+    /// Kinds not yet synced, for `/readyz`.
+    public var unsynced: [String] {
+        [(pods.kind, pods.synced.value), (nodes.kind, nodes.synced.value), (services.kind, services.synced.value),
+         (endpointSlices.kind, endpointSlices.synced.value), (deployments.kind, deployments.synced.value),
+         (replicaSets.kind, replicaSets.synced.value), (namespaces.kind, namespaces.synced.value),
+         (persistentVolumeClaims.kind, persistentVolumeClaims.synced.value), (ingresses.kind, ingresses.synced.value)]
+            .filter { !$0.1 }.map(\.0.plural)
+    }
+
+    public func resources(_ kind: ResourceKind) -> [CachedResource]? {
+        func map<T>(_ informer: Informer<T>, node: (T) -> String = { _ in "" }) -> [CachedResource] {
+            informer.entries().map { entry in
+                CachedResource(namespace: entry.object.metadata.namespace, name: entry.object.metadata.name,
+                               labels: entry.object.metadata.labels, nodeName: node(entry.object), raw: entry.raw)
+            }
+        }
+        switch kind {
+        case .pods: return map(pods, node: \.nodeName)
+        case .nodes: return map(nodes)
+        case .services: return map(services)
+        case .endpointSlices: return map(endpointSlices)
+        case .deployments: return map(deployments)
+        case .replicaSets: return map(replicaSets)
+        case .namespaces: return map(namespaces)
+        case .persistentVolumeClaims: return map(persistentVolumeClaims)
+        case .ingresses: return map(ingresses)
+        default: return nil
+        }
+    }
+
+    public func namespaceLabels(_ name: String) -> [String: String]? {
+        namespaces.get(namespace: "", name: name)?.object.metadata.labels
+    }
+
+    public func namespaceOwners(label: String) -> Set<String> {
+        Set(namespaces.objectsList().compactMap { $0.metadata.labels[label] })
+    }
+
+    public func deployment(namespace: String, name: String) -> Deployment? {
+        deployments.get(namespace: namespace, name: name)?.object
+    }
+}
