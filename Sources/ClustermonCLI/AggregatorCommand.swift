@@ -1,5 +1,8 @@
 import API
+import Aggregator
 import ArgumentParser
+import Foundation
+import Kubernetes
 import Logging
 import Messaging
 import ServiceLifecycle
@@ -11,9 +14,12 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         abstract: "Run the aggregator (Deployment): consume agent batches, serve the API, publish cluster events."
     )
 
-    static let environment: [EnvironmentBinding] =
-        [.init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("API_SERVER", "api-server"), .init("LOG_SOURCE", "log-source")]
-        + NATSOptions.environment + LoggingOptions.environment
+    static let environment: [EnvironmentBinding] = [
+        .init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("API_SERVER", "api-server"), .init("LOG_SOURCE", "log-source"),
+        .init("API_TOKEN_FILE", "api-token-file"), .init("API_CA", "api-ca"), .init("API_INSECURE_TLS", "api-insecure-tls", isSwitch: true),
+        .init("VERIFY_INTERVAL", "verify-interval"), .init("OWNER_LABEL", "owner-label"),
+        .init("RATE_LIMIT", "rate-limit"), .init("RATE_LIMIT_PERIOD", "rate-limit-period"),
+    ] + NATSOptions.environment + LoggingOptions.environment
 
     @Option(name: [.customLong("addr"), .customLong("addr", withSingleDash: true)],
             help: "Where the HTTP API listens. (env ADDR)")
@@ -27,6 +33,27 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             help: "Kubernetes API server URL; default: in-cluster configuration. (env API_SERVER)")
     var apiServer: String?
 
+    @Option(help: "Bearer token file for --api-server, re-read on every request. (env API_TOKEN_FILE)")
+    var apiTokenFile: String?
+
+    @Option(help: "CA bundle of the API server for --api-server. (env API_CA)")
+    var apiCa: String?
+
+    @Flag(help: "Do not verify the API server's certificate (tests and labs only). (env API_INSECURE_TLS)")
+    var apiInsecureTls = false
+
+    @Option(help: "Full re-list of every kind at this interval, repairing missed watch events. (env VERIFY_INTERVAL)")
+    var verifyInterval = GoDuration(.seconds(300))
+
+    @Option(help: "Namespace label naming its owner's user id. (env OWNER_LABEL)")
+    var ownerLabel = "clustermon.io/owner"
+
+    @Option(help: "Deployment heartbeat: requests per client per period. (env RATE_LIMIT)")
+    var rateLimit = 3600
+
+    @Option(help: "Deployment heartbeat: the rate limit's window. (env RATE_LIMIT_PERIOD)")
+    var rateLimitPeriod = GoDuration(.seconds(3600))
+
     @Option(name: [.customLong("log-source"), .customLong("log-source", withSingleDash: true)],
             help: "The `source` written into published cluster events. (env LOG_SOURCE)")
     var logSource = "cluster-monitor"
@@ -34,9 +61,28 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
     @OptionGroup var nats: NATSOptions
     @OptionGroup var logging: LoggingOptions
 
+    /// The API server: `--api-server` (token and CA from flags), else in-cluster.
+    func apiServerConfig(environment: [String: String]) throws -> APIServerConfig {
+        if let apiServer {
+            return APIServerConfig(server: apiServer, token: apiTokenFile.map { .file($0) } ?? .none,
+                                   tls: ClientTLS(caFile: apiCa, insecureSkipVerify: apiInsecureTls))
+        }
+        var config = try APIServerConfig.inCluster(environment: environment)
+        if apiInsecureTls { config.tls.insecureSkipVerify = true }
+        return config
+    }
+
     func run() async throws {
         let registry = ProcessSetup.bootstrap(logLevel: logging.logLevel)
         let logger = Logger(label: "clustermon.aggregator")
+        let environment = ProcessInfo.processInfo.environment
+        let apiClient = try APIClient(config: try apiServerConfig(environment: environment))
+        var informerConfiguration = InformerConfiguration()
+        informerConfiguration.verifyInterval = verifyInterval.duration
+        let cluster = ClusterInformers(client: apiClient, configuration: informerConfiguration, logger: logger)
+        if environment["JWT_SECRET"]?.isEmpty ?? true {
+            logger.warning("JWT_SECRET is not set: every protected endpoint answers 401")
+        }
         logger.info("clustermon aggregator starting", metadata: ["version": "\(Clustermon.version)", "addr": "\(addr)", "refresh": "\(refresh)"])
         // Separate connections: heavy publishing must never get the subscriber cut off as a
         // slow consumer (and the other way round).
@@ -44,15 +90,20 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let publisherConnection = try await NATSConnection.connect(nats.configuration(name: "clustermon-aggregator-events"), logger: logger)
         let events = try JetStreamPublisher(connection: publisherConnection, logger: logger)
         let http = buildApplication(
-            APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber)]),
+            APIConfiguration(
+                address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
+                cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
+                heartbeatToken: environment["AUTH_TOKEN_BASIC"], heartbeatRateLimit: rateLimit, heartbeatRatePeriod: rateLimitPeriod.duration),
             logger: logger
         )
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: events), .init(service: http), .init(service: StreamSetupService(publisher: events, logger: logger))],
+            services: [.init(service: cluster), .init(service: events), .init(service: http),
+                       .init(service: StreamSetupService(publisher: events, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
         try await group.run()
+        try? await apiClient.shutdown()
         subscriber.close()
         publisherConnection.close()
         logger.info("clustermon aggregator stopped")
@@ -84,4 +135,15 @@ struct StreamSetupService: Service {
 
 extension Task where Success == Never, Failure == Never {
     static var isCancelledOrShuttingDown: Bool { isCancelled || isShuttingDownGracefully }
+}
+
+/// Ready once every informer has listed.
+struct InformerReadiness: ReadinessCheck {
+    let name = "informers"
+    let cluster: ClusterInformers
+
+    func notReadyReason() async -> String? {
+        let missing = cluster.unsynced
+        return missing.isEmpty ? nil : "not synced: \(missing.joined(separator: ", "))"
+    }
 }

@@ -29,6 +29,11 @@ public final class ClustermonProcess: @unchecked Sendable {
     /// The log so far once it contains `marker`, or once the process has closed its output.
     public func waitForLog(_ marker: String) async -> String { await output.wait(for: marker) }
 
+    /// The log once `marker` appears `count` times.
+    public func waitForLog(_ marker: String, count: Int) async -> String {
+        await output.wait { $0.components(separatedBy: marker).count - 1 >= count }
+    }
+
     public var log: String { output.all }
 
     /// The value of `key=value` in the first log line that contains `marker`.

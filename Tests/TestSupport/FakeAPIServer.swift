@@ -28,6 +28,11 @@ public final class FakeAPIServer: Sendable {
         public static let deployments = Kind(plural: "deployments", kind: "Deployment", apiVersion: "apps/v1", path: "/apis/apps/v1/deployments")
         public static let namespaces = Kind(plural: "namespaces", kind: "Namespace", apiVersion: "v1", path: "/api/v1/namespaces")
         public static let endpointSlices = Kind(plural: "endpointslices", kind: "EndpointSlice", apiVersion: "discovery.k8s.io/v1", path: "/apis/discovery.k8s.io/v1/endpointslices")
+        public static let replicaSets = Kind(plural: "replicasets", kind: "ReplicaSet", apiVersion: "apps/v1", path: "/apis/apps/v1/replicasets")
+        public static let persistentVolumeClaims = Kind(plural: "persistentvolumeclaims", kind: "PersistentVolumeClaim", apiVersion: "v1", path: "/api/v1/persistentvolumeclaims")
+        public static let ingresses = Kind(plural: "ingresses", kind: "Ingress", apiVersion: "networking.k8s.io/v1", path: "/apis/networking.k8s.io/v1/ingresses")
+        /// Every kind the aggregator watches.
+        public static let all: [Kind] = [.pods, .nodes, .services, .endpointSlices, .deployments, .replicaSets, .namespaces, .persistentVolumeClaims, .ingresses]
     }
 
     struct Stored { var version: UInt64; var object: [String: Any] }
@@ -51,7 +56,7 @@ public final class FakeAPIServer: Sendable {
     public let kinds: [Kind]
     private let state = Mutex(State())
 
-    public init(kinds: [Kind] = [.pods, .nodes, .services, .deployments, .namespaces, .endpointSlices], token: String = "api-test-token") {
+    public init(kinds: [Kind] = Kind.all, token: String = "api-test-token") {
         self.kinds = kinds
         self.token = token
     }

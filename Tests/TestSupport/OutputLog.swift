@@ -7,7 +7,7 @@ public final class OutputLog: @unchecked Sendable {
     private let lock = NSLock()
     private var text = ""
     private var ended = false
-    private var waiters: [(String, CheckedContinuation<String, Never>)] = []
+    private var waiters: [(@Sendable (String) -> Bool, CheckedContinuation<String, Never>)] = []
 
     /// Starts reading `pipe` until end of file.
     public init(reading pipe: Pipe) {
@@ -25,8 +25,9 @@ public final class OutputLog: @unchecked Sendable {
     private func append(_ chunk: String) {
         lock.lock()
         text += chunk
-        let ready = waiters.filter { text.contains($0.0) }
-        waiters.removeAll { text.contains($0.0) }
+        let current = text
+        let ready = waiters.filter { $0.0(current) }
+        waiters.removeAll { $0.0(current) }
         let snapshot = text
         lock.unlock()
         ready.forEach { $0.1.resume(returning: snapshot) }
@@ -44,14 +45,19 @@ public final class OutputLog: @unchecked Sendable {
 
     /// The output so far once it contains `marker`, or once the writer has closed the pipe.
     public func wait(for marker: String) async -> String {
+        await wait { $0.contains(marker) }
+    }
+
+    /// The output so far once `condition` holds for it, or once the writer has closed the pipe.
+    public func wait(until condition: @escaping @Sendable (String) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
             lock.lock()
-            if text.contains(marker) || ended {
+            if condition(text) || ended {
                 let snapshot = text
                 lock.unlock()
                 continuation.resume(returning: snapshot)
             } else {
-                waiters.append((marker, continuation))
+                waiters.append((condition, continuation))
                 lock.unlock()
             }
         }
