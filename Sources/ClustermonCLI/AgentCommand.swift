@@ -21,7 +21,7 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         .init("KUBELET_URL", "kubelet-url"), .init("KUBELET_CA", "kubelet-ca"), .init("KUBELET_TOKEN_FILE", "kubelet-token-file"),
         .init("KUBELET_INSECURE_TLS", "kubelet-insecure-tls", isSwitch: true), .init("KUBELET_TIMEOUT", "kubelet-timeout"),
         .init("NO_KUBELET", "no-kubelet", isSwitch: true), .init("PROC_ROOT", "proc-root"), .init("FS_PATHS", "fs-path"),
-        .init("TRACER_SOCKET", "tracer-socket"), .init("MAX_CONNECTIONS", "max-connections"),
+        .init("TRACER_SOCKET", "tracer-socket"), .init("MAX_CONNECTIONS", "max-connections"), .init("SOCKET_REFRESH", "socket-refresh"),
     ] + NATSOptions.environment + LoggingOptions.environment
 
     static let serviceAccount = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -66,6 +66,9 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "Connections shipped per batch at most; more are counted as dropped. (env MAX_CONNECTIONS)")
     var maxConnections = 65_536
 
+    @Option(help: "How often each network namespace's sockets are re-read (listening ports; procfs connections). (env SOCKET_REFRESH)")
+    var socketRefresh = GoDuration(.seconds(30))
+
     @Flag(help: "Collect once, print the batch and exit (no NATS needed).")
     var once = false
 
@@ -88,7 +91,8 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     var agentConfiguration: AgentConfiguration {
         AgentConfiguration(
             nodeName: nodeName, agentVersion: Clustermon.version, interval: interval.duration, procRoot: procRoot,
-            filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections)
+            filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections,
+            socketRefresh: socketRefresh.duration)
     }
 
     func makeKubelet(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeletClient? {

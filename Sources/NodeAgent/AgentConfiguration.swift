@@ -9,14 +9,18 @@ public struct AgentConfiguration: Sendable {
     public var filesystemPaths: [String]
     /// Connections shipped per batch at most; the rest are counted as dropped.
     public var maxConnections: Int
+    /// How often each network namespace's sockets are re-read (listening ports, and the
+    /// connections of the procfs fallback); see `SocketCache` for why not every interval.
+    public var socketRefresh: Duration
 
     public init(nodeName: String, agentVersion: String, interval: Duration = .seconds(10), procRoot: String = "/proc",
-                filesystemPaths: [String] = [], maxConnections: Int = 65_536) {
+                filesystemPaths: [String] = [], maxConnections: Int = 65_536, socketRefresh: Duration = .seconds(30)) {
         self.nodeName = nodeName
         self.agentVersion = agentVersion
         self.interval = interval
         self.procRoot = procRoot
         self.filesystemPaths = filesystemPaths
         self.maxConnections = maxConnections
+        self.socketRefresh = socketRefresh
     }
 }

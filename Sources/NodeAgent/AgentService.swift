@@ -22,6 +22,7 @@ public final class AgentService: Service {
     private let logger: Logger
     private let health: CollectorHealth
     private let builder: BatchBuilder
+    private let socketCache: SocketCache
     private let sequence = Atomic<UInt64>(0)
     private let connectionsTracked = Gauge(label: "clustermon_agent_connections_tracked")
     private let connectionsDropped = Counter(label: "clustermon_agent_connections_dropped_total")
@@ -39,6 +40,7 @@ public final class AgentService: Service {
         procfs = ProcfsReader(root: configuration.procRoot)
         shipper = Shipper(nodeName: configuration.nodeName, bus: bus, logger: logger)
         health = CollectorHealth(logger: logger)
+        socketCache = SocketCache(refresh: configuration.socketRefresh)
         builder = BatchBuilder(
             nodeName: configuration.nodeName, agentVersion: configuration.agentVersion, agentInstance: Self.randomInstanceID(),
             interval: configuration.interval, clockTicksPerSecond: UInt64(max(1, sysconf(Int32(_SC_CLK_TCK)))),
@@ -169,12 +171,8 @@ public final class AgentService: Service {
             var representative: [UInt64: Int32] = [:]
             for process in scan.processes { if let netns = process.netns, representative[netns] == nil { representative[netns] = process.pid } }
             if let host = o.hostNetns { representative[host] = 1 }
-            var malformed = 0
-            for (netns, pid) in representative {
-                let sockets = procfs.sockets(pid: pid)
-                malformed += sockets.malformedRows
-                o.sockets[netns] = sockets
-            }
+            let (sockets, malformed) = socketCache.sockets(for: representative, using: procfs)
+            o.sockets = sockets
             if scan.processes.isEmpty { throw CollectorErrors(["no readable process under \(configuration.procRoot)"]) }
             if malformed > 0 { throw CollectorErrors(["\(malformed) malformed socket rows skipped"]) }
             if let first = scan.firstError { throw CollectorErrors(["\(scan.unreadable) processes unreadable, e.g. \(first)"]) }

@@ -37,3 +37,29 @@ struct ProcfsReaderTests {
         #expect(usage.usedBytes <= usage.capacityBytes)
     }
 }
+
+@Suite("Socket cache")
+struct SocketCacheTests {
+    @Test func reusesWithinRefreshRereadsAfterAndForgetsVanishedNamespaces() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-sockets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("7/net"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        func write(ports: [UInt16]) throws {
+            let rows = ports.enumerated().map { i, port in
+                "   \(i): 00000000:\(String(port, radix: 16, uppercase: true)) 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 \(100 + i) 1\n"
+            }
+            try (header + rows.joined()).write(to: root.appendingPathComponent("7/net/tcp"), atomically: true, encoding: .utf8)
+        }
+        let procfs = ProcfsReader(root: root.path)
+        let cache = SocketCache(refresh: .seconds(30))
+        let start = ContinuousClock.now
+        try write(ports: [80])
+        #expect(cache.sockets(for: [42: 7], using: procfs, now: start).sockets[42]?.tcp.map(\.localPort) == [80])
+        try write(ports: [80, 443])
+        #expect(cache.sockets(for: [42: 7], using: procfs, now: start + .seconds(10)).sockets[42]?.tcp.count == 1, "cached")
+        #expect(cache.sockets(for: [42: 7], using: procfs, now: start + .seconds(31)).sockets[42]?.tcp.count == 2, "refreshed")
+        #expect(cache.sockets(for: [:], using: procfs, now: start + .seconds(32)).sockets.isEmpty)
+        #expect(cache.sockets(for: [42: 7], using: procfs, now: start + .seconds(33)).sockets[42]?.tcp.count == 2, "a namespace seen again is read at once")
+    }
+}

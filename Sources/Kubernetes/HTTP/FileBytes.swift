@@ -25,20 +25,17 @@ public enum FileBytes {
         guard fd >= 0 else { throw FileReadError(path: path, errno: errno) }
         defer { close(fd) }
         var result: [UInt8] = []
-        var chunk = 4096
-        while result.count < limit {
-            let start = result.count
-            result.append(contentsOf: repeatElement(0, count: chunk))
-            let n = result.withUnsafeMutableBytes { buffer in
-                Glibc.read(fd, buffer.baseAddress! + start, chunk)
+        // Read through one stack buffer: no zero-filled growth of the result.
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16 * 1024) { buffer throws(FileReadError) in
+            while result.count < limit {
+                let n = Glibc.read(fd, buffer.baseAddress!, min(buffer.count, limit - result.count))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw FileReadError(path: path, errno: errno)
+                }
+                if n == 0 { break }
+                result.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<n]))
             }
-            if n < 0 {
-                if errno == EINTR { result.removeLast(chunk); continue }
-                throw FileReadError(path: path, errno: errno)
-            }
-            result.removeLast(chunk - n)
-            if n == 0 { break }
-            chunk = min(chunk * 2, 1 << 20)
         }
         return result
     }
