@@ -40,14 +40,17 @@ public struct APIConfiguration: Sendable {
 /// The router with every controller's routes: used by the server and by in-memory tests.
 public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logger(label: "clustermon.api")) -> Router<APIContext> {
     let router = Router(context: APIContext.self)
-    HealthController(checks: configuration.readiness).addRoutes(to: router)
-    MetricsController(registry: configuration.registry).addRoutes(to: router)
+    var heartbeat: HeartbeatController?
     if let cluster = configuration.cluster {
+        let limiter = FixedWindowRateLimiter(limit: configuration.heartbeatRateLimit, period: configuration.heartbeatRatePeriod)
+        heartbeat = HeartbeatController(cluster: cluster, token: configuration.heartbeatToken, limiter: limiter, now: { Int64(Date().timeIntervalSince1970) })
+    }
+    HealthController(checks: configuration.readiness, heartbeat: heartbeat).addRoutes(to: router)
+    MetricsController(registry: configuration.registry).addRoutes(to: router)
+    if let cluster = configuration.cluster, let heartbeat {
         let auth = Authenticator(verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
         ResourceController(cluster: cluster, auth: auth, access: configuration.namespaceAccess).addRoutes(to: router)
-        let limiter = FixedWindowRateLimiter(limit: configuration.heartbeatRateLimit, period: configuration.heartbeatRatePeriod)
-        HeartbeatController(cluster: cluster, token: configuration.heartbeatToken, limiter: limiter, now: { Int64(Date().timeIntervalSince1970) })
-            .addRoutes(to: router, includeHealthz: false)
+        heartbeat.addRoutes(to: router)
     }
     return router
 }

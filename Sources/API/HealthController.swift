@@ -8,11 +8,24 @@ public protocol ReadinessCheck: Sendable {
 }
 
 /// `/healthz` (the process answers: `ok`) and `/readyz` (every part is ready).
+///
+/// Two replaced systems answered `/healthz`: the Cluster Monitor's clients send no token and
+/// get `ok`; the heartbeat's clients always send one (Basic or `?token=`) and get its API
+/// server check, with its auth and rate limit.
 struct HealthController {
     let checks: [any ReadinessCheck]
+    var heartbeat: HeartbeatController?
 
     func addRoutes(to router: Router<APIContext>) {
-        router.get("/healthz") { _, _ in "ok" }
+        let health: @Sendable (Request, APIContext) async throws -> Response = { request, context in
+            if let heartbeat, HeartbeatController.presentedToken(request) != nil {
+                return try heartbeat.apiServer(request, context)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                            body: request.method == .head ? .init() : .init(byteBuffer: ByteBuffer(string: "ok")))
+        }
+        router.get("/healthz", use: health)
+        router.head("/healthz", use: health)
         router.get("/readyz") { _, _ -> Response in
             var failures: [String] = []
             for check in checks {

@@ -81,8 +81,10 @@ private func application(_ view: StaticClusterView, rateLimit: Int = 3600, clock
     if let clock {
         // A second router whose heartbeat uses the test's clock.
         let testRouter = Router(context: APIContext.self)
-        HeartbeatController(cluster: view, token: "beat-token", limiter: FixedWindowRateLimiter(limit: rateLimit, period: .seconds(3600)),
-                            now: { clock.now }).addRoutes(to: testRouter, includeHealthz: true)
+        let heartbeat = HeartbeatController(cluster: view, token: "beat-token", limiter: FixedWindowRateLimiter(limit: rateLimit, period: .seconds(3600)),
+                                            now: { clock.now })
+        heartbeat.addRoutes(to: testRouter)
+        HealthController(checks: [], heartbeat: heartbeat).addRoutes(to: testRouter)
         return Application(router: testRouter)
     }
     return Application(router: router)
@@ -178,6 +180,26 @@ struct HeartbeatTests {
                 #expect(response.headers[.wwwAuthenticate] == "Basic")
             }
             try await client.execute(uri: "/api/healthz/shop/deployment/up", method: .get, headers: [.authorization: "Basic wrong"]) { #expect($0.status == .forbidden) }
+        }
+    }
+
+    @Test func healthzIsLivenessWithoutATokenAndTheAPIServerCheckWithOne() async throws {
+        let view = try cluster()
+        try await application(view).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "ok")
+            }
+            try await client.execute(uri: "/healthz", method: .get, headers: [.authorization: "Basic wrong"]) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/healthz?token=beat-token", method: .head) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[HTTPField.Name("X-RateLimit-Limit")!] == "3600")
+            }
+        }
+        view.synced = false
+        try await application(view).test(.router) { client in
+            try await client.execute(uri: "/healthz?token=beat-token", method: .get) { #expect($0.status == .serviceUnavailable) }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
         }
     }
 

@@ -30,4 +30,11 @@ struct ManifestTests {
         let known = Set(Agent.environment.map(\.variable) + ["NODE_IP"])
         for name in names { #expect(known.contains(name), "daemonset.yaml sets \(name), which the agent does not read") }
     }
+
+    @Test func aggregatorDeploymentSetsOnlyVariablesTheAggregatorReads() throws {
+        let names = try Self.environmentNames(in: "aggregator/deployment.yaml")
+        #expect(names.contains("JWT_SECRET"))
+        let known = Set(Aggregator.environment.map(\.variable) + ["JWT_SECRET", "AUTH_TOKEN_BASIC"])
+        for name in names { #expect(known.contains(name), "deployment.yaml sets \(name), which the aggregator does not read") }
+    }
 }

@@ -15,17 +15,13 @@ struct HeartbeatController {
     let limiter: FixedWindowRateLimiter
     let now: @Sendable () -> Int64
 
-    func addRoutes(to router: Router<APIContext>, includeHealthz: Bool) {
+    /// The deployment routes; `/healthz` is shared with liveness (see `HealthController`).
+    func addRoutes(to router: Router<APIContext>) {
         let deployment: @Sendable (Request, APIContext) async throws -> Response = { request, context in
             try self.deployment(request, context)
         }
         router.get("/api/healthz/:namespace/deployment/:name", use: deployment)
         router.head("/api/healthz/:namespace/deployment/:name", use: deployment)
-        if includeHealthz {
-            let health: @Sendable (Request, APIContext) async throws -> Response = { request, context in try self.apiServer(request, context) }
-            router.get("/healthz", use: health)
-            router.head("/healthz", use: health)
-        }
     }
 
     /// Authorization and the rate limit, with the `X-RateLimit-*` headers on every answer.
