@@ -16,7 +16,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
 
     static let environment: [EnvironmentBinding] = [
         .init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("API_SERVER", "api-server"), .init("LOG_SOURCE", "log-source"),
-        .init("API_TOKEN_FILE", "api-token-file"), .init("API_CA", "api-ca"), .init("API_INSECURE_TLS", "api-insecure-tls", isSwitch: true),
+        .init("KUBECONFIG", "kubeconfig"), .init("KUBE_CONTEXT", "context"), .init("API_TOKEN_FILE", "api-token-file"), .init("API_CA", "api-ca"), .init("API_INSECURE_TLS", "api-insecure-tls", isSwitch: true),
         .init("VERIFY_INTERVAL", "verify-interval"), .init("OWNER_LABEL", "owner-label"),
         .init("RATE_LIMIT", "rate-limit"), .init("RATE_LIMIT_PERIOD", "rate-limit-period"),
     ] + NATSOptions.environment + LoggingOptions.environment
@@ -32,6 +32,12 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(name: [.customLong("api-server"), .customLong("api-server", withSingleDash: true)],
             help: "Kubernetes API server URL; default: in-cluster configuration. (env API_SERVER)")
     var apiServer: String?
+
+    @Option(help: "A kubeconfig file (current context: server, token, client certificate, CA); used without --api-server. (env KUBECONFIG)")
+    var kubeconfig: String?
+
+    @Option(help: "The kubeconfig context to use instead of the current one. (env KUBE_CONTEXT)")
+    var context: String?
 
     @Option(help: "Bearer token file for --api-server, re-read on every request. (env API_TOKEN_FILE)")
     var apiTokenFile: String?
@@ -61,11 +67,18 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
     @OptionGroup var nats: NATSOptions
     @OptionGroup var logging: LoggingOptions
 
-    /// The API server: `--api-server` (token and CA from flags), else in-cluster.
+    /// The API server: `--api-server` (token and CA from flags), else `--kubeconfig`, else
+    /// in-cluster.
     func apiServerConfig(environment: [String: String]) throws -> APIServerConfig {
         if let apiServer {
             return APIServerConfig(server: apiServer, token: apiTokenFile.map { .file($0) } ?? .none,
                                    tls: ClientTLS(caFile: apiCa, insecureSkipVerify: apiInsecureTls))
+        }
+        if let kubeconfig, !kubeconfig.isEmpty {
+            // KUBECONFIG may list several files; the first is read.
+            var config = try APIServerConfig.kubeconfig(path: String(kubeconfig.split(separator: ":").first ?? ""), context: context)
+            if apiInsecureTls { config.tls.insecureSkipVerify = true }
+            return config
         }
         var config = try APIServerConfig.inCluster(environment: environment)
         if apiInsecureTls { config.tls.insecureSkipVerify = true }
