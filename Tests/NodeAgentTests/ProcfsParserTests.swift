@@ -254,3 +254,23 @@ struct NetTCPTests {
         #expect(NamespaceLink.inode("net:4026531992") == nil)
     }
 }
+
+@Suite("Addresses from text bytes")
+struct IPAddressBytesTests {
+    func parse(_ text: String) -> IPAddress? {
+        var copy = text
+        return copy.withUTF8 { IPAddress(utf8: $0) }
+    }
+
+    @Test func dottedQuadsAndIPv6() {
+        #expect(parse("10.244.0.7")?.bytes == [10, 244, 0, 7])
+        #expect(parse("255.255.255.255")?.bytes == [255, 255, 255, 255])
+        #expect(parse("fd00::9")?.description == "fd00::9")
+        #expect(parse("::ffff:10.0.0.1")?.ipv4Mapped?.description == "10.0.0.1")
+    }
+
+    @Test(arguments: ["256.1.1.1", "1.2.3", "1.2.3.4.5", "1..2.3", "a.b.c.d", "", "1.2.3.4 ", "1234.1.1.1"])
+    func rejects(text: String) {
+        #expect(parse(text) == nil)
+    }
+}

@@ -127,6 +127,16 @@ public struct JSONScanner {
         return try rawString().string
     }
 
+    /// Calls `body` with the bytes of a string token, unescaped ones read in place (no
+    /// String is built); a string with escapes is decoded first.
+    public mutating func withStringBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) throws -> R {
+        guard try peek() == UInt8(ascii: "\"") else { throw error("a string") }
+        let key = try rawString()
+        if !key.hasEscapes { return try body(UnsafeBufferPointer(start: key.base, count: key.count)) }
+        var decoded = key.string
+        return try decoded.withUTF8(body)
+    }
+
     /// A string, or nil for `null`.
     public mutating func optionalString() throws -> String? {
         try readNull() ? nil : string()

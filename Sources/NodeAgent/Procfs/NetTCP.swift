@@ -20,6 +20,35 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible, Comparable
         }
     }
 
+    /// Parses `a.b.c.d` or an IPv6 address from text bytes; dotted quads without a String.
+    public init?(utf8 text: UnsafeBufferPointer<UInt8>) {
+        var octets: [UInt8] = []
+        octets.reserveCapacity(4)
+        var value = 0, digits = 0
+        for byte in text {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, octets.count < 3 else { octets = []; break }
+                octets.append(UInt8(value))
+                value = 0
+                digits = 0
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") && digits < 3 {
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                guard value <= 255 else { octets = []; break }
+                digits += 1
+            } else {
+                octets = []
+                digits = -1
+                break
+            }
+        }
+        if digits > 0 && octets.count == 3 {
+            octets.append(UInt8(value))
+            self.init(bytes: octets)
+        } else {
+            self.init(String(decoding: text, as: UTF8.self))
+        }
+    }
+
     public var isIPv4: Bool { bytes.count == 4 }
     public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
     public var isLoopback: Bool {

@@ -63,8 +63,11 @@ public struct TracerConnection: Sendable, Equatable {
 
     private static func address(_ s: inout JSONScanner) throws -> IPAddress {
         let at = s.offset
-        let text = try s.string()
-        guard let address = IPAddress(text) else { throw JSONError(offset: at, "expected an IP address, found \"\(text)\"") }
-        return address
+        return try s.withStringBytes { bytes in
+            guard let address = IPAddress(utf8: bytes) else {
+                throw JSONError(offset: at, "expected an IP address, found \"\(String(decoding: bytes, as: UTF8.self))\"")
+            }
+            return address
+        }
     }
 }
