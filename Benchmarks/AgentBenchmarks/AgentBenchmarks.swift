@@ -52,17 +52,24 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try TracerConnection.decodeList(tracer1k)) }
     }
 
-    // The join and serialization alone, on an observation collected once.
-    Benchmark("Join + serialize + split, 110 pods + 1k connections") { benchmark in
-        let procfs = ProcfsReader(root: "/proc")
-        let builder = BatchBuilder(nodeName: "bench", agentVersion: "bench", agentInstance: "bench", interval: .seconds(10))
+    /// One cycle's observation: the kubelet documents and tracer feed decoded, /proc read.
+    @Sendable func observe(_ procfs: ProcfsReader) throws -> NodeObservation {
         var o = NodeObservation(collectedAt: UnixTime(seconds: 1_700_000_000))
         o.summary = try SummaryDecoder.decode(summary110)
         o.pods = try Pod.decodeList(pods110).items
         o.tracerConnections = try TracerConnection.decodeList(tracer1k)
         o.stat = try procfs.stat()
         o.meminfo = try procfs.meminfo()
+        o.interfaces = try? procfs.hostInterfaces()
         o.processes = procfs.scanProcesses()
+        o.hostNetns = procfs.hostNetns()
+        return o
+    }
+
+    // The join and serialization alone, on an observation collected once.
+    Benchmark("Join + serialize + split, 110 pods + 1k connections") { benchmark in
+        let builder = BatchBuilder(nodeName: "bench", agentVersion: "bench", agentInstance: "bench", interval: .seconds(10))
+        let o = try observe(ProcfsReader(root: "/proc"))
         var sequence: UInt64 = 0
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
@@ -80,18 +87,9 @@ let benchmarks: @Sendable () -> Void = {
         let builder = BatchBuilder(nodeName: "bench", agentVersion: "bench", agentInstance: "bench", interval: .seconds(10))
         var sequence: UInt64 = 0
         for _ in benchmark.scaledIterations {
-            var o = NodeObservation(collectedAt: UnixTime(seconds: 1_700_000_000))
-            o.summary = try SummaryDecoder.decode(summary110)
-            o.pods = try Pod.decodeList(pods110).items
-            o.tracerConnections = try TracerConnection.decodeList(tracer1k)
-            o.stat = try procfs.stat()
-            o.meminfo = try procfs.meminfo()
-            o.interfaces = try? procfs.hostInterfaces()
-            let scan = procfs.scanProcesses()
-            o.processes = scan
-            o.hostNetns = procfs.hostNetns()
+            var o = try observe(procfs)
             var representatives: [UInt64: Int32] = [:]
-            for process in scan.processes { if let n = process.netns, representatives[n] == nil { representatives[n] = process.pid } }
+            for process in o.processes?.processes ?? [] { if let n = process.netns, representatives[n] == nil { representatives[n] = process.pid } }
             o.sockets = cache.sockets(for: representatives, using: procfs).sockets
             sequence += 1
             let batch = builder.build(o, sequence: sequence)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// A duration written the Go way, as the seed flags are (`5s`, `1m30s`, `500ms`, `1h`).
 public struct GoDuration: Sendable, Equatable, CustomStringConvertible, ExpressibleByArgument {
@@ -41,17 +42,4 @@ public struct GoDuration: Sendable, Equatable, CustomStringConvertible, Expressi
     }
 
     public var defaultValueDescription: String { description }
-}
-
-extension String {
-    func trimmingCharacters(in set: Set<Character>) -> String {
-        var s = Substring(self)
-        while let c = s.first, set.contains(c) { s = s.dropFirst() }
-        while let c = s.last, set.contains(c) { s = s.dropLast() }
-        return String(s)
-    }
-}
-
-extension Set where Element == Character {
-    static let whitespaces: Set<Character> = [" ", "\t", "\n", "\r"]
 }

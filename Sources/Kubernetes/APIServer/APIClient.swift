@@ -42,16 +42,20 @@ public final class APIClient: Sendable {
         return request
     }
 
-    /// GET returning the whole body; non-2xx is an `APIError` carrying the server's message.
-    public func get(_ pathAndQuery: String, maxBytes: Int = 512 << 20) async throws -> ByteBuffer {
-        let response: HTTPClientResponse
+    /// Sends a GET; a transport failure is an `APIError` naming the path.
+    private func send(_ pathAndQuery: String, deadline: Duration) async throws -> HTTPClientResponse {
         do {
-            response = try await client.execute(try request(pathAndQuery), timeout: .nanoseconds(requestTimeout.nanosecondsClamped))
+            return try await client.execute(try request(pathAndQuery), timeout: .nanoseconds(deadline.nanosecondsClamped))
         } catch let error as APIError {
             throw error
         } catch {
             throw APIError(path: pathAndQuery, status: 0, message: "\(error)")
         }
+    }
+
+    /// GET returning the whole body; non-2xx is an `APIError` carrying the server's message.
+    public func get(_ pathAndQuery: String, maxBytes: Int = 512 << 20) async throws -> ByteBuffer {
+        let response = try await send(pathAndQuery, deadline: requestTimeout)
         let body = try await response.body.collect(upTo: maxBytes)
         guard (200..<300).contains(response.status.code) else {
             throw APIError(path: pathAndQuery, status: Int(response.status.code), message: Self.statusMessage(body))
@@ -61,14 +65,7 @@ public final class APIClient: Sendable {
 
     /// Opens a watch and returns its lines (one JSON event each) as they arrive.
     public func watchLines(_ pathAndQuery: String, deadline: Duration) async throws -> WatchLines {
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(try request(pathAndQuery), timeout: .nanoseconds(deadline.nanosecondsClamped))
-        } catch let error as APIError {
-            throw error
-        } catch {
-            throw APIError(path: pathAndQuery, status: 0, message: "\(error)")
-        }
+        let response = try await send(pathAndQuery, deadline: deadline)
         guard response.status == .ok else {
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             throw APIError(path: pathAndQuery, status: Int(response.status.code), message: Self.statusMessage(body))

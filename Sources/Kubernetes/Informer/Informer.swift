@@ -140,7 +140,7 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         var restarts = 0
         while true {
             var query = "\(kind.path)?limit=\(configuration.pageSize)"
-            if !continueToken.isEmpty { query += "&continue=\(Self.percentEncoded(continueToken))" }
+            if !continueToken.isEmpty { query += "&continue=\(PercentEncoding.encode(continueToken))" }
             let body: ByteBuffer
             do {
                 body = try await client.get(query)
@@ -229,7 +229,7 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     func watch(for duration: Duration) async throws {
         let version = resourceVersion
         let seconds = max(1, duration.components.seconds)
-        let path = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(Self.percentEncoded(version))&timeoutSeconds=\(seconds)"
+        let path = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(PercentEncoding.encode(version))&timeoutSeconds=\(seconds)"
         let lines = try await client.watchLines(path, deadline: duration + .seconds(30))
         for try await line in lines {
             let event: WatchEvent<Object>
@@ -283,20 +283,6 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         let now = UnixTime.wallClock()
         let nanos = (now.seconds - time.seconds) * 1_000_000_000 + Int64(now.nanoseconds - time.nanoseconds)
         if nanos >= 0 { delay.recordNanoseconds(nanos) }
-    }
-
-    static func percentEncoded(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(Character(UnicodeScalar(byte)))
-            default:
-                out += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
-            }
-        }
-        return out
     }
 }
 

@@ -56,17 +56,7 @@ public final class TracerClient: Sendable {
 
     /// `http+unix://<percent-encoded socket path><uri>`.
     static func url(socketPath: String, uri: String) -> String? {
-        var host = ""
-        for byte in socketPath.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                host.append(Character(UnicodeScalar(byte)))
-            default:
-                host += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true)
-            }
-        }
-        return host.isEmpty ? nil : "http+unix://\(host)\(uri)"
+        socketPath.isEmpty ? nil : "http+unix://\(PercentEncoding.encode(socketPath))\(uri)"
     }
 
     public func shutdown() async throws {
