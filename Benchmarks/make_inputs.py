@@ -74,6 +74,8 @@ if __name__ == "__main__":
     write("summary-250.json", summary(250))
     write("pods-110.json", pod_list(110))
     write("tracer-1k.json", tracer(1000))
+    # An API server list page: 500 pods (the informer's page size).
+    write("pods-page-500.json", pod_list(500))
     write("tracer-10k.json", tracer(10000))
     # A directory tree that http.server serves as a kubelet: /stats/summary and /pods.
     write("kubelet/stats/summary", summary(110))

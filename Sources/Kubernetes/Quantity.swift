@@ -16,45 +16,57 @@ public struct Quantity: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { Quantity.formatCPU(millicores: milliValue) }
 
-    private static let suffixes: [(String, Double)] = [
-        ("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("Ti", 1_099_511_627_776),
-        ("Pi", 1_125_899_906_842_624), ("Ei", 1_152_921_504_606_846_976),
-        ("n", 1e-9), ("u", 1e-6), ("m", 1e-3), ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15), ("E", 1e18),
+    /// Suffix -> (power of ten, power of 1024).
+    private static let suffixes: [String: (decimal: Int, binary: Int)] = [
+        "": (0, 0), "n": (-9, 0), "u": (-6, 0), "m": (-3, 0), "k": (3, 0), "M": (6, 0), "G": (9, 0), "T": (12, 0), "P": (15, 0), "E": (18, 0),
+        "Ki": (0, 1), "Mi": (0, 2), "Gi": (0, 3), "Ti": (0, 4), "Pi": (0, 5), "Ei": (0, 6),
     ]
 
+    /// Exact: digits and exponents in integer arithmetic (a `Double` would round 16 GiB in
+    /// thousandths, which is past 2^53). Fractions of a thousandth round up, as Kubernetes does.
     static func parse(_ raw: String) -> Quantity? {
         let text = raw.trimmingCharacters(in: .whitespaces)
-        guard !text.isEmpty else { return nil }
-        var numberEnd = text.startIndex
-        var sawDigit = false
-        for index in text.indices {
-            let c = text[index]
-            if c.isNumber { sawDigit = true; numberEnd = text.index(after: index); continue }
-            if (c == "+" || c == "-") && index == text.startIndex { numberEnd = text.index(after: index); continue }
-            if c == "." { numberEnd = text.index(after: index); continue }
-            break
+        var rest = Substring(text)
+        var negative = false
+        if let sign = rest.first, sign == "+" || sign == "-" {
+            negative = sign == "-"
+            rest = rest.dropFirst()
         }
-        guard sawDigit, let number = Double(text[..<numberEnd]) else { return nil }
-        let suffix = text[numberEnd...]
-        var multiplier = 1.0
-        if suffix.isEmpty {
-            multiplier = 1
-        } else if let unit = suffixes.first(where: { $0.0 == suffix }) {
-            multiplier = unit.1
-        } else if suffix.first == "e" || suffix.first == "E", let exponent = Int(suffix.dropFirst()) {
-            multiplier = pow10(exponent)
+        var digits: Int128 = 0
+        var scale = 0  // power of ten applied to `digits`
+        var sawDigit = false, sawPoint = false
+        while let c = rest.first, c.isASCII, c.isNumber || (c == "." && !sawPoint) {
+            rest = rest.dropFirst()
+            if c == "." { sawPoint = true; continue }
+            sawDigit = true
+            guard digits < Int128(1) << 100 else { return nil }
+            digits = digits * 10 + Int128(c.asciiValue! - 48)
+            if sawPoint { scale -= 1 }
+        }
+        guard sawDigit else { return nil }
+        var binary = 0
+        if let unit = suffixes[String(rest)] {
+            scale += unit.decimal
+            binary = unit.binary
+        } else if rest.first == "e" || rest.first == "E", let exponent = Int(rest.dropFirst()), abs(exponent) < 30 {
+            scale += exponent
         } else {
             return nil
         }
-        let milli = (number * multiplier * 1000).rounded(.up)
-        guard milli.isFinite, abs(milli) < 9.2e18 else { return nil }
-        return Quantity(milliValue: Int64(milli))
-    }
-
-    private static func pow10(_ exponent: Int) -> Double {
-        var result = 1.0
-        for _ in 0..<abs(exponent) { result *= 10 }
-        return exponent < 0 ? 1 / result : result
+        scale += 3  // thousandths
+        var milli = digits << (10 * binary)
+        if scale >= 0 {
+            for _ in 0..<scale {
+                milli *= 10
+                guard milli < Int128(Int64.max) else { return nil }
+            }
+        } else {
+            var divisor: Int128 = 1
+            for _ in 0..<(-scale) { divisor *= 10 }
+            milli = (milli + divisor - 1) / divisor
+        }
+        guard milli <= Int128(Int64.max) else { return nil }
+        return Quantity(milliValue: negative ? -Int64(milli) : Int64(milli))
     }
 
     /// CPU in Kubernetes' canonical form: whole cores (`4`) or millicores (`500m`, `1500m`).

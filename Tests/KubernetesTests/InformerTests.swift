@@ -19,10 +19,20 @@ func withInformer<T: Sendable>(
     token: String? = nil,
     _ body: @Sendable (Informer<Pod>) async throws -> T
 ) async throws -> T {
+    try await withInformer(server, of: Pod.self, configuration: configuration, token: token, body)
+}
+
+func withInformer<Object: KubernetesResource, T: Sendable>(
+    _ server: FakeAPIServer,
+    of type: Object.Type,
+    configuration: InformerConfiguration = .init(),
+    token: String? = nil,
+    _ body: @Sendable (Informer<Object>) async throws -> T
+) async throws -> T {
     try await withLocalServer(server.router(), tls: true) { endpoint in
         let client = try APIClient(config: APIServerConfig(
             server: endpoint.baseURL, token: .value(token ?? server.token), tls: ClientTLS(caFile: try TestCertificates.get().caCertificate)))
-        let informer = Informer<Pod>(client: client, configuration: configuration, logger: logger)
+        let informer = Informer<Object>(client: client, configuration: configuration, logger: logger)
         let result = try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await informer.run(); return nil }
             let result = try await body(informer)

@@ -185,16 +185,16 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         }
     }
 
-    struct Page {
-        var items: [Entry] = []
-        var resourceVersion = ""
-        var continueToken = ""
-        var undecodable = 0
+    public struct Page: Sendable {
+        public var items: [Entry] = []
+        public var resourceVersion = ""
+        public var continueToken = ""
+        public var undecodable = 0
     }
 
     /// A list page: each item decoded and kept raw; an item that does not decode is counted
     /// and skipped, not fatal to the page.
-    static func decodePage(_ body: ByteBuffer) throws -> Page {
+    public static func decodePage(_ body: some JSONBytes) throws -> Page {
         try body.withJSONBytes { buffer in
             var page = Page()
             var scanner = JSONScanner(buffer)
