@@ -148,6 +148,7 @@ let package = Package(
         ]),
         .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
+        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kubernetes", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: [
             "API", "Kubernetes", "Aggregator", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

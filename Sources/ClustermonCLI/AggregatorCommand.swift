@@ -5,6 +5,7 @@ import Foundation
 import Kubernetes
 import Logging
 import Messaging
+import Prometheus
 import ServiceLifecycle
 
 /// The central Deployment.
@@ -90,6 +91,18 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let logger = Logger(label: "clustermon.aggregator")
         let environment = ProcessInfo.processInfo.environment
         let apiClient = try APIClient(config: try apiServerConfig(environment: environment))
+        // The HTTP client must be shut down on every path, errors included.
+        do {
+            try await serve(apiClient: apiClient, registry: registry, environment: environment, logger: logger)
+        } catch {
+            try? await apiClient.shutdown()
+            throw error
+        }
+        try? await apiClient.shutdown()
+        logger.info("clustermon aggregator stopped")
+    }
+
+    private func serve(apiClient: APIClient, registry: PrometheusCollectorRegistry, environment: [String: String], logger: Logger) async throws {
         var informerConfiguration = InformerConfiguration()
         informerConfiguration.verifyInterval = verifyInterval.duration
         let cluster = ClusterInformers(client: apiClient, configuration: informerConfiguration, logger: logger)
@@ -116,10 +129,8 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             logger: logger
         ))
         try await group.run()
-        try? await apiClient.shutdown()
         subscriber.close()
         publisherConnection.close()
-        logger.info("clustermon aggregator stopped")
     }
 }
 

@@ -25,6 +25,9 @@ public final class APIClient: Sendable {
         // A watch is bounded by the gap between chunks (bookmarks arrive about every minute),
         // not by one deadline for the whole stream.
         configuration.timeout = .init(connect: .seconds(10), read: .nanoseconds(watchIdleTimeout.nanosecondsClamped))
+        // Every informer holds one watch open for minutes, plus its lists: the default of 8
+        // HTTP/1.1 connections per host would leave the ninth kind waiting forever.
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
