@@ -21,30 +21,27 @@ def uid(i):
     return "00000000-0000-0000-0000-%012d" % i
 
 
-def summary(count):
-    doc = load("kubelet-stats-summary/nri_k8s-1.34_containerd_stats-summary.json")
-    pods = doc["pods"]
+def replicate(path, list_key, meta_key, count):
+    """The fixture document with its list repeated to `count` entries, each with a fresh
+    uid and name (`meta_key` names the object's metadata: podRef or metadata)."""
+    doc = load(path)
+    entries = doc[list_key]
     result = []
     for i in range(count):
-        pod = json.loads(json.dumps(pods[i % len(pods)]))
-        pod["podRef"]["uid"] = uid(i)
-        pod["podRef"]["name"] = "%s-%d" % (pod["podRef"]["name"], i)
-        result.append(pod)
-    doc["pods"] = result
+        entry = json.loads(json.dumps(entries[i % len(entries)]))
+        entry[meta_key]["uid"] = uid(i)
+        entry[meta_key]["name"] = "%s-%d" % (entry[meta_key]["name"], i)
+        result.append(entry)
+    doc[list_key] = result
     return doc
+
+
+def summary(count):
+    return replicate("kubelet-stats-summary/nri_k8s-1.34_containerd_stats-summary.json", "pods", "podRef", count)
 
 
 def pod_list(count):
-    doc = load("kubelet-pods/nri_k8s-1.34_containerd_pods.json")
-    items = doc["items"]
-    result = []
-    for i in range(count):
-        pod = json.loads(json.dumps(items[i % len(items)]))
-        pod["metadata"]["uid"] = uid(i)
-        pod["metadata"]["name"] = "%s-%d" % (pod["metadata"]["name"], i)
-        result.append(pod)
-    doc["items"] = result
-    return doc
+    return replicate("kubelet-pods/nri_k8s-1.34_containerd_pods.json", "items", "metadata", count)
 
 
 def tracer(count):
