@@ -245,7 +245,8 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         }
     }
 
-    func apply(_ event: WatchEvent<Object>) throws {
+    /// Applies one watch event to the cache (the watch loop calls it for every line).
+    public func apply(_ event: WatchEvent<Object>) throws {
         switch event.kind {
         case .error:
             let status = event.status ?? (0, "", "")
