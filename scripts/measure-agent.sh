@@ -4,9 +4,12 @@
 # per second for CYCLES cycles. Prints resident memory over time and CPU per cycle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# STATIC=1 measures the binary as the image builds it (Swift runtime linked statically).
 cycles="${CYCLES:-60}"
-(cd Benchmarks && swift build -c release --product clustermon >/dev/null)
-bin="$(cd Benchmarks && swift build -c release --show-bin-path)/clustermon"
+flags=(-c release --product clustermon)
+[ "${STATIC:-0}" = 1 ] && flags+=(--static-swift-stdlib --scratch-path .build-static)
+(cd Benchmarks && swift build "${flags[@]}" >/dev/null)
+bin="$(cd Benchmarks && swift build "${flags[@]}" --show-bin-path)/clustermon"
 [ -d Benchmarks/.inputs/kubelet ] || python3 Benchmarks/make_inputs.py >/dev/null
 
 work="$(mktemp -d)"

@@ -61,5 +61,17 @@ struct SocketCacheTests {
         #expect(cache.sockets(for: [42: 7], using: procfs, now: start + .seconds(31)).sockets[42]?.tcp.count == 2, "refreshed")
         #expect(cache.sockets(for: [:], using: procfs, now: start + .seconds(32)).sockets.isEmpty)
         #expect(cache.sockets(for: [42: 7], using: procfs, now: start + .seconds(33)).sockets[42]?.tcp.count == 2, "a namespace seen again is read at once")
+
+        // A budget of one read per call: new namespaces first, the rest on later calls.
+        let budget = SocketCache(refresh: .seconds(30), maxReadsPerCall: 1)
+        let first = budget.sockets(for: [1: 7, 2: 7], using: procfs, now: start).sockets
+        #expect(first.count == 1)
+        let second = budget.sockets(for: [1: 7, 2: 7], using: procfs, now: start + .seconds(1)).sockets
+        #expect(Set(second.keys) == [1, 2])
+        try write(ports: [22])
+        let stale = budget.sockets(for: [1: 7, 2: 7, 3: 7], using: procfs, now: start + .seconds(40)).sockets
+        #expect(stale.count == 3, "both stale ones keep their value; the new one is read")
+        #expect(stale[3]?.tcp.map(\.localPort) == [22])
+        #expect(stale[1]?.tcp.count == 2 && stale[2]?.tcp.count == 2)
     }
 }
