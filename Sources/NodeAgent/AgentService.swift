@@ -111,7 +111,7 @@ public final class AgentService: Service {
 
     /// Runs every collector; each is timed, and a failure leaves only its own part empty.
     public func collect() async -> NodeObservation {
-        var observation = NodeObservation(collectedAt: UnixTime.now())
+        var observation = NodeObservation(collectedAt: UnixTime.wallClock())
         async let summary = timed("kubelet-summary") { [kubelet] in try await kubelet?.summary() }
         async let pods = timed("kubelet-pods") { [kubelet] in try await kubelet?.pods() }
         async let connections = timed("tracer") { [tracer] in try await tracer?.connections() }
@@ -193,12 +193,4 @@ struct CollectorErrors: Error, CustomStringConvertible {
     var messages: [String]
     init(_ messages: [String]) { self.messages = messages }
     var description: String { messages.joined(separator: "; ") }
-}
-
-extension UnixTime {
-    static func now() -> UnixTime {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return UnixTime(seconds: Int64(spec.tv_sec), nanoseconds: Int32(spec.tv_nsec))
-    }
 }

@@ -1,3 +1,4 @@
+import Kubernetes
 import Logging
 import Metrics
 import Synchronization
@@ -12,7 +13,7 @@ final class CollectorHealth: Sendable {
     init(logger: Logger) { self.logger = logger }
 
     func record(_ name: String, error: String?, duration: Duration) {
-        Timer(label: "clustermon_agent_collector_duration_seconds", dimensions: [("collector", name)]).recordNanoseconds(duration.nanosecondsInt64)
+        Timer(label: "clustermon_agent_collector_duration_seconds", dimensions: [("collector", name)]).recordNanoseconds(duration.nanosecondsClamped)
         let previous = failing.withLock { failing in
             defer { failing[name] = error }
             return failing[name]
@@ -27,12 +28,5 @@ final class CollectorHealth: Sendable {
         } else if let previous {
             logger.info("collector recovered", metadata: ["collector": "\(name)", "last_error": "\(previous)"])
         }
-    }
-}
-
-extension Duration {
-    var nanosecondsInt64: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }
