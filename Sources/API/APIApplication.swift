@@ -1,7 +1,9 @@
 import Aggregator
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
+import Messaging
 import Prometheus
 
 /// Everything the HTTP face needs from the rest of the process.
@@ -19,6 +21,16 @@ public struct APIConfiguration: Sendable {
     public var heartbeatToken: String?
     public var heartbeatRateLimit: Int
     public var heartbeatRatePeriod: Duration
+    /// The live views; without them the live endpoints are not served.
+    public var live: Observed<LiveFrame>?
+    /// The history; without it the history endpoints are not served.
+    public var history: HistoryStore?
+    /// The refresh interval (raw history points are this far apart).
+    public var refresh: Duration = .seconds(5)
+    /// Open SSE and WebSocket streams allowed at once.
+    public var maxStreams = 4096
+    /// SSE keep-alive comment period.
+    public var keepAlive: Duration = .seconds(15)
 
     public init(address: ListenAddress, serverName: String = "clustermon", registry: PrometheusCollectorRegistry,
                 readiness: [any ReadinessCheck] = [], cluster: (any ClusterView)? = nil, jwtSecret: String? = nil,
@@ -47,18 +59,30 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     }
     HealthController(checks: configuration.readiness, heartbeat: heartbeat).addRoutes(to: router)
     MetricsController(registry: configuration.registry).addRoutes(to: router)
+    OpenAPIController().addRoutes(to: router)
+    let auth = Authenticator(verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
+    let visibility = Visibility(cluster: configuration.cluster, access: configuration.namespaceAccess)
     if let cluster = configuration.cluster, let heartbeat {
-        let auth = Authenticator(verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
         ResourceController(cluster: cluster, auth: auth, access: configuration.namespaceAccess).addRoutes(to: router)
         heartbeat.addRoutes(to: router)
+    }
+    if let live = configuration.live {
+        LiveController(live: live, auth: auth, visibility: visibility, limiter: StreamLimiter(limit: configuration.maxStreams),
+                       keepAlive: configuration.keepAlive, logger: logger).addRoutes(to: router)
+    }
+    if let history = configuration.history {
+        HistoryController(history: history, live: configuration.live, auth: auth, visibility: visibility, refresh: configuration.refresh,
+                          now: { Int64(Date().timeIntervalSince1970) }).addRoutes(to: router)
     }
     return router
 }
 
 /// The HTTP server as a `Service`; logs the address it actually bound (port 0 picks one).
 public func buildApplication(_ configuration: APIConfiguration, logger: Logger) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(configuration, logger: logger),
+    let router = buildRouter(configuration, logger: logger)
+    return Application(
+        router: router,
+        server: .http1WebSocketUpgrade(webSocketRouter: router),
         configuration: .init(address: .hostname(configuration.address.host, port: configuration.address.port), serverName: configuration.serverName),
         onServerRunning: { channel in
             let host = channel.localAddress?.ipAddress ?? configuration.address.host

@@ -1,15 +1,18 @@
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
 /// The request context of every route: Hummingbird's core plus the peer's address (the
 /// heartbeat rate-limits per client).
-public struct APIContext: RequestContext, RemoteAddressRequestContext {
+public struct APIContext: RequestContext, RemoteAddressRequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    public let webSocket: WebSocketHandlerReference<APIContext>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        webSocket = .init()
     }
 }
 

@@ -32,6 +32,31 @@ public protocol ClusterView: Sendable {
     func deployment(namespace: String, name: String) -> Deployment?
     /// Every informer has listed once.
     var isSynced: Bool { get }
+    /// The Node object of that name.
+    func node(named name: String) -> Node?
+    /// The Pod object, nil when unknown.
+    func pod(namespace: String, name: String) -> Pod?
+    func replicaSet(namespace: String, name: String) -> ReplicaSet?
+    /// Every Pod object; nil when pods are not watched or not yet listed (so absence from
+    /// this list means nothing).
+    func allPods() -> [Pod]?
+}
+
+extension ClusterView {
+    public func node(named name: String) -> Node? { nil }
+    public func pod(namespace: String, name: String) -> Pod? { nil }
+    public func replicaSet(namespace: String, name: String) -> ReplicaSet? { nil }
+    public func allPods() -> [Pod]? { nil }
+
+    /// The workload that owns a pod: its controller, and a ReplicaSet's own controller (a
+    /// Deployment) when the ReplicaSet is known.
+    public func workload(of pod: Pod) -> OwnerReference? {
+        guard let owner = pod.metadata.controller else { return nil }
+        if owner.kind == "ReplicaSet", let set = replicaSet(namespace: pod.namespace, name: owner.name), let parent = set.metadata.controller {
+            return parent
+        }
+        return owner
+    }
 }
 
 /// The aggregator's one watch of the API server: an informer per kind, shared by every reader.
@@ -120,4 +145,9 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
     public func deployment(namespace: String, name: String) -> Deployment? {
         deployments.get(namespace: namespace, name: name)?.object
     }
+
+    public func node(named name: String) -> Node? { nodes.get(namespace: "", name: name)?.object }
+    public func pod(namespace: String, name: String) -> Pod? { pods.get(namespace: namespace, name: name)?.object }
+    public func replicaSet(namespace: String, name: String) -> ReplicaSet? { replicaSets.get(namespace: namespace, name: name)?.object }
+    public func allPods() -> [Pod]? { pods.synced.value ? pods.objectsList() : nil }
 }

@@ -20,7 +20,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         .init("KUBECONFIG", "kubeconfig"), .init("KUBE_CONTEXT", "context"), .init("API_TOKEN_FILE", "api-token-file"), .init("API_CA", "api-ca"), .init("API_INSECURE_TLS", "api-insecure-tls", isSwitch: true),
         .init("VERIFY_INTERVAL", "verify-interval"), .init("OWNER_LABEL", "owner-label"),
         .init("RATE_LIMIT", "rate-limit"), .init("RATE_LIMIT_PERIOD", "rate-limit-period"),
-    ] + NATSOptions.environment + LoggingOptions.environment
+    ] + ServingOptions.environment + NATSOptions.environment + LoggingOptions.environment
 
     @Option(name: [.customLong("addr"), .customLong("addr", withSingleDash: true)],
             help: "Where the HTTP API listens. (env ADDR)")
@@ -65,6 +65,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             help: "The `source` written into published cluster events. (env LOG_SOURCE)")
     var logSource = "cluster-monitor"
 
+    @OptionGroup var serving: ServingOptions
     @OptionGroup var nats: NATSOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -115,16 +116,28 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let subscriber = try await NATSConnection.connect(nats.configuration(name: "clustermon-aggregator-ingest"), logger: logger)
         let publisherConnection = try await NATSConnection.connect(nats.configuration(name: "clustermon-aggregator-events"), logger: logger)
         let events = try JetStreamPublisher(connection: publisherConnection, logger: logger)
-        let http = buildApplication(
-            APIConfiguration(
-                address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
-                cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
-                heartbeatToken: environment["AUTH_TOKEN_BASIC"], heartbeatRateLimit: rateLimit, heartbeatRatePeriod: rateLimitPeriod.duration),
-            logger: logger
-        )
+        let history = try serving.openHistory(defaultDirectory: "/var/lib/clustermon", logger: logger)
+        let state = ClusterState()
+        let ingest = IngestService(bus: subscriber, state: state, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
+        var refreshConfiguration = RefreshConfiguration()
+        refreshConfiguration.interval = refresh.duration
+        refreshConfiguration.dropAfter = serving.dropAfter.duration
+        refreshConfiguration.source = logSource
+        let refresher = Refresher(state: state, ingest: ingest, cluster: cluster, history: history, events: events,
+                                  configuration: refreshConfiguration, logger: logger)
+        var api = APIConfiguration(
+            address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
+            cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
+            heartbeatToken: environment["AUTH_TOKEN_BASIC"], heartbeatRateLimit: rateLimit, heartbeatRatePeriod: rateLimitPeriod.duration)
+        api.live = refresher.live
+        api.history = history
+        api.refresh = refresh.duration
+        api.maxStreams = serving.maxStreams
+        api.keepAlive = serving.keepAlive.duration
+        let http = buildApplication(api, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: cluster), .init(service: events), .init(service: http),
-                       .init(service: StreamSetupService(publisher: events, logger: logger))],
+            services: [.init(service: cluster), .init(service: events), .init(service: StreamSetupService(publisher: events, logger: logger)),
+                       .init(service: ingest), .init(service: refresher), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -1,5 +1,8 @@
 import API
+import Aggregator
 import ArgumentParser
+import Foundation
+import Kubernetes
 import Logging
 import Messaging
 
@@ -65,4 +68,64 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension ListenAddress: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
     public var defaultValueDescription: String { description }
+}
+
+/// Live views, history and streams: the aggregator's side, also run by `dev`.
+struct ServingOptions: ParsableArguments {
+    static let environment: [EnvironmentBinding] = [
+        .init("DATA_DIR", "data-dir"), .init("HISTORY_RETENTION", "history-retention"), .init("HISTORY_RAW_RETENTION", "history-raw-retention"),
+        .init("HISTORY_MAX_SIZE", "history-max-size"), .init("DROP_AFTER", "drop-after"), .init("MAX_STREAMS", "max-streams"),
+        .init("KEEP_ALIVE", "keep-alive"),
+    ]
+
+    @Option(help: "Directory of the history database (history.sqlite); it survives restarts. (env DATA_DIR)")
+    var dataDir: String?
+
+    @Option(help: "How long 1m/5m/15m rollups are kept. (env HISTORY_RETENTION)")
+    var historyRetention = GoDuration(.seconds(14 * 24 * 3600))
+
+    @Option(help: "How long raw points (one per refresh) are kept. (env HISTORY_RAW_RETENTION)")
+    var historyRawRetention = GoDuration(.seconds(24 * 3600))
+
+    @Option(help: "Upper bound of the history's size; beyond it the oldest points are deleted first. (env HISTORY_MAX_SIZE)")
+    var historyMaxSize = ByteSize(8 << 30)
+
+    @Option(help: "A node whose agent is silent this long leaves the live views (after three intervals it is marked stale). (env DROP_AFTER)")
+    var dropAfter = GoDuration(.seconds(300))
+
+    @Option(help: "Open SSE and WebSocket streams allowed at once; more are refused with 503. (env MAX_STREAMS)")
+    var maxStreams = 4096
+
+    @Option(help: "SSE keep-alive comment period. (env KEEP_ALIVE)")
+    var keepAlive = GoDuration(.seconds(15))
+
+    func historyConfiguration() -> HistoryConfiguration {
+        var configuration = HistoryConfiguration()
+        configuration.retention = historyRetention.duration
+        configuration.rawRetention = historyRawRetention.duration
+        configuration.maxBytes = historyMaxSize.bytes
+        return configuration
+    }
+
+    /// Opens (creating the directory) `<data-dir>/history.sqlite`.
+    func openHistory(defaultDirectory: String, logger: Logger) throws -> HistoryStore {
+        let directory = dataDir ?? defaultDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = (directory as NSString).appendingPathComponent("history.sqlite")
+        let store = try HistoryStore(path: path, configuration: historyConfiguration(), logger: logger)
+        logger.info("history opened", metadata: ["path": "\(path)"])
+        return store
+    }
+}
+
+/// A size with Kubernetes suffixes (`512Mi`, `8Gi`, `10G`) or plain bytes.
+struct ByteSize: Sendable, Equatable, ExpressibleByArgument, CustomStringConvertible {
+    var bytes: Int64
+    init(_ bytes: Int64) { self.bytes = bytes }
+    init?(argument: String) {
+        guard let quantity = Quantity(argument), quantity.milliValue > 0 else { return nil }
+        bytes = quantity.value
+    }
+    var description: String { Quantity.formatBytes(UInt64(bytes)) }
+    var defaultValueDescription: String { description }
 }

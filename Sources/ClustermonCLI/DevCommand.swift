@@ -1,4 +1,5 @@
 import API
+import Aggregator
 import ArgumentParser
 import Foundation
 import Logging
@@ -14,7 +15,8 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
     )
 
     static let environment: [EnvironmentBinding] =
-        [.init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("INTERVAL", "interval"), .init("PROC_ROOT", "proc-root")] + LoggingOptions.environment
+        [.init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("INTERVAL", "interval"), .init("PROC_ROOT", "proc-root")]
+        + ServingOptions.environment + LoggingOptions.environment
 
     @Option(name: [.customLong("addr"), .customLong("addr", withSingleDash: true)],
             help: "Where the HTTP API listens; port 0 picks a free port. (env ADDR)")
@@ -30,7 +32,12 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "The proc root to read. (env PROC_ROOT)")
     var procRoot = "/proc"
 
+    @OptionGroup var serving: ServingOptions
     @OptionGroup var logging: LoggingOptions
+
+    static var defaultDataDirectory: String {
+        (NSTemporaryDirectory() as NSString).appendingPathComponent("clustermon-dev")
+    }
 
     func run() async throws {
         let registry = ProcessSetup.bootstrap(logLevel: logging.logLevel)
@@ -42,17 +49,48 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
             configuration: AgentConfiguration(nodeName: nodeName, agentVersion: Clustermon.version, interval: interval.duration,
                                               procRoot: procRoot, filesystemPaths: ["root=/"]),
             bus: bus, kubelet: nil, tracer: nil, logger: Logger(label: "clustermon.dev.agent"))
-        let http = buildApplication(
-            APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)]),
-            logger: logger
-        )
+        let dataDirectory = serving.dataDir ?? Self.defaultDataDirectory
+        let history = try serving.openHistory(defaultDirectory: dataDirectory, logger: logger)
+        let secret = try Self.jwtSecret(environment: ProcessInfo.processInfo.environment, directory: dataDirectory, logger: logger)
+        let state = ClusterState()
+        let ingest = IngestService(bus: bus, state: state, logger: logger)
+        var refreshConfiguration = RefreshConfiguration()
+        refreshConfiguration.interval = refresh.duration
+        refreshConfiguration.dropAfter = serving.dropAfter.duration
+        let refresher = Refresher(state: state, ingest: ingest, cluster: nil, history: history, events: bus,
+                                  configuration: refreshConfiguration, logger: logger)
+        var api = APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)], jwtSecret: secret)
+        api.live = refresher.live
+        api.history = history
+        api.refresh = refresh.duration
+        api.maxStreams = serving.maxStreams
+        api.keepAlive = serving.keepAlive.duration
+        let http = buildApplication(api, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: bus), .init(service: agent), .init(service: http)],
+            services: [.init(service: bus), .init(service: ingest), .init(service: agent), .init(service: refresher), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
         logger.info("clustermon dev starting", metadata: ["version": "\(Clustermon.version)", "addr": "\(addr)", "refresh": "\(refresh)"])
         try await group.run()
         logger.info("clustermon dev stopped")
+    }
+
+    /// `JWT_SECRET`, else a random secret kept in `<data-dir>/jwt-secret` (mode 0600) so that
+    /// tokens minted with it survive restarts. The secret itself is never logged.
+    static func jwtSecret(environment: [String: String], directory: String, logger: Logger) throws -> String {
+        if let secret = environment["JWT_SECRET"], !secret.isEmpty { return secret }
+        let path = (directory as NSString).appendingPathComponent("jwt-secret")
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8), !existing.isEmpty {
+            logger.notice("JWT_SECRET not set: using the dev secret file; mint a token with: JWT_SECRET=$(cat \(path)) clustermon token --user-id me --admin", metadata: ["path": "\(path)"])
+            return existing
+        }
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        logger.notice("JWT_SECRET not set: generated a dev secret file; mint a token with: JWT_SECRET=$(cat \(path)) clustermon token --user-id me --admin", metadata: ["path": "\(path)"])
+        return secret
     }
 }

@@ -1,0 +1,205 @@
+import Aggregator
+import Hummingbird
+
+/// Who may call an operation.
+public enum AuthRule: String, Sendable {
+    /// No credentials.
+    case none
+    /// Any valid JWT (`Authorization: Bearer` or `?token=`).
+    case user
+    /// A JWT with `is_admin: true`.
+    case admin
+    /// The deployment heartbeat's static token (Basic or `?token=`).
+    case heartbeat
+}
+
+/// One documented operation: the OpenAPI document and the auth-matrix test are both built
+/// from this table, and a test holds it equal to the router's routes.
+public struct APIOperation: Sendable {
+    public var method: String
+    /// OpenAPI path syntax (`{name}`).
+    public var path: String
+    public var summary: String
+    public var auth: AuthRule
+    public var parameters: [(name: String, description: String)]
+    /// `application/json`, `text/event-stream`, `text/plain`, or `websocket`.
+    public var produces: String
+    public var schema: String?
+    public var statuses: [Int]
+
+    init(_ method: String, _ path: String, _ summary: String, auth: AuthRule, parameters: [(String, String)] = [],
+         produces: String = "application/json", schema: String? = nil, statuses: [Int]) {
+        self.method = method
+        self.path = path
+        self.summary = summary
+        self.auth = auth
+        self.parameters = parameters.map { (name: $0.0, description: $0.1) }
+        self.produces = produces
+        self.schema = schema
+        self.statuses = statuses
+    }
+}
+
+public enum OpenAPI {
+    static let history: [(String, String)] = [
+        ("start", "RFC 3339; default end minus one hour"), ("end", "RFC 3339; default now"),
+        ("resolution", "raw, 1m, 5m or 15m; default by span: <=1h raw, <=6h 1m, <=24h 5m, else 15m"),
+    ]
+    static let resourceFilters: [(String, String)] = [
+        ("name", "exact object name"), ("namespace", "exact namespace"),
+        ("label_selector", "equality-based selector: a=b,c!=d,e==f"),
+    ]
+    static let podFilters: [(String, String)] = [("namespace", "one of the caller's namespaces (else 403)"), ("node", "node name")]
+
+    /// Every operation the aggregator serves.
+    public static let operations: [APIOperation] = {
+        var ops: [APIOperation] = [
+            .init("get", "/healthz", "Liveness: `ok`. With a heartbeat token (Basic or ?token=): the API server check of the deployment heartbeat.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503]),
+            .init("head", "/healthz", "Liveness, without a body.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503]),
+            .init("get", "/readyz", "Ready when informers have synced and NATS is connected; otherwise 503 with what is missing.", auth: .none, produces: "text/plain", statuses: [200, 503]),
+            .init("get", "/metrics", "Prometheus text exposition.", auth: .none, produces: "text/plain", statuses: [200]),
+            .init("get", "/openapi.json", "This document.", auth: .none, statuses: [200]),
+            .init("get", "/cluster-info", "Every node's live metrics.", auth: .admin, schema: "ClusterInfo", statuses: [200, 400, 401, 403]),
+            .init("get", "/pod-metrics", "The caller's pods' live metrics.", auth: .user, parameters: podFilters, schema: "PodMetricsList", statuses: [200, 400, 401, 403]),
+            .init("get", "/sse/health", "Server-sent events: `{\"type\":\"cluster\",\"payload\":ClusterInfo}` (admins only) and `{\"type\":\"pods\",\"payload\":PodMetricsList}` per refresh.", auth: .user, parameters: podFilters, produces: "text/event-stream", statuses: [200, 400, 401, 403, 503]),
+            .init("get", "/sse/cluster-info", "Server-sent events: a ClusterInfo per refresh.", auth: .admin, produces: "text/event-stream", schema: "ClusterInfo", statuses: [200, 400, 401, 403, 503]),
+            .init("get", "/sse/pod-metrics", "Server-sent events: the caller's pods (a bare array of PodMetrics) per refresh.", auth: .user, parameters: podFilters, produces: "text/event-stream", statuses: [200, 400, 401, 403, 503]),
+            .init("get", "/ws/cluster-info", "WebSocket: text frames, a ClusterInfo per refresh, the current one first.", auth: .admin, produces: "websocket", schema: "ClusterInfo", statuses: [101, 400, 401, 403, 503]),
+            .init("get", "/ws/pod-metrics", "WebSocket: text frames, the caller's pods (a bare array of PodMetrics) per refresh.", auth: .user, parameters: podFilters, produces: "websocket", statuses: [101, 400, 401, 403, 503]),
+            .init("get", "/api/metrics/nodes", "Node history: cpu, mem and disk percents.", auth: .admin, parameters: history, schema: "History", statuses: [200, 400, 401, 403]),
+            .init("get", "/api/metrics/nodes/{name}", "One node's history.", auth: .admin, parameters: history, schema: "History", statuses: [200, 400, 401, 403, 404]),
+            .init("get", "/api/metrics/pods", "Pod history keyed `<namespace>/<pod>`: cpu in nanocores, mem and disk in bytes; the caller's namespaces only.", auth: .user,
+                  parameters: history + [("namespace", "one of the caller's namespaces (else 403)"), ("pod", "one pod of `namespace`")], schema: "History", statuses: [200, 400, 401, 403]),
+            .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
+            .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
+        ]
+        for name in ["pods", "nodes", "services", "ingress", "pvcs", "deployments"] {
+            let filters = resourceFilters + (name == "pods" ? [("node", "the node a pod runs on")] : [])
+            let summary = "Cached \(name) as the API server sent them, sorted by namespace and name; users see their own namespaces only."
+            ops.append(.init("get", "/api/resources/\(name)", summary, auth: .user, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
+            ops.append(.init("get", "/\(name)", "The Kubernetes Resource Monitor's path for /api/resources/\(name).", auth: .user, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
+        }
+        return ops
+    }()
+
+    static let schemas = #"""
+    {"Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
+     "Condition":{"type":"object","properties":{"type":{"type":"string"},"status":{"type":"string"}}},
+     "NodeMetrics":{"type":"object","required":["name","cpu_usage","cpu_capacity","cpu_percent","memory_usage","memory_capacity","memory_percent","disk_usage","disk_capacity","disk_percent","conditions"],"properties":{
+       "name":{"type":"string"},"cpu_usage":{"type":"string","description":"quantity, e.g. 500m"},"cpu_capacity":{"type":"string","description":"quantity, e.g. 4"},
+       "cpu_percent":{"type":"number"},"memory_usage":{"type":"string","description":"quantity, e.g. 2Gi"},"memory_capacity":{"type":"string"},"memory_percent":{"type":"number"},
+       "disk_usage":{"type":"integer","description":"bytes"},"disk_capacity":{"type":"integer","description":"bytes"},"disk_percent":{"type":"number"},
+       "conditions":{"type":"array","items":{"$ref":"#/components/schemas/Condition"}},
+       "stale":{"type":"boolean","description":"the node's agent has been silent for more than three intervals"},
+       "last_seen":{"type":"string","format":"date-time"},"pods":{"type":"integer"},"collector_errors":{"type":"array","items":{"type":"string"}}}},
+     "PodMetrics":{"type":"object","required":["name","namespace","node","cpu_usage","cpu_capacity","memory_usage","memory_capacity","disk_usage","disk_capacity"],"properties":{
+       "name":{"type":"string"},"namespace":{"type":"string"},"node":{"type":"string"},
+       "cpu_usage":{"type":"integer","description":"nanocores"},"cpu_capacity":{"type":"integer","description":"the node's, nanocores"},
+       "memory_usage":{"type":"integer","description":"working set bytes"},"memory_capacity":{"type":"integer","description":"the node's, bytes"},
+       "disk_usage":{"type":"integer","description":"ephemeral storage bytes"},"disk_capacity":{"type":"integer"},
+       "cpu_request":{"type":"integer","description":"nanocores"},"cpu_limit":{"type":"integer"},"memory_request":{"type":"integer"},"memory_limit":{"type":"integer"},
+       "restarts":{"type":"integer"},"oom_killed":{"type":"boolean"},
+       "workload":{"type":"object","properties":{"kind":{"type":"string"},"name":{"type":"string"}}},"stale":{"type":"boolean"}}},
+     "ClusterInfo":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"nodes":{"type":"array","items":{"$ref":"#/components/schemas/NodeMetrics"}}}},
+     "PodMetricsList":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"pods":{"type":"array","items":{"$ref":"#/components/schemas/PodMetrics"}}}},
+     "History":{"type":"object","properties":{"start":{"type":"string","format":"date-time"},"end":{"type":"string","format":"date-time"},
+       "resolution":{"type":"string","enum":["raw","1m","5m","15m"]},
+       "series":{"type":"object","additionalProperties":{"type":"array","items":{"type":"object","properties":{
+         "t":{"type":"string","format":"date-time"},"cpu":{"type":"number"},"mem":{"type":"number"},"disk":{"type":"number"}}}}}}},
+     "Items":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}}}
+    """#
+
+    static let reasons: [Int: String] = [
+        101: "switching to WebSocket", 200: "OK", 400: "bad parameter (the body says which)", 401: "no valid credentials",
+        403: "not allowed for this caller", 404: "not found", 429: "rate limit exceeded", 503: "not ready, unavailable, or too many open streams",
+    ]
+
+    /// The OpenAPI 3.0 document.
+    public static func document(version: String = "0.1.0") -> [UInt8] {
+        var w = JSONWriter(capacity: 32 * 1024)
+        w.beginObject()
+        w.field("openapi", "3.0.3")
+        w.key("info"); w.beginObject()
+        w.field("title", "clustermon aggregator API"); w.field("version", version)
+        w.field("description", "Live node and pod metrics, history, cached Kubernetes resources and the deployment heartbeat. JWT (HS256/384/512, JWT_SECRET) in `Authorization: Bearer` or `?token=`.")
+        w.endObject()
+        w.key("paths"); w.beginObject()
+        var byPath: [String: [APIOperation]] = [:]
+        for op in operations { byPath[op.path, default: []].append(op) }
+        for path in byPath.keys.sorted() {
+            w.key(path); w.beginObject()
+            for op in byPath[path]! {
+                w.key(op.method); w.beginObject()
+                w.field("summary", op.summary)
+                w.field("x-auth", op.auth.rawValue)
+                switch op.auth {
+                case .user, .admin:
+                    w.key("security"); w.beginArray()
+                    w.beginObject(); w.key("bearer"); w.beginArray(); w.endArray(); w.endObject()
+                    w.beginObject(); w.key("queryToken"); w.beginArray(); w.endArray(); w.endObject()
+                    w.endArray()
+                case .heartbeat:
+                    w.key("security"); w.beginArray()
+                    w.beginObject(); w.key("basic"); w.beginArray(); w.endArray(); w.endObject()
+                    w.beginObject(); w.key("queryToken"); w.beginArray(); w.endArray(); w.endObject()
+                    w.endArray()
+                case .none: break
+                }
+                let pathParameters = path.split(separator: "/").filter { $0.hasPrefix("{") }.map { String($0.dropFirst().dropLast()) }
+                w.key("parameters"); w.beginArray()
+                for name in pathParameters {
+                    w.beginObject(); w.field("name", name); w.field("in", "path"); w.field("required", true)
+                    w.key("schema"); w.beginObject(); w.field("type", "string"); w.endObject(); w.endObject()
+                }
+                for parameter in op.parameters {
+                    w.beginObject(); w.field("name", parameter.name); w.field("in", "query"); w.field("description", parameter.description)
+                    w.key("schema"); w.beginObject(); w.field("type", "string"); w.endObject(); w.endObject()
+                }
+                w.endArray()
+                w.key("responses"); w.beginObject()
+                for status in op.statuses {
+                    w.key(String(status)); w.beginObject()
+                    w.field("description", reasons[status] ?? "")
+                    if status == 200 || status == 101 {
+                        if op.produces != "websocket" {
+                            w.key("content"); w.beginObject(); w.key(op.produces); w.beginObject()
+                            if let schema = op.schema {
+                                w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/\(schema)"); w.endObject()
+                            }
+                            w.endObject(); w.endObject()
+                        }
+                    } else if status >= 400 {
+                        w.key("content"); w.beginObject(); w.key("application/json"); w.beginObject()
+                        w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/Error"); w.endObject()
+                        w.endObject(); w.endObject()
+                    }
+                    w.endObject()
+                }
+                w.endObject()
+                w.endObject()
+            }
+            w.endObject()
+        }
+        w.endObject()
+        w.key("components"); w.beginObject()
+        w.key("securitySchemes"); w.beginObject()
+        w.key("bearer"); w.beginObject(); w.field("type", "http"); w.field("scheme", "bearer"); w.field("bearerFormat", "JWT"); w.endObject()
+        w.key("basic"); w.beginObject(); w.field("type", "http"); w.field("scheme", "basic"); w.endObject()
+        w.key("queryToken"); w.beginObject(); w.field("type", "apiKey"); w.field("in", "query"); w.field("name", "token"); w.endObject()
+        w.endObject()
+        w.key("schemas"); w.raw(Array(schemas.utf8))
+        w.endObject()
+        w.endObject()
+        return w.bytes
+    }
+}
+
+/// `/openapi.json`.
+struct OpenAPIController {
+    func addRoutes(to router: Router<APIContext>) {
+        let document = OpenAPI.document()
+        router.get("/openapi.json") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+import Messaging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+import SwiftProtobuf
+import Wire
+
+/// Receives every agent's batches (`agent.v1.>`), reassembles split snapshots, drops
+/// duplicates and older ones, and replaces each node's state. A malformed, oversized or
+/// inconsistent batch is refused, logged with its node and counted; it never touches state.
+public final class IngestService: Service {
+    public static let subject = "agent.v1.>"
+    static let subjectPrefix = "agent.v1."
+
+    public enum Outcome: String, Sendable, CaseIterable { case complete, part, stale, malformed, oversized, invalid }
+
+    let bus: any MessageBus
+    let state: ClusterState
+    let maxBatchBytes: Int
+    let bufferCapacity: Int
+    let logger: Logger
+    let now: @Sendable () -> Double
+    private let assembler: Mutex<BatchAssembler>
+    private let outcomes: [Outcome: Counter]
+    private let bytes = Counter(label: "clustermon_ingest_bytes_total")
+    private let nodes = Gauge(label: "clustermon_ingest_nodes")
+    private let lag = Timer(label: "clustermon_ingest_batch_age_seconds")
+    /// Counts per outcome, for tests and logs.
+    private let counts = Mutex<[Outcome: Int]>([:])
+
+    /// - Parameters:
+    ///   - maxBatchBytes: larger messages are refused unread (a part never exceeds the
+    ///     server's max_payload; default 8 MiB so that a server configured above 1 MiB works).
+    public init(bus: any MessageBus, state: ClusterState, maxBatchBytes: Int = 8 << 20, bufferCapacity: Int = 8192,
+                logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.bus = bus
+        self.state = state
+        self.maxBatchBytes = maxBatchBytes
+        self.bufferCapacity = bufferCapacity
+        self.logger = logger
+        self.now = now
+        assembler = Mutex(BatchAssembler())
+        outcomes = Dictionary(uniqueKeysWithValues: Outcome.allCases.map {
+            ($0, Counter(label: "clustermon_ingest_batches_total", dimensions: [("outcome", $0.rawValue)]))
+        })
+    }
+
+    public func run() async throws {
+        let subscription = try await bus.subscribe(to: Self.subject, bufferCapacity: bufferCapacity)
+        logger.info("ingest subscribed", metadata: ["subject": "\(Self.subject)"])
+        await withTaskCancellationOrGracefulShutdownHandler {
+            for await message in subscription {
+                self.handle(message)
+            }
+        } onCancelOrGracefulShutdown: {
+            subscription.cancel()
+        }
+    }
+
+    public func count(_ outcome: Outcome) -> Int { counts.withLock { $0[outcome, default: 0] } }
+
+    /// Handles one message; returns what became of it.
+    @discardableResult
+    public func handle(_ message: BusMessage) -> Outcome {
+        let outcome = classify(message)
+        counts.withLock { $0[outcome, default: 0] += 1 }
+        outcomes[outcome]?.increment()
+        return outcome
+    }
+
+    private func classify(_ message: BusMessage) -> Outcome {
+        bytes.increment(by: message.payload.count)
+        let node = message.subject.hasPrefix(Self.subjectPrefix) ? String(message.subject.dropFirst(Self.subjectPrefix.count)) : message.subject
+        guard message.payload.count <= maxBatchBytes else {
+            logger.warning("batch refused: too large", metadata: ["node": "\(node)", "bytes": "\(message.payload.count)", "limit": "\(maxBatchBytes)"])
+            return .oversized
+        }
+        let batch: Agent_V1_Batch
+        do {
+            batch = try Agent_V1_Batch(serializedBytes: message.payload)
+        } catch {
+            logger.warning("batch refused: not a valid agent.v1.Batch", metadata: ["node": "\(node)", "bytes": "\(message.payload.count)", "error": "\(error)"])
+            return .malformed
+        }
+        let verdict = assembler.withLock { $0.accept(batch, subjectNode: node) }
+        switch verdict {
+        case .pending:
+            return .part
+        case .stale:
+            logger.debug("batch dropped: duplicate or older", metadata: ["node": "\(node)", "sequence": "\(batch.sequence)"])
+            return .stale
+        case .rejected(let reason):
+            logger.warning("batch refused", metadata: ["node": "\(node)", "reason": "\(reason)"])
+            return .invalid
+        case .complete(let whole):
+            let received = now()
+            state.ingest(whole, receivedAt: received)
+            nodes.record(state.nodeCount)
+            lag.recordSeconds(max(0, received - ClusterState.seconds(whole.collectedAt)))
+            return .complete
+        }
+    }
+
+    /// Forgets expired nodes in the assembler too, so that their next batch starts afresh.
+    public func forget(nodes names: [String]) {
+        assembler.withLock { assembler in
+            for name in names { assembler.forget(node: name) }
+        }
+        nodes.record(state.nodeCount)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import Messaging
+import Metrics
+import ServiceLifecycle
+import SwiftProtobuf
+import Synchronization
+
+/// The newest live view; followers get the current one, then each new one (a follower that
+/// is slow skips to the newest: it never holds back anyone else or queues views).
+public struct LiveFrame: Sendable, Equatable {
+    public var view: LiveView
+    public init(view: LiveView) { self.view = view }
+    public static func == (a: LiveFrame, b: LiveFrame) -> Bool { a.view === b.view }
+}
+
+public struct RefreshConfiguration: Sendable {
+    /// How often live views are rebuilt, history written and events published.
+    public var interval: Duration = .seconds(5)
+    /// A node silent this long is dropped from the live views.
+    public var dropAfter: Duration = .seconds(300)
+    /// The `source` of published events.
+    public var source = "cluster-monitor"
+    /// How often history rollups and retention run.
+    public var maintenanceInterval: Duration = .seconds(60)
+    public init() {}
+}
+
+/// Every refresh: joins state with the API server's objects into a `LiveView`, hands it to
+/// the live endpoints, writes it to the history and publishes the cluster events. Ticks are
+/// aligned to multiples of the interval in wall-clock time, so replicas share tick numbers
+/// (and message ids).
+public final class Refresher: Service {
+    public let live = Observed(LiveFrame(view: .empty))
+    let state: ClusterState
+    let ingest: IngestService?
+    let cluster: (any ClusterView)?
+    let history: HistoryStore?
+    let events: (any EventPublisher)?
+    let configuration: RefreshConfiguration
+    let builder = LiveViewBuilder()
+    let logger: Logger
+    let now: @Sendable () -> Double
+    private let version = Mutex(0)
+    private let buildTimer = Timer(label: "clustermon_refresh_seconds")
+    private let historySkipped = Counter(label: "clustermon_history_skipped_total")
+    private let historyFailures = Counter(label: "clustermon_history_failures_total")
+    private let staleNodes = Gauge(label: "clustermon_stale_nodes")
+    private let livePods = Gauge(label: "clustermon_live_pods")
+
+    public init(state: ClusterState, ingest: IngestService?, cluster: (any ClusterView)?, history: HistoryStore?, events: (any EventPublisher)?,
+                configuration: RefreshConfiguration = .init(), logger: Logger,
+                now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.state = state
+        self.ingest = ingest
+        self.cluster = cluster
+        self.history = history
+        self.events = events
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+    }
+
+    var intervalSeconds: Double { Double(configuration.interval.components.seconds) + Double(configuration.interval.components.attoseconds) / 1e18 }
+
+    public func run() async throws {
+        let (views, sink) = AsyncStream<LiveView>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            if let history {
+                group.addTask { await self.writeHistory(history, views) }
+                group.addTask { await self.maintainHistory(history) }
+            }
+            await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    let wall = self.now()
+                    let next = (wall / self.intervalSeconds).rounded(.down) * self.intervalSeconds + self.intervalSeconds
+                    try? await Task.sleep(for: .milliseconds(Int64((next - wall) * 1000)))
+                    if Task.isCancelled { break }
+                    let view = self.refresh(tick: Int64(next.rounded()))
+                    if case .dropped = sink.yield(view) { self.historySkipped.increment() }
+                }
+            }
+            sink.finish()
+            group.cancelAll()
+        }
+    }
+
+    /// Builds, serves and publishes one refresh; returns the new view.
+    @discardableResult
+    public func refresh(tick: Int64) -> LiveView {
+        let started = ContinuousClock.now
+        let wall = now()
+        let gone = state.expire(receivedBefore: wall - Double(configuration.dropAfter.components.seconds))
+        if !gone.isEmpty {
+            ingest?.forget(nodes: gone)
+            logger.info("nodes dropped from live views: agents silent", metadata: ["nodes": "\(gone.joined(separator: ","))"])
+        }
+        let number = version.withLock { $0 += 1; return $0 }
+        let view = builder.build(version: number, now: wall, nodes: state.snapshot(), cluster: cluster)
+        _ = live.set(LiveFrame(view: view))
+        staleNodes.record(view.nodes.filter(\.stale).count)
+        livePods.record(view.pods.count)
+        if let events { publishEvents(view, tick: tick, to: events) }
+        buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        return view
+    }
+
+    func publishEvents(_ view: LiveView, tick: Int64, to events: any EventPublisher) {
+        do {
+            let metrics: [UInt8] = try ClusterEvents.clusterMetrics(view, tick: tick, source: configuration.source).serializedBytes()
+            events.publish(subject: ClusterEvents.metricsSubject, payload: metrics, messageID: ClusterEvents.messageID(subject: ClusterEvents.metricsSubject, tick: tick))
+            let pods: [UInt8] = try ClusterEvents.podStatusSnapshot(view, tick: tick, source: configuration.source).serializedBytes()
+            events.publish(subject: ClusterEvents.podsSubject, payload: pods, messageID: ClusterEvents.messageID(subject: ClusterEvents.podsSubject, tick: tick))
+        } catch {
+            logger.error("cluster events could not be encoded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func writeHistory(_ history: HistoryStore, _ views: AsyncStream<LiveView>) async {
+        for await view in views where view.version > 0 {
+            do {
+                try await history.record(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples)
+            } catch {
+                historyFailures.increment()
+                logger.error("history write failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    func maintainHistory(_ history: HistoryStore) async {
+        while !Task.isCancelled {
+            do {
+                try await history.maintain(now: Int64(now()))
+            } catch {
+                historyFailures.increment()
+                logger.error("history maintenance failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.maintenanceInterval)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Kubernetes
+import Synchronization
+import Wire
+
+/// A container as the live views and the pod events need it.
+public struct ContainerSample: Sendable, Equatable {
+    public var name: String
+    public var isInit: Bool
+    public var restartCount: Int
+    public var oomKilled: Bool
+}
+
+/// One pod of one node's latest snapshot, with its CPU rate already computed.
+public struct PodSample: Sendable, Equatable {
+    public var uid: String
+    public var name: String
+    public var namespace: String
+    /// CPU in nanocores: from the cumulative counter when two snapshots allow it, else the
+    /// kubelet's own rate; nil when neither is known.
+    public var cpuNanocores: UInt64?
+    /// Cumulative CPU time (core-nanoseconds), for exact usage over any span.
+    public var cpuCoreNanoseconds: UInt64?
+    public var memoryBytes: UInt64?
+    public var diskBytes: UInt64?
+    public var cpuRequestMillicores: UInt64
+    public var cpuLimitMillicores: UInt64
+    public var memoryRequestBytes: UInt64
+    public var memoryLimitBytes: UInt64
+    public var containers: [ContainerSample]
+    public var controller: Agent_V1_OwnerReference?
+
+    public var restarts: Int { containers.filter { !$0.isInit }.reduce(0) { $0 + $1.restartCount } }
+    public var oomKilled: Bool { containers.contains { !$0.isInit && $0.oomKilled } }
+}
+
+/// One node's latest snapshot, reduced to what the views, history and events read.
+public struct NodeSample: Sendable {
+    public var name: String
+    public var agentInstance: String
+    public var sequence: UInt64
+    /// When the agent collected it and when it arrived here (Unix seconds).
+    public var collectedAt: Double
+    public var receivedAt: Double
+    public var intervalSeconds: Double
+    public var cpuCount: Int
+    /// Cores in use, from /proc/stat counters between two snapshots, else the kubelet's rate.
+    public var cpuCores: Double?
+    public var cpuBusyNanoseconds: UInt64
+    public var cpuTotalNanoseconds: UInt64
+    public var memoryUsedBytes: UInt64?
+    public var memoryTotalBytes: UInt64
+    public var diskUsedBytes: UInt64?
+    public var diskCapacityBytes: UInt64?
+    public var pods: [PodSample]
+    /// Collectors that failed on the agent for this snapshot: "name: error".
+    public var collectorErrors: [String]
+    public var connectionsDropped: UInt64
+}
+
+/// Every node's latest snapshot. Snapshots replace each other (never deltas); CPU rates
+/// come from the cumulative counters of two consecutive snapshots.
+public final class ClusterState: Sendable {
+    private let nodes = Mutex<[String: NodeSample]>([:])
+
+    public init() {}
+
+    /// Replaces a node's state with a complete snapshot.
+    @discardableResult
+    public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) -> NodeSample {
+        let previous = nodes.withLock { $0[batch.nodeName] }
+        let sample = Self.sample(batch, previous: previous, receivedAt: receivedAt)
+        nodes.withLock { $0[batch.nodeName] = sample }
+        return sample
+    }
+
+    public func snapshot() -> [NodeSample] { nodes.withLock { Array($0.values) } }
+
+    public var nodeCount: Int { nodes.withLock { $0.count } }
+
+    public func node(_ name: String) -> NodeSample? { nodes.withLock { $0[name] } }
+
+    /// Forgets nodes whose last snapshot arrived before `cutoff`; returns their names.
+    public func expire(receivedBefore cutoff: Double) -> [String] {
+        nodes.withLock { nodes in
+            let gone = nodes.values.filter { $0.receivedAt < cutoff }.map(\.name)
+            for name in gone { nodes[name] = nil }
+            return gone
+        }
+    }
+
+    static func seconds(_ t: Common_Timestamp) -> Double { Double(t.seconds) + Double(t.nanos) / 1e9 }
+
+    /// Reduces a batch, computing rates against the previous snapshot of the same node.
+    static func sample(_ batch: Agent_V1_Batch, previous: NodeSample?, receivedAt: Double) -> NodeSample {
+        let node = batch.node
+        let collectedAt = seconds(batch.collectedAt)
+        let usage = node.usage
+        var cores: Double?
+        if let previous, node.cpuTotalNanoseconds > previous.cpuTotalNanoseconds, node.cpuBusyNanoseconds >= previous.cpuBusyNanoseconds {
+            let busy = Double(node.cpuBusyNanoseconds - previous.cpuBusyNanoseconds)
+            let total = Double(node.cpuTotalNanoseconds - previous.cpuTotalNanoseconds)
+            cores = busy / total * Double(max(node.cpuCount, 1))
+        } else if usage.hasCpuUsageNanocores {
+            cores = Double(usage.cpuUsageNanocores) / 1e9
+        }
+        var memoryUsed: UInt64?
+        if usage.hasMemoryWorkingSetBytes { memoryUsed = usage.memoryWorkingSetBytes }
+        else if usage.hasMemoryAvailableBytes, node.memoryTotalBytes >= usage.memoryAvailableBytes { memoryUsed = node.memoryTotalBytes - usage.memoryAvailableBytes }
+        // The kubelet's nodefs when present, else the first filesystem the agent was told to watch.
+        let fs = node.filesystems.first { $0.name == "nodefs" } ?? node.filesystems.first
+        let previousPods = Dictionary(previous?.pods.map { ($0.uid, $0) } ?? [], uniquingKeysWith: { a, _ in a })
+        let elapsed = previous.map { collectedAt - $0.collectedAt } ?? 0
+        let pods = batch.pods.map { pod in
+            podSample(pod, previous: previousPods[pod.uid], elapsedSeconds: elapsed)
+        }
+        return NodeSample(
+            name: batch.nodeName, agentInstance: batch.agentInstance, sequence: batch.sequence,
+            collectedAt: collectedAt, receivedAt: receivedAt,
+            intervalSeconds: batch.intervalMs > 0 ? Double(batch.intervalMs) / 1000 : 10,
+            cpuCount: Int(node.cpuCount), cpuCores: cores,
+            cpuBusyNanoseconds: node.cpuBusyNanoseconds, cpuTotalNanoseconds: node.cpuTotalNanoseconds,
+            memoryUsedBytes: memoryUsed, memoryTotalBytes: node.memoryTotalBytes,
+            diskUsedBytes: fs.flatMap { $0.hasUsedBytes ? $0.usedBytes : nil },
+            diskCapacityBytes: fs.flatMap { $0.hasCapacityBytes ? $0.capacityBytes : nil },
+            pods: pods,
+            collectorErrors: batch.collectors.filter { !$0.ok }.map { "\($0.name): \($0.error)" },
+            connectionsDropped: batch.connectionsDropped
+        )
+    }
+
+    static func podSample(_ pod: Agent_V1_Pod, previous: PodSample?, elapsedSeconds: Double) -> PodSample {
+        let usage = pod.usage
+        let counter: UInt64? = usage.hasCpuUsageCoreNanoseconds ? usage.cpuUsageCoreNanoseconds : nil
+        var rate: UInt64?
+        if let counter, let before = previous?.cpuCoreNanoseconds, counter >= before, elapsedSeconds > 0 {
+            rate = UInt64((Double(counter - before) / elapsedSeconds).rounded())
+        } else if usage.hasCpuUsageNanocores {
+            rate = usage.cpuUsageNanocores
+        }
+        var sample = PodSample(
+            uid: pod.uid, name: pod.name, namespace: pod.namespace, cpuNanocores: rate, cpuCoreNanoseconds: counter,
+            memoryBytes: usage.hasMemoryWorkingSetBytes ? usage.memoryWorkingSetBytes : nil,
+            diskBytes: pod.hasEphemeralStorageUsedBytes ? pod.ephemeralStorageUsedBytes : nil,
+            cpuRequestMillicores: 0, cpuLimitMillicores: 0, memoryRequestBytes: 0, memoryLimitBytes: 0,
+            containers: [], controller: pod.owners.first { $0.controller }
+        )
+        for container in pod.containers {
+            if !container.init_p {
+                sample.cpuRequestMillicores += container.cpuRequestMillicores
+                sample.cpuLimitMillicores += container.cpuLimitMillicores
+                sample.memoryRequestBytes += container.memoryRequestBytes
+                sample.memoryLimitBytes += container.memoryLimitBytes
+            }
+            sample.containers.append(ContainerSample(
+                name: container.name, isInit: container.init_p, restartCount: Int(container.restartCount),
+                oomKilled: container.stateReason == "OOMKilled" || container.lastTerminationReason == "OOMKilled"))
+        }
+        return sample
+    }
+}

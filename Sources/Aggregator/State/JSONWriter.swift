@@ -1,0 +1,84 @@
+/// A small, allocation-light JSON writer: the live views are serialized once per refresh for
+/// thousands of pods, which `JSONEncoder` makes a hundred times slower than it needs to be.
+public struct JSONWriter: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    private var needsComma: [Bool] = [false]
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    private mutating func separator() {
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = true
+    }
+
+    public mutating func beginObject() { separator(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
+    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
+    public mutating func beginArray() { separator(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
+    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+
+    /// Writes `"key":`; the value written next belongs to it.
+    public mutating func key(_ key: String) {
+        separator()
+        Self.appendString(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        needsComma[needsComma.count - 1] = false
+    }
+
+    public mutating func value(_ string: String) { separator(); Self.appendString(string, to: &bytes) }
+    public mutating func value(_ number: Int64) { separator(); bytes.append(contentsOf: String(number).utf8) }
+    public mutating func value(_ number: UInt64) { separator(); bytes.append(contentsOf: String(number).utf8) }
+    public mutating func value(_ number: Int) { value(Int64(number)) }
+    public mutating func value(_ flag: Bool) { separator(); bytes.append(contentsOf: (flag ? "true" : "false").utf8) }
+    /// Doubles with at most two decimals (percents); non-finite values become 0.
+    public mutating func value(_ number: Double) {
+        separator()
+        guard number.isFinite else { bytes.append(UInt8(ascii: "0")); return }
+        let hundredths = (number * 100).rounded()
+        if hundredths == hundredths.rounded(.towardZero), abs(hundredths) < 9e15 {
+            let whole = Int64(hundredths)
+            let sign = whole < 0 ? "-" : ""
+            let magnitude = whole.magnitude
+            let fraction = magnitude % 100
+            var text = "\(sign)\(magnitude / 100)"
+            if fraction != 0 { text += fraction % 10 == 0 ? ".\(fraction / 10)" : ".\(fraction < 10 ? "0" : "")\(fraction)" }
+            bytes.append(contentsOf: text.utf8)
+        } else {
+            bytes.append(contentsOf: "\(number)".utf8)
+        }
+    }
+    public mutating func null() { separator(); bytes.append(contentsOf: "null".utf8) }
+    /// Already-serialized JSON (one value).
+    public mutating func raw(_ json: [UInt8]) { separator(); bytes.append(contentsOf: json) }
+
+    public mutating func field(_ name: String, _ string: String) { key(name); value(string) }
+    public mutating func field(_ name: String, _ number: Int64) { key(name); value(number) }
+    public mutating func field(_ name: String, _ number: UInt64) { key(name); value(number) }
+    public mutating func field(_ name: String, _ number: Int) { key(name); value(number) }
+    public mutating func field(_ name: String, _ number: Double) { key(name); value(number) }
+    public mutating func field(_ name: String, _ flag: Bool) { key(name); value(flag) }
+
+    /// A JSON string literal, escaped as RFC 8259 requires.
+    public static func appendString(_ string: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])
+            case 0x0A: bytes.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public static func quoted(_ string: String) -> String {
+        var bytes: [UInt8] = []
+        appendString(string, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
