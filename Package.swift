@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Messaging",
+                "Messaging", "Wire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -151,10 +151,12 @@ let package = Package(
         ]),
         .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport"]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
-        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kubernetes", "TestSupport"]),
+        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kubernetes", "Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: [
-            "API", "Kubernetes", "Aggregator", "TestSupport",
+            "API", "Kubernetes", "Aggregator", "Messaging", "Wire", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "ClustermonCLITests", dependencies: [

@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import Messaging
+import Testing
+import TestSupport
+import Wire
+@testable import Aggregator
+
+private func message(_ batch: Agent_V1_Batch, subject: String? = nil) throws -> BusMessage {
+    BusMessage(subject: subject ?? "agent.v1.\(batch.nodeName)", payload: try batch.serializedBytes())
+}
+
+private func json(_ bytes: [UInt8]) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+}
+
+@Suite struct BatchAssemblerTests {
+    @Test func ordersSnapshotsPerAgentInstance() {
+        var assembler = BatchAssembler()
+        let first = TestBatches.batch(node: "n1", sequence: 5, collectedAt: 100)
+        #expect(assembler.accept(first, subjectNode: "n1") == .complete(first))
+        #expect(assembler.accept(first, subjectNode: "n1") == .stale)
+        #expect(assembler.accept(TestBatches.batch(node: "n1", sequence: 4, collectedAt: 90), subjectNode: "n1") == .stale)
+        let next = TestBatches.batch(node: "n1", sequence: 6, collectedAt: 110)
+        #expect(assembler.accept(next, subjectNode: "n1") == .complete(next))
+        // A restarted agent starts again at 1 with a new instance: newer by collection time.
+        let restarted = TestBatches.batch(node: "n1", instance: "agent-2", sequence: 1, collectedAt: 120)
+        #expect(assembler.accept(restarted, subjectNode: "n1") == .complete(restarted))
+        // The old instance's late batch is older than what was accepted.
+        #expect(assembler.accept(TestBatches.batch(node: "n1", sequence: 7, collectedAt: 115), subjectNode: "n1") == .stale)
+        // Other nodes are independent.
+        let other = TestBatches.batch(node: "n2", sequence: 1, collectedAt: 1)
+        #expect(assembler.accept(other, subjectNode: "n2") == .complete(other))
+    }
+
+    @Test func refusesInconsistentBatches() {
+        var assembler = BatchAssembler(maxParts: 8)
+        #expect(assembler.accept(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1), subjectNode: "n2") == .rejected(#"batch for node "n1" on the subject of node "n2""#))
+        #expect(assembler.accept(TestBatches.batch(node: "", sequence: 1, collectedAt: 1), subjectNode: "") == .rejected("batch without node_name"))
+        #expect(assembler.accept(TestBatches.batch(node: "n1", sequence: 0, collectedAt: 1), subjectNode: "n1") == .rejected("batch with sequence 0"))
+        var tooMany = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1)
+        tooMany.partCount = 9
+        #expect(assembler.accept(tooMany, subjectNode: "n1") == .rejected("batch split into 9 parts (at most 8)"))
+        var outside = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1)
+        outside.partCount = 2
+        outside.partIndex = 2
+        #expect(assembler.accept(outside, subjectNode: "n1") == .rejected("part 2 of 2"))
+    }
+
+    /// Parts of one snapshot, in any order, make the whole; a newer snapshot abandons an
+    /// incomplete one.
+    @Test func reassemblesSplitSnapshots() {
+        var assembler = BatchAssembler()
+        let pods = (0..<3).map { TestBatches.PodSpec("ns", "p\($0)") }
+        let whole = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 10, pods: pods)
+        func part(_ index: Int, of count: Int, sequence: UInt64 = 1, pods: ArraySlice<Agent_V1_Pod>) -> Agent_V1_Batch {
+            var part = whole
+            part.sequence = sequence
+            part.partIndex = UInt32(index)
+            part.partCount = UInt32(count)
+            part.pods = Array(pods)
+            if index > 0 { part.clearNode(); part.collectors = [] }
+            return part
+        }
+        #expect(assembler.accept(part(2, of: 3, pods: whole.pods[2...]), subjectNode: "n1") == .pending)
+        #expect(assembler.accept(part(0, of: 3, pods: whole.pods[0..<1]), subjectNode: "n1") == .pending)
+        #expect(assembler.accept(part(0, of: 3, pods: whole.pods[0..<1]), subjectNode: "n1") == .stale)
+        guard case .complete(let merged) = assembler.accept(part(1, of: 3, pods: whole.pods[1..<2]), subjectNode: "n1") else {
+            Issue.record("the last part did not complete the snapshot")
+            return
+        }
+        #expect(Set(merged.pods.map(\.name)) == ["p0", "p1", "p2"])
+        #expect(merged.hasNode && merged.collectors.count == 1 && merged.partCount == 1)
+
+        #expect(assembler.accept(part(0, of: 2, sequence: 2, pods: []), subjectNode: "n1") == .pending)
+        #expect(assembler.accept(part(0, of: 2, sequence: 3, pods: []), subjectNode: "n1") == .pending)
+        #expect(assembler.abandoned == 1)
+        #expect(assembler.accept(part(1, of: 2, sequence: 2, pods: []), subjectNode: "n1") == .stale)
+        if case .complete = assembler.accept(part(1, of: 2, sequence: 3, pods: []), subjectNode: "n1") {} else { Issue.record("sequence 3 did not complete") }
+    }
+}
+
+@Suite struct ClusterStateTests {
+    /// Node CPU from /proc/stat counters, pod CPU from cumulative core-nanoseconds.
+    @Test func ratesComeFromCumulativeCounters() throws {
+        let state = ClusterState()
+        let first = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1000, cpuBusyNanoseconds: 0, cpuTotalNanoseconds: 0,
+                                      pods: [.init("team", "web", cpuCoreNanoseconds: 1_000_000_000, memoryBytes: 100)])
+        let a = state.ingest(first, receivedAt: 1000)
+        #expect(a.cpuCores == nil)
+        #expect(a.pods[0].cpuNanocores == nil)
+        // 10 s later: 40 CPU-seconds elapsed on 4 CPUs, 10 of them busy: 1 core. The pod used 5 s of CPU: half a core.
+        let second = TestBatches.batch(node: "n1", sequence: 2, collectedAt: 1010, cpuBusyNanoseconds: 10_000_000_000, cpuTotalNanoseconds: 40_000_000_000,
+                                       pods: [.init("team", "web", cpuCoreNanoseconds: 6_000_000_000, memoryBytes: 200)])
+        let b = state.ingest(second, receivedAt: 1010)
+        #expect(b.cpuCores == 1.0)
+        #expect(b.pods[0].cpuNanocores == 500_000_000)
+        #expect(b.pods[0].memoryBytes == 200)
+        #expect(b.pods[0].cpuRequestMillicores == 250)
+        #expect(b.pods[0].restarts == 0)
+
+        let view = LiveViewBuilder().build(version: 1, now: 1012, nodes: state.snapshot(), cluster: nil)
+        let info = try json(view.clusterInfoJSON)
+        let node = try #require((info["nodes"] as? [[String: Any]])?.first)
+        #expect(node["cpu_usage"] as? String == "1")
+        #expect(node["cpu_capacity"] as? String == "4")
+        #expect(node["cpu_percent"] as? Double == 25)
+        #expect(node["memory_usage"] as? String == "4Gi")
+        #expect(node["memory_capacity"] as? String == "16Gi")
+        #expect(node["memory_percent"] as? Double == 25)
+        #expect(node["disk_usage"] as? Int == 25 << 30)
+        #expect(node["disk_capacity"] as? Int == 100 << 30)
+        #expect(node["disk_percent"] as? Double == 25)
+        #expect(node["stale"] as? Bool == false)
+        #expect((node["conditions"] as? [Any])?.isEmpty == true)
+        let pods = try json(view.podMetricsJSON(view.pods(visible: { _ in true })))
+        let pod = try #require((pods["pods"] as? [[String: Any]])?.first)
+        #expect(pod["name"] as? String == "web")
+        #expect(pod["namespace"] as? String == "team")
+        #expect(pod["node"] as? String == "n1")
+        #expect(pod["cpu_usage"] as? Int == 500_000_000)
+        #expect(pod["cpu_capacity"] as? Int == 4_000_000_000)
+        #expect(pod["memory_usage"] as? Int == 200)
+        #expect(pod["memory_capacity"] as? Int == 16 << 30)
+        #expect(pod["cpu_request"] as? Int == 250_000_000)
+        #expect((pod["workload"] as? [String: String])?["kind"] == "ReplicaSet")
+    }
+
+    /// A counter that went backwards (a restarted container) is not a negative rate.
+    @Test func counterResetFallsBackToNothingOrTheKubeletRate() {
+        let state = ClusterState()
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [.init("a", "p", cpuCoreNanoseconds: 9_000_000_000)]), receivedAt: 0)
+        var second = TestBatches.batch(node: "n1", sequence: 2, collectedAt: 10, pods: [.init("a", "p", cpuCoreNanoseconds: 1_000_000_000)])
+        #expect(state.ingest(second, receivedAt: 10).pods[0].cpuNanocores == nil)
+        second.sequence = 3
+        second.pods[0].usage.cpuUsageNanocores = 42
+        #expect(state.ingest(second, receivedAt: 10).pods[0].cpuNanocores == 42)
+    }
+
+    @Test func silentNodesGoStaleThenLeave() throws {
+        let state = ClusterState()
+        state.ingest(TestBatches.batch(node: "quiet", sequence: 1, collectedAt: 0, intervalMs: 10_000), receivedAt: 0)
+        state.ingest(TestBatches.batch(node: "busy", sequence: 1, collectedAt: 0, intervalMs: 10_000), receivedAt: 29)
+        let view = LiveViewBuilder().build(version: 1, now: 31, nodes: state.snapshot(), cluster: nil)
+        #expect(view.nodes.map(\.name) == ["busy", "quiet"])
+        #expect(view.nodes.map(\.stale) == [false, true])
+        #expect(state.expire(receivedBefore: 10) == ["quiet"])
+        #expect(state.snapshot().map(\.name) == ["busy"])
+    }
+
+    @Test func podEventsCountContainersAndOOM() throws {
+        let state = ClusterState()
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [
+            .init("a", "ok", restarts: 2), .init("a", "oom", restarts: 5, oomKilled: true),
+        ]), receivedAt: 0)
+        let view = LiveViewBuilder().build(version: 1, now: 1, nodes: state.snapshot(), cluster: nil)
+        let event = ClusterEvents.podStatusSnapshot(view, tick: 1000, source: "cluster-monitor")
+        // Init containers are excluded: one status per main container.
+        #expect(event.pods.count == 2)
+        let oom = try #require(event.pods.first { $0.name == "oom" })
+        #expect(oom.oomKilled && oom.restartCount == 5 && oom.namespace == "a")
+        #expect(event.pods.first { $0.name == "ok" }?.oomKilled == false)
+        #expect(event.metadata.source == "cluster-monitor")
+        #expect(event.metadata.timestamp.seconds == 1000)
+        #expect(event.metadata.eventID.range(of: #"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"#, options: .regularExpression) != nil)
+        // The same tick gives the same ids (replicas deduplicate), another tick another.
+        #expect(ClusterEvents.podStatusSnapshot(view, tick: 1000, source: "x").metadata.eventID == event.metadata.eventID)
+        #expect(ClusterEvents.podStatusSnapshot(view, tick: 1005, source: "x").metadata.eventID != event.metadata.eventID)
+        #expect(ClusterEvents.clusterMetrics(view, tick: 1000, source: "x").metadata.eventID != event.metadata.eventID)
+    }
+}
+
+@Suite struct IngestServiceTests {
+    /// Malformed, oversized and foreign batches are refused and counted; state is untouched.
+    @Test func badBatchesNeverDisturbState() throws {
+        let state = ClusterState()
+        let ingest = IngestService(bus: InProcessBus(), state: state, maxBatchBytes: 4096, logger: Logger(label: "test"))
+        let good = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1, pods: [.init("a", "p")])
+        #expect(ingest.handle(try message(good)) == .complete)
+        #expect(ingest.handle(BusMessage(subject: "agent.v1.n1", payload: [0xFF, 0xFF, 0xFF, 0x01])) == .malformed)
+        #expect(ingest.handle(BusMessage(subject: "agent.v1.n1", payload: Array(try message(good).payload.prefix(20)))) == .malformed)
+        #expect(ingest.handle(BusMessage(subject: "agent.v1.n1", payload: [UInt8](repeating: 0, count: 5000))) == .oversized)
+        #expect(ingest.handle(try message(TestBatches.batch(node: "n2", sequence: 9, collectedAt: 2), subject: "agent.v1.n1")) == .invalid)
+        #expect(ingest.handle(try message(good)) == .stale)
+        #expect(ingest.count(.malformed) == 2)
+        #expect(state.snapshot().map(\.name) == ["n1"])
+        #expect(state.node("n1")?.pods.map(\.name) == ["p"])
+    }
+
+    /// Node names may contain dots: the subject's remainder is the node.
+    @Test func dottedNodeNames() throws {
+        let state = ClusterState()
+        let ingest = IngestService(bus: InProcessBus(), state: state, logger: Logger(label: "test"))
+        #expect(ingest.handle(try message(TestBatches.batch(node: "ip-10-0-0-1.ec2.internal", sequence: 1, collectedAt: 1))) == .complete)
+        #expect(state.node("ip-10-0-0-1.ec2.internal") != nil)
+    }
+}
