@@ -75,9 +75,11 @@ public enum OpenAPI {
         ]
         for name in ["pods", "nodes", "services", "ingress", "pvcs", "deployments"] {
             let filters = resourceFilters + (name == "pods" ? [("node", "the node a pod runs on")] : [])
-            let summary = "Cached \(name) as the API server sent them, sorted by namespace and name; users see their own namespaces only."
-            ops.append(.init("get", "/api/resources/\(name)", summary, auth: .user, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
-            ops.append(.init("get", "/\(name)", "The Kubernetes Resource Monitor's path for /api/resources/\(name).", auth: .user, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
+            // Cluster-scoped kinds (nodes) belong to no namespace: admins only.
+            let auth: AuthRule = name == "nodes" ? .admin : .user
+            let summary = "Cached \(name) as the API server sent them, sorted by namespace and name" + (auth == .user ? "; users see their own namespaces only." : "; admins only.")
+            ops.append(.init("get", "/api/resources/\(name)", summary, auth: auth, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
+            ops.append(.init("get", "/\(name)", "The Kubernetes Resource Monitor's path for /api/resources/\(name).", auth: auth, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
         }
         return ops
     }()
