@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Messaging", "Wire",
+                "Messaging", "Wire", "CNATS",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -161,7 +161,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "ClustermonCLITests", dependencies: [
-            "ClustermonCLI", "API", "TestSupport",
+            "ClustermonCLI", "API", "TestSupport", "Wire", "Messaging",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
     ]
