@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         .library(name: "NodeAgent", targets: ["NodeAgent"]),
+        .library(name: "Aggregator", targets: ["Aggregator"]),
+        .library(name: "API", targets: ["API"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -31,5 +31,17 @@ let package = Package(
             path: "AgentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "AggregatorBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Aggregator", package: "clustermon"),
+                .product(name: "Messaging", package: "clustermon"),
+                .product(name: "NodeAgent", package: "clustermon"),
+                .product(name: "Wire", package: "clustermon"),
+            ],
+            path: "AggregatorBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -13,7 +13,7 @@ public struct Clustermon: AsyncParsableCommand {
         commandName: "clustermon",
         abstract: "Kubernetes monitoring: node and pod metrics, service dependencies, deployment heartbeat.",
         version: version,
-        subcommands: [Dev.self, Agent.self, Aggregator.self, TokenCommand.self, VersionCommand.self]
+        subcommands: [Dev.self, Agent.self, Aggregator.self, Simulate.self, TokenCommand.self, VersionCommand.self]
     )
 
     public init() {}

@@ -15,7 +15,8 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
     )
 
     static let environment: [EnvironmentBinding] =
-        [.init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("INTERVAL", "interval"), .init("PROC_ROOT", "proc-root")]
+        [.init("ADDR", "addr"), .init("REFRESH", "refresh"), .init("INTERVAL", "interval"), .init("PROC_ROOT", "proc-root"),
+         .init("SIMULATE", "simulate"), .init("SIMULATE_PODS", "simulate-pods")]
         + ServingOptions.environment + LoggingOptions.environment
 
     @Option(name: [.customLong("addr"), .customLong("addr", withSingleDash: true)],
@@ -31,6 +32,12 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
 
     @Option(help: "The proc root to read. (env PROC_ROOT)")
     var procRoot = "/proc"
+
+    @Option(help: "Also simulate this many nodes with pods and traffic (load tests, demos). (env SIMULATE)")
+    var simulate = 0
+
+    @Option(help: "Pods per simulated node. (env SIMULATE_PODS)")
+    var simulatePods = 30
 
     @OptionGroup var serving: ServingOptions
     @OptionGroup var logging: LoggingOptions
@@ -66,8 +73,15 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
         api.maxStreams = serving.maxStreams
         api.keepAlive = serving.keepAlive.duration
         let http = buildApplication(api, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: bus), .init(service: ingest), .init(service: agent), .init(service: refresher), .init(service: http),
+        ]
+        if simulate > 0 {
+            let simulation = SimulatedNodes.Configuration(nodes: simulate, podsPerNode: simulatePods, interval: interval.duration)
+            services.append(.init(service: SimulatedNodes(configuration: simulation, bus: bus, logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: bus), .init(service: ingest), .init(service: agent), .init(service: refresher), .init(service: http)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

@@ -75,10 +75,14 @@ private func temporaryDatabase() -> String {
         try await store.maintain(now: now)
         let raw = try await store.query(.node, .all, start: now - 10_000, end: now, resolution: .raw)
         #expect(Array(raw.keys) == ["new"])
-        // "old" still has its rollup (kept 2 h); past that it is gone entirely.
+        // "old" still has its rollup (kept 2 h); a series unseen for the retention is forgotten.
         #expect(store.knows(.node, key: "old"))
+        let rollup = try await store.query(.node, .all, start: now - 10_000, end: now, resolution: .oneMinute)
+        #expect(rollup["old"]?.count == 1)
         try await store.maintain(now: now + 10_000)
         #expect(!store.knows(.node, key: "old"))
+        #expect(!store.knows(.node, key: "new"))
+        #expect(try await store.query(.node, .all, start: now - 20_000, end: now + 10_000, resolution: .oneMinute).isEmpty)
     }
 
     @Test func sizeBoundDropsOldestDaysFirst() async throws {

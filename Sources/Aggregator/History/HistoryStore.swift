@@ -98,21 +98,31 @@ struct Partition: Hashable, Comparable, Sendable {
 
 /// The history: a SQLite file (WAL, so queries never wait for writes) holding raw samples
 /// and 1m/5m/15m rollups that average them, plus the cumulative CPU counters that make usage
-/// over any span exact. Points live in one table per resolution and UTC day. Rollups of the
-/// newest buckets are recomputed by every `maintain()`, so they are at most one
-/// maintenance period behind.
+/// over any span exact.
+///
+/// Points live in one table per resolution and UTC day, ordered by (time, series): a refresh
+/// appends its rows at the end of one table (a series-major order would touch one page per
+/// series per refresh and write the whole table's pages again), retention and the size
+/// bound drop whole tables, and a query seeks (time, series) pairs from the times recorded
+/// (kept in a small table and in memory) and the series it asks for. Rollups of the newest
+/// buckets are recomputed by every `maintain()`, so they are at most one maintenance period
+/// behind.
 public final class HistoryStore: Sendable {
     let pool: DatabasePool
     public let configuration: HistoryConfiguration
     let logger: Logger
     private let seriesIDs = Mutex<[SeriesKind: [String: Int64]]>([.node: [:], .pod: [:]])
-    private let partitions = Mutex<Set<Partition>>([])
+    /// When each series was last recorded (Unix seconds); series unseen for longer than the
+    /// retention are forgotten.
+    private let lastSeen = Mutex<[Int64: Int64]>([:])
+    /// The distinct times of each partition, ascending.
+    private let times = Mutex<[Partition: [Int64]]>([:])
     private let written = Counter(label: "clustermon_history_samples_written_total")
     private let dropped = Counter(label: "clustermon_history_partitions_dropped_total")
     private let sizeGauge = Gauge(label: "clustermon_history_bytes")
     private let writeTimer = Timer(label: "clustermon_history_write_seconds")
 
-    public init(path: String, configuration: HistoryConfiguration = .init(), logger: Logger) throws {
+    public init(path: String, configuration: HistoryConfiguration = .init(), logger: Logger, now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
         var config = Configuration()
         config.label = "clustermon-history"
         config.prepareDatabase { db in
@@ -124,11 +134,13 @@ public final class HistoryStore: Sendable {
         try pool.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, key TEXT NOT NULL, UNIQUE(kind, key));
+                CREATE TABLE IF NOT EXISTS times(res INTEGER NOT NULL, t INTEGER NOT NULL, PRIMARY KEY(res, t)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """)
         }
-        let (known, tables) = try pool.read { db in
+        let (known, recorded, tables) = try pool.read { db in
             (try Row.fetchAll(db, sql: "SELECT id, kind, key FROM series"),
+             try Row.fetchAll(db, sql: "SELECT res, t FROM times ORDER BY res, t"),
              try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'p\\_%' ESCAPE '\\'"))
         }
         seriesIDs.withLock { ids in
@@ -136,52 +148,88 @@ public final class HistoryStore: Sendable {
                 if let kind = SeriesKind(rawValue: row["kind"]) { ids[kind, default: [:]][row["key"]] = row["id"] }
             }
         }
-        partitions.withLock { $0 = Set(tables.compactMap(Partition.init(table:))) }
+        // Unknown until recorded again: counted from now, so kept for a retention at least.
+        lastSeen.withLock { seen in for row in known { seen[row["id"]] = now } }
+        let existing = Set(tables.compactMap(Partition.init(table:)))
+        times.withLock { times in
+            for partition in existing { times[partition] = [] }
+            for row in recorded {
+                guard let resolution = Resolution.allCases.first(where: { $0.seconds == row["res"] as Int64 }) else { continue }
+                let partition = Partition(resolution, time: row["t"])
+                if existing.contains(partition) { times[partition, default: []].append(row["t"]) }
+            }
+        }
     }
 
     /// Creates a partition's table if it does not exist yet.
     private func ensure(_ partition: Partition, _ db: Database) throws {
-        if partitions.withLock({ $0.contains(partition) }) { return }
+        if times.withLock({ $0[partition] != nil }) { return }
         try db.execute(sql: """
             CREATE TABLE IF NOT EXISTS \(partition.table)(
-                series INTEGER NOT NULL, t INTEGER NOT NULL, cpu REAL NOT NULL, mem REAL NOT NULL, disk REAL NOT NULL,
-                counter INTEGER, n INTEGER NOT NULL, PRIMARY KEY(series, t)) WITHOUT ROWID
+                t INTEGER NOT NULL, series INTEGER NOT NULL, cpu REAL NOT NULL, mem REAL NOT NULL, disk REAL NOT NULL,
+                counter INTEGER, n INTEGER NOT NULL, PRIMARY KEY(t, series)) WITHOUT ROWID
             """)
-        partitions.withLock { _ = $0.insert(partition) }
+        times.withLock { if $0[partition] == nil { $0[partition] = [] } }
     }
+
+    /// Records that a partition holds points at `time`.
+    private func note(_ time: Int64, in partition: Partition, _ db: Database) throws {
+        let known = times.withLock { $0[partition]?.last == time || ($0[partition]?.contains(time) ?? false) }
+        if known { return }
+        try db.execute(sql: "INSERT OR IGNORE INTO times(res, t) VALUES(?, ?)", arguments: [partition.resolution.seconds, time])
+        times.withLock { times in
+            var list = times[partition] ?? []
+            if let last = list.last, last > time {
+                list.insert(time, at: list.firstIndex { $0 > time } ?? list.count)
+            } else {
+                list.append(time)
+            }
+            times[partition] = list
+        }
+    }
+
+    var partitions: Set<Partition> { times.withLock { Set($0.keys) } }
 
     func partitions(_ resolution: Resolution, from start: Int64, to end: Int64) -> [Partition] {
         let first = Partition(resolution, time: start).day, last = Partition(resolution, time: end).day
-        return partitions.withLock { $0.filter { $0.resolution == resolution && $0.day >= first && $0.day <= last } }.sorted()
+        return partitions.filter { $0.resolution == resolution && $0.day >= first && $0.day <= last }.sorted()
     }
 
-    /// Stores one refresh's samples (Unix seconds) in one transaction.
+    /// Stores one refresh's samples (Unix seconds) in one transaction: rows appended at the
+    /// end of one table.
     public func record(time: Int64, nodes: [HistorySample], pods: [HistorySample]) async throws {
         let start = ContinuousClock.now
         let partition = Partition(.raw, time: time)
-        try await pool.write { db in
+        let ids = try await pool.write { db -> [Int64] in
             try self.ensure(partition, db)
-            let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(partition.table)(series, t, cpu, mem, disk, counter, n) VALUES(?, ?, ?, ?, ?, ?, 1)")
+            try self.note(time, in: partition, db)
+            // Rows in key order (series ids ascending) append to the B-tree's last pages.
+            var rows: [(id: Int64, sample: HistorySample)] = []
+            rows.reserveCapacity(nodes.count + pods.count)
             for (kind, samples) in [(SeriesKind.node, nodes), (.pod, pods)] {
-                for sample in samples {
-                    let id = try self.seriesID(db, kind: kind, key: sample.key)
-                    try insert.execute(arguments: [id, time, sample.cpu, sample.memory, sample.disk, sample.cpuCounter.map { Int64(bitPattern: $0) }])
-                }
+                for sample in samples { rows.append((try self.seriesID(db, kind: kind, key: sample.key), sample)) }
             }
+            rows.sort { $0.id < $1.id }
+            let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(partition.table)(t, series, cpu, mem, disk, counter, n) VALUES(?, ?, ?, ?, ?, ?, 1)")
+            for (id, sample) in rows {
+                try insert.execute(arguments: [time, id, sample.cpu, sample.memory, sample.disk, sample.cpuCounter.map { Int64(bitPattern: $0) }])
+            }
+            return rows.map(\.id)
         }
+        lastSeen.withLock { seen in for id in ids { seen[id] = time } }
         written.increment(by: nodes.count + pods.count)
         writeTimer.recordSeconds(Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6)
     }
 
     private func seriesID(_ db: Database, kind: SeriesKind, key: String) throws -> Int64 {
         if let id = seriesIDs.withLock({ $0[kind]?[key] }) { return id }
-        try db.execute(sql: "INSERT OR IGNORE INTO series(kind, key) VALUES(?, ?)", arguments: [kind.rawValue, key])
-        let id = try Int64.fetchOne(db, sql: "SELECT id FROM series WHERE kind = ? AND key = ?", arguments: [kind.rawValue, key])!
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO series(kind, key) VALUES(?, ?)").execute(arguments: [kind.rawValue, key])
+        let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE kind = ? AND key = ?"), arguments: [kind.rawValue, key])!
         seriesIDs.withLock { $0[kind, default: [:]][key] = id }
         return id
     }
 
-    /// Whether a series has been recorded (and not yet expired).
+    /// Whether a series has been recorded (and not yet forgotten).
     public func knows(_ kind: SeriesKind, key: String) -> Bool {
         seriesIDs.withLock { $0[kind]?[key] != nil }
     }
@@ -209,23 +257,31 @@ public final class HistoryStore: Sendable {
         let series = selectedSeries(kind, selection)
         if series.isEmpty { return [:] }
         let from = resolution == .raw ? start : start / resolution.seconds * resolution.seconds
-        let tables = partitions(resolution, from: from, to: end)
-        if tables.isEmpty { return [:] }
-        return try await pool.read { db in
-            let statements = try tables.map {
-                try db.cachedStatement(sql: "SELECT t, cpu, mem, disk, counter FROM \($0.table) WHERE series = ? AND t >= ? AND t <= ? ORDER BY t")
+        let candidates = partitions(resolution, from: from, to: end)
+        let plan: [(Partition, [Int64])] = times.withLock { times in
+            candidates.compactMap { partition in
+                let inRange = (times[partition] ?? []).filter { $0 >= from && $0 <= end }
+                return inRange.isEmpty ? nil : (partition, inRange)
             }
+        }
+        if plan.isEmpty { return [:] }
+        let keys = Dictionary(uniqueKeysWithValues: series.map { ($0.id, $0.key) })
+        let idList = "[" + series.map { String($0.id) }.sorted().joined(separator: ",") + "]"
+        return try await pool.read { db in
             var result: [String: [HistoryPoint]] = [:]
-            for (key, id) in series {
-                var points: [HistoryPoint] = []
-                for statement in statements {
-                    let rows = try Row.fetchCursor(statement, arguments: [id, from, end])
-                    while let row = try rows.next() {
-                        let counter: Int64? = row["counter"]
-                        points.append(HistoryPoint(time: row["t"], cpu: row["cpu"], memory: row["mem"], disk: row["disk"], cpuCounter: counter.map { UInt64(bitPattern: $0) }))
-                    }
+            for (partition, points) in plan {
+                // Seeks on (t, series) for every recorded time and selected series.
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT t, series, cpu, mem, disk, counter FROM \(partition.table)
+                    WHERE t IN (SELECT value FROM json_each(?)) AND series IN (SELECT value FROM json_each(?))
+                    ORDER BY t
+                    """, arguments: ["[" + points.map(String.init).joined(separator: ",") + "]", idList])
+                while let row = try rows.next() {
+                    guard let key = keys[row["series"]] else { continue }
+                    let counter: Int64? = row["counter"]
+                    result[key, default: []].append(HistoryPoint(time: row["t"], cpu: row["cpu"], memory: row["mem"], disk: row["disk"],
+                                                                 cpuCounter: counter.map { UInt64(bitPattern: $0) }))
                 }
-                if !points.isEmpty { result[key] = points }
             }
             return result
         }
@@ -240,6 +296,7 @@ public final class HistoryStore: Sendable {
         try await expire(resolutions: [.raw], before: now - configuration.rawRetention.components.seconds)
         try await expire(resolutions: [.oneMinute, .fiveMinutes, .fifteenMinutes], before: now - configuration.retention.components.seconds)
         try await enforceSize()
+        try await forgetSeries(unseenSince: now - configuration.retention.components.seconds)
     }
 
     func rollUp(_ resolution: Resolution, now: Int64) async throws {
@@ -253,51 +310,57 @@ public final class HistoryStore: Sendable {
                 let output = Partition(resolution, day: input.day)  // 86,400 is a multiple of every bucket width
                 try self.ensure(output, db)
                 try db.execute(sql: """
-                    INSERT OR REPLACE INTO \(output.table)(series, t, cpu, mem, disk, counter, n)
-                    SELECT x.series, (x.t / ?) * ?, sum(x.cpu * x.n) / sum(x.n), sum(x.mem * x.n) / sum(x.n), sum(x.disk * x.n) / sum(x.n),
+                    INSERT OR REPLACE INTO \(output.table)(t, series, cpu, mem, disk, counter, n)
+                    SELECT (x.t / ?) * ?, x.series, sum(x.cpu * x.n) / sum(x.n), sum(x.mem * x.n) / sum(x.n), sum(x.disk * x.n) / sum(x.n),
                            max(x.counter), sum(x.n)
-                    FROM series s CROSS JOIN \(input.table) x
-                    WHERE x.series = s.id AND x.t >= ?
-                    GROUP BY x.series, x.t / ?
+                    FROM \(input.table) x
+                    WHERE x.t >= ?
+                    GROUP BY x.t / ?, x.series
                     """, arguments: [width, width, watermark, width])
+                let buckets = Set(self.times.withLock { $0[input] ?? [] }.filter { $0 >= watermark }.map { $0 / width * width })
+                for bucket in buckets.sorted() { try self.note(bucket, in: output, db) }
             }
             try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", arguments: [key, now / width * width])
         }
     }
 
     /// Drops the partitions entirely older than `cutoff` and deletes the older points of the
-    /// one that straddles it.
+    /// one that straddles it (a range at the table's start: its pages are freed).
     func expire(resolutions: [Resolution], before cutoff: Int64) async throws {
-        let affected = partitions.withLock { $0.filter { resolutions.contains($0.resolution) && $0.start < cutoff } }
+        let affected = partitions.filter { resolutions.contains($0.resolution) && $0.start < cutoff }
         if affected.isEmpty { return }
         try await pool.write { db in
             for partition in affected {
                 if partition.end <= cutoff {
-                    try db.execute(sql: "DROP TABLE IF EXISTS \(partition.table)")
-                    self.partitions.withLock { _ = $0.remove(partition) }
-                    self.dropped.increment()
+                    try self.drop(partition, db)
                 } else {
-                    try db.execute(sql: "DELETE FROM \(partition.table) WHERE series IN (SELECT id FROM series) AND t < ?", arguments: [cutoff])
+                    try db.execute(sql: "DELETE FROM \(partition.table) WHERE t < ?", arguments: [cutoff])
+                    try db.execute(sql: "DELETE FROM times WHERE res = ? AND t < ?", arguments: [partition.resolution.seconds, cutoff])
+                    self.times.withLock { $0[partition]?.removeAll { $0 < cutoff } }
                 }
             }
         }
-        try await forgetEmptySeries()
     }
 
-    /// Series with no point left are forgotten (pods that are long gone).
-    func forgetEmptySeries() async throws {
-        let tables = partitions.withLock { $0.map(\.table) }
-        let gone = try await pool.write { db -> [Row] in
-            let missing = tables.map { " AND NOT EXISTS (SELECT 1 FROM \($0) x WHERE x.series = s.id)" }.joined()
-            let rows = try Row.fetchAll(db, sql: "SELECT id, kind, key FROM series s WHERE 1" + missing)
-            if !rows.isEmpty {
-                try db.execute(sql: "DELETE FROM series WHERE id IN (SELECT value FROM json_each(?))",
-                               arguments: ["[" + rows.map { "\($0["id"] as Int64)" }.joined(separator: ",") + "]"])
-            }
-            return rows
+    private func drop(_ partition: Partition, _ db: Database) throws {
+        try db.execute(sql: "DROP TABLE IF EXISTS \(partition.table)")
+        try db.execute(sql: "DELETE FROM times WHERE res = ? AND t >= ? AND t < ?", arguments: [partition.resolution.seconds, partition.start, partition.end])
+        times.withLock { _ = $0.removeValue(forKey: partition) }
+        dropped.increment()
+    }
+
+    /// Series not recorded since `cutoff` (pods long gone) are forgotten.
+    func forgetSeries(unseenSince cutoff: Int64) async throws {
+        let gone = lastSeen.withLock { seen in seen.filter { $0.value < cutoff }.map(\.key) }
+        if gone.isEmpty { return }
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM series WHERE id IN (SELECT value FROM json_each(?))",
+                           arguments: ["[" + gone.map(String.init).joined(separator: ",") + "]"])
         }
+        let forgotten = Set(gone)
+        lastSeen.withLock { seen in for id in gone { seen[id] = nil } }
         seriesIDs.withLock { ids in
-            for row in gone { if let kind = SeriesKind(rawValue: row["kind"]) { ids[kind]?[row["key"]] = nil } }
+            for kind in [SeriesKind.node, .pod] { ids[kind] = ids[kind]?.filter { !forgotten.contains($0.value) } }
         }
     }
 
@@ -317,18 +380,14 @@ public final class HistoryStore: Sendable {
         var size = try await liveBytes()
         sizeGauge.record(size)
         while size > configuration.maxBytes {
-            let candidates = partitions.withLock { all in
-                all.filter { p in all.contains { $0.resolution == p.resolution && $0.day > p.day } }
-            }
+            let all = partitions
+            let candidates = all.filter { p in all.contains { $0.resolution == p.resolution && $0.day > p.day } }
             guard let oldest = candidates.min() else { break }
             logger.warning("history over its size bound; dropping its oldest day", metadata: [
                 "table": "\(oldest.table)", "bytes": "\(size)", "limit": "\(configuration.maxBytes)"])
-            try await pool.write { db in try db.execute(sql: "DROP TABLE IF EXISTS \(oldest.table)") }
-            partitions.withLock { _ = $0.remove(oldest) }
-            dropped.increment()
+            try await pool.write { db in try self.drop(oldest, db) }
             size = try await liveBytes()
             sizeGauge.record(size)
         }
-        try await forgetEmptySeries()
     }
 }

@@ -1,0 +1,115 @@
+import Aggregator
+import Benchmark
+import Foundation
+import Logging
+import Messaging
+import NodeAgent
+import Wire
+
+/// 1,000 simulated nodes of 110 pods (the kubelet's default pod limit), two refreshes
+/// apart, as the aggregator's state holds them.
+func simulatedCluster(nodes: Int, pods: Int) -> (ClusterState, [[UInt8]]) {
+    let simulation = SimulatedNodes(configuration: .init(nodes: nodes, podsPerNode: pods, users: 100, connectionsPerPod: 2), bus: InProcessBus(), logger: Logger(label: "bench"))
+    let state = ClusterState()
+    var second: [[UInt8]] = []
+    for node in 0..<nodes {
+        state.ingest(simulation.batch(node: node, sequence: 1, time: 1_700_000_000), receivedAt: 1_700_000_000)
+        let batch = simulation.batch(node: node, sequence: 2, time: 1_700_000_010)
+        second.append(try! batch.serializedBytes())
+    }
+    return (state, second)
+}
+
+// Built on first use: the benchmark tool runs each benchmark in its own process.
+nonisolated(unsafe) let cluster = simulatedCluster(nodes: 1000, pods: 110)
+nonisolated(unsafe) let liveView = LiveViewBuilder().build(version: 1, now: 1_700_000_011, nodes: cluster.0.snapshot(), cluster: nil)
+let logger = Logger(label: "bench")
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal], timeUnits: .milliseconds, maxDuration: .seconds(5))
+
+    // Ingest: decode a 110-pod batch (220 connections), order it, replace the node's state.
+    // The throughput is batches per second on one core.
+    Benchmark("Ingest one 110-pod batch", configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], timeUnits: .microseconds)) { benchmark in
+        // 1,000 nodes' batches in turn; a fresh ingest every 1,000 so that none is a duplicate.
+        let messages = cluster.1.enumerated().map { BusMessage(subject: String(format: "agent.v1.sim-node-%04d", $0.offset), payload: $0.element) }
+        var ingest = IngestService(bus: InProcessBus(), state: ClusterState(), logger: logger)
+        benchmark.startMeasurement()
+        for i in benchmark.scaledIterations {
+            if i % messages.count == 0 { ingest = IngestService(bus: InProcessBus(), state: ClusterState(), logger: logger) }
+            blackHole(ingest.handle(messages[i % messages.count]))
+        }
+    }
+
+    Benchmark("Decode one 110-pod batch", configuration: .init(timeUnits: .microseconds)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try Agent_V1_Batch(serializedBytes: cluster.1[0])) }
+    }
+
+    // A refresh: every node and pod joined and serialized once (1,000 nodes, 110,000 pods).
+    Benchmark("Live view build, 1,000 nodes x 110 pods") { benchmark in
+        let nodes = cluster.0.snapshot()
+        benchmark.startMeasurement()
+        for i in benchmark.scaledIterations { blackHole(LiveViewBuilder().build(version: i, now: 1_700_000_011, nodes: nodes, cluster: nil)) }
+    }
+
+    // A user's /pod-metrics body at 1,000 nodes (one user of 100: ~1,000 pods): slicing the refresh's view.
+    let access = { (namespace: String) in namespace == "compute-u3-app" }
+    Benchmark("User /pod-metrics body at 1,000 nodes (1 of 100 users)", configuration: .init(timeUnits: .microseconds)) { benchmark in
+        let view = liveView
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(view.podMetricsJSON(view.pods(visible: access))) }
+    }
+    Benchmark("Admin /pod-metrics body at 1,000 nodes (110,000 pods)") { benchmark in
+        let view = liveView
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(view.podMetricsJSON(view.pods(visible: { _ in true }))) }
+    }
+
+    // State memory per node: 1,000 nodes x 110 pods held, resident bytes per node.
+    Benchmark("State of 1,000 nodes x 110 pods", configuration: .init(
+        metrics: [.wallClock, .custom("resident bytes per node", useScalingFactor: false)], maxIterations: 1
+    )) { benchmark in
+        let simulation = SimulatedNodes(configuration: .init(nodes: 1000, podsPerNode: 110, users: 100), bus: InProcessBus(), logger: logger)
+        let before = residentBytes()
+        let held = ClusterState()
+        for sequence in 1...2 {
+            for node in 0..<1000 {
+                held.ingest(simulation.batch(node: node, sequence: UInt64(sequence), time: 1_700_000_000 + Double(sequence) * 10), receivedAt: 1_700_000_000)
+            }
+        }
+        let view = LiveViewBuilder().build(version: 1, now: 1_700_000_021, nodes: held.snapshot(), cluster: nil)
+        benchmark.measurement(.custom("resident bytes per node", useScalingFactor: false), (residentBytes() - before) / 1000)
+        blackHole(view)
+        blackHole(held)
+    }
+
+    // History: one refresh of 1,000 nodes (111,000 samples) in one transaction; queries.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-bench-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    Benchmark("History write, one refresh of 1,000 nodes (111,000 samples)", configuration: .init(maxDuration: .seconds(10))) { benchmark in
+        let store = try HistoryStore(path: directory.appendingPathComponent("write-\(UUID().uuidString).sqlite").path, logger: logger)
+        let view = liveView
+        var t: Int64 = 1_700_000_000
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            t += 5
+            try await store.record(time: t, nodes: view.nodeSamples, pods: view.podSamples)
+        }
+    }
+    Benchmark("History query, 100 pods over 1 h raw (72,000 points) among 5,000 series", configuration: .init(timeUnits: .microseconds, maxDuration: .seconds(10))) { benchmark in
+        let store = try HistoryStore(path: directory.appendingPathComponent("query-\(UUID().uuidString).sqlite").path, logger: logger)
+        // 5,000 pods for one hour at 5 s: 720 points each; the query reads one namespace of 100.
+        let pods = (0..<5000).map { HistorySample(key: "ns-\($0 / 100)/pod-\($0)", cpu: 1e8, memory: 1e9, disk: 1e6, cpuCounter: 1) }
+        for i in 0..<720 { try await store.record(time: 1_700_000_000 + Int64(i * 5), nodes: [], pods: pods) }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(try await store.query(.pod, .prefix("ns-7/"), start: 1_700_000_000, end: 1_700_003_600, resolution: .raw))
+        }
+    }
+}
+
+/// Resident memory of this process, from /proc/self/statm.
+func residentBytes() -> Int {
+    let fields = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ") ?? []
+    return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}

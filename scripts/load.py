@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Concurrent HTTP GET load on loopback: CONNECTIONS keep-alive clients, each requesting one
+of the URLs in turn for SECONDS; prints requests/s and latency percentiles (ms).
+Usage: load.py CONNECTIONS SECONDS URL [URL ...]"""
+import http.client, sys, threading, time, urllib.parse
+
+def worker(urls, deadline, latencies, errors):
+    parsed = [urllib.parse.urlsplit(u) for u in urls]
+    conn = http.client.HTTPConnection(parsed[0].hostname, parsed[0].port, timeout=30)
+    i = 0
+    while time.monotonic() < deadline:
+        u = parsed[i % len(parsed)]
+        i += 1
+        path = u.path + ("?" + u.query if u.query else "")
+        start = time.monotonic()
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(response.status)
+                continue
+            latencies.append(time.monotonic() - start)
+        except Exception as e:
+            errors.append(str(e))
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+def main():
+    connections, seconds, urls = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+    latencies, errors = [], []
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=worker, args=(urls, deadline, latencies, errors)) for _ in range(connections)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    latencies.sort()
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000 if latencies else float("nan")
+    print(f"requests={len(latencies)} errors={len(errors)} rps={len(latencies) / seconds:.0f} "
+          f"p50={pct(50):.2f}ms p90={pct(90):.2f}ms p99={pct(99):.2f}ms max={latencies[-1] * 1000 if latencies else 0:.2f}ms")
+    if errors:
+        print("first errors:", errors[:3])
+
+main()

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The aggregator as a process, release build, on loopback: a real nats-server, an empty fake
+# API server (scripts/fake-apiserver.py), `clustermon simulate` publishing NODES nodes of PODS
+# pods every 10 s, and the aggregator with its history in a temporary directory. Prints the
+# aggregator's CPU (share of one core) and resident memory, then /pod-metrics and history
+# latency under concurrent load (scripts/load.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+nodes="${NODES:-1000}"; pods="${PODS:-110}"; warmup="${WARMUP:-40}"; window="${WINDOW:-60}"; connections="${CONNECTIONS:-16}"
+(cd Benchmarks && swift build -c release --product clustermon >/dev/null)
+bin="$(cd Benchmarks && swift build -c release --product clustermon --show-bin-path)/clustermon"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+aport=$(free_port); nport=$(free_port); hport=$(free_port)
+python3 scripts/fake-apiserver.py "$aport" & pids+=($!)
+nats-server -a 127.0.0.1 -p "$nport" -js -sd "$work/js" >/dev/null 2>&1 & pids+=($!)
+for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$aport") 2>/dev/null && break; sleep 0.1; done
+
+export JWT_SECRET="measure-secret-$(date +%s%N)"
+"$bin" aggregator -addr "127.0.0.1:$hport" -api-server "http://127.0.0.1:$aport" -nats "nats://127.0.0.1:$nport" \
+  --data-dir "$work/data" --log-level warning & aggregator=$!
+pids+=($aggregator)
+sleep 2
+base_rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
+"$bin" simulate --nodes "$nodes" --pods "$pods" --interval 10s -nats "nats://127.0.0.1:$nport" --log-level warning & pids+=($!)
+hz=$(getconf CLK_TCK)
+cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$aggregator/stat"; }
+sleep "$warmup"
+start_cpu=$(cpu)
+sleep "$window"
+end_cpu=$(cpu)
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
+python3 -c "print('aggregator cpu: %.1f%% of one core over %ds (%d nodes x %d pods every 10 s, refresh 5 s, history on)' % (($end_cpu - $start_cpu) * 100 / $window, $window, $nodes, $pods))"
+python3 -c "print('aggregator rss: %d MiB (%d MiB before the nodes came; %.0f KiB per node)' % ($rss / 1024, $base_rss / 1024, ($rss - $base_rss) / $nodes))"
+echo "history size: $(du -sh "$work/data" | cut -f1)"
+
+user=$("$bin" token --user-id u3 --ttl 1h)
+admin=$("$bin" token --user-id root --admin --ttl 1h)
+url="http://127.0.0.1:$hport"
+echo "user /pod-metrics ($connections connections, 20 s):"
+python3 scripts/load.py "$connections" 20 "$url/pod-metrics?token=$user"
+echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s):"
+python3 scripts/load.py "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
+echo "admin /cluster-info ($connections connections, 20 s):"
+python3 scripts/load.py "$connections" 20 "$url/cluster-info?token=$admin"
