@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The aggregator as a process, release build, on loopback: a real nats-server, an empty fake
-# API server (scripts/fake-apiserver.py), `clustermon simulate` publishing NODES nodes of PODS
+# The aggregator as a process, release build, on loopback: a real nats-server, a fake API
+# server holding the simulated cluster's nodes, namespaces and pods (scripts/fake-apiserver.py),
+# `clustermon simulate` publishing NODES nodes of PODS
 # pods every 10 s, and the aggregator with its history in a temporary directory. Prints the
 # aggregator's CPU (share of one core) and resident memory, then /pod-metrics and history
 # latency under concurrent load (scripts/load.py).
@@ -16,7 +17,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 aport=$(free_port); nport=$(free_port); hport=$(free_port)
-python3 scripts/fake-apiserver.py "$aport" & pids+=($!)
+python3 scripts/fake-apiserver.py "$aport" "$nodes" "$pods" & pids+=($!)
 nats-server -a 127.0.0.1 -p "$nport" -js -sd "$work/js" >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$aport") 2>/dev/null && break; sleep 0.1; done
 
@@ -24,7 +25,9 @@ export JWT_SECRET="measure-secret-$(date +%s%N)"
 "$bin" aggregator -addr "127.0.0.1:$hport" -api-server "http://127.0.0.1:$aport" -nats "nats://127.0.0.1:$nport" \
   --data-dir "$work/data" --log-level warning & aggregator=$!
 pids+=($aggregator)
-sleep 2
+# Ready once every informer has listed (110,000 pods take a while).
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 1; done
+curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null || { echo "aggregator not ready"; exit 1; }
 base_rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
 "$bin" simulate --nodes "$nodes" --pods "$pods" --interval 10s -nats "nats://127.0.0.1:$nport" --log-level warning & pids+=($!)
 hz=$(getconf CLK_TCK)
@@ -35,7 +38,8 @@ sleep "$window"
 end_cpu=$(cpu)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
 python3 -c "print('aggregator cpu: %.1f%% of one core over %ds (%d nodes x %d pods every 10 s, refresh 5 s, history on)' % (($end_cpu - $start_cpu) * 100 / $window, $window, $nodes, $pods))"
-python3 -c "print('aggregator rss: %d MiB (%d MiB before the nodes came; %.0f KiB per node)' % ($rss / 1024, $base_rss / 1024, ($rss - $base_rss) / $nodes))"
+python3 -c "print('aggregator rss: %d MiB (%d MiB with the informers synced, before any batch; %.0f KiB per node for state, views and history caches; %.0f KiB per node in all)' % ($rss / 1024, $base_rss / 1024, ($rss - $base_rss) / $nodes, $rss / $nodes))"
+echo "live pods: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_live_pods/ {print $2}'), history samples written: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_history_samples_written_total/ {print $2}')"
 echo "history size: $(du -sh "$work/data" | cut -f1)"
 
 user=$("$bin" token --user-id u3 --ttl 1h)

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import Messaging
@@ -64,7 +65,9 @@ public final class Refresher: Service {
     var intervalSeconds: Double { Double(configuration.interval.components.seconds) + Double(configuration.interval.components.attoseconds) / 1e18 }
 
     public func run() async throws {
-        let (views, sink) = AsyncStream<LiveView>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        // The history writer gets the samples only, so that a view's serialized pods are
+        // freed as soon as the next refresh replaces it.
+        let (views, sink) = AsyncStream<HistoryBatch>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await withDiscardingTaskGroup { group in
             if let history {
                 group.addTask { await self.writeHistory(history, views) }
@@ -76,8 +79,15 @@ public final class Refresher: Service {
                     let next = (wall / self.intervalSeconds).rounded(.down) * self.intervalSeconds + self.intervalSeconds
                     try? await Task.sleep(for: .milliseconds(Int64((next - wall) * 1000)))
                     if Task.isCancelled { break }
-                    let view = self.refresh(tick: Int64(next.rounded()))
-                    if case .dropped = sink.yield(view) { self.historySkipped.increment() }
+                    // A refresh of a large cluster is hundreds of milliseconds of CPU: it runs
+                    // on a Dispatch thread, never on the cooperative pool that serves requests.
+                    let tick = Int64(next.rounded())
+                    let view = await withCheckedContinuation { continuation in
+                        DispatchQueue.global().async { continuation.resume(returning: self.refresh(tick: tick)) }
+                    }
+                    if view.version > 0, case .dropped = sink.yield(HistoryBatch(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples)) {
+                        self.historySkipped.increment()
+                    }
                 }
             }
             sink.finish()
@@ -116,10 +126,16 @@ public final class Refresher: Service {
         }
     }
 
-    func writeHistory(_ history: HistoryStore, _ views: AsyncStream<LiveView>) async {
-        for await view in views where view.version > 0 {
+    struct HistoryBatch: Sendable {
+        var time: Int64
+        var nodes: [HistorySample]
+        var pods: [HistorySample]
+    }
+
+    func writeHistory(_ history: HistoryStore, _ batches: AsyncStream<HistoryBatch>) async {
+        for await batch in batches {
             do {
-                try await history.record(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples)
+                try await history.record(time: batch.time, nodes: batch.nodes, pods: batch.pods)
             } catch {
                 historyFailures.increment()
                 logger.error("history write failed", metadata: ["error": "\(error)"])

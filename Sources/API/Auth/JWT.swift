@@ -1,3 +1,4 @@
+import Aggregator
 import Crypto
 import Foundation
 import Kubernetes
@@ -98,17 +99,9 @@ public struct JWTVerifier: Sendable {
         return signingInput + "." + Base64URL.encode(mac)
     }
 
+    /// The text escaped for inside a JSON string literal.
     static func escape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        String(JSONWriter.quoted(text).dropFirst().dropLast())
     }
 }
 

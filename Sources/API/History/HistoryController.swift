@@ -93,7 +93,7 @@ struct HistoryController {
         } else if principal.isAdmin {
             selection = .all
         } else {
-            selection = .matching { key in visible(String(key.prefix { $0 != "/" })) }
+            selection = .namespaces(visible)
         }
         try checkSize(series: history.seriesCount(.pod, selection), window)
         let series = try await history.query(.pod, selection, start: window.start, end: window.end, resolution: window.resolution)

@@ -8,14 +8,19 @@ struct Visibility: Sendable {
     let cluster: (any ClusterView)?
     let access: NamespaceAccess
 
-    /// A predicate over namespace names for this caller.
+    /// A predicate over namespace names for this caller; each namespace is judged once
+    /// (history selections ask for every series key).
     func namespaces(for principal: Principal) -> @Sendable (String) -> Bool {
         if principal.isAdmin { return { _ in true } }
         let owners = cluster.map { access.namespaceOwners($0) } ?? []
         let cluster = self.cluster
         let rules = self.access
+        let judged = Mutex<[String: Bool]>([:])
         return { namespace in
-            rules.canSee(principal, namespace: namespace, labels: cluster?.namespaceLabels(namespace), knownOwners: owners)
+            if let known = judged.withLock({ $0[namespace] }) { return known }
+            let visible = rules.canSee(principal, namespace: namespace, labels: cluster?.namespaceLabels(namespace), knownOwners: owners)
+            judged.withLock { $0[namespace] = visible }
+            return visible
         }
     }
 }

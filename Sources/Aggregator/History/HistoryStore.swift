@@ -56,6 +56,8 @@ public enum SeriesSelection: Sendable {
     case prefix(String)
     /// Keys the predicate admits.
     case matching(@Sendable (String) -> Bool)
+    /// Pod series of the namespaces the predicate admits (asked once per namespace).
+    case namespaces(@Sendable (String) -> Bool)
 }
 
 public struct HistoryConfiguration: Sendable {
@@ -113,6 +115,8 @@ public final class HistoryStore: Sendable {
     public let configuration: HistoryConfiguration
     let logger: Logger
     private let seriesIDs = Mutex<[SeriesKind: [String: Int64]]>([.node: [:], .pod: [:]])
+    /// Pod series by namespace (the key's part before `/`).
+    private let podsByNamespace = Mutex<[Substring: [(key: String, id: Int64)]]>([:])
     /// When each series was last recorded (Unix seconds); series unseen for longer than the
     /// retention are forgotten.
     private let lastSeen = Mutex<[Int64: Int64]>([:])
@@ -147,6 +151,12 @@ public final class HistoryStore: Sendable {
         seriesIDs.withLock { ids in
             for row in known {
                 if let kind = SeriesKind(rawValue: row["kind"]) { ids[kind, default: [:]][row["key"]] = row["id"] }
+            }
+        }
+        podsByNamespace.withLock { index in
+            for row in known where (row["kind"] as Int) == SeriesKind.pod.rawValue {
+                let key: String = row["key"]
+                index[Self.namespace(of: key), default: []].append((key, row["id"]))
             }
         }
         // Unknown until recorded again: counted from now, so kept for a retention at least.
@@ -240,8 +250,11 @@ public final class HistoryStore: Sendable {
         try db.cachedStatement(sql: "INSERT OR IGNORE INTO series(kind, key) VALUES(?, ?)").execute(arguments: [kind.rawValue, key])
         let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE kind = ? AND key = ?"), arguments: [kind.rawValue, key])!
         seriesIDs.withLock { $0[kind, default: [:]][key] = id }
+        if kind == .pod { podsByNamespace.withLock { $0[Self.namespace(of: key), default: []].append((key, id)) } }
         return id
     }
+
+    static func namespace(of key: String) -> Substring { key.prefix { $0 != "/" } }
 
     /// Whether a series has been recorded (and not yet forgotten).
     public func knows(_ kind: SeriesKind, key: String) -> Bool {
@@ -254,13 +267,20 @@ public final class HistoryStore: Sendable {
     }
 
     private func selectedSeries(_ kind: SeriesKind, _ selection: SeriesSelection) -> [(key: String, id: Int64)] {
-        seriesIDs.withLock { ids in
+        if case .namespaces(let admits) = selection {
+            guard kind == .pod else { return [] }
+            return podsByNamespace.withLock { index in
+                index.filter { admits(String($0.key)) }.flatMap(\.value)
+            }
+        }
+        return seriesIDs.withLock { ids in
             let all = ids[kind] ?? [:]
             switch selection {
             case .all: return all.map { ($0.key, $0.value) }
             case .keys(let keys): return keys.compactMap { key in all[key].map { (key, $0) } }
             case .prefix(let prefix): return all.filter { $0.key.hasPrefix(prefix) }.map { ($0.key, $0.value) }
             case .matching(let admits): return all.filter { admits($0.key) }.map { ($0.key, $0.value) }
+            case .namespaces: return []
             }
         }
     }
@@ -373,6 +393,12 @@ public final class HistoryStore: Sendable {
         }
         let forgotten = Set(gone)
         lastSeen.withLock { seen in for id in gone { seen[id] = nil } }
+        podsByNamespace.withLock { index in
+            for (namespace, series) in index {
+                let kept = series.filter { !forgotten.contains($0.id) }
+                index[namespace] = kept.isEmpty ? nil : kept
+            }
+        }
         seriesIDs.withLock { ids in
             for kind in [SeriesKind.node, .pod] { ids[kind] = ids[kind]?.filter { !forgotten.contains($0.value) } }
         }
