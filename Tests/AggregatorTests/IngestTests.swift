@@ -195,3 +195,21 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect(state.node("ip-10-0-0-1.ec2.internal") != nil)
     }
 }
+
+@Suite struct JSONWriterTests {
+    @Test func escapesWhatJSONRequires() throws {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("plain", "web-1")
+        w.field("quote\"d", "a\\b\n\t\u{01}é")
+        w.field("n", 12.5)
+        w.field("whole", 3.0)
+        w.field("tiny", 0.004)
+        w.key("list"); w.beginArray(); w.value(Int64(-1)); w.value(true); w.null(); w.endArray()
+        w.endObject()
+        let text = String(decoding: w.bytes, as: UTF8.self)
+        #expect(text == #"{"plain":"web-1","quote\"d":"a\\b\n\t\u0001é","n":12.5,"whole":3,"tiny":0,"list":[-1,true,null]}"#)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
+        #expect(parsed["quote\"d"] as? String == "a\\b\n\t\u{01}é")
+    }
+}
