@@ -68,6 +68,8 @@ public final class Refresher: Service {
         // The history writer gets the samples only, so that a view's serialized pods are
         // freed as soon as the next refresh replaces it.
         let (views, sink) = AsyncStream<HistoryBatch>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let worker = BackgroundThread(name: "clustermon-refresh")
+        defer { worker.stop() }
         await withDiscardingTaskGroup { group in
             if let history {
                 group.addTask { await self.writeHistory(history, views) }
@@ -80,11 +82,10 @@ public final class Refresher: Service {
                     try? await Task.sleep(for: .milliseconds(Int64((next - wall) * 1000)))
                     if Task.isCancelled { break }
                     // A refresh of a large cluster is hundreds of milliseconds of CPU: it runs
-                    // on a Dispatch thread, never on the cooperative pool that serves requests.
+                    // on its own lower-priority thread, never on the cooperative pool that
+                    // serves requests.
                     let tick = Int64(next.rounded())
-                    let view = await withCheckedContinuation { continuation in
-                        DispatchQueue.global().async { continuation.resume(returning: self.refresh(tick: tick)) }
-                    }
+                    let view = await worker.run { self.refresh(tick: tick) }
                     if view.version > 0, case .dropped = sink.yield(HistoryBatch(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples)) {
                         self.historySkipped.increment()
                     }

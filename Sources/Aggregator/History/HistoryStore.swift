@@ -212,6 +212,8 @@ public final class HistoryStore: Sendable {
         let start = ContinuousClock.now
         let partition = Partition(.raw, time: time)
         let ids = try await pool.write { db -> [Int64] in
+            // The writer's thread yields the cores to request handling (Linux: per thread).
+            lowerPriority(10)
             try self.ensure(partition, db)
             try self.note(time, in: partition, db)
             // Rows in key order (series ids ascending) append to the B-tree's last pages.

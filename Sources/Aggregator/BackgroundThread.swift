@@ -1,0 +1,56 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A dedicated thread at a lower scheduling priority (a higher nice value) for heavy,
+/// latency-tolerant work such as building a refresh: on a small machine it yields the
+/// cores to request handling instead of competing with it, and it never occupies Swift's
+/// cooperative pool.
+final class BackgroundThread: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+    private var stopped = false
+
+    init(name: String, nice: Int32 = 10) {
+        let thread = Thread { [self] in
+            // On Linux the nice value is per thread: this lowers only this one.
+            lowerPriority(nice)
+            while true {
+                condition.lock()
+                while jobs.isEmpty && !stopped { condition.wait() }
+                if jobs.isEmpty && stopped { condition.unlock(); return }
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job()
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `body` on the thread and returns its result.
+    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            condition.lock()
+            jobs.append { continuation.resume(returning: body()) }
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    /// Ends the thread once the queued jobs ran.
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.signal()
+        condition.unlock()
+    }
+}
+
+/// Lowers the calling thread's priority (Linux: per thread; elsewhere best effort).
+func lowerPriority(_ nice: Int32) {
+    #if os(Linux)
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+    #endif
+}
