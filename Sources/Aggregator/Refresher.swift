@@ -24,6 +24,9 @@ public struct RefreshConfiguration: Sendable {
     public var source = "cluster-monitor"
     /// How often history rollups and retention run.
     public var maintenanceInterval: Duration = .seconds(60)
+    /// The largest event message (the NATS server's max_payload): a larger `cluster.pods`
+    /// is published in parts.
+    public var maxEventBytes = 1 << 20
     public init() {}
 }
 
@@ -48,6 +51,7 @@ public final class Refresher: Service {
     private let historyFailures = Counter(label: "clustermon_history_failures_total")
     private let staleNodes = Gauge(label: "clustermon_stale_nodes")
     private let livePods = Gauge(label: "clustermon_live_pods")
+    private let podEventParts = Gauge(label: "clustermon_pod_event_parts")
 
     public init(state: ClusterState, ingest: IngestService?, cluster: (any ClusterView)?, history: HistoryStore?, events: (any EventPublisher)?,
                 configuration: RefreshConfiguration = .init(), logger: Logger,
@@ -120,8 +124,11 @@ public final class Refresher: Service {
         do {
             let metrics: [UInt8] = try ClusterEvents.clusterMetrics(view, tick: tick, source: configuration.source).serializedBytes()
             events.publish(subject: ClusterEvents.metricsSubject, payload: metrics, messageID: ClusterEvents.messageID(subject: ClusterEvents.metricsSubject, tick: tick))
-            let pods: [UInt8] = try ClusterEvents.podStatusSnapshot(view, tick: tick, source: configuration.source).serializedBytes()
-            events.publish(subject: ClusterEvents.podsSubject, payload: pods, messageID: ClusterEvents.messageID(subject: ClusterEvents.podsSubject, tick: tick))
+            let parts = try ClusterEvents.podStatusMessages(view, tick: tick, source: configuration.source, maxBytes: configuration.maxEventBytes)
+            if parts.count > 1 { podEventParts.record(parts.count) }
+            for part in parts {
+                events.publish(subject: ClusterEvents.podsSubject, payload: part.payload, messageID: part.id)
+            }
         } catch {
             logger.error("cluster events could not be encoded", metadata: ["error": "\(error)"])
         }
@@ -137,6 +144,8 @@ public final class Refresher: Service {
         for await batch in batches {
             do {
                 try await history.record(time: batch.time, nodes: batch.nodes, pods: batch.pods)
+            } catch is CancellationError {
+                return
             } catch {
                 historyFailures.increment()
                 logger.error("history write failed", metadata: ["error": "\(error)"])

@@ -123,6 +123,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         refreshConfiguration.interval = refresh.duration
         refreshConfiguration.dropAfter = serving.dropAfter.duration
         refreshConfiguration.source = logSource
+        refreshConfiguration.maxEventBytes = publisherConnection.maxPayloadBytes
         let refresher = Refresher(state: state, ingest: ingest, cluster: cluster, history: history, events: events,
                                   configuration: refreshConfiguration, logger: logger)
         var api = APIConfiguration(

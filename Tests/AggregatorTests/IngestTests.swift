@@ -213,3 +213,24 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect(parsed["quote\"d"] as? String == "a\\b\n\t\u{01}é")
     }
 }
+
+@Suite struct ClusterEventSplitTests {
+    /// A `cluster.pods` larger than max_payload goes out in parts that together hold every
+    /// status, each within the limit and with its own ids.
+    @Test func largePodEventsAreSplitToFit() throws {
+        let state = ClusterState()
+        let pods = (0..<3000).map { TestBatches.PodSpec("compute-u1-app", "a-pod-with-a-long-name-\($0)", restarts: UInt32($0 % 4)) }
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: pods), receivedAt: 0)
+        let view = LiveViewBuilder().build(version: 1, now: 1, nodes: state.snapshot(), cluster: nil)
+        let single = try ClusterEvents.podStatusMessages(view, tick: 100, source: "s", maxBytes: 1 << 20)
+        #expect(single.count == 1 && single[0].id == "cluster.pods:100")
+        let parts = try ClusterEvents.podStatusMessages(view, tick: 100, source: "s", maxBytes: 16 << 10)
+        #expect(parts.count > 4)
+        #expect(parts.allSatisfy { $0.payload.count <= 16 << 10 })
+        #expect(Set(parts.map(\.id)).count == parts.count)
+        let decoded = try parts.map { try Cluster_PodStatusSnapshot(serializedBytes: $0.payload) }
+        #expect(decoded.reduce(0) { $0 + $1.pods.count } == 3000)
+        #expect(Set(decoded.map(\.metadata.eventID)).count == parts.count)
+        #expect(decoded.allSatisfy { $0.metadata.timestamp.seconds == 100 && $0.metadata.source == "s" })
+    }
+}

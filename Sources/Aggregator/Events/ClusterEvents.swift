@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SwiftProtobuf
 import Wire
 
 /// The Cluster Monitor's JetStream events (REFERENCE.md §1), built from one refresh.
@@ -47,6 +48,31 @@ public enum ClusterEvents {
                 }
             }
         }
+    }
+
+    /// The `cluster.pods` messages of one refresh, each within `maxBytes`: one
+    /// `PodStatusSnapshot` when it fits, else consecutive parts of the pod list (each a
+    /// valid snapshot of its pods, with its own event id and message id
+    /// `cluster.pods:<tick>:<part>`). Returns (message id, payload) pairs.
+    public static func podStatusMessages(_ view: LiveView, tick: Int64, source: String, maxBytes: Int) throws -> [(id: String, payload: [UInt8])] {
+        let whole = podStatusSnapshot(view, tick: tick, source: source)
+        let bytes: [UInt8] = try whole.serializedBytes()
+        if bytes.count <= maxBytes { return [(messageID(subject: podsSubject, tick: tick), bytes)] }
+        // Parts of at most 90% of the limit, by the average entry size.
+        let perEntry = max(1, bytes.count / max(whole.pods.count, 1))
+        let perPart = max(1, (maxBytes * 9 / 10 - 256) / perEntry)
+        var messages: [(id: String, payload: [UInt8])] = []
+        var start = 0
+        while start < whole.pods.count {
+            let end = min(start + perPart, whole.pods.count)
+            let subject = "\(podsSubject):part\(messages.count)"
+            var part = Cluster_PodStatusSnapshot()
+            part.metadata = metadata(subject: subject, tick: tick, source: source)
+            part.pods = Array(whole.pods[start..<end])
+            messages.append(("\(messageID(subject: podsSubject, tick: tick)):\(messages.count)", try part.serializedBytes()))
+            start = end
+        }
+        return messages
     }
 
     /// One `PodStatus` per (non-init) container status.
