@@ -68,7 +68,7 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     }
     if let live = configuration.live {
         LiveController(live: live, auth: auth, visibility: visibility, limiter: StreamLimiter(limit: configuration.maxStreams),
-                       keepAlive: configuration.keepAlive, logger: logger).addRoutes(to: router)
+                       keepAlive: configuration.keepAlive).addRoutes(to: router)
     }
     if let history = configuration.history {
         HistoryController(history: history, live: configuration.live, auth: auth, visibility: visibility, refresh: configuration.refresh,

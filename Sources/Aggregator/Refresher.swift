@@ -1,5 +1,5 @@
-import Dispatch
 import Foundation
+import Kubernetes
 import Logging
 import Messaging
 import Metrics
@@ -66,7 +66,7 @@ public final class Refresher: Service {
         self.now = now
     }
 
-    var intervalSeconds: Double { Double(configuration.interval.components.seconds) + Double(configuration.interval.components.attoseconds) / 1e18 }
+    var intervalSeconds: Double { Double(configuration.interval.nanosecondsClamped) / 1e9 }
 
     public func run() async throws {
         // The history writer gets the samples only, so that a view's serialized pods are

@@ -119,9 +119,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let history = try serving.openHistory(defaultDirectory: "/var/lib/clustermon", logger: logger)
         let state = ClusterState()
         let ingest = IngestService(bus: subscriber, state: state, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
-        var refreshConfiguration = RefreshConfiguration()
-        refreshConfiguration.interval = refresh.duration
-        refreshConfiguration.dropAfter = serving.dropAfter.duration
+        var refreshConfiguration = serving.refreshConfiguration(interval: refresh.duration)
         refreshConfiguration.source = logSource
         refreshConfiguration.maxEventBytes = publisherConnection.maxPayloadBytes
         let refresher = Refresher(state: state, ingest: ingest, cluster: cluster, history: history, events: events,
@@ -130,11 +128,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
             cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
             heartbeatToken: environment["AUTH_TOKEN_BASIC"], heartbeatRateLimit: rateLimit, heartbeatRatePeriod: rateLimitPeriod.duration)
-        api.live = refresher.live
-        api.history = history
-        api.refresh = refresh.duration
-        api.maxStreams = serving.maxStreams
-        api.keepAlive = serving.keepAlive.duration
+        serving.serve(refresher, history: history, refresh: refresh.duration, in: &api)
         let http = buildApplication(api, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: cluster), .init(service: events), .init(service: StreamSetupService(publisher: events, logger: logger)),

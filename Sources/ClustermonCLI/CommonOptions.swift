@@ -107,6 +107,23 @@ struct ServingOptions: ParsableArguments {
         return configuration
     }
 
+    /// The refresh settings both `aggregator` and `dev` take from these flags.
+    func refreshConfiguration(interval: Duration) -> RefreshConfiguration {
+        var configuration = RefreshConfiguration()
+        configuration.interval = interval
+        configuration.dropAfter = dropAfter.duration
+        return configuration
+    }
+
+    /// Points the HTTP face at the live views and the history, with these stream settings.
+    func serve(_ refresher: Refresher, history: HistoryStore, refresh: Duration, in api: inout APIConfiguration) {
+        api.live = refresher.live
+        api.history = history
+        api.refresh = refresh
+        api.maxStreams = maxStreams
+        api.keepAlive = keepAlive.duration
+    }
+
     /// Opens (creating the directory) `<data-dir>/history.sqlite`.
     func openHistory(defaultDirectory: String, logger: Logger) throws -> HistoryStore {
         let directory = dataDir ?? defaultDirectory

@@ -61,17 +61,10 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
         let secret = try Self.jwtSecret(environment: ProcessInfo.processInfo.environment, directory: dataDirectory, logger: logger)
         let state = ClusterState()
         let ingest = IngestService(bus: bus, state: state, logger: logger)
-        var refreshConfiguration = RefreshConfiguration()
-        refreshConfiguration.interval = refresh.duration
-        refreshConfiguration.dropAfter = serving.dropAfter.duration
         let refresher = Refresher(state: state, ingest: ingest, cluster: nil, history: history, events: bus,
-                                  configuration: refreshConfiguration, logger: logger)
+                                  configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
         var api = APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)], jwtSecret: secret)
-        api.live = refresher.live
-        api.history = history
-        api.refresh = refresh.duration
-        api.maxStreams = serving.maxStreams
-        api.keepAlive = serving.keepAlive.duration
+        serving.serve(refresher, history: history, refresh: refresh.duration, in: &api)
         let http = buildApplication(api, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: bus), .init(service: ingest), .init(service: agent), .init(service: refresher), .init(service: http),

@@ -2,7 +2,6 @@ import Aggregator
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
-import Logging
 import Messaging
 import ServiceLifecycle
 
@@ -19,7 +18,6 @@ struct LiveController {
     let visibility: Visibility
     let limiter: StreamLimiter
     let keepAlive: Duration
-    let logger: Logger
 
     /// What a stream or a request serves.
     enum Feed: String, Sendable {

@@ -54,8 +54,6 @@ public enum SeriesSelection: Sendable {
     case keys([String])
     /// Keys starting with this text (`<namespace>/` selects a namespace's pods).
     case prefix(String)
-    /// Keys the predicate admits.
-    case matching(@Sendable (String) -> Bool)
     /// Pod series of the namespaces the predicate admits (asked once per namespace).
     case namespaces(@Sendable (String) -> Bool)
 }
@@ -281,7 +279,6 @@ public final class HistoryStore: Sendable {
             case .all: return all.map { ($0.key, $0.value) }
             case .keys(let keys): return keys.compactMap { key in all[key].map { (key, $0) } }
             case .prefix(let prefix): return all.filter { $0.key.hasPrefix(prefix) }.map { ($0.key, $0.value) }
-            case .matching(let admits): return all.filter { admits($0.key) }.map { ($0.key, $0.value) }
             case .namespaces: return []
             }
         }
