@@ -127,7 +127,10 @@ struct AgentEndToEndTests {
                                       podsFixture: "kubelet-pods/nri_k8s-1.34_containerd_pods.json")
         kubelet.behaviour = behaviour
         let batch = try await withFakes(kubelet: kubelet, tracer: FakeTracer(rows: tracerRows())) { url, socket in
-            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(1))
+            // Long enough for a TLS request while the rest of the suite loads both cores (1 s
+            // was missed once the aggregator tests ran beside it); the hanging fakes still
+            // exceed it.
+            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(5))
             let batch = await agent.snapshot()
             await shutdown(k, t)
             return batch
@@ -176,7 +179,10 @@ struct AgentEndToEndTests {
         let tracer = FakeTracer(rows: tracerRows())
         tracer.behaviour = behaviour
         let batch = try await withFakes(kubelet: kubelet, tracer: tracer) { url, socket in
-            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(1))
+            // Long enough for a TLS request while the rest of the suite loads both cores (1 s
+            // was missed once the aggregator tests ran beside it); the hanging fakes still
+            // exceed it.
+            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(5))
             let batch = await agent.snapshot()
             await shutdown(k, t)
             return batch
