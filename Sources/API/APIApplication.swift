@@ -23,6 +23,8 @@ public struct APIConfiguration: Sendable {
     public var heartbeatRatePeriod: Duration
     /// The live views; without them the live endpoints are not served.
     public var live: Observed<LiveFrame>?
+    /// The dependency graph; without it the graph endpoints are not served.
+    public var graph: ConnectionGraph?
     /// The history; without it the history endpoints are not served.
     public var history: HistoryStore?
     /// The refresh interval (raw history points are this far apart).
@@ -66,9 +68,14 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
         ResourceController(cluster: cluster, auth: auth, access: configuration.namespaceAccess).addRoutes(to: router)
         heartbeat.addRoutes(to: router)
     }
+    let streams = StreamLimiter(limit: configuration.maxStreams)
     if let live = configuration.live {
-        LiveController(live: live, auth: auth, visibility: visibility, limiter: StreamLimiter(limit: configuration.maxStreams),
+        LiveController(live: live, auth: auth, visibility: visibility, limiter: streams,
                        keepAlive: configuration.keepAlive).addRoutes(to: router)
+    }
+    if let graph = configuration.graph {
+        GraphController(graph: graph, history: configuration.history, auth: auth, visibility: visibility, limiter: streams,
+                        keepAlive: configuration.keepAlive, refresh: configuration.refresh, now: { Int64(Date().timeIntervalSince1970) }).addRoutes(to: router)
     }
     if let history = configuration.history {
         HistoryController(history: history, live: configuration.live, auth: auth, visibility: visibility, refresh: configuration.refresh,

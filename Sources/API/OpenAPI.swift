@@ -49,6 +49,14 @@ public enum OpenAPI {
         ("name", "exact object name"), ("namespace", "exact namespace"),
         ("label_selector", "equality-based selector: a=b,c!=d,e==f"),
     ]
+    static let graphFilters: [(String, String)] = [
+        ("namespace", "edges with an end in this namespace (one of the caller's, else 403); with service: that service's namespace"),
+        ("service", "a vertex's neighbourhood: a Service name (with namespace), namespace/name, or a vertex id such as workload:shop/Deployment/cart"),
+        ("depth", "hops from service, 1 to 10; default 1"),
+        ("min_bytes", "leave out edges that moved fewer bytes (both ways) over the window"),
+        ("top", "only the N heaviest edges"),
+        ("window", "rates over this much of the latest traffic, 1s to the longest window kept (--graph-max-window, default 15m); default --graph-window (1m)"),
+    ]
     static let podFilters: [(String, String)] = [("namespace", "one of the caller's namespaces (else 403)"), ("node", "node name")]
 
     /// Every operation the aggregator serves.
@@ -70,6 +78,11 @@ public enum OpenAPI {
             .init("get", "/api/metrics/nodes/{name}", "One node's history.", auth: .admin, parameters: history, schema: "History", statuses: [200, 400, 401, 403, 404]),
             .init("get", "/api/metrics/pods", "Pod history keyed `<namespace>/<pod>`: cpu in nanocores, mem and disk in bytes; the caller's namespaces only.", auth: .user,
                   parameters: history + [("namespace", "one of the caller's namespaces (else 403)"), ("pod", "one pod of `namespace`")], schema: "History", statuses: [200, 400, 401, 403]),
+            .init("get", "/api/graph/dependencies", "The service dependency graph: `{\"nodes\":[{\"id\",\"label\",\"type\"}],\"edges\":[{\"id\",\"source\",\"target\",\"type\",\"label\"}]}` with traffic on every edge. Admins see every vertex; users the edges touching their namespaces, other tenants as one anonymous `other` vertex.", auth: .user,
+                  parameters: graphFilters + [("from", "RFC 3339: the graph of a past window from the history (with to; not with window)"), ("to", "RFC 3339; default now")],
+                  schema: "Graph", statuses: [200, 400, 401, 403]),
+            .init("get", "/sse/graph", "Server-sent events: the (filtered) dependency graph every refresh.", auth: .user, parameters: graphFilters,
+                  produces: "text/event-stream", schema: "Graph", statuses: [200, 400, 401, 403, 503]),
             .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
             .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
         ]
@@ -108,6 +121,16 @@ public enum OpenAPI {
        "resolution":{"type":"string","enum":["raw","1m","5m","15m"]},
        "series":{"type":"object","additionalProperties":{"type":"array","items":{"type":"object","properties":{
          "t":{"type":"string","format":"date-time"},"cpu":{"type":"number"},"mem":{"type":"number"},"disk":{"type":"number"}}}}}}},
+     "GraphNode":{"type":"object","required":["id","label","type"],"properties":{"id":{"type":"string","description":"service:ns/name, workload:ns/Kind/name, pod:ns/name, node:name, external:address or other"},
+       "label":{"type":"string","description":"the name; for an external, its reverse-DNS name when known"},"type":{"type":"string","enum":["service","workload","pod","node","external","other"]},
+       "namespace":{"type":"string"},"kind":{"type":"string","description":"a workload's kind"}}},
+     "GraphEdge":{"type":"object","required":["id","source","target","type","label"],"properties":{"id":{"type":"string"},"source":{"type":"string","description":"the client vertex"},"target":{"type":"string","description":"the server vertex"},
+       "type":{"type":"string","enum":["tcp","udp"]},"label":{"type":"string","description":"e.g. TCP 5432"},"protocol":{"type":"string"},"port":{"type":"integer","description":"the server port the client dialled (a Service's port for a ClusterIP)"},
+       "bytes_sent_per_second":{"type":"number","description":"client to server"},"bytes_received_per_second":{"type":"number","description":"server to client"},
+       "bytes":{"type":"number","description":"both ways over the window"},"active_connections":{"type":"integer"},"new_connections_per_second":{"type":"number"},
+       "retransmits_per_second":{"type":"number","description":"live graphs only"},"rtt_ms":{"type":"number","description":"when the tracer reports RTT"}}},
+     "Graph":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"window_seconds":{"type":"number"},
+       "nodes":{"type":"array","items":{"$ref":"#/components/schemas/GraphNode"}},"edges":{"type":"array","items":{"$ref":"#/components/schemas/GraphEdge"}}}},
      "Items":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}}}
     """#
 

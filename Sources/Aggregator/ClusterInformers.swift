@@ -40,6 +40,10 @@ public protocol ClusterView: Sendable {
     /// Every Pod object; nil when pods are not watched or not yet listed (so absence from
     /// this list means nothing).
     func allPods() -> [Pod]?
+    /// Every Node, Service and EndpointSlice object (nil when not watched).
+    func allNodes() -> [Node]?
+    func allServices() -> [KubernetesService]?
+    func allEndpointSlices() -> [EndpointSlice]?
 }
 
 extension ClusterView {
@@ -47,6 +51,9 @@ extension ClusterView {
     public func pod(namespace: String, name: String) -> Pod? { nil }
     public func replicaSet(namespace: String, name: String) -> ReplicaSet? { nil }
     public func allPods() -> [Pod]? { nil }
+    public func allNodes() -> [Node]? { nil }
+    public func allServices() -> [KubernetesService]? { nil }
+    public func allEndpointSlices() -> [EndpointSlice]? { nil }
 
     /// The workload that owns a pod: its controller, and a ReplicaSet's own controller (a
     /// Deployment) when the ReplicaSet is known.
@@ -150,4 +157,7 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
     public func pod(namespace: String, name: String) -> Pod? { pods.get(namespace: namespace, name: name)?.object }
     public func replicaSet(namespace: String, name: String) -> ReplicaSet? { replicaSets.get(namespace: namespace, name: name)?.object }
     public func allPods() -> [Pod]? { pods.synced.value ? pods.objectsList() : nil }
+    public func allNodes() -> [Node]? { nodes.objectsList() }
+    public func allServices() -> [KubernetesService]? { services.objectsList() }
+    public func allEndpointSlices() -> [EndpointSlice]? { endpointSlices.objectsList() }
 }

@@ -41,6 +41,7 @@ public final class Refresher: Service {
     let cluster: (any ClusterView)?
     let history: HistoryStore?
     let events: (any EventPublisher)?
+    public let graph: ConnectionGraph?
     let configuration: RefreshConfiguration
     let builder = LiveViewBuilder()
     let logger: Logger
@@ -54,13 +55,14 @@ public final class Refresher: Service {
     private let podEventParts = Gauge(label: "clustermon_pod_event_parts")
 
     public init(state: ClusterState, ingest: IngestService?, cluster: (any ClusterView)?, history: HistoryStore?, events: (any EventPublisher)?,
-                configuration: RefreshConfiguration = .init(), logger: Logger,
+                graph: ConnectionGraph? = nil, configuration: RefreshConfiguration = .init(), logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.state = state
         self.ingest = ingest
         self.cluster = cluster
         self.history = history
         self.events = events
+        self.graph = graph
         self.configuration = configuration
         self.logger = logger
         self.now = now
@@ -89,8 +91,8 @@ public final class Refresher: Service {
                     // on its own lower-priority thread, never on the cooperative pool that
                     // serves requests.
                     let tick = Int64(next.rounded())
-                    let view = await worker.run { self.refresh(tick: tick) }
-                    if view.version > 0, case .dropped = sink.yield(HistoryBatch(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples)) {
+                    let (view, edges) = await worker.run { self.refreshAll(tick: tick) }
+                    if view.version > 0, case .dropped = sink.yield(HistoryBatch(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples, edges: edges)) {
                         self.historySkipped.increment()
                     }
                 }
@@ -102,12 +104,17 @@ public final class Refresher: Service {
 
     /// Builds, serves and publishes one refresh; returns the new view.
     @discardableResult
-    public func refresh(tick: Int64) -> LiveView {
+    public func refresh(tick: Int64) -> LiveView { refreshAll(tick: tick).view }
+
+    /// One refresh: the live view, then the dependency graph; returns the view and the
+    /// graph's history samples.
+    func refreshAll(tick: Int64) -> (view: LiveView, edges: [HistorySample]) {
         let started = ContinuousClock.now
         let wall = now()
         let gone = state.expire(receivedBefore: wall - Double(configuration.dropAfter.components.seconds))
         if !gone.isEmpty {
             ingest?.forget(nodes: gone)
+            graph?.forget(nodes: gone)
             logger.info("nodes dropped from live views: agents silent", metadata: ["nodes": "\(gone.joined(separator: ","))"])
         }
         let number = version.withLock { $0 += 1; return $0 }
@@ -116,8 +123,9 @@ public final class Refresher: Service {
         staleNodes.record(view.nodes.filter(\.stale).count)
         livePods.record(view.pods.count)
         if let events { publishEvents(view, tick: tick, to: events) }
+        let edges = graph?.refresh(now: wall, version: number, cluster: cluster).history ?? []
         buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
-        return view
+        return (view, edges)
     }
 
     func publishEvents(_ view: LiveView, tick: Int64, to events: any EventPublisher) {
@@ -138,12 +146,13 @@ public final class Refresher: Service {
         var time: Int64
         var nodes: [HistorySample]
         var pods: [HistorySample]
+        var edges: [HistorySample]
     }
 
     func writeHistory(_ history: HistoryStore, _ batches: AsyncStream<HistoryBatch>) async {
         for await batch in batches {
             do {
-                try await history.record(time: batch.time, nodes: batch.nodes, pods: batch.pods)
+                try await history.record(time: batch.time, nodes: batch.nodes, pods: batch.pods, edges: batch.edges)
             } catch is CancellationError {
                 return
             } catch {

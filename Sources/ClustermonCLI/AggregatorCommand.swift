@@ -118,12 +118,13 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let events = try JetStreamPublisher(connection: publisherConnection, logger: logger)
         let history = try serving.openHistory(defaultDirectory: "/var/lib/clustermon", logger: logger)
         let state = ClusterState()
-        let ingest = IngestService(bus: subscriber, state: state, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
+        let graph = try serving.makeGraph()
+        let ingest = IngestService(bus: subscriber, state: state, graph: graph, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
         var refreshConfiguration = serving.refreshConfiguration(interval: refresh.duration)
         refreshConfiguration.source = logSource
         refreshConfiguration.maxEventBytes = publisherConnection.maxPayloadBytes
         let refresher = Refresher(state: state, ingest: ingest, cluster: cluster, history: history, events: events,
-                                  configuration: refreshConfiguration, logger: logger)
+                                  graph: graph, configuration: refreshConfiguration, logger: logger)
         var api = APIConfiguration(
             address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
             cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),

@@ -75,7 +75,8 @@ struct ServingOptions: ParsableArguments {
     static let environment: [EnvironmentBinding] = [
         .init("DATA_DIR", "data-dir"), .init("HISTORY_RETENTION", "history-retention"), .init("HISTORY_RAW_RETENTION", "history-raw-retention"),
         .init("HISTORY_MAX_SIZE", "history-max-size"), .init("DROP_AFTER", "drop-after"), .init("MAX_STREAMS", "max-streams"),
-        .init("KEEP_ALIVE", "keep-alive"),
+        .init("KEEP_ALIVE", "keep-alive"), .init("GRAPH_WINDOW", "graph-window"), .init("GRAPH_MAX_WINDOW", "graph-max-window"),
+        .init("GRAPH_MAX_CONNECTIONS", "graph-max-connections"), .init("NO_REVERSE_DNS", "no-reverse-dns", isSwitch: true),
     ]
 
     @Option(help: "Directory of the history database (history.sqlite); it survives restarts. (env DATA_DIR)")
@@ -99,6 +100,18 @@ struct ServingOptions: ParsableArguments {
     @Option(help: "SSE keep-alive comment period. (env KEEP_ALIVE)")
     var keepAlive = GoDuration(.seconds(15))
 
+    @Option(help: "The dependency graph's default window: rates are over this much of the latest traffic. (env GRAPH_WINDOW)")
+    var graphWindow = GoDuration(.seconds(60))
+
+    @Option(help: "The longest `window` a live graph request may ask for (older or longer: from/to on the history). (env GRAPH_MAX_WINDOW)")
+    var graphMaxWindow = GoDuration(.seconds(900))
+
+    @Option(help: "Connections tracked per node for the graph; more are dropped and counted. (env GRAPH_MAX_CONNECTIONS)")
+    var graphMaxConnections = 65_536
+
+    @Flag(help: "Do not look up reverse-DNS names of external addresses (they are shown by address). (env NO_REVERSE_DNS)")
+    var noReverseDns = false
+
     func historyConfiguration() -> HistoryConfiguration {
         var configuration = HistoryConfiguration()
         configuration.retention = historyRetention.duration
@@ -115,9 +128,23 @@ struct ServingOptions: ParsableArguments {
         return configuration
     }
 
-    /// Points the HTTP face at the live views and the history, with these stream settings.
+    /// The dependency graph these flags describe.
+    func makeGraph() throws -> ConnectionGraph {
+        var configuration = GraphConfiguration()
+        guard graphWindow.duration >= .seconds(1), graphMaxWindow.duration >= graphWindow.duration else {
+            throw ValidationError("--graph-window must be at least 1s and at most --graph-max-window")
+        }
+        configuration.window = graphWindow.duration
+        configuration.maxWindow = graphMaxWindow.duration
+        configuration.maxConnectionsPerNode = max(graphMaxConnections, 1)
+        return ConnectionGraph(configuration: configuration, dns: noReverseDns ? nil : ReverseDNS())
+    }
+
+    /// Points the HTTP face at the live views, the graph and the history, with these stream
+    /// settings.
     func serve(_ refresher: Refresher, history: HistoryStore, refresh: Duration, in api: inout APIConfiguration) {
         api.live = refresher.live
+        api.graph = refresher.graph
         api.history = history
         api.refresh = refresh
         api.maxStreams = maxStreams

@@ -60,9 +60,10 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
         let history = try serving.openHistory(defaultDirectory: dataDirectory, logger: logger)
         let secret = try Self.jwtSecret(environment: ProcessInfo.processInfo.environment, directory: dataDirectory, logger: logger)
         let state = ClusterState()
-        let ingest = IngestService(bus: bus, state: state, logger: logger)
+        let graph = try serving.makeGraph()
+        let ingest = IngestService(bus: bus, state: state, graph: graph, logger: logger)
         let refresher = Refresher(state: state, ingest: ingest, cluster: nil, history: history, events: bus,
-                                  configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
+                                  graph: graph, configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
         var api = APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)], jwtSecret: secret)
         serving.serve(refresher, history: history, refresh: refresh.duration, in: &api)
         let http = buildApplication(api, logger: logger)

@@ -1,3 +1,4 @@
+import Aggregator
 import ArgumentParser
 import Foundation
 
@@ -12,34 +13,9 @@ public struct GoDuration: Sendable, Equatable, CustomStringConvertible, Expressi
         duration = parsed
     }
 
-    static func parse(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        guard !rest.isEmpty else { return nil }
-        if rest == "0" { return .zero }
-        var seconds = 0.0
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isNumber || $0 == "." }
-            guard !number.isEmpty, let value = Double(number) else { return nil }
-            rest = rest.dropFirst(number.count)
-            let unitText = rest.prefix { !$0.isNumber && $0 != "." }
-            // Longest unit first, so that "ms" is not read as "m".
-            guard let unit = units.filter({ $0.0 == unitText }).first else { return nil }
-            seconds += value * unit.1
-            rest = rest.dropFirst(unitText.count)
-        }
-        return .nanoseconds(Int64((seconds * 1e9).rounded()))
-    }
+    static func parse(_ text: String) -> Duration? { GoDurationText.parse(text) }
 
-    public var description: String {
-        let (s, atto) = duration.components
-        if atto == 0 {
-            if s % 3600 == 0 && s != 0 { return "\(s / 3600)h" }
-            if s % 60 == 0 && s != 0 { return "\(s / 60)m" }
-            return "\(s)s"
-        }
-        return "\(Int64(Double(s) * 1000 + Double(atto) / 1e15))ms"
-    }
+    public var description: String { GoDurationText.format(duration) }
 
     public var defaultValueDescription: String { description }
 }

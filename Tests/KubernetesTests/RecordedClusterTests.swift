@@ -1,22 +1,13 @@
 import Foundation
 import Testing
 import TestSupport
-import Yams
 @testable import Kubernetes
 
 /// The fake API server serving a recorded cluster (`kubectl get -o yaml` lists from the
 /// shared fixtures), read by real informers.
 @Suite("Informers on a recorded cluster", .serialized)
 struct RecordedClusterTests {
-    /// The items of a `kind: List` YAML as JSON strings (timestamps kept as strings).
-    static func items(_ fixture: String) throws -> [String] {
-        let text = try String(contentsOf: Fixtures.url("k8s-api/\(fixture)"), encoding: .utf8)
-        let resolver = Resolver.default.removing(.timestamp)
-        let list = try #require(try Yams.load(yaml: text, resolver) as? [String: Any])
-        return try (list["items"] as? [[String: Any]] ?? []).map { item in
-            String(decoding: try JSONSerialization.data(withJSONObject: item), as: UTF8.self)
-        }
-    }
+    static func items(_ fixture: String) throws -> [String] { try Fixtures.listItems("k8s-api/\(fixture)") }
 
     @Test func nodesWithCapacityAndConditions() async throws {
         let server = FakeAPIServer()

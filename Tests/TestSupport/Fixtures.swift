@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// The shared fixtures (`../shared/fixtures` beside the repository), or
 /// `CLUSTERMON_FIXTURES` when set.
@@ -22,5 +23,16 @@ public enum Fixtures {
 
     public static func files(in directory: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: url(directory).path).sorted().map { "\(directory)/\($0)" }
+    }
+
+    /// The items of a `kind: List` YAML fixture (`kubectl get -o yaml`) as JSON strings,
+    /// timestamps kept as strings.
+    public static func listItems(_ relativePath: String) throws -> [String] {
+        let text = try String(contentsOf: url(relativePath), encoding: .utf8)
+        let resolver = Resolver.default.removing(.timestamp)
+        guard let list = try Yams.load(yaml: text, resolver) as? [String: Any] else { return [] }
+        return try (list["items"] as? [[String: Any]] ?? []).map { item in
+            String(decoding: try JSONSerialization.data(withJSONObject: item), as: UTF8.self)
+        }
     }
 }

@@ -100,47 +100,11 @@ struct LiveController {
         return buffer
     }
 
-    enum StreamEvent: Sendable { case view(LiveView), keepAlive }
-
     func sse(_ request: Request, feed: Feed) throws -> Response {
         let render = try admit(request, feed: feed)
-        guard let permit = limiter.acquire("sse") else { throw APIFailure(.serviceUnavailable, "too many open streams") }
-        let live = self.live
-        let keepAlive = self.keepAlive
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { permit.release() }
-            let (events, sink) = AsyncStream<StreamEvent>.makeStream(bufferingPolicy: .bufferingNewest(2))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await frame in live.updates() { sink.yield(.view(frame.view)) }
-                    sink.finish()
-                }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: keepAlive)
-                        sink.yield(.keepAlive)
-                    }
-                }
-                // A shutting-down server ends its streams (else it would wait for them).
-                try await withGracefulShutdownHandler {
-                    for await event in events {
-                        switch event {
-                        case .view(let view) where view.version > 0:
-                            try await writer.write(Self.sseMessages(render(view)))
-                        case .view:
-                            try await writer.write(ByteBuffer(string: ": waiting for the first refresh\n\n"))
-                        case .keepAlive:
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                        }
-                    }
-                } onGracefulShutdown: {
-                    sink.finish()
-                }
-                group.cancelAll()
-            }
-            try await writer.finish(nil)
-        })
+        return try eventStream(limiter: limiter, keepAlive: keepAlive, updates: live) { frame in
+            frame.view.version > 0 ? Self.sseMessages(render(frame.view)) : nil
+        }
     }
 
     func webSocket(_ request: Request, feed: Feed, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {

@@ -36,7 +36,13 @@ public enum Resolution: String, Sendable, CaseIterable {
 }
 
 /// Node series are keyed by node name, pod series by `<namespace>/<pod>`.
-public enum SeriesKind: Int, Sendable { case node = 0, pod = 1 }
+public enum SeriesKind: Int, Sendable {
+    case node = 0, pod = 1
+    /// A dependency-graph edge keyed by `EdgeKey.id`: cpu = bytes/s client -> server,
+    /// mem = bytes/s server -> client, disk = connections opened/s, counter = connections
+    /// open (rollups keep the largest).
+    case edge = 2
+}
 
 /// One point of a series: the average of the samples its bucket holds.
 public struct HistoryPoint: Sendable, Equatable {
@@ -112,7 +118,7 @@ public final class HistoryStore: Sendable {
     let pool: DatabasePool
     public let configuration: HistoryConfiguration
     let logger: Logger
-    private let seriesIDs = Mutex<[SeriesKind: [String: Int64]]>([.node: [:], .pod: [:]])
+    private let seriesIDs = Mutex<[SeriesKind: [String: Int64]]>([.node: [:], .pod: [:], .edge: [:]])
     /// Pod series by namespace (the key's part before `/`).
     private let podsByNamespace = Mutex<[Substring: [(key: String, id: Int64)]]>([:])
     /// When each series was last recorded (Unix seconds); series unseen for longer than the
@@ -206,7 +212,7 @@ public final class HistoryStore: Sendable {
 
     /// Stores one refresh's samples (Unix seconds) in one transaction: rows appended at the
     /// end of one table.
-    public func record(time: Int64, nodes: [HistorySample], pods: [HistorySample]) async throws {
+    public func record(time: Int64, nodes: [HistorySample], pods: [HistorySample], edges: [HistorySample] = []) async throws {
         let start = ContinuousClock.now
         let partition = Partition(.raw, time: time)
         let ids = try await pool.write { db -> [Int64] in
@@ -216,8 +222,8 @@ public final class HistoryStore: Sendable {
             try self.note(time, in: partition, db)
             // Rows in key order (series ids ascending) append to the B-tree's last pages.
             var rows: [(id: Int64, sample: HistorySample)] = []
-            rows.reserveCapacity(nodes.count + pods.count)
-            for (kind, samples) in [(SeriesKind.node, nodes), (.pod, pods)] {
+            rows.reserveCapacity(nodes.count + pods.count + edges.count)
+            for (kind, samples) in [(SeriesKind.node, nodes), (.pod, pods), (.edge, edges)] {
                 for sample in samples { rows.append((try self.seriesID(db, kind: kind, key: sample.key), sample)) }
             }
             rows.sort { $0.id < $1.id }
@@ -241,7 +247,7 @@ public final class HistoryStore: Sendable {
             return rows.map(\.id)
         }
         lastSeen.withLock { seen in for id in ids { seen[id] = time } }
-        written.increment(by: nodes.count + pods.count)
+        written.increment(by: nodes.count + pods.count + edges.count)
         writeTimer.recordSeconds(Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6)
     }
 
@@ -259,6 +265,11 @@ public final class HistoryStore: Sendable {
     /// Whether a series has been recorded (and not yet forgotten).
     public func knows(_ kind: SeriesKind, key: String) -> Bool {
         seriesIDs.withLock { $0[kind]?[key] != nil }
+    }
+
+    /// Every key of a kind's series.
+    public func seriesKeys(_ kind: SeriesKind) -> [String] {
+        seriesIDs.withLock { Array(($0[kind] ?? [:]).keys) }
     }
 
     /// Number of series a selection names.
@@ -399,7 +410,7 @@ public final class HistoryStore: Sendable {
             }
         }
         seriesIDs.withLock { ids in
-            for kind in [SeriesKind.node, .pod] { ids[kind] = ids[kind]?.filter { !forgotten.contains($0.value) } }
+            for kind in [SeriesKind.node, .pod, .edge] { ids[kind] = ids[kind]?.filter { !forgotten.contains($0.value) } }
         }
     }
 

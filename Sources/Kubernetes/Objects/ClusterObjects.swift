@@ -4,6 +4,7 @@
 public struct NodeAddress: Sendable, Equatable {
     public var type = ""
     public var address = ""
+    public init() {}
 }
 
 public struct Node: KubernetesResource, Equatable {
@@ -67,6 +68,7 @@ public struct ServicePort: Sendable, Equatable {
     public var port = 0
     public var targetPort: IntOrString?
     public var nodePort = 0
+    public init() {}
 }
 
 /// A Service (named so to stay clear of swift-service-lifecycle's `Service`).
@@ -121,6 +123,7 @@ public struct EndpointReference: Sendable, Equatable {
     public var namespace = ""
     public var name = ""
     public var uid = ""
+    public init() {}
 }
 
 public struct Endpoint: Sendable, Equatable {
@@ -130,12 +133,14 @@ public struct Endpoint: Sendable, Equatable {
     public var terminating: Bool?
     public var targetRef: EndpointReference?
     public var nodeName = ""
+    public init() {}
 }
 
 public struct EndpointPort: Sendable, Equatable {
     public var name = ""
     public var `protocol` = "TCP"
     public var port = 0
+    public init() {}
 }
 
 public struct EndpointSlice: KubernetesResource, Equatable {

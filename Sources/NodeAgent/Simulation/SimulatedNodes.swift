@@ -94,6 +94,7 @@ public final class SimulatedNodes: Service {
                     pod.ip = "10.\(index / 250 % 250).\(index % 250).\(p + 1)"
                     pod.phase = "Running"
                     pod.owners = [.with { $0.kind = "ReplicaSet"; $0.name = "app-\(p % 7)-5d8f"; $0.controller = true }]
+                    pod.labels = ["app": "app-\(p % 7)", "pod-template-hash": "5d8f"]
                     pod.usage = .with {
                         $0.cpuUsageCoreNanoseconds = sequence * seconds * UInt64(10_000_000 + p * 1_000_000)
                         $0.memoryWorkingSetBytes = UInt64(64 + (p * 13 + Int(sequence)) % 512) << 20
@@ -117,7 +118,9 @@ public final class SimulatedNodes: Service {
                     connection.protocol = .tcp
                     connection.localAddress = Data([10, UInt8(index / 250 % 250), UInt8(index % 250), UInt8(p + 1)])
                     connection.localPort = UInt32(40000 + k)
-                    connection.remoteAddress = Data([10, UInt8((index + 1) / 250 % 250), UInt8((index + 1) % 250), UInt8((k % 20) + 1)])
+                    // A pod of the next node (the last node's go to the first).
+                    let peer = (index + 1) % max(c.nodes, 1)
+                    connection.remoteAddress = Data([10, UInt8(peer / 250 % 250), UInt8(peer % 250), UInt8((k * 7 + 3) % max(c.podsPerNode, 1) + 1)])
                     connection.remotePort = 8080
                     connection.family = .ipv4
                     connection.direction = .outgoing

@@ -1,0 +1,115 @@
+import Aggregator
+import Foundation
+import Hummingbird
+import Kubernetes
+import Messaging
+
+/// The service dependency graph: `GET /api/graph/dependencies` (the Cluster Monitor shape
+/// with traffic on every edge, filtered server-side; `from`/`to` read the history) and
+/// `/sse/graph` (the filtered graph every refresh). Admins see every vertex; a user sees the
+/// edges touching their namespaces, other tenants folded into one anonymous "other".
+struct GraphController {
+    let graph: ConnectionGraph
+    let history: HistoryStore?
+    let auth: Authenticator
+    let visibility: Visibility
+    let limiter: StreamLimiter
+    let keepAlive: Duration
+    /// How far apart raw history points are.
+    let refresh: Duration
+    let now: @Sendable () -> Int64
+
+    static let filters = ["namespace", "service", "depth", "min_bytes", "top", "window"]
+    static let maxDepth = 10
+
+    func addRoutes(to router: Router<APIContext>) {
+        router.get("/api/graph/dependencies") { request, _ in try await self.dependencies(request) }
+        router.get("/sse/graph") { request, _ in try self.stream(request) }
+    }
+
+    /// The filters and the window (seconds) of a request.
+    func parse(_ query: [String: String]) throws -> (GraphQuery, window: Int) {
+        var graphQuery = GraphQuery(namespace: query["namespace"], service: query["service"])
+        if let text = query["depth"] {
+            guard let depth = Int(text), depth >= 1, depth <= Self.maxDepth else {
+                throw APIFailure(.badRequest, "depth must be an integer from 1 to \(Self.maxDepth), got \"\(text)\"")
+            }
+            guard graphQuery.service != nil else { throw APIFailure(.badRequest, "depth needs service") }
+            graphQuery.depth = depth
+        }
+        if let text = query["min_bytes"] {
+            guard let bytes = Double(text), bytes >= 0, bytes.isFinite else {
+                throw APIFailure(.badRequest, "min_bytes must be a number of bytes >= 0, got \"\(text)\"")
+            }
+            graphQuery.minBytes = bytes
+        }
+        if let text = query["top"] {
+            guard let top = Int(text), top >= 1 else { throw APIFailure(.badRequest, "top must be an integer >= 1, got \"\(text)\"") }
+            graphQuery.top = top
+        }
+        var window = graph.defaultWindowSeconds
+        if let text = query["window"] {
+            let longest = graph.configuration.maxWindow
+            guard let duration = GoDurationText.parse(text), duration >= .seconds(1), duration <= longest else {
+                throw APIFailure(.badRequest, "window must be a duration from 1s to \(GoDurationText.format(longest)) such as 30s, 1m or 5m, got \"\(text)\"; use from/to for older or longer windows")
+            }
+            window = Int(duration.components.seconds)
+        }
+        return (graphQuery, window)
+    }
+
+    func render(_ view: GraphView, _ query: GraphQuery, principal: Principal) throws -> [UInt8] {
+        let visible = principal.isAdmin ? nil : visibility.namespaces(for: principal)
+        do {
+            return try view.render(query, visible: visible)
+        } catch {
+            throw APIFailure.forbidden
+        }
+    }
+
+    func dependencies(_ request: Request) async throws -> Response {
+        let principal = try auth.user(request)
+        let query = try request.checkedQuery(Self.filters + ["from", "to"])
+        let (graphQuery, window) = try parse(query)
+        guard query["from"] != nil || query["to"] != nil else {
+            return LiveController.json(try render(graph.view(window: window), graphQuery, principal: principal))
+        }
+        guard query["window"] == nil else { throw APIFailure(.badRequest, "window and from/to exclude each other") }
+        guard let history else { throw APIFailure(.badRequest, "from/to need the history (the aggregator's --data-dir)") }
+        func time(_ name: String) throws -> Int64? {
+            guard let text = query[name] else { return nil }
+            guard let parsed = UnixTime(rfc3339: text) else {
+                throw APIFailure(.badRequest, "\(name) must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got \"\(text)\"")
+            }
+            return parsed.seconds
+        }
+        let end = try time("to") ?? now()
+        let start = try time("from") ?? end - Int64(graph.defaultWindowSeconds)
+        guard start < end else { throw APIFailure(.badRequest, "from must be before to") }
+        var resolution = Resolution.automatic(span: end - start)
+        if resolution == .raw, start < now() - history.configuration.rawRetention.components.seconds { resolution = .oneMinute }
+        let step = resolution == .raw ? max(refresh.components.seconds, 1) : resolution.seconds
+        // A user's query reads only edges with an end in their namespaces.
+        let visible = principal.isAdmin ? nil : visibility.namespaces(for: principal)
+        let view = try await history.graph(start: start, end: end, resolution: resolution, step: step) { key in
+            guard let visible else { return true }
+            return (key.source.isNamespaced && visible(key.source.namespace)) || (key.target.isNamespaced && visible(key.target.namespace))
+        }
+        return LiveController.json(try render(view, graphQuery, principal: principal))
+    }
+
+    func stream(_ request: Request) throws -> Response {
+        let principal = try auth.user(request)
+        let query = try request.checkedQuery(Self.filters)
+        let (graphQuery, window) = try parse(query)
+        // Refused before the stream starts (403), not as a frame.
+        _ = try render(graph.view(window: window), graphQuery, principal: principal)
+        let controller = self
+        return try eventStream(limiter: limiter, keepAlive: keepAlive, updates: graph.live) { frame in
+            guard frame.version > 0 else { return nil }
+            let view = window == controller.graph.defaultWindowSeconds ? frame.view : controller.graph.view(window: window)
+            guard let bytes = try? controller.render(view, graphQuery, principal: principal) else { return nil }
+            return LiveController.sseMessages(bytes)
+        }
+    }
+}

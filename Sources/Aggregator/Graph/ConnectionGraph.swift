@@ -1,0 +1,422 @@
+import Foundation
+import Kubernetes
+import Messaging
+import Metrics
+import Synchronization
+import Wire
+
+public struct GraphConfiguration: Sendable {
+    /// The window of the live graph when a request names none.
+    public var window: Duration = .seconds(60)
+    /// The longest window a live request may ask for (longer: `from`/`to` on the history).
+    public var maxWindow: Duration = .seconds(900)
+    /// Connections tracked per node; more are dropped and counted.
+    public var maxConnectionsPerNode = 65_536
+    /// How long the address of a pod that is gone keeps resolving to it.
+    public var addressGrace: Duration = .seconds(300)
+    public init() {}
+}
+
+/// Turns the agents' connections into the service dependency graph.
+///
+/// Each batch's connections are resolved as they arrive (ingest): the local end through
+/// the pod the agent tied it to, the remote end through the `ResolutionIndex` (ClusterIPs,
+/// pod addresses, host-network pods' ports, node addresses, else external). Traffic is the
+/// difference of each connection's cumulative counters between two snapshots of the same
+/// agent. A connection both of whose ends run agents is reported twice; it is counted by
+/// its client's report only (the server's report is skipped when the client's node runs a
+/// reporting agent), so it is counted once.
+///
+/// Every refresh closes the open interval into a bucket: buckets of the last minute are
+/// kept per refresh, older ones merged per minute up to `maxWindow`; a window's rates are
+/// the sum of its buckets over the time they cover.
+public final class ConnectionGraph: Sendable {
+    public let configuration: GraphConfiguration
+    let dns: ReverseDNS?
+
+    struct ConnectionKey: Hashable {
+        var local: NetworkAddress
+        var remote: NetworkAddress
+        var netns: UInt64
+        var localPort: UInt16
+        var remotePort: UInt16
+        var transport: UInt8
+    }
+
+    /// A connection's client end as its server sees it, to find the backend behind a
+    /// ClusterIP the client dialled.
+    struct ClientEndpoint: Hashable {
+        var address: NetworkAddress
+        var port: UInt16
+        var transport: UInt8
+    }
+
+    struct Cumulative {
+        var sent: UInt64
+        var received: UInt64
+        var retransmits: UInt64
+    }
+
+    struct NodeConnections {
+        var instance: String
+        var sequence: UInt64
+        var table: [ConnectionKey: Cumulative]
+        /// Connections of the latest snapshot per edge.
+        var active: [UInt32: UInt32]
+        /// Server pods behind each edge in the latest snapshot: dialled directly, or
+        /// through a ClusterIP (then found by the client end in the servers' reports when
+        /// views are built, whichever agent reported first).
+        var backends: [UInt32: Set<GraphEntity>]
+        var clusterIPClients: [UInt32: [ClientEndpoint]]
+        var pods: [PodIdentity]
+    }
+
+    struct Bucket {
+        var start: Double
+        var end: Double
+        var entries: [UInt32: EdgeCounters]
+    }
+
+    private struct State {
+        var nodes: [String: NodeConnections] = [:]
+        var edgeIDs: [EdgeKey: UInt32] = [:]
+        var edgeKeys: [EdgeKey?] = []
+        var lastUsed: [Double] = []
+        var free: [UInt32] = []
+        var open: [UInt32: EdgeCounters] = [:]
+        var openSince: Double?
+        var fine: [Bucket] = []
+        var coarse: [Bucket] = []
+        /// Backend pods by client end, from servers' reports (Unix seconds received).
+        var backendsByClient: [ClientEndpoint: (pod: GraphEntity, time: Double)] = [:]
+
+        mutating func edge(_ key: EdgeKey, at time: Double) -> UInt32 {
+            if let id = edgeIDs[key] {
+                lastUsed[Int(id)] = time
+                return id
+            }
+            let id: UInt32
+            if let reused = free.popLast() {
+                id = reused
+                edgeKeys[Int(id)] = key
+                lastUsed[Int(id)] = time
+            } else {
+                id = UInt32(edgeKeys.count)
+                edgeKeys.append(key)
+                lastUsed.append(time)
+            }
+            edgeIDs[key] = id
+            return id
+        }
+    }
+
+    private let state = Mutex(State())
+    private let index = Mutex(ResolutionIndex.empty)
+    /// Views of the current refresh, by window (seconds); the default one built by `refresh`.
+    private let views = Mutex<(version: Int, time: Double, byWindow: [Int: GraphView])>((0, 0, [:]))
+    public let live = Observed(GraphFrame(view: .empty, version: 0))
+
+    private let resolved = Counter(label: "clustermon_graph_connections_total", dimensions: [("outcome", "counted")])
+    private let duplicates = Counter(label: "clustermon_graph_connections_total", dimensions: [("outcome", "other_end")])
+    private let skipped = Counter(label: "clustermon_graph_connections_total", dimensions: [("outcome", "loopback_or_same_pod")])
+    private let malformed = Counter(label: "clustermon_graph_connections_total", dimensions: [("outcome", "malformed")])
+    private let dropped = Counter(label: "clustermon_graph_connections_dropped_total")
+    private let tracked = Gauge(label: "clustermon_graph_connections_tracked")
+    private let edgeGauge = Gauge(label: "clustermon_graph_edges")
+    private let buildTimer = Timer(label: "clustermon_graph_build_seconds")
+
+    public init(configuration: GraphConfiguration = .init(), dns: ReverseDNS? = nil) {
+        self.configuration = configuration
+        self.dns = dns
+    }
+
+    var maxWindowSeconds: Double { Double(configuration.maxWindow.components.seconds) }
+    public var defaultWindowSeconds: Int { Int(configuration.window.components.seconds) }
+
+    // MARK: Ingest
+
+    /// What one connection report became.
+    struct Report {
+        var key: ConnectionKey
+        var counters: Cumulative
+        var countersKnown: Bool
+        var edge: EdgeKey
+        var clientIsLocal: Bool
+        var rttMicros: UInt32?
+        /// The server pod when the client dialled it directly.
+        var backend: GraphEntity?
+        /// The client end, when it dialled a ClusterIP (the backend comes from the server's report).
+        var viaClusterIP: ClientEndpoint?
+    }
+
+    /// Resolves and accounts one node's complete snapshot. Never blocks on anything but
+    /// the graph's own lock; the reverse-DNS names are looked up when views are built.
+    public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) {
+        let index = self.index.withLock { $0 }
+        let batchPods = Dictionary(batch.pods.map { ($0.uid, PodIdentity.from(batchPod: $0, node: batch.nodeName)) }, uniquingKeysWith: { a, _ in a })
+        let node = GraphEntity(.node, name: batch.nodeName)
+        var reports: [Report] = []
+        reports.reserveCapacity(min(batch.connections.count, configuration.maxConnectionsPerNode))
+        var counts = (counted: 0, duplicate: 0, skipped: 0, malformed: 0)
+        var served: [(ClientEndpoint, GraphEntity)] = []
+        let overflow = max(0, batch.connections.count - configuration.maxConnectionsPerNode)
+        for connection in batch.connections.prefix(configuration.maxConnectionsPerNode) {
+            switch Self.resolve(connection, node: node, batchPods: batchPods, index: index) {
+            case .report(let report): reports.append(report); counts.counted += 1
+            case .otherEnd(let client, let backend):
+                counts.duplicate += 1
+                if let backend { served.append((client, backend)) }
+            case .skipped: counts.skipped += 1
+            case .malformed: counts.malformed += 1
+            }
+        }
+        let pods = Array(batchPods.values)
+        let total = state.withLock { state -> Int in
+            let previous = state.nodes[batch.nodeName]
+            // A duplicate or older snapshot (ingest drops them before) changes nothing.
+            if let previous, previous.instance == batch.agentInstance, previous.sequence >= batch.sequence {
+                return state.nodes.values.reduce(0) { $0 + $1.table.count }
+            }
+            let continuing = previous?.instance == batch.agentInstance
+            let old = continuing ? previous!.table : [:]
+            var table: [ConnectionKey: Cumulative] = [:]
+            table.reserveCapacity(reports.count)
+            var active: [UInt32: UInt32] = [:]
+            var backends: [UInt32: Set<GraphEntity>] = [:]
+            var clusterIPClients: [UInt32: [ClientEndpoint]] = [:]
+            if state.openSince == nil { state.openSince = receivedAt }
+            for (client, backend) in served { state.backendsByClient[client] = (backend, receivedAt) }
+            for report in reports {
+                let id = state.edge(report.edge, at: receivedAt)
+                active[id, default: 0] += 1
+                if let backend = report.backend { backends[id, default: []].insert(backend) }
+                if let client = report.viaClusterIP { clusterIPClients[id, default: []].append(client) }
+                table[report.key] = report.counters
+                // The first snapshot of an agent only sets the baseline.
+                guard continuing else { continue }
+                var delta = EdgeCounters()
+                let before = old[report.key]
+                if before == nil { delta.opened = 1 }
+                if report.countersKnown {
+                    let sent = Self.difference(report.counters.sent, before?.sent)
+                    let received = Self.difference(report.counters.received, before?.received)
+                    delta.toServer = report.clientIsLocal ? sent : received
+                    delta.toClient = report.clientIsLocal ? received : sent
+                    delta.retransmits = Self.difference(report.counters.retransmits, before?.retransmits)
+                }
+                if let rtt = report.rttMicros {
+                    delta.rttSumMicros = UInt64(rtt)
+                    delta.rttCount = 1
+                }
+                state.open[id, default: EdgeCounters()].add(delta)
+            }
+            state.nodes[batch.nodeName] = NodeConnections(instance: batch.agentInstance, sequence: batch.sequence, table: table, active: active, backends: backends,
+                                                           clusterIPClients: clusterIPClients, pods: pods)
+            return state.nodes.values.reduce(0) { $0 + $1.table.count }
+        }
+        tracked.record(total)
+        if counts.counted > 0 { resolved.increment(by: counts.counted) }
+        if counts.duplicate > 0 { duplicates.increment(by: counts.duplicate) }
+        if counts.skipped > 0 { skipped.increment(by: counts.skipped) }
+        if counts.malformed > 0 { malformed.increment(by: counts.malformed) }
+        if overflow > 0 { dropped.increment(by: overflow) }
+    }
+
+    /// A counter's growth since the previous snapshot; the whole value for a connection
+    /// not seen before or whose counter went back (its 4-tuple was reused).
+    static func difference(_ now: UInt64, _ before: UInt64?) -> UInt64 {
+        guard let before, now >= before else { return now }
+        return now - before
+    }
+
+    enum Resolution {
+        case report(Report)
+        /// Counted by the other end's agent; the server pod that served this client end.
+        case otherEnd(ClientEndpoint, GraphEntity?)
+        case skipped
+        case malformed
+    }
+
+    static func resolve(_ connection: Agent_V1_Connection, node: GraphEntity, batchPods: [String: PodIdentity], index: ResolutionIndex) -> Resolution {
+        guard let local = NetworkAddress(bytes: connection.localAddress), let remote = NetworkAddress(bytes: connection.remoteAddress),
+              connection.localPort <= 65535, connection.remotePort <= 65535 else { return .malformed }
+        if remote.isLoopback || local.isLoopback || remote.isUnspecified || remote == local { return .skipped }
+        let transport: UInt8 = connection.protocol == .udp ? 2 : 1
+        let localPort = ProtocolPort(transport: transport, port: UInt16(connection.localPort))
+        let remotePort = ProtocolPort(transport: transport, port: UInt16(connection.remotePort))
+        let localPod = connection.podUid.isEmpty ? nil : (index.podsByUID[connection.podUid] ?? batchPods[connection.podUid])
+        let clientIsLocal: Bool
+        switch connection.direction {
+        case .outgoing: clientIsLocal = true
+        case .incoming: clientIsLocal = false
+        default:
+            // No direction (procfs, UDP): the end that serves a declared or Service port is
+            // the server, else the lower port.
+            if let localPod, localPod.ports.contains(localPort) || localPod.services.contains(where: { $0.ports.contains(localPort) }) {
+                clientIsLocal = false
+            } else {
+                clientIsLocal = !(localPort.port < remotePort.port)
+            }
+        }
+        let other = index.remote(remote, port: clientIsLocal ? remotePort : localPort)
+        if case .pod(let pod) = other, pod.uid == localPod?.uid { return .skipped }
+        let edge: EdgeKey
+        var backend: GraphEntity?
+        var viaClusterIP: ClientEndpoint?
+        if clientIsLocal {
+            let target: GraphEntity
+            switch other {
+            case .service(let service):
+                target = service
+                viaClusterIP = ClientEndpoint(address: local, port: localPort.port, transport: transport)
+            case .pod(let pod):
+                target = pod.serverEntity(remotePort)
+                backend = GraphEntity(.pod, namespace: pod.namespace, name: pod.name)
+            case .node(let name): target = GraphEntity(.node, name: name)
+            case .external(let address): target = GraphEntity(.external, name: address.description)
+            }
+            edge = EdgeKey(source: localPod?.clientEntity ?? node, target: target, transport: transport, port: remotePort.port)
+        } else {
+            let source: GraphEntity
+            let client = ClientEndpoint(address: remote, port: remotePort.port, transport: transport)
+            let served = localPod.map { GraphEntity(.pod, namespace: $0.namespace, name: $0.name) }
+            switch other {
+            case .service(let service): source = service
+            case .pod(let pod):
+                if index.reportingNodes.contains(pod.node) { return .otherEnd(client, served) }
+                source = pod.clientEntity
+            case .node(let name):
+                if index.reportingNodes.contains(name) { return .otherEnd(client, served) }
+                source = GraphEntity(.node, name: name)
+            case .external(let address): source = GraphEntity(.external, name: address.description)
+            }
+            edge = EdgeKey(source: source, target: localPod?.serverEntity(localPort) ?? node, transport: transport, port: localPort.port)
+            backend = served
+        }
+        let key = ConnectionKey(local: local, remote: remote, netns: connection.netnsInode, localPort: localPort.port, remotePort: remotePort.port, transport: transport)
+        return .report(Report(key: key, counters: Cumulative(sent: connection.sentBytes, received: connection.recvBytes, retransmits: connection.retransmits),
+                              countersKnown: connection.countersKnown, edge: edge, clientIsLocal: clientIsLocal,
+                              rttMicros: connection.hasRttMicros ? connection.rttMicros : nil, backend: backend, viaClusterIP: viaClusterIP))
+    }
+
+    /// Forgets nodes whose agents went silent.
+    public func forget(nodes names: [String]) {
+        state.withLock { state in for name in names { state.nodes[name] = nil } }
+    }
+
+    // MARK: Refresh
+
+    /// Closes the open interval, rebuilds the resolution index from the informers and the
+    /// agents' pods, and builds the default window's view. Returns the view and its edges
+    /// as history samples.
+    @discardableResult
+    public func refresh(now: Double, version: Int, cluster: (any ClusterView)?) -> (view: GraphView, history: [HistorySample]) {
+        let started = ContinuousClock.now
+        let agentPods = state.withLock { state -> [String: [PodIdentity]] in
+            if let since = state.openSince, now > since {
+                state.fine.append(Bucket(start: since, end: now, entries: state.open))
+                state.open = [:]
+                state.openSince = now
+            }
+            // Buckets older than a minute merge into minute buckets; those older than the
+            // longest window go.
+            while let first = state.fine.first, first.end <= now - 60 {
+                state.fine.removeFirst()
+                if var last = state.coarse.last, last.end - last.start < 60 {
+                    for (id, counters) in first.entries { last.entries[id, default: EdgeCounters()].add(counters) }
+                    last.end = first.end
+                    state.coarse[state.coarse.count - 1] = last
+                } else {
+                    state.coarse.append(first)
+                }
+            }
+            state.coarse.removeAll { $0.end <= now - maxWindowSeconds }
+            // A client end's backend is kept for two minutes after its server last reported it.
+            state.backendsByClient = state.backendsByClient.filter { $0.value.time > now - 120 }
+            // Edges in no bucket and no node's snapshot are forgotten.
+            let oldest = state.coarse.first?.start ?? state.fine.first?.start ?? now
+            var activeIDs = Set<UInt32>()
+            for node in state.nodes.values { activeIDs.formUnion(node.active.keys) }
+            for (id, key) in state.edgeKeys.enumerated() where key != nil && state.lastUsed[id] < oldest - 1 && !activeIDs.contains(UInt32(id)) {
+                state.edgeIDs[key!] = nil
+                state.edgeKeys[id] = nil
+                state.free.append(UInt32(id))
+            }
+            return state.nodes.mapValues(\.pods)
+        }
+        let previous = index.withLock { $0 }
+        let rebuilt = ResolutionIndex.build(cluster: cluster, agentPods: agentPods, now: now, previous: previous,
+                                            grace: Double(configuration.addressGrace.components.seconds))
+        index.withLock { $0 = rebuilt }
+        let view = build(window: Double(defaultWindowSeconds), now: now)
+        views.withLock { $0 = (version, now, [defaultWindowSeconds: view]) }
+        _ = live.set(GraphFrame(view: view, version: version))
+        edgeGauge.record(view.edges.count)
+        // History keeps each edge's rates over the default window at every refresh: an
+        // agent's interval (10 s) spans several refreshes, so per-refresh deltas would
+        // alternate between bursts and gaps that the rollups' averages misread.
+        var history: [HistorySample] = []
+        history.reserveCapacity(view.edges.count)
+        for edge in view.edges {
+            let key = EdgeKey(source: view.nodes[Int(edge.source)].entity, target: view.nodes[Int(edge.target)].entity, transport: edge.transport, port: edge.port)
+            history.append(HistorySample(key: key.id, cpu: edge.sentPerSecond, memory: edge.receivedPerSecond, disk: edge.openedPerSecond,
+                                         cpuCounter: UInt64(edge.active)))
+        }
+        buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        return (view, history)
+    }
+
+    /// The live graph of the latest refresh over a window (seconds, clamped to the longest
+    /// kept); built once per refresh and window.
+    public func view(window seconds: Int) -> GraphView {
+        let window = min(max(seconds, 1), Int(maxWindowSeconds))
+        let (cached, time) = views.withLock { ($0.byWindow[window], $0.time) }
+        if let cached { return cached }
+        guard time > 0 else { return .empty }
+        let view = build(window: Double(window), now: time)
+        views.withLock { if $0.time == time { $0.byWindow[window] = view } }
+        return view
+    }
+
+    func build(window: Double, now: Double) -> GraphView {
+        let (totals, span) = state.withLock { state -> ([EdgeKey: EdgeTotal], Double) in
+            var sums: [UInt32: EdgeCounters] = [:]
+            var start = now
+            for bucket in state.coarse + state.fine where bucket.end > now - window {
+                start = min(start, bucket.start)
+                for (id, counters) in bucket.entries { sums[id, default: EdgeCounters()].add(counters) }
+            }
+            var active: [UInt32: Int] = [:]
+            var backends: [UInt32: Set<GraphEntity>] = [:]
+            for node in state.nodes.values {
+                for (id, count) in node.active { active[id, default: 0] += Int(count) }
+                for (id, pods) in node.backends { backends[id, default: []].formUnion(pods) }
+                for (id, clients) in node.clusterIPClients {
+                    for client in clients { if let pod = state.backendsByClient[client]?.pod { backends[id, default: []].insert(pod) } }
+                }
+            }
+            var totals: [EdgeKey: EdgeTotal] = [:]
+            totals.reserveCapacity(Swift.max(sums.count, active.count))
+            for id in Set(sums.keys).union(active.keys) {
+                guard let key = state.edgeKeys[Int(id)] else { continue }
+                totals[key] = EdgeTotal(counters: sums[id] ?? EdgeCounters(), active: active[id] ?? 0, backends: backends[id] ?? [])
+            }
+            return (totals, now - start)
+        }
+        let dns = self.dns
+        return GraphView.build(timestamp: Int64(now), window: window, span: max(span, 1), totals: totals) { entity in
+            if entity.kind == .external, let dns, let address = NetworkAddress(entity.name), let name = dns.name(for: address) { return name }
+            return entity.name
+        }
+    }
+
+    /// Connections tracked across nodes (the agents' latest snapshots).
+    public var trackedConnections: Int { state.withLock { $0.nodes.values.reduce(0) { $0 + $1.table.count } } }
+}
+
+/// The graph of the newest refresh, for `/sse/graph`.
+public struct GraphFrame: Sendable, Equatable {
+    public var view: GraphView
+    public var version: Int
+    public static func == (a: GraphFrame, b: GraphFrame) -> Bool { a.view === b.view }
+}

@@ -1,0 +1,423 @@
+import Kubernetes
+
+/// One edge's traffic over a window: client -> server bytes, server -> client bytes,
+/// connections opened, retransmits, and RTT samples.
+public struct EdgeCounters: Sendable, Equatable {
+    public var toServer: UInt64 = 0
+    public var toClient: UInt64 = 0
+    public var opened: UInt64 = 0
+    public var retransmits: UInt64 = 0
+    public var rttSumMicros: UInt64 = 0
+    public var rttCount: UInt64 = 0
+
+    public init(toServer: UInt64 = 0, toClient: UInt64 = 0, opened: UInt64 = 0, retransmits: UInt64 = 0, rttSumMicros: UInt64 = 0, rttCount: UInt64 = 0) {
+        self.toServer = toServer
+        self.toClient = toClient
+        self.opened = opened
+        self.retransmits = retransmits
+        self.rttSumMicros = rttSumMicros
+        self.rttCount = rttCount
+    }
+
+    mutating func add(_ other: EdgeCounters) {
+        toServer &+= other.toServer
+        toClient &+= other.toClient
+        opened &+= other.opened
+        retransmits &+= other.retransmits
+        rttSumMicros &+= other.rttSumMicros
+        rttCount &+= other.rttCount
+    }
+}
+
+/// A graph edge's identity: client vertex -> server vertex, transport and server port.
+public struct EdgeKey: Hashable, Sendable {
+    public var source: GraphEntity
+    public var target: GraphEntity
+    /// 1 TCP, 2 UDP.
+    public var transport: UInt8
+    public var port: UInt16
+
+    public init(source: GraphEntity, target: GraphEntity, transport: UInt8, port: UInt16) {
+        self.source = source
+        self.target = target
+        self.transport = transport
+        self.port = port
+    }
+
+    var protocolName: String { transport == 2 ? "UDP" : transport == 3 ? "SCTP" : "TCP" }
+
+    /// `source->target:tcp/port`; also the history series key.
+    public var id: String { "\(source.id)->\(target.id):\(protocolName.lowercased())/\(port)" }
+
+    public init?(id: String) {
+        guard let arrow = id.range(of: "->"), let colon = id.lastIndex(of: ":"), colon > arrow.upperBound,
+              let source = GraphEntity(id: String(id[..<arrow.lowerBound])), let target = GraphEntity(id: String(id[arrow.upperBound..<colon])) else { return nil }
+        let tail = id[id.index(after: colon)...].split(separator: "/")
+        guard tail.count == 2, let port = UInt16(tail[1]) else { return nil }
+        let transport: UInt8 = tail[0] == "udp" ? 2 : tail[0] == "sctp" ? 3 : 1
+        self.init(source: source, target: target, transport: transport, port: port)
+    }
+}
+
+/// An edge's traffic over a window, connections open now and the server pods behind it.
+public struct EdgeTotal: Sendable {
+    public var counters = EdgeCounters()
+    public var active = 0
+    public var backends: Set<GraphEntity> = []
+    public init(counters: EdgeCounters = EdgeCounters(), active: Int = 0, backends: Set<GraphEntity> = []) {
+        self.counters = counters
+        self.active = active
+        self.backends = backends
+    }
+}
+
+/// A vertex as served: the entity and its label (an external's reverse-DNS name).
+public struct GraphNode: Sendable {
+    public var entity: GraphEntity
+    public var label: String
+}
+
+/// An edge as served, its rates over the view's window.
+public struct GraphEdge: Sendable {
+    public var source: Int32
+    public var target: Int32
+    public var transport: UInt8
+    public var port: UInt16
+    /// Bytes per second, client -> server and server -> client.
+    public var sentPerSecond: Double
+    public var receivedPerSecond: Double
+    /// Bytes both ways over the window.
+    public var bytes: Double
+    /// Connections open at the end of the window.
+    public var active: Int
+    public var openedPerSecond: Double
+    /// Nil when unknown (history keeps traffic, not retransmits or RTT).
+    public var retransmitsPerSecond: Double?
+    public var rttMillis: Double?
+    /// The server pods seen behind the edge (the backends of a ClusterIP when the server's
+    /// agent reported them), at most `maxBackends`.
+    public var backends: [GraphEntity] = []
+
+    static let maxBackends = 20
+}
+
+/// What a caller asked of the graph (`GET /api/graph/dependencies`, `/sse/graph`).
+public struct GraphQuery: Sendable, Equatable {
+    /// Edges with an end in this namespace; with `service`, the namespace of that service.
+    public var namespace: String?
+    /// A vertex's neighbourhood: `name` (with `namespace`), `namespace/name`, or a vertex id.
+    public var service: String?
+    public var depth = 1
+    /// Edges that moved fewer bytes (both ways) over the window are left out.
+    public var minBytes: Double = 0
+    /// Only the N heaviest edges.
+    public var top: Int?
+    public init(namespace: String? = nil, service: String? = nil, depth: Int = 1, minBytes: Double = 0, top: Int? = nil) {
+        self.namespace = namespace
+        self.service = service
+        self.depth = depth
+        self.minBytes = minBytes
+        self.top = top
+    }
+}
+
+/// The dependency graph over one window, built once per refresh (or per history query)
+/// and filtered per request: services, workloads, pods, nodes and externals, with traffic
+/// on every edge.
+public final class GraphView: Sendable {
+    /// Unix seconds of the window's end.
+    public let timestamp: Int64
+    /// The window, seconds.
+    public let window: Double
+    public let nodes: [GraphNode]
+    /// Heaviest first.
+    public let edges: [GraphEdge]
+    let byID: [String: Int32]
+
+    init(timestamp: Int64, window: Double, nodes: [GraphNode], edges: [GraphEdge]) {
+        self.timestamp = timestamp
+        self.window = window
+        self.nodes = nodes
+        self.edges = edges
+        var byID: [String: Int32] = [:]
+        byID.reserveCapacity(nodes.count)
+        for (index, node) in nodes.enumerated() { byID[node.entity.id] = Int32(index) }
+        self.byID = byID
+    }
+
+    public static let empty = GraphView(timestamp: 0, window: 0, nodes: [], edges: [])
+
+    /// Builds a view from edge totals over `span` seconds (the window actually covered).
+    static func build(timestamp: Int64, window: Double, span: Double, totals: [EdgeKey: EdgeTotal],
+                      label: (GraphEntity) -> String, historical: Bool = false) -> GraphView {
+        var index: [GraphEntity: Int32] = [:]
+        var nodes: [GraphNode] = []
+        func vertex(_ entity: GraphEntity) -> Int32 {
+            if let known = index[entity] { return known }
+            let number = Int32(nodes.count)
+            index[entity] = number
+            nodes.append(GraphNode(entity: entity, label: label(entity)))
+            return number
+        }
+        let seconds = max(span, 1)
+        var edges: [GraphEdge] = []
+        edges.reserveCapacity(totals.count)
+        for (key, value) in totals {
+            let c = value.counters
+            edges.append(GraphEdge(
+                source: vertex(key.source), target: vertex(key.target), transport: key.transport, port: key.port,
+                sentPerSecond: Double(c.toServer) / seconds, receivedPerSecond: Double(c.toClient) / seconds,
+                bytes: Double(c.toServer &+ c.toClient) * min(window, seconds) / seconds, active: value.active,
+                openedPerSecond: Double(c.opened) / seconds,
+                retransmitsPerSecond: historical ? nil : Double(c.retransmits) / seconds,
+                rttMillis: c.rttCount > 0 ? Double(c.rttSumMicros) / Double(c.rttCount) / 1000 : nil,
+                backends: Array(value.backends.sorted().prefix(GraphEdge.maxBackends))))
+        }
+        let ids = nodes.map(\.entity.id)
+        edges.sort { a, b in
+            if a.bytes != b.bytes { return a.bytes > b.bytes }
+            return (ids[Int(a.source)], ids[Int(a.target)], a.port, a.transport) < (ids[Int(b.source)], ids[Int(b.target)], b.port, b.transport)
+        }
+        return GraphView(timestamp: timestamp, window: window, nodes: nodes, edges: edges)
+    }
+
+    /// Why a query cannot be answered.
+    public enum QueryError: Error, Equatable {
+        /// The service's namespace is not the caller's.
+        case forbidden
+    }
+
+    /// An edge of a caller's graph: vertex -1 is the anonymous "other".
+    struct Selected {
+        var source: Int32
+        var target: Int32
+        var edge: GraphEdge
+    }
+
+    /// The caller's graph after the filters, as Cluster Monitor JSON with metrics. `visible`
+    /// nil: an admin, who sees everything; else vertices of namespaces it refuses become
+    /// "other" and edges with no visible namespaced end are left out.
+    public func render(_ query: GraphQuery, visible: ((String) -> Bool)?) throws(QueryError) -> [UInt8] {
+        let selected = try select(query, visible: visible)
+        return json(selected)
+    }
+
+    func select(_ query: GraphQuery, visible: ((String) -> Bool)?) throws(QueryError) -> [Selected] {
+        var working: [Selected]
+        if let visible {
+            var seen: [Int32: Bool] = [:]
+            func shown(_ vertex: Int32) -> Bool? {
+                let entity = nodes[Int(vertex)].entity
+                guard entity.isNamespaced else { return nil }
+                if let known = seen[vertex] { return known }
+                let answer = visible(entity.namespace)
+                seen[vertex] = answer
+                return answer
+            }
+            // Edges touching another tenant fold into edges to or from "other".
+            var merged: [EdgeFold: Int] = [:]
+            working = []
+            for edge in edges {
+                let s = shown(edge.source), t = shown(edge.target)
+                guard s == true || t == true else { continue }
+                let source = s == false ? -1 : edge.source, target = t == false ? -1 : edge.target
+                var edge = edge
+                // Backends are named only in the caller's namespaces.
+                edge.backends = edge.backends.filter { visible($0.namespace) }
+                if source != -1 && target != -1 {
+                    working.append(Selected(source: source, target: target, edge: edge))
+                    continue
+                }
+                edge.backends = []
+                let fold = EdgeFold(source: source, target: target, transport: edge.transport, port: edge.port)
+                if let at = merged[fold] {
+                    working[at].edge.merge(edge)
+                } else {
+                    merged[fold] = working.count
+                    working.append(Selected(source: source, target: target, edge: edge))
+                }
+            }
+        } else {
+            working = edges.map { Selected(source: $0.source, target: $0.target, edge: $0) }
+        }
+        // Another tenant's namespace is refused before any lookup, so that the answer
+        // never tells whether it has such a service.
+        if let visible {
+            if let namespace = query.namespace, !visible(namespace) { throw .forbidden }
+            if let service = query.service, let namespace = Self.namespace(ofVertex: service), !visible(namespace) { throw .forbidden }
+        }
+        if let service = query.service {
+            guard let start = vertex(named: service, namespace: query.namespace) else { return [] }
+            if let visible, nodes[Int(start)].entity.isNamespaced, !visible(nodes[Int(start)].entity.namespace) { throw .forbidden }
+            working = neighbourhood(of: start, depth: max(query.depth, 1), in: working)
+        } else if let namespace = query.namespace {
+            working = working.filter { inNamespace($0.source, namespace) || inNamespace($0.target, namespace) }
+        }
+        if query.minBytes > 0 { working = working.filter { $0.edge.bytes >= query.minBytes } }
+        if let top = query.top, working.count > top {
+            working.sort { $0.edge.bytes > $1.edge.bytes }
+            working.removeSubrange(max(top, 0)...)
+        }
+        return working
+    }
+
+    /// The namespace a `service` parameter names, when it names one itself.
+    static func namespace(ofVertex name: String) -> String? {
+        if let entity = GraphEntity(id: name) { return entity.isNamespaced ? entity.namespace : nil }
+        guard let slash = name.firstIndex(of: "/") else { return nil }
+        return String(name[..<slash])
+    }
+
+    struct EdgeFold: Hashable {
+        var source: Int32
+        var target: Int32
+        var transport: UInt8
+        var port: UInt16
+    }
+
+    private func inNamespace(_ vertex: Int32, _ namespace: String) -> Bool {
+        vertex >= 0 && nodes[Int(vertex)].entity.namespace == namespace
+    }
+
+    /// A vertex by id, `namespace/name` or `name` (with `namespace`); Services first, then
+    /// workloads and pods of that name.
+    func vertex(named name: String, namespace: String?) -> Int32? {
+        if let exact = byID[name] { return exact }
+        var ns = namespace ?? "", short = name
+        if let slash = name.firstIndex(of: "/") {
+            ns = String(name[..<slash])
+            short = String(name[name.index(after: slash)...])
+        }
+        if let service = byID[GraphEntity(.service, namespace: ns, name: short).id] { return service }
+        return nodes.indices.first { i in
+            let entity = nodes[i].entity
+            return entity.name == short && (entity.namespace == ns || (ns.isEmpty && !entity.isNamespaced))
+        }.map(Int32.init)
+    }
+
+    /// The edges within `depth` hops of `start` (either direction; "other" is not crossed).
+    private func neighbourhood(of start: Int32, depth: Int, in working: [Selected]) -> [Selected] {
+        var adjacency: [Int32: [Int]] = [:]
+        for (i, edge) in working.enumerated() {
+            adjacency[edge.source, default: []].append(i)
+            if edge.target != edge.source { adjacency[edge.target, default: []].append(i) }
+        }
+        var distance: [Int32: Int] = [start: 0]
+        var frontier = [start]
+        var kept = Set<Int>()
+        for hop in 1...depth {
+            var next: [Int32] = []
+            for vertex in frontier where vertex != -1 {
+                for i in adjacency[vertex] ?? [] {
+                    kept.insert(i)
+                    let other = working[i].source == vertex ? working[i].target : working[i].source
+                    if distance[other] == nil {
+                        distance[other] = hop
+                        next.append(other)
+                    }
+                }
+            }
+            frontier = next
+            if frontier.isEmpty { break }
+        }
+        return kept.sorted().map { working[$0] }
+    }
+
+    func json(_ selected: [Selected]) -> [UInt8] {
+        var writer = JSONWriter(capacity: 256 + selected.count * 360)
+        writer.beginObject()
+        writer.field("timestamp", UnixTime(seconds: timestamp).rfc3339)
+        writer.field("window_seconds", window)
+        var used: [Int32] = []
+        var seen = Set<Int32>()
+        for edge in selected {
+            if seen.insert(edge.source).inserted { used.append(edge.source) }
+            if seen.insert(edge.target).inserted { used.append(edge.target) }
+        }
+        func id(_ vertex: Int32) -> String { vertex < 0 ? GraphEntity.other.id : nodes[Int(vertex)].entity.id }
+        writer.key("nodes")
+        writer.beginArray()
+        for vertex in used.sorted(by: { id($0) < id($1) }) {
+            let node = vertex < 0 ? GraphNode(entity: .other, label: "other") : nodes[Int(vertex)]
+            writer.beginObject()
+            writer.field("id", node.entity.id)
+            writer.field("label", node.label)
+            writer.field("type", node.entity.kind.rawValue)
+            if node.entity.isNamespaced { writer.field("namespace", node.entity.namespace) }
+            if !node.entity.workloadKind.isEmpty { writer.field("kind", node.entity.workloadKind) }
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.key("edges")
+        writer.beginArray()
+        for item in selected {
+            let edge = item.edge
+            let name = edge.transport == 2 ? "UDP" : edge.transport == 3 ? "SCTP" : "TCP"
+            writer.beginObject()
+            writer.field("id", "\(id(item.source))->\(id(item.target)):\(name.lowercased())/\(edge.port)")
+            writer.field("source", id(item.source))
+            writer.field("target", id(item.target))
+            writer.field("type", name.lowercased())
+            writer.field("label", "\(name) \(edge.port)")
+            writer.field("protocol", name)
+            writer.field("port", Int(edge.port))
+            writer.field("bytes_sent_per_second", edge.sentPerSecond)
+            writer.field("bytes_received_per_second", edge.receivedPerSecond)
+            writer.field("bytes", edge.bytes)
+            writer.field("active_connections", edge.active)
+            writer.field("new_connections_per_second", edge.openedPerSecond)
+            if let retransmits = edge.retransmitsPerSecond { writer.field("retransmits_per_second", retransmits) }
+            if let rtt = edge.rttMillis { writer.field("rtt_ms", rtt) }
+            if !edge.backends.isEmpty {
+                writer.key("backends")
+                writer.beginArray()
+                for pod in edge.backends { writer.value(pod.id) }
+                writer.endArray()
+            }
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
+    }
+}
+
+extension GraphEdge {
+    /// Folds another edge into this one (a tenant's "other" edges).
+    mutating func merge(_ other: GraphEdge) {
+        let rttSamples = (rttMillis == nil ? 0 : 1) + (other.rttMillis == nil ? 0 : 1)
+        if rttSamples > 0 { rttMillis = ((rttMillis ?? 0) + (other.rttMillis ?? 0)) / Double(rttSamples) }
+        sentPerSecond += other.sentPerSecond
+        receivedPerSecond += other.receivedPerSecond
+        bytes += other.bytes
+        active += other.active
+        openedPerSecond += other.openedPerSecond
+        if let mine = retransmitsPerSecond, let theirs = other.retransmitsPerSecond { retransmitsPerSecond = mine + theirs }
+        backends = Array(Set(backends + other.backends).sorted().prefix(GraphEdge.maxBackends))
+    }
+}
+
+extension HistoryStore {
+    /// The dependency graph of a past window from the edge history: each edge's points are
+    /// rates at `step`-second intervals (missing points: no traffic), so bytes are the sum
+    /// of rate x step and rates that over the window. `keep` pre-selects edges by key.
+    public func graph(start: Int64, end: Int64, resolution: Resolution, step: Int64,
+                      keep: (EdgeKey) -> Bool = { _ in true }) async throws -> GraphView {
+        let keys = seriesKeys(.edge).filter { EdgeKey(id: $0).map(keep) ?? false }
+        let series = keys.isEmpty ? [:] : try await query(.edge, .keys(keys), start: start, end: end, resolution: resolution)
+        var totals: [EdgeKey: EdgeTotal] = [:]
+        let seconds = Double(max(step, 1))
+        for (id, points) in series {
+            guard let key = EdgeKey(id: id), let last = points.max(by: { $0.time < $1.time }) else { continue }
+            var counters = EdgeCounters()
+            for point in points {
+                counters.toServer &+= UInt64(max(point.cpu, 0) * seconds)
+                counters.toClient &+= UInt64(max(point.memory, 0) * seconds)
+                counters.opened &+= UInt64((max(point.disk, 0) * seconds).rounded())
+            }
+            totals[key] = EdgeTotal(counters: counters, active: Int(last.cpuCounter ?? 0))
+        }
+        let span = Double(end - start)
+        return GraphView.build(timestamp: end, window: span, span: span, totals: totals, label: \.name, historical: true)
+    }
+}
