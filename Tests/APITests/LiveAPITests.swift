@@ -44,6 +44,7 @@ enum Caller: String, CaseIterable {
 final class LiveFixture: Sendable {
     let cluster: StaticClusterView
     let state = ClusterState()
+    let graph = ConnectionGraph()
     let refresher: Refresher
     let history: HistoryStore
     let path: String
@@ -58,7 +59,7 @@ final class LiveFixture: Sendable {
         try cluster.add(.namespaces, #"{"metadata":{"name":"core"}}"#)
         path = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-api-\(UUID().uuidString).sqlite").path
         history = try HistoryStore(path: path, logger: Logger(label: "test"))
-        refresher = Refresher(state: state, ingest: nil, cluster: cluster, history: history, events: nil, logger: Logger(label: "test"))
+        refresher = Refresher(state: state, ingest: nil, cluster: cluster, history: history, events: nil, graph: graph, logger: Logger(label: "test"))
         let pods = pods ?? [
             .init("compute-u1-web", "web", cpuCoreNanoseconds: 1, memoryBytes: 100),
             .init("compute-u1-x-web", "api", memoryBytes: 200),
@@ -74,8 +75,8 @@ final class LiveFixture: Sendable {
     /// One refresh, written to the history too.
     @discardableResult
     func refresh() async throws -> LiveView {
-        let view = refresher.refresh(tick: Int64(Date().timeIntervalSince1970))
-        try await history.record(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples)
+        let (view, edges) = refresher.refreshAll(tick: Int64(Date().timeIntervalSince1970))
+        try await history.record(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples, edges: edges)
         return view
     }
 
@@ -83,6 +84,7 @@ final class LiveFixture: Sendable {
         var configuration = APIConfiguration(address: ListenAddress(host: "127.0.0.1", port: 0), registry: PrometheusCollectorRegistry(),
                                              cluster: cluster, jwtSecret: secret, heartbeatToken: "beat")
         configuration.live = live ?? refresher.live
+        configuration.graph = graph
         configuration.history = history
         configuration.maxStreams = maxStreams
         configuration.keepAlive = keepAlive
@@ -90,10 +92,11 @@ final class LiveFixture: Sendable {
     }
 
     /// A live feed that has ended: streams send the current view and finish, so that the
-    /// in-memory test client can read whole answers.
+    /// in-memory test client can read whole answers. The graph's feed ends too (for good).
     func finishedFeed() -> Observed<LiveFrame> {
         let feed = Observed(refresher.live.value)
         feed.finish()
+        graph.live.finish()
         return feed
     }
 }

@@ -154,6 +154,9 @@ public final class ConnectionGraph: Sendable {
     public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) {
         let index = self.index.withLock { $0 }
         let batchPods = Dictionary(batch.pods.map { ($0.uid, PodIdentity.from(batchPod: $0, node: batch.nodeName)) }, uniquingKeysWith: { a, _ in a })
+        // Pods that started since the last refresh are known from their own node's batch.
+        var batchAddresses: [NetworkAddress: PodIdentity] = [:]
+        for pod in batchPods.values where !pod.hostNetwork { for address in pod.addresses { batchAddresses[address] = pod } }
         let node = GraphEntity(.node, name: batch.nodeName)
         var reports: [Report] = []
         reports.reserveCapacity(min(batch.connections.count, configuration.maxConnectionsPerNode))
@@ -161,7 +164,7 @@ public final class ConnectionGraph: Sendable {
         var served: [(ClientEndpoint, GraphEntity)] = []
         let overflow = max(0, batch.connections.count - configuration.maxConnectionsPerNode)
         for connection in batch.connections.prefix(configuration.maxConnectionsPerNode) {
-            switch Self.resolve(connection, node: node, batchPods: batchPods, index: index) {
+            switch Self.resolve(connection, node: node, batchPods: batchPods, batchAddresses: batchAddresses, index: index) {
             case .report(let report): reports.append(report); counts.counted += 1
             case .otherEnd(let client, let backend):
                 counts.duplicate += 1
@@ -237,7 +240,8 @@ public final class ConnectionGraph: Sendable {
         case malformed
     }
 
-    static func resolve(_ connection: Agent_V1_Connection, node: GraphEntity, batchPods: [String: PodIdentity], index: ResolutionIndex) -> Resolution {
+    static func resolve(_ connection: Agent_V1_Connection, node: GraphEntity, batchPods: [String: PodIdentity],
+                        batchAddresses: [NetworkAddress: PodIdentity] = [:], index: ResolutionIndex) -> Resolution {
         guard let local = NetworkAddress(bytes: connection.localAddress), let remote = NetworkAddress(bytes: connection.remoteAddress),
               connection.localPort <= 65535, connection.remotePort <= 65535 else { return .malformed }
         if remote.isLoopback || local.isLoopback || remote.isUnspecified || remote == local { return .skipped }
@@ -258,7 +262,7 @@ public final class ConnectionGraph: Sendable {
                 clientIsLocal = !(localPort.port < remotePort.port)
             }
         }
-        let other = index.remote(remote, port: clientIsLocal ? remotePort : localPort)
+        let other = index.remote(remote, port: clientIsLocal ? remotePort : localPort, sameBatch: batchAddresses)
         if case .pod(let pod) = other, pod.uid == localPod?.uid { return .skipped }
         let edge: EdgeKey
         var backend: GraphEntity?

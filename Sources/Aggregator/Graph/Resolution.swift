@@ -294,9 +294,10 @@ final class ResolutionIndex: Sendable {
         case external(NetworkAddress)
     }
 
-    func remote(_ address: NetworkAddress, port: ProtocolPort) -> Remote {
+    /// `sameBatch`: the reporting node's own pods, which the index may not know yet.
+    func remote(_ address: NetworkAddress, port: ProtocolPort, sameBatch: [NetworkAddress: PodIdentity] = [:]) -> Remote {
         if let service = servicesByAddress[address] { return .service(service) }
-        if let pod = podsByAddress[address] { return .pod(pod) }
+        if let pod = podsByAddress[address] ?? sameBatch[address] { return .pod(pod) }
         if let pod = hostPods[HostPortKey(address: address, port: port)] { return .pod(pod) }
         if let node = nodesByAddress[address] { return .node(node) }
         return .external(address)
