@@ -18,11 +18,26 @@ private func publishBatches(_ bus: NATSConnection, period: Duration) async {
     while !Task.isCancelled {
         sequence += 1
         let now = start + Int64(sequence)
-        let batch = TestBatches.batch(
+        var batch = TestBatches.batch(
             node: "n1", sequence: sequence, collectedAt: now, cpuBusyNanoseconds: sequence * 2_000_000_000, cpuTotalNanoseconds: sequence * 4_000_000_000,
             pods: [.init("compute-u1-web", "web-1", uid: "uid-web-1", cpuCoreNanoseconds: sequence * 500_000_000, memoryBytes: 64 << 20, diskBytes: 4096),
                    .init("kube-system", "dns", uid: "uid-dns", memoryBytes: 32 << 20)],
             intervalMs: 500)
+        // web-1 asks kube-dns (its ClusterIP) over UDP, 100 bytes out and 300 back per snapshot.
+        batch.connections = [.with { c in
+            c.protocol = .udp
+            c.family = .ipv4
+            c.localAddress = Data([10, 244, 0, 7])
+            c.localPort = 38_811
+            c.remoteAddress = Data([10, 96, 0, 10])
+            c.remotePort = 53
+            c.direction = .outgoing
+            c.source = .tracer
+            c.countersKnown = true
+            c.sentBytes = sequence * 100
+            c.recvBytes = sequence * 300
+            c.podUid = "uid-web-1"
+        }]
         if let bytes: [UInt8] = try? batch.serializedBytes() { try? bus.publish(subject: "agent.v1.n1", payload: bytes) }
         try? await Task.sleep(for: period)
     }
@@ -61,8 +76,10 @@ struct MetricsEndToEndTests {
         api.upsert(.namespaces, #"{"metadata":{"name":"kube-system"}}"#)
         api.upsert(.nodes, #"{"metadata":{"name":"n1"},"status":{"capacity":{"cpu":"4","memory":"16Gi"},"allocatable":{"cpu":"3900m","memory":"15Gi"},"conditions":[{"type":"MemoryPressure","status":"False"},{"type":"DiskPressure","status":"True"},{"type":"Ready","status":"True"}]}}"#)
         api.upsert(.replicaSets, #"{"metadata":{"name":"web-abc","namespace":"compute-u1-web","ownerReferences":[{"kind":"Deployment","name":"web","uid":"d1","controller":true}]}}"#)
-        api.upsert(.pods, #"{"metadata":{"name":"web-1","namespace":"compute-u1-web","uid":"uid-web-1","ownerReferences":[{"kind":"ReplicaSet","name":"web-abc","uid":"r1","controller":true}]},"spec":{"nodeName":"n1","containers":[{"name":"main"}],"initContainers":[{"name":"setup"}]},"status":{"phase":"Running","initContainerStatuses":[{"name":"setup","restartCount":9,"lastState":{"terminated":{"reason":"OOMKilled"}}}],"containerStatuses":[{"name":"main","restartCount":3,"state":{"running":{}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137}}}]}}"#)
-        api.upsert(.pods, #"{"metadata":{"name":"dns","namespace":"kube-system","uid":"uid-dns"},"spec":{"nodeName":"n1","containers":[{"name":"coredns"}]},"status":{"phase":"Running","containerStatuses":[{"name":"coredns","restartCount":0,"state":{"running":{}}}]}}"#)
+        api.upsert(.pods, #"{"metadata":{"name":"web-1","namespace":"compute-u1-web","uid":"uid-web-1","ownerReferences":[{"kind":"ReplicaSet","name":"web-abc","uid":"r1","controller":true}]},"spec":{"nodeName":"n1","containers":[{"name":"main"}],"initContainers":[{"name":"setup"}]},"status":{"phase":"Running","podIP":"10.244.0.7","initContainerStatuses":[{"name":"setup","restartCount":9,"lastState":{"terminated":{"reason":"OOMKilled"}}}],"containerStatuses":[{"name":"main","restartCount":3,"state":{"running":{}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137}}}]}}"#)
+        api.upsert(.pods, #"{"metadata":{"name":"dns","namespace":"kube-system","uid":"uid-dns"},"spec":{"nodeName":"n1","containers":[{"name":"coredns"}]},"status":{"phase":"Running","podIP":"10.244.0.2","containerStatuses":[{"name":"coredns","restartCount":0,"state":{"running":{}}}]}}"#)
+        api.upsert(.services, #"{"metadata":{"name":"kube-dns","namespace":"kube-system"},"spec":{"clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"ports":[{"name":"dns","port":53,"protocol":"UDP","targetPort":53}]}}"#)
+        api.upsert(.endpointSlices, #"{"metadata":{"name":"kube-dns-x1","namespace":"kube-system","labels":{"kubernetes.io/service-name":"kube-dns"}},"addressType":"IPv4","ports":[{"name":"dns","port":53,"protocol":"UDP"}],"endpoints":[{"addresses":["10.244.0.2"],"targetRef":{"kind":"Pod","namespace":"kube-system","name":"dns","uid":"uid-dns"}}]}"#)
         let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-e2e-token-\(UUID().uuidString)")
         try api.token.write(to: tokenFile, atomically: true, encoding: .utf8)
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-e2e-data-\(UUID().uuidString)").path
@@ -106,6 +123,23 @@ struct MetricsEndToEndTests {
             #expect(pods.first?["memory_usage"] as? Int == 64 << 20)
             #expect(pods.first?["memory_capacity"] as? Int == 16 << 30)
             #expect((pods.first?["workload"] as? [String: String]) == ["kind": "Deployment", "name": "web"])
+
+            // The dependency graph: web's DNS traffic to the kube-dns Service; u1 sees the
+            // system namespace only as "other".
+            let edge = "workload:compute-u1-web/Deployment/web->service:kube-system/kube-dns:udp/53"
+            let graph = try await eventually("\(url)/api/graph/dependencies", token: admin, "the DNS edge with traffic") { body in
+                body.contains(#""id":"\#(edge)""#) && !body.contains(#""bytes":0,"#)
+            }
+            let graphEdges = try #require((try JSONSerialization.jsonObject(with: Data(graph.utf8)) as? [String: Any])?["edges"] as? [[String: Any]])
+            let dnsEdge = try #require(graphEdges.first { $0["id"] as? String == edge })
+            #expect(dnsEdge["type"] as? String == "udp")
+            // 100 bytes out and 300 back per snapshot, two snapshots a second: about 800 bytes/s.
+            let perSecond = (dnsEdge["bytes_sent_per_second"] as? Double ?? 0) + (dnsEdge["bytes_received_per_second"] as? Double ?? 0)
+            #expect(perSecond > 200 && perSecond < 2000, "\(dnsEdge)")
+            let (graphStatus, userGraph) = try await get("\(url)/api/graph/dependencies", token: user)
+            #expect(graphStatus == .ok)
+            #expect(userGraph.contains(#""id":"workload:compute-u1-web/Deployment/web->other:udp/53""#), "\(userGraph)")
+            #expect(!userGraph.contains("kube-dns") && !userGraph.contains("kube-system"))
 
             // SSE over a real socket.
             var sse = HTTPClientRequest(url: "\(url)/sse/health?token=\(admin)")
