@@ -378,7 +378,8 @@ public final class ConnectionGraph: Sendable {
         if let cached { return cached }
         guard time > 0 else { return .empty }
         let view = build(window: Double(window), now: time)
-        views.withLock { if $0.time == time { $0.byWindow[window] = view } }
+        // A few windows per refresh are kept; callers asking for many others build theirs.
+        views.withLock { if $0.time == time && $0.byWindow.count < 8 { $0.byWindow[window] = view } }
         return view
     }
 

@@ -133,6 +133,12 @@ public final class GraphView: Sendable {
     /// Heaviest first.
     public let edges: [GraphEdge]
     let byID: [String: Int32]
+    /// Each vertex's id as UTF-8 (ids need no JSON escaping: Kubernetes names, kinds and
+    /// addresses only).
+    let idBytes: [[UInt8]]
+    /// The edges touching each vertex, heaviest first; the vertices of each namespace.
+    let vertexEdges: [[Int32]]
+    let namespaceVertices: [String: [Int32]]
 
     init(timestamp: Int64, window: Double, nodes: [GraphNode], edges: [GraphEdge]) {
         self.timestamp = timestamp
@@ -141,14 +147,26 @@ public final class GraphView: Sendable {
         self.edges = edges
         var byID: [String: Int32] = [:]
         byID.reserveCapacity(nodes.count)
-        for (index, node) in nodes.enumerated() { byID[node.entity.id] = Int32(index) }
+        var namespaces: [String: [Int32]] = [:]
+        for (index, node) in nodes.enumerated() {
+            byID[node.entity.id] = Int32(index)
+            if node.entity.isNamespaced { namespaces[node.entity.namespace, default: []].append(Int32(index)) }
+        }
         self.byID = byID
+        idBytes = nodes.map { Array($0.entity.id.utf8) }
+        var adjacency = [[Int32]](repeating: [], count: nodes.count)
+        for (index, edge) in edges.enumerated() {
+            adjacency[Int(edge.source)].append(Int32(index))
+            if edge.target != edge.source { adjacency[Int(edge.target)].append(Int32(index)) }
+        }
+        vertexEdges = adjacency
+        namespaceVertices = namespaces
     }
 
     public static let empty = GraphView(timestamp: 0, window: 0, nodes: [], edges: [])
 
     /// Builds a view from edge totals over `span` seconds (the window actually covered).
-    static func build(timestamp: Int64, window: Double, span: Double, totals: [EdgeKey: EdgeTotal],
+    public static func build(timestamp: Int64, window: Double, span: Double, totals: [EdgeKey: EdgeTotal],
                       label: (GraphEntity) -> String, historical: Bool = false) -> GraphView {
         var index: [GraphEntity: Int32] = [:]
         var nodes: [GraphNode] = []
@@ -203,8 +221,23 @@ public final class GraphView: Sendable {
     }
 
     func select(_ query: GraphQuery, visible: ((String) -> Bool)?) throws(QueryError) -> [Selected] {
-        var working: [Selected]
+        // Another tenant's namespace is refused before any lookup, so that the answer
+        // never tells whether it has such a service.
         if let visible {
+            if let namespace = query.namespace, !visible(namespace) { throw .forbidden }
+            if let service = query.service, let namespace = Self.namespace(ofVertex: service), !visible(namespace) { throw .forbidden }
+        }
+        var working: [Selected]
+        // Heaviest first, as `edges` is, until "other" edges are merged.
+        var ordered = true
+        if let visible {
+            // Only the edges of the caller's namespaces are read; edges touching another
+            // tenant fold into edges to or from "other".
+            var candidates: [Int32] = []
+            for (namespace, vertices) in namespaceVertices where visible(namespace) {
+                for vertex in vertices { candidates.append(contentsOf: vertexEdges[Int(vertex)]) }
+            }
+            candidates.sort()
             var seen: [Int32: Bool] = [:]
             func shown(_ vertex: Int32) -> Bool? {
                 let entity = nodes[Int(vertex)].entity
@@ -214,16 +247,16 @@ public final class GraphView: Sendable {
                 seen[vertex] = answer
                 return answer
             }
-            // Edges touching another tenant fold into edges to or from "other".
             var merged: [EdgeFold: Int] = [:]
             working = []
-            for edge in edges {
+            var previous: Int32 = -1
+            for index in candidates where index != previous {
+                previous = index
+                var edge = edges[Int(index)]
                 let s = shown(edge.source), t = shown(edge.target)
-                guard s == true || t == true else { continue }
                 let source = s == false ? -1 : edge.source, target = t == false ? -1 : edge.target
-                var edge = edge
                 // Backends are named only in the caller's namespaces.
-                edge.backends = edge.backends.filter { visible($0.namespace) }
+                if !edge.backends.isEmpty { edge.backends = edge.backends.filter { visible($0.namespace) } }
                 if source != -1 && target != -1 {
                     working.append(Selected(source: source, target: target, edge: edge))
                     continue
@@ -232,33 +265,63 @@ public final class GraphView: Sendable {
                 let fold = EdgeFold(source: source, target: target, transport: edge.transport, port: edge.port)
                 if let at = merged[fold] {
                     working[at].edge.merge(edge)
+                    ordered = false
                 } else {
                     merged[fold] = working.count
                     working.append(Selected(source: source, target: target, edge: edge))
                 }
             }
+            if let service = query.service {
+                guard let start = vertex(named: service, namespace: query.namespace) else { return [] }
+                if nodes[Int(start)].entity.isNamespaced, !visible(nodes[Int(start)].entity.namespace) { throw .forbidden }
+                working = neighbourhood(of: start, depth: max(query.depth, 1), in: working)
+            } else if let namespace = query.namespace {
+                working = working.filter { inNamespace($0.source, namespace) || inNamespace($0.target, namespace) }
+            }
         } else {
-            working = edges.map { Selected(source: $0.source, target: $0.target, edge: $0) }
-        }
-        // Another tenant's namespace is refused before any lookup, so that the answer
-        // never tells whether it has such a service.
-        if let visible {
-            if let namespace = query.namespace, !visible(namespace) { throw .forbidden }
-            if let service = query.service, let namespace = Self.namespace(ofVertex: service), !visible(namespace) { throw .forbidden }
-        }
-        if let service = query.service {
-            guard let start = vertex(named: service, namespace: query.namespace) else { return [] }
-            if let visible, nodes[Int(start)].entity.isNamespaced, !visible(nodes[Int(start)].entity.namespace) { throw .forbidden }
-            working = neighbourhood(of: start, depth: max(query.depth, 1), in: working)
-        } else if let namespace = query.namespace {
-            working = working.filter { inNamespace($0.source, namespace) || inNamespace($0.target, namespace) }
+            // An admin: the filters read the precomputed adjacency, never every edge.
+            var indices: [Int32]
+            if let service = query.service {
+                guard let start = vertex(named: service, namespace: query.namespace) else { return [] }
+                indices = neighbourhoodIndices(of: start, depth: max(query.depth, 1))
+            } else if let namespace = query.namespace {
+                indices = (namespaceVertices[namespace] ?? []).flatMap { vertexEdges[Int($0)] }
+                indices.sort()
+                indices = indices.enumerated().filter { $0.offset == 0 || indices[$0.offset - 1] != $0.element }.map(\.element)
+            } else {
+                indices = Array(0..<Int32(edges.count))
+            }
+            if query.minBytes > 0 { indices = indices.filter { edges[Int($0)].bytes >= query.minBytes } }
+            if let top = query.top, indices.count > top { indices.removeSubrange(max(top, 0)...) }
+            return indices.map { Selected(source: edges[Int($0)].source, target: edges[Int($0)].target, edge: edges[Int($0)]) }
         }
         if query.minBytes > 0 { working = working.filter { $0.edge.bytes >= query.minBytes } }
         if let top = query.top, working.count > top {
-            working.sort { $0.edge.bytes > $1.edge.bytes }
+            if !ordered { working.sort { $0.edge.bytes > $1.edge.bytes } }
             working.removeSubrange(max(top, 0)...)
         }
         return working
+    }
+
+    /// Edge indices within `depth` hops of `start`, ascending (heaviest first).
+    private func neighbourhoodIndices(of start: Int32, depth: Int) -> [Int32] {
+        var reached: Set<Int32> = [start]
+        var frontier = [start]
+        var kept = Set<Int32>()
+        for _ in 1...depth {
+            var next: [Int32] = []
+            for vertex in frontier {
+                for index in vertexEdges[Int(vertex)] {
+                    kept.insert(index)
+                    let edge = edges[Int(index)]
+                    let other = edge.source == vertex ? edge.target : edge.source
+                    if reached.insert(other).inserted { next.append(other) }
+                }
+            }
+            frontier = next
+            if frontier.isEmpty { break }
+        }
+        return kept.sorted()
     }
 
     /// The namespace a `service` parameter names, when it names one itself.
@@ -324,7 +387,7 @@ public final class GraphView: Sendable {
     }
 
     func json(_ selected: [Selected]) -> [UInt8] {
-        var writer = JSONWriter(capacity: 256 + selected.count * 360)
+        var writer = JSONWriter(capacity: 256 + selected.count * 400)
         writer.beginObject()
         writer.field("timestamp", UnixTime(seconds: timestamp).rfc3339)
         writer.field("window_seconds", window)
@@ -334,13 +397,15 @@ public final class GraphView: Sendable {
             if seen.insert(edge.source).inserted { used.append(edge.source) }
             if seen.insert(edge.target).inserted { used.append(edge.target) }
         }
-        func id(_ vertex: Int32) -> String { vertex < 0 ? GraphEntity.other.id : nodes[Int(vertex)].entity.id }
+        let otherID = Array(GraphEntity.other.id.utf8)
+        func id(_ vertex: Int32) -> [UInt8] { vertex < 0 ? otherID : idBytes[Int(vertex)] }
         writer.key("nodes")
         writer.beginArray()
-        for vertex in used.sorted(by: { id($0) < id($1) }) {
+        for vertex in used.sorted(by: { id($0).lexicographicallyPrecedes(id($1)) }) {
             let node = vertex < 0 ? GraphNode(entity: .other, label: "other") : nodes[Int(vertex)]
             writer.beginObject()
-            writer.field("id", node.entity.id)
+            writer.key("id")
+            writer.rawString(id(vertex))
             writer.field("label", node.label)
             writer.field("type", node.entity.kind.rawValue)
             if node.entity.isNamespaced { writer.field("namespace", node.entity.namespace) }
@@ -350,15 +415,29 @@ public final class GraphView: Sendable {
         writer.endArray()
         writer.key("edges")
         writer.beginArray()
+        let arrow = Array("->".utf8)
         for item in selected {
             let edge = item.edge
             let name = edge.transport == 2 ? "UDP" : edge.transport == 3 ? "SCTP" : "TCP"
+            let lower = edge.transport == 2 ? "udp" : edge.transport == 3 ? "sctp" : "tcp"
+            var edgeID = id(item.source) + arrow + id(item.target)
+            edgeID.append(UInt8(ascii: ":"))
+            edgeID.append(contentsOf: lower.utf8)
+            edgeID.append(UInt8(ascii: "/"))
+            JSONWriter.appendDigits(UInt64(edge.port), to: &edgeID)
             writer.beginObject()
-            writer.field("id", "\(id(item.source))->\(id(item.target)):\(name.lowercased())/\(edge.port)")
-            writer.field("source", id(item.source))
-            writer.field("target", id(item.target))
-            writer.field("type", name.lowercased())
-            writer.field("label", "\(name) \(edge.port)")
+            writer.key("id")
+            writer.rawString(edgeID)
+            writer.key("source")
+            writer.rawString(id(item.source))
+            writer.key("target")
+            writer.rawString(id(item.target))
+            writer.field("type", lower)
+            var label = Array(name.utf8)
+            label.append(UInt8(ascii: " "))
+            JSONWriter.appendDigits(UInt64(edge.port), to: &label)
+            writer.key("label")
+            writer.rawString(label)
             writer.field("protocol", name)
             writer.field("port", Int(edge.port))
             writer.field("bytes_sent_per_second", edge.sentPerSecond)

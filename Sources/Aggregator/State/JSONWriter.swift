@@ -25,8 +25,27 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func value(_ string: String) { separator(); Self.appendString(string, to: &bytes) }
-    public mutating func value(_ number: Int64) { separator(); bytes.append(contentsOf: String(number).utf8) }
-    public mutating func value(_ number: UInt64) { separator(); bytes.append(contentsOf: String(number).utf8) }
+    public mutating func value(_ number: Int64) {
+        separator()
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        Self.appendDigits(number.magnitude, to: &bytes)
+    }
+    public mutating func value(_ number: UInt64) { separator(); Self.appendDigits(number, to: &bytes) }
+
+    /// Decimal digits without a String in between.
+    static func appendDigits(_ number: UInt64, to bytes: inout [UInt8]) {
+        if number < 10 { bytes.append(UInt8(ascii: "0") + UInt8(number)); return }
+        // At most 20 digits, written backwards into a stack buffer.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var index = 20, rest = number
+            while rest > 0 {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index...]))
+        }
+    }
     public mutating func value(_ number: Int) { value(Int64(number)) }
     public mutating func value(_ flag: Bool) { separator(); bytes.append(contentsOf: (flag ? "true" : "false").utf8) }
     /// Doubles with at most two decimals (percents); non-finite values become 0.
@@ -36,17 +55,27 @@ public struct JSONWriter: Sendable {
         let hundredths = (number * 100).rounded()
         if hundredths == hundredths.rounded(.towardZero), abs(hundredths) < 9e15 {
             let whole = Int64(hundredths)
-            let sign = whole < 0 ? "-" : ""
+            if whole < 0 { bytes.append(UInt8(ascii: "-")) }
             let magnitude = whole.magnitude
             let fraction = magnitude % 100
-            var text = "\(sign)\(magnitude / 100)"
-            if fraction != 0 { text += fraction % 10 == 0 ? ".\(fraction / 10)" : ".\(fraction < 10 ? "0" : "")\(fraction)" }
-            bytes.append(contentsOf: text.utf8)
+            Self.appendDigits(magnitude / 100, to: &bytes)
+            if fraction != 0 {
+                bytes.append(UInt8(ascii: "."))
+                bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10))
+                if fraction % 10 != 0 { bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10)) }
+            }
         } else {
             bytes.append(contentsOf: "\(number)".utf8)
         }
     }
     public mutating func null() { separator(); bytes.append(contentsOf: "null".utf8) }
+    /// A string value already known to need no escaping, quoted.
+    public mutating func rawString(_ utf8: [UInt8]) {
+        separator()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: utf8)
+        bytes.append(UInt8(ascii: "\""))
+    }
     /// Already-serialized JSON (one value).
     public mutating func raw(_ json: [UInt8]) { separator(); bytes.append(contentsOf: json) }
 

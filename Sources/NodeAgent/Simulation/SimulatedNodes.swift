@@ -117,7 +117,7 @@ public final class SimulatedNodes: Service {
                 return .with { connection in
                     connection.protocol = .tcp
                     connection.localAddress = Data([10, UInt8(index / 250 % 250), UInt8(index % 250), UInt8(p + 1)])
-                    connection.localPort = UInt32(40000 + k)
+                    connection.localPort = UInt32(32768 + (k / max(c.podsPerNode, 1)) % 28000)  // an ephemeral port, unique per pod
                     // A pod of the next node (the last node's go to the first).
                     let peer = (index + 1) % max(c.nodes, 1)
                     connection.remoteAddress = Data([10, UInt8(peer / 250 % 250), UInt8(peer % 250), UInt8((k * 7 + 3) % max(c.podsPerNode, 1) + 1)])
