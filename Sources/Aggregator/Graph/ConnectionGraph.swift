@@ -125,6 +125,9 @@ public final class ConnectionGraph: Sendable {
     private let edgeGauge = Gauge(label: "clustermon_graph_edges")
     private let buildTimer = Timer(label: "clustermon_graph_build_seconds")
 
+    /// Backend pods remembered per edge and node (views show `GraphEdge.maxBackends`).
+    static let backendsKept = 64
+
     public init(configuration: GraphConfiguration = .init(), dns: ReverseDNS? = nil) {
         self.configuration = configuration
         self.dns = dns
@@ -192,7 +195,8 @@ public final class ConnectionGraph: Sendable {
             for report in reports {
                 let id = state.edge(report.edge, at: receivedAt)
                 active[id, default: 0] += 1
-                if let backend = report.backend { backends[id, default: []].insert(backend) }
+                // A few dozen backends per edge are plenty to show; more cost hashing.
+                if let backend = report.backend, backends[id, default: []].count < Self.backendsKept { backends[id, default: []].insert(backend) }
                 if let client = report.viaClusterIP { clusterIPClients[id, default: []].append(client) }
                 table[report.key] = report.counters
                 // The first snapshot of an agent only sets the baseline.
@@ -395,9 +399,11 @@ public final class ConnectionGraph: Sendable {
             var backends: [UInt32: Set<GraphEntity>] = [:]
             for node in state.nodes.values {
                 for (id, count) in node.active { active[id, default: 0] += Int(count) }
-                for (id, pods) in node.backends { backends[id, default: []].formUnion(pods) }
+                for (id, pods) in node.backends where backends[id, default: []].count < Self.backendsKept { backends[id, default: []].formUnion(pods) }
                 for (id, clients) in node.clusterIPClients {
-                    for client in clients { if let pod = state.backendsByClient[client]?.pod { backends[id, default: []].insert(pod) } }
+                    for client in clients where backends[id, default: []].count < Self.backendsKept {
+                        if let pod = state.backendsByClient[client]?.pod { backends[id, default: []].insert(pod) }
+                    }
                 }
             }
             var totals: [EdgeKey: EdgeTotal] = [:]

@@ -56,7 +56,10 @@ public struct GraphEntity: Hashable, Sendable, Comparable {
     /// Nodes and externals belong to no tenant.
     public var isNamespaced: Bool { !namespace.isEmpty }
 
-    public static func < (a: GraphEntity, b: GraphEntity) -> Bool { a.id < b.id }
+    /// By kind, namespace, workload kind and name: deterministic without building ids.
+    public static func < (a: GraphEntity, b: GraphEntity) -> Bool {
+        (a.kind.rawValue, a.namespace, a.workloadKind, a.name) < (b.kind.rawValue, b.namespace, b.workloadKind, b.name)
+    }
 }
 
 /// A Service a pod is an endpoint of, with the pod's ports it lists.
