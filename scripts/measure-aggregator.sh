@@ -4,7 +4,7 @@
 # `clustermon simulate` publishing NODES nodes of PODS
 # pods every 10 s, and the aggregator with its history in a temporary directory. Prints the
 # aggregator's CPU (share of one core) and resident memory, then /pod-metrics and history
-# latency under concurrent load (scripts/load.py).
+# latency under concurrent load (scripts/load.py), then the dependency graph's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nodes="${NODES:-1000}"; pods="${PODS:-110}"; warmup="${WARMUP:-40}"; window="${WINDOW:-60}"; connections="${CONNECTIONS:-16}"
@@ -41,6 +41,7 @@ python3 -c "print('aggregator cpu: %.1f%% of one core over %ds (%d nodes x %d po
 python3 -c "print('aggregator rss: %d MiB (%d MiB with the informers synced, before any batch; %.0f KiB per node for state, views and history caches; %.0f KiB per node in all)' % ($rss / 1024, $base_rss / 1024, ($rss - $base_rss) / $nodes, $rss / $nodes))"
 echo "live pods: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_live_pods/ {print $2}'), history samples written: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_history_samples_written_total/ {print $2}')"
 echo "history size: $(du -sh "$work/data" | cut -f1)"
+echo "graph: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_graph_edges / {e=$2} /^clustermon_graph_connections_tracked / {c=$2} END {print e " edges, " c " connections tracked"}')"
 
 user=$("$bin" token --user-id u3 --ttl 1h)
 admin=$("$bin" token --user-id root --admin --ttl 1h)
@@ -51,3 +52,7 @@ echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s):"
 python3 scripts/load.py "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
 echo "admin /cluster-info ($connections connections, 20 s):"
 python3 scripts/load.py "$connections" 20 "$url/cluster-info?token=$admin"
+echo "user /api/graph/dependencies ($connections connections, 20 s):"
+python3 scripts/load.py "$connections" 20 "$url/api/graph/dependencies?token=$user"
+echo "admin /api/graph/dependencies?top=100 ($connections connections, 20 s):"
+python3 scripts/load.py "$connections" 20 "$url/api/graph/dependencies?top=100&token=$admin"
