@@ -614,6 +614,18 @@ struct GraphTests {
         #expect(rendered.nodes["service:two/d"]?["namespace"] as? String == "two")
     }
 
+    /// An agent's pod that did not change keeps its identity object between snapshots
+    /// (110,000 pods would otherwise be rebuilt every batch); a new address makes a new one.
+    @Test func unchangedPodsAreReused() {
+        var pod = Agent_V1_Pod.with { $0.uid = "u1"; $0.name = "web-0"; $0.namespace = "shop"; $0.ip = "10.1.0.5" }
+        let first = PodIdentity.from(batchPod: pod, node: "n1")
+        #expect(PodIdentity.from(batchPod: pod, node: "n1", previous: first) === first)
+        pod.ip = "10.1.0.9"
+        let moved = PodIdentity.from(batchPod: pod, node: "n1", previous: first)
+        #expect(moved !== first)
+        #expect(moved.addresses == [NetworkAddress("10.1.0.9")!])
+    }
+
     /// Ids survive the round trip through history keys.
     @Test func idsParseBack() {
         let entities = [GraphEntity(.service, namespace: "a", name: "b"), GraphEntity(.workload, namespace: "a", name: "w", workloadKind: "StatefulSet"),

@@ -68,7 +68,7 @@ public final class ConnectionGraph: Sendable {
         /// views are built, whichever agent reported first).
         var backends: [UInt32: Set<GraphEntity>]
         var clusterIPClients: [UInt32: [ClientEndpoint]]
-        var pods: [PodIdentity]
+        var pods: [String: PodIdentity]
     }
 
     struct Bucket {
@@ -156,7 +156,10 @@ public final class ConnectionGraph: Sendable {
     /// the graph's own lock; the reverse-DNS names are looked up when views are built.
     public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) {
         let index = self.index.withLock { $0 }
-        let batchPods = Dictionary(batch.pods.map { ($0.uid, PodIdentity.from(batchPod: $0, node: batch.nodeName)) }, uniquingKeysWith: { a, _ in a })
+        // Pods unchanged since the node's previous snapshot keep their identity objects.
+        let known = state.withLock { $0.nodes[batch.nodeName]?.pods } ?? [:]
+        let batchPods = Dictionary(batch.pods.map { ($0.uid, PodIdentity.from(batchPod: $0, node: batch.nodeName, previous: known[$0.uid])) },
+                                   uniquingKeysWith: { a, _ in a })
         // Pods that started since the last refresh are known from their own node's batch.
         var batchAddresses: [NetworkAddress: PodIdentity] = [:]
         for pod in batchPods.values where !pod.hostNetwork { for address in pod.addresses { batchAddresses[address] = pod } }
@@ -176,7 +179,7 @@ public final class ConnectionGraph: Sendable {
             case .malformed: counts.malformed += 1
             }
         }
-        let pods = Array(batchPods.values)
+        let pods = batchPods
         let total = state.withLock { state -> Int in
             let previous = state.nodes[batch.nodeName]
             // A duplicate or older snapshot (ingest drops them before) changes nothing.
@@ -350,7 +353,7 @@ public final class ConnectionGraph: Sendable {
                 state.edgeKeys[id] = nil
                 state.free.append(UInt32(id))
             }
-            return state.nodes.mapValues(\.pods)
+            return state.nodes.mapValues { Array($0.pods.values) }
         }
         let previous = index.withLock { $0 }
         let rebuilt = ResolutionIndex.build(cluster: cluster, agentPods: agentPods, now: now, previous: previous,

@@ -63,7 +63,7 @@ public struct GraphEntity: Hashable, Sendable, Comparable {
 }
 
 /// A Service a pod is an endpoint of, with the pod's ports it lists.
-struct ServiceMembership: Sendable {
+struct ServiceMembership: Sendable, Equatable {
     var namespace: String
     var name: String
     var ports: Set<ProtocolPort>
@@ -89,9 +89,14 @@ final class PodIdentity: Sendable {
     let services: [ServiceMembership]
     /// Declared container ports (host ports for host-network pods).
     let ports: Set<ProtocolPort>
+    /// What it was made from, so that an unchanged pod is reused rather than rebuilt: the
+    /// informer's resourceVersion, or the agent's reported addresses and controller.
+    let resourceVersion: String
+    let reported: [String]
 
     init(uid: String, namespace: String, name: String, node: String, hostNetwork: Bool, addresses: [NetworkAddress],
-         workload: OwnerReference?, services: [ServiceMembership], ports: Set<ProtocolPort>) {
+         workload: OwnerReference?, services: [ServiceMembership], ports: Set<ProtocolPort>,
+         resourceVersion: String = "", reported: [String] = []) {
         self.uid = uid
         self.namespace = namespace
         self.name = name
@@ -99,13 +104,24 @@ final class PodIdentity: Sendable {
         self.hostNetwork = hostNetwork
         self.addresses = addresses
         self.workload = workload
-        self.services = services.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+        self.services = Self.ordered(services)
         self.ports = ports
+        self.resourceVersion = resourceVersion
+        self.reported = reported
+    }
+
+    static func ordered(_ services: [ServiceMembership]) -> [ServiceMembership] {
+        services.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
     }
 
     func with(services: [ServiceMembership]) -> PodIdentity {
         PodIdentity(uid: uid, namespace: namespace, name: name, node: node, hostNetwork: hostNetwork, addresses: addresses,
-                    workload: workload, services: services, ports: ports)
+                    workload: workload, services: services, ports: ports, resourceVersion: resourceVersion, reported: reported)
+    }
+
+    /// The agent's fields this identity was made from.
+    static func reported(_ pod: Agent_V1_Pod, node: String) -> [String] {
+        [node, pod.namespace, pod.name, pod.ip, pod.hostNetwork ? "host" : "", pod.owners.first { $0.controller }?.name ?? ""] + pod.ips
     }
 
     /// The vertex of a pod that initiates a connection: its Service, else its workload,
@@ -145,8 +161,10 @@ final class PodIdentity: Sendable {
         return owner
     }
 
-    /// A pod as its node's agent reported it.
-    static func from(batchPod pod: Agent_V1_Pod, node: String) -> PodIdentity {
+    /// A pod as its node's agent reported it; `previous` when nothing it depends on changed.
+    static func from(batchPod pod: Agent_V1_Pod, node: String, previous: PodIdentity? = nil) -> PodIdentity {
+        let reported = reported(pod, node: node)
+        if let previous, previous.reported == reported { return previous }
         var ports: Set<ProtocolPort> = []
         for container in pod.containers {
             for port in container.ports where port.port > 0 && port.port <= 65535 {
@@ -156,7 +174,8 @@ final class PodIdentity: Sendable {
         let addresses = ([pod.ip] + pod.ips).compactMap { $0.isEmpty ? nil : NetworkAddress($0) }
         let controller = pod.owners.first { $0.controller }.map { OwnerReference(kind: $0.kind, name: $0.name, uid: $0.uid, controller: true) }
         return PodIdentity(uid: pod.uid, namespace: pod.namespace, name: pod.name, node: node, hostNetwork: pod.hostNetwork,
-                           addresses: Array(Set(addresses)), workload: workload(controller: controller, labels: pod.labels), services: [], ports: ports)
+                           addresses: Array(Set(addresses)), workload: workload(controller: controller, labels: pod.labels), services: [], ports: ports,
+                           reported: reported)
     }
 }
 
@@ -211,6 +230,11 @@ final class ResolutionIndex: Sendable {
                 }
             }
             for pod in cluster.allPods() ?? [] where !pod.podIP.isEmpty && pod.phase != "Succeeded" && pod.phase != "Failed" {
+                // An unchanged object is reused (110,000 pods every refresh otherwise).
+                if let old = previous.podsByUID[pod.uid], !old.resourceVersion.isEmpty, old.resourceVersion == pod.metadata.resourceVersion {
+                    pods[pod.uid] = old
+                    continue
+                }
                 var ports: Set<ProtocolPort> = []
                 for container in pod.containers {
                     for port in container.ports {
@@ -223,7 +247,8 @@ final class ResolutionIndex: Sendable {
                 }
                 let addresses = Set(([pod.podIP] + pod.podIPs).compactMap { NetworkAddress($0) })
                 pods[pod.uid] = PodIdentity(uid: pod.uid, namespace: pod.namespace, name: pod.name, node: pod.nodeName, hostNetwork: pod.hostNetwork,
-                                            addresses: Array(addresses), workload: workload, services: [], ports: ports)
+                                            addresses: Array(addresses), workload: workload, services: [], ports: ports,
+                                            resourceVersion: pod.metadata.resourceVersion)
             }
         }
         // Service membership and host-network ports from the EndpointSlices.
@@ -256,8 +281,10 @@ final class ResolutionIndex: Sendable {
                 }
             }
         }
-        for (uid, services) in memberships {
-            if let pod = pods[uid] { pods[uid] = pod.with(services: Array(services.values)) }
+        // Memberships change with the EndpointSlices: a pod whose Services differ is rebuilt.
+        for (uid, pod) in pods {
+            let wanted = memberships[uid].map { PodIdentity.ordered(Array($0.values)) } ?? []
+            if pod.services != wanted { pods[uid] = pod.with(services: wanted) }
         }
         var byAddress: [NetworkAddress: PodIdentity] = [:]
         var hostPods: [HostPortKey: PodIdentity] = [:]
