@@ -22,7 +22,8 @@ nats-server -a 127.0.0.1 -p "$nport" -js -sd "$work/js" >/dev/null 2>&1 & pids+=
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$aport") 2>/dev/null && break; sleep 0.1; done
 
 export JWT_SECRET="measure-secret-$(date +%s%N)"
-"$bin" aggregator -addr "127.0.0.1:$hport" -api-server "http://127.0.0.1:$aport" -nats "nats://127.0.0.1:$nport" \
+# AGGREGATOR_MALLOC_ARENA_MAX: glibc's arena count for the aggregator only (experiments).
+env ${AGGREGATOR_MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$AGGREGATOR_MALLOC_ARENA_MAX} "$bin" aggregator -addr "127.0.0.1:$hport" -api-server "http://127.0.0.1:$aport" -nats "nats://127.0.0.1:$nport" \
   --data-dir "$work/data" --log-level warning & aggregator=$!
 pids+=($aggregator)
 # Ready once every informer has listed (110,000 pods take a while).
