@@ -127,10 +127,10 @@ struct AgentEndToEndTests {
                                       podsFixture: "kubelet-pods/nri_k8s-1.34_containerd_pods.json")
         kubelet.behaviour = behaviour
         let batch = try await withFakes(kubelet: kubelet, tracer: FakeTracer(rows: tracerRows())) { url, socket in
-            // Long enough for a TLS request while the rest of the suite loads both cores (1 s
-            // was missed once the aggregator tests ran beside it); the hanging fakes still
-            // exceed it.
-            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(5))
+            // Long enough for a TLS request and a unix-socket read while the rest of the suite
+            // loads both cores (1 s, then 5 s, were missed on CI's two cores as suites grew);
+            // the hanging fakes (an hour) still exceed it.
+            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(20))
             let batch = await agent.snapshot()
             await shutdown(k, t)
             return batch
@@ -179,10 +179,10 @@ struct AgentEndToEndTests {
         let tracer = FakeTracer(rows: tracerRows())
         tracer.behaviour = behaviour
         let batch = try await withFakes(kubelet: kubelet, tracer: tracer) { url, socket in
-            // Long enough for a TLS request while the rest of the suite loads both cores (1 s
-            // was missed once the aggregator tests ran beside it); the hanging fakes still
-            // exceed it.
-            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(5))
+            // Long enough for a TLS request and a unix-socket read while the rest of the suite
+            // loads both cores (1 s, then 5 s, were missed on CI's two cores as suites grew);
+            // the hanging fakes (an hour) still exceed it.
+            let (agent, k, t) = try makeAgent(bus: InProcessBus(), kubeletURL: url, tracerSocket: socket, timeout: .seconds(20))
             let batch = await agent.snapshot()
             await shutdown(k, t)
             return batch
