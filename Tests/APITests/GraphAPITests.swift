@@ -19,7 +19,6 @@ private func headers(_ token: String) -> HTTPFields { [.authorization: "Bearer \
 /// Traffic between the two tenants' pods and to an external address, reported by the
 /// agent of node n1 (pods known from the agent only, as in `clustermon dev`).
 private func feedTraffic(_ fixture: LiveFixture) async throws {
-    func address(_ text: String) -> Data { Data(NetworkAddress(text)!.bytes) }
     let pods: [Agent_V1_Pod] = [
         .with { $0.uid = "p-web"; $0.name = "web-0"; $0.namespace = "compute-u1-web"; $0.ip = "10.1.0.5" },
         .with { $0.uid = "p-api"; $0.name = "api-0"; $0.namespace = "compute-u1-x-web"; $0.ip = "10.1.0.6" },
@@ -36,19 +35,7 @@ private func feedTraffic(_ fixture: LiveFixture) async throws {
                 ("10.1.0.5", 40003, "203.0.113.5", 443, "p-web"), ("10.1.0.6", 40004, "198.51.100.77", 443, "p-api"),
             ]
             b.connections = flows.map { local, localPort, remote, remotePort, pod in
-                .with { c in
-                    c.protocol = .tcp
-                    c.family = .ipv4
-                    c.localAddress = address(local)
-                    c.localPort = localPort
-                    c.remoteAddress = address(remote)
-                    c.remotePort = remotePort
-                    c.direction = .outgoing
-                    c.countersKnown = true
-                    c.sentBytes = bytes
-                    c.recvBytes = bytes
-                    c.podUid = pod
-                }
+                connection(from: local, localPort, to: remote, remotePort, .outgoing, pod: pod, sent: bytes, received: bytes)
             }
         }
     }

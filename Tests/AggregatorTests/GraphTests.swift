@@ -156,29 +156,6 @@ extension NodeAddress {
     }
 }
 
-/// One connection as an agent reports it.
-func connection(_ transport: Agent_V1_Protocol = .tcp, from local: String, _ localPort: UInt32, to remote: String, _ remotePort: UInt32,
-                _ direction: Agent_V1_Direction, pod: String = "", sent: UInt64 = 0, received: UInt64 = 0, retransmits: UInt64 = 0,
-                rtt: UInt32? = nil, countersKnown: Bool = true) -> Agent_V1_Connection {
-    .with { c in
-        let localAddress = NetworkAddress(local)!, remoteAddress = NetworkAddress(remote)!
-        c.protocol = transport
-        c.family = localAddress.isIPv4 ? .ipv4 : .ipv6
-        c.localAddress = Data(localAddress.bytes)
-        c.localPort = localPort
-        c.remoteAddress = Data(remoteAddress.bytes)
-        c.remotePort = remotePort
-        c.direction = direction
-        c.source = .tracer
-        c.countersKnown = countersKnown
-        c.sentBytes = sent
-        c.recvBytes = received
-        c.retransmits = retransmits
-        if let rtt { c.rttMicros = rtt }
-        c.podUid = pod
-    }
-}
-
 /// A graph fed by test-made batches on a test clock.
 final class GraphScenario: @unchecked Sendable {
     let cluster: GraphCluster?

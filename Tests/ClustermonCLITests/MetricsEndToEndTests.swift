@@ -24,20 +24,8 @@ private func publishBatches(_ bus: NATSConnection, period: Duration) async {
                    .init("kube-system", "dns", uid: "uid-dns", memoryBytes: 32 << 20)],
             intervalMs: 500)
         // web-1 asks kube-dns (its ClusterIP) over UDP, 100 bytes out and 300 back per snapshot.
-        batch.connections = [.with { c in
-            c.protocol = .udp
-            c.family = .ipv4
-            c.localAddress = Data([10, 244, 0, 7])
-            c.localPort = 38_811
-            c.remoteAddress = Data([10, 96, 0, 10])
-            c.remotePort = 53
-            c.direction = .outgoing
-            c.source = .tracer
-            c.countersKnown = true
-            c.sentBytes = sequence * 100
-            c.recvBytes = sequence * 300
-            c.podUid = "uid-web-1"
-        }]
+        batch.connections = [connection(.udp, from: "10.244.0.7", 38_811, to: "10.96.0.10", 53, .outgoing, pod: "uid-web-1",
+                                        sent: sequence * 100, received: sequence * 300)]
         if let bytes: [UInt8] = try? batch.serializedBytes() { try? bus.publish(subject: "agent.v1.n1", payload: bytes) }
         try? await Task.sleep(for: period)
     }

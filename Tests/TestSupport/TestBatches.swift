@@ -1,3 +1,5 @@
+import Aggregator
+import Foundation
 import Wire
 
 /// Agent batches made by tests, as the agent would send them.
@@ -69,5 +71,28 @@ public enum TestBatches {
                 }
             }
         }
+    }
+}
+
+/// One connection as an agent reports it (addresses as text, IPv4 or IPv6).
+public func connection(_ transport: Agent_V1_Protocol = .tcp, from local: String, _ localPort: UInt32, to remote: String, _ remotePort: UInt32,
+                _ direction: Agent_V1_Direction, pod: String = "", sent: UInt64 = 0, received: UInt64 = 0, retransmits: UInt64 = 0,
+                rtt: UInt32? = nil, countersKnown: Bool = true) -> Agent_V1_Connection {
+    .with { c in
+        let localAddress = NetworkAddress(local)!, remoteAddress = NetworkAddress(remote)!
+        c.protocol = transport
+        c.family = localAddress.isIPv4 ? .ipv4 : .ipv6
+        c.localAddress = Data(localAddress.bytes)
+        c.localPort = localPort
+        c.remoteAddress = Data(remoteAddress.bytes)
+        c.remotePort = remotePort
+        c.direction = direction
+        c.source = .tracer
+        c.countersKnown = countersKnown
+        c.sentBytes = sent
+        c.recvBytes = received
+        c.retransmits = retransmits
+        if let rtt { c.rttMicros = rtt }
+        c.podUid = pod
     }
 }

@@ -59,12 +59,17 @@ struct GraphController {
     }
 
     func render(_ view: GraphView, _ query: GraphQuery, principal: Principal) throws -> [UInt8] {
-        let visible = principal.isAdmin ? nil : visibility.namespaces(for: principal)
         do {
-            return try view.render(query, visible: visible)
+            return try view.render(query, visible: visible(principal))
         } catch {
             throw APIFailure.forbidden
         }
+    }
+
+    /// The caller's namespace predicate; nil for an admin, who sees everything.
+    func visible(_ principal: Principal) -> (@Sendable (String) -> Bool)? {
+        if principal.isAdmin { return nil }
+        return visibility.namespaces(for: principal)
     }
 
     func dependencies(_ request: Request) async throws -> Response {
@@ -76,24 +81,14 @@ struct GraphController {
         }
         guard query["window"] == nil else { throw APIFailure(.badRequest, "window and from/to exclude each other") }
         guard let history else { throw APIFailure(.badRequest, "from/to need the history (the aggregator's --data-dir)") }
-        func time(_ name: String) throws -> Int64? {
-            guard let text = query[name] else { return nil }
-            guard let parsed = UnixTime(rfc3339: text) else {
-                throw APIFailure(.badRequest, "\(name) must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got \"\(text)\"")
-            }
-            return parsed.seconds
-        }
-        let end = try time("to") ?? now()
-        let start = try time("from") ?? end - Int64(graph.defaultWindowSeconds)
-        guard start < end else { throw APIFailure(.badRequest, "from must be before to") }
-        var resolution = Resolution.automatic(span: end - start)
-        if resolution == .raw, start < now() - history.configuration.rawRetention.components.seconds { resolution = .oneMinute }
-        let step = resolution == .raw ? max(refresh.components.seconds, 1) : resolution.seconds
+        let span = try HistoryController.window(query, start: "from", end: "to", defaultSpan: Int64(graph.defaultWindowSeconds),
+                                                history: history, now: now())
         // A user's query reads only edges with an end in their namespaces.
-        let visible = principal.isAdmin ? nil : visibility.namespaces(for: principal)
-        let view = try await history.graph(start: start, end: end, resolution: resolution, step: step) { key in
-            guard let visible else { return true }
-            return (key.source.isNamespaced && visible(key.source.namespace)) || (key.target.isNamespaced && visible(key.target.namespace))
+        let shown = visible(principal)
+        let view = try await history.graph(start: span.start, end: span.end, resolution: span.resolution,
+                                           step: HistoryController.step(span.resolution, refresh: refresh)) { key in
+            guard let shown else { return true }
+            return (key.source.isNamespaced && shown(key.source.namespace)) || (key.target.isNamespaced && shown(key.target.namespace))
         }
         return LiveController.json(try render(view, graphQuery, principal: principal))
     }
@@ -103,7 +98,7 @@ struct GraphController {
         let query = try request.checkedQuery(Self.filters)
         let (graphQuery, window) = try parse(query)
         // Refused before the stream starts (403), not as a frame.
-        _ = try render(graph.view(window: window), graphQuery, principal: principal)
+        do { try GraphView.checkAccess(graphQuery, visible: visible(principal)) } catch { throw APIFailure.forbidden }
         let controller = self
         return try eventStream(limiter: limiter, keepAlive: keepAlive, updates: graph.live) { frame in
             guard frame.version > 0 else { return nil }

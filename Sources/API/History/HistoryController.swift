@@ -32,6 +32,14 @@ struct HistoryController {
     }
 
     func window(_ query: [String: String]) throws -> Window {
+        try Self.window(query, history: history, now: now())
+    }
+
+    /// The span and resolution a query names: RFC 3339 times under `startName` and
+    /// `endName` (default: `defaultSpan` seconds up to now), `resolution` or one chosen by
+    /// span (1m instead of raw for windows older than the raw retention).
+    static func window(_ query: [String: String], start startName: String = "start", end endName: String = "end",
+                       defaultSpan: Int64 = 3600, history: HistoryStore, now: Int64) throws -> Window {
         func time(_ name: String) throws -> Int64? {
             guard let text = query[name] else { return nil }
             guard let parsed = UnixTime(rfc3339: text) else {
@@ -39,9 +47,9 @@ struct HistoryController {
             }
             return parsed.seconds
         }
-        let end = try time("end") ?? now()
-        let start = try time("start") ?? end - 3600
-        guard start < end else { throw APIFailure(.badRequest, "start must be before end") }
+        let end = try time(endName) ?? now
+        let start = try time(startName) ?? end - defaultSpan
+        guard start < end else { throw APIFailure(.badRequest, "\(startName) must be before \(endName)") }
         var resolution: Resolution
         if let text = query["resolution"] {
             guard let chosen = Resolution(rawValue: text) else {
@@ -51,14 +59,18 @@ struct HistoryController {
         } else {
             resolution = Resolution.automatic(span: end - start)
             // Raw points are kept for a limited time only; older windows read rollups.
-            if resolution == .raw, start < now() - history.configuration.rawRetention.components.seconds { resolution = .oneMinute }
+            if resolution == .raw, start < now - history.configuration.rawRetention.components.seconds { resolution = .oneMinute }
         }
         return Window(start: start, end: end, resolution: resolution)
     }
 
+    /// Seconds between points at a resolution (raw points are one refresh apart).
+    static func step(_ resolution: Resolution, refresh: Duration) -> Int64 {
+        resolution == .raw ? max(refresh.components.seconds, 1) : resolution.seconds
+    }
+
     func checkSize(series: Int, _ window: Window) throws {
-        let step = window.resolution == .raw ? max(refresh.components.seconds, 1) : window.resolution.seconds
-        let points = series * Int((window.end - window.start) / step + 1)
+        let points = series * Int((window.end - window.start) / Self.step(window.resolution, refresh: refresh) + 1)
         if points > maxPoints {
             throw APIFailure(.badRequest, "the query would return about \(points) points (at most \(maxPoints)); choose a coarser resolution or a shorter span")
         }

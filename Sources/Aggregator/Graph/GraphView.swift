@@ -221,12 +221,7 @@ public final class GraphView: Sendable {
     }
 
     func select(_ query: GraphQuery, visible: ((String) -> Bool)?) throws(QueryError) -> [Selected] {
-        // Another tenant's namespace is refused before any lookup, so that the answer
-        // never tells whether it has such a service.
-        if let visible {
-            if let namespace = query.namespace, !visible(namespace) { throw .forbidden }
-            if let service = query.service, let namespace = Self.namespace(ofVertex: service), !visible(namespace) { throw .forbidden }
-        }
+        try Self.checkAccess(query, visible: visible)
         var working: [Selected]
         // Heaviest first, as `edges` is, until "other" edges are merged.
         var ordered = true
@@ -305,23 +300,16 @@ public final class GraphView: Sendable {
 
     /// Edge indices within `depth` hops of `start`, ascending (heaviest first).
     private func neighbourhoodIndices(of start: Int32, depth: Int) -> [Int32] {
-        var reached: Set<Int32> = [start]
-        var frontier = [start]
-        var kept = Set<Int32>()
-        for _ in 1...depth {
-            var next: [Int32] = []
-            for vertex in frontier {
-                for index in vertexEdges[Int(vertex)] {
-                    kept.insert(index)
-                    let edge = edges[Int(index)]
-                    let other = edge.source == vertex ? edge.target : edge.source
-                    if reached.insert(other).inserted { next.append(other) }
-                }
-            }
-            frontier = next
-            if frontier.isEmpty { break }
-        }
-        return kept.sorted()
+        Self.reach(from: start, depth: depth, edgesOf: { vertexEdges[Int($0)].map(Int.init) },
+                   ends: { (edges[$0].source, edges[$0].target) }).map(Int32.init)
+    }
+
+    /// Refuses a query that names another tenant's namespace or service, before any lookup,
+    /// so that the answer never tells whether it has such a service.
+    public static func checkAccess(_ query: GraphQuery, visible: ((String) -> Bool)?) throws(QueryError) {
+        guard let visible else { return }
+        if let namespace = query.namespace, !visible(namespace) { throw .forbidden }
+        if let service = query.service, let namespace = namespace(ofVertex: service), !visible(namespace) { throw .forbidden }
     }
 
     /// The namespace a `service` parameter names, when it names one itself.
@@ -365,25 +353,29 @@ public final class GraphView: Sendable {
             adjacency[edge.source, default: []].append(i)
             if edge.target != edge.source { adjacency[edge.target, default: []].append(i) }
         }
-        var distance: [Int32: Int] = [start: 0]
+        return Self.reach(from: start, depth: depth, edgesOf: { $0 == -1 ? [] : adjacency[$0] ?? [] },
+                          ends: { (working[$0].source, working[$0].target) }).map { working[$0] }
+    }
+
+    /// Breadth-first: the edges (ascending) within `depth` hops of `start`, either direction.
+    private static func reach(from start: Int32, depth: Int, edgesOf: (Int32) -> [Int], ends: (Int) -> (Int32, Int32)) -> [Int] {
+        var reached: Set<Int32> = [start]
         var frontier = [start]
         var kept = Set<Int>()
-        for hop in 1...depth {
+        for _ in 1...depth {
             var next: [Int32] = []
-            for vertex in frontier where vertex != -1 {
-                for i in adjacency[vertex] ?? [] {
-                    kept.insert(i)
-                    let other = working[i].source == vertex ? working[i].target : working[i].source
-                    if distance[other] == nil {
-                        distance[other] = hop
-                        next.append(other)
-                    }
+            for vertex in frontier {
+                for index in edgesOf(vertex) {
+                    kept.insert(index)
+                    let (source, target) = ends(index)
+                    let other = source == vertex ? target : source
+                    if reached.insert(other).inserted { next.append(other) }
                 }
             }
             frontier = next
             if frontier.isEmpty { break }
         }
-        return kept.sorted().map { working[$0] }
+        return kept.sorted()
     }
 
     func json(_ selected: [Selected]) -> [UInt8] {

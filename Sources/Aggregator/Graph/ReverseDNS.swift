@@ -131,25 +131,23 @@ public final class ReverseDNS: Sendable {
     @Sendable public static func system(_ address: NetworkAddress) -> String? {
         var host = [CChar](repeating: 0, count: 1025)
         let bytes = address.bytes
+        func lookup<Socket>(_ socket: inout Socket, address: WritableKeyPath<Socket, some Any>) -> Int32 {
+            withUnsafeMutableBytes(of: &socket[keyPath: address]) { for (i, byte) in bytes.enumerated() { $0[i] = byte } }
+            return withUnsafePointer(to: &socket) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getnameinfo($0, socklen_t(MemoryLayout<Socket>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
+                }
+            }
+        }
         let code: Int32
         if address.isIPv4 {
             var socket = sockaddr_in()
             socket.sin_family = sa_family_t(AF_INET)
-            withUnsafeMutableBytes(of: &socket.sin_addr) { for (i, byte) in bytes.enumerated() { $0[i] = byte } }
-            code = withUnsafePointer(to: &socket) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
-                }
-            }
+            code = lookup(&socket, address: \.sin_addr)
         } else {
             var socket = sockaddr_in6()
             socket.sin6_family = sa_family_t(AF_INET6)
-            withUnsafeMutableBytes(of: &socket.sin6_addr) { for (i, byte) in bytes.enumerated() { $0[i] = byte } }
-            code = withUnsafePointer(to: &socket) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    getnameinfo($0, socklen_t(MemoryLayout<sockaddr_in6>.size), &host, socklen_t(host.count), nil, 0, NI_NAMEREQD)
-                }
-            }
+            code = lookup(&socket, address: \.sin6_addr)
         }
         guard code == 0 else { return nil }
         let name = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
