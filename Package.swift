@@ -42,6 +42,11 @@ let package = Package(
             pkgConfig: "libnats",
             providers: [.apt(["libnats-dev"])]
         ),
+        // zlib, for the informers' cached objects (raw deflate with a dictionary).
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "Messaging",
             dependencies: [
@@ -68,7 +73,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-                "Messaging",
+                "Messaging", "CZlib",
             ],
             swiftSettings: strict
         ),

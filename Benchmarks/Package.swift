@@ -11,11 +11,14 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // glibc's count of allocated bytes, for memory per cached object.
+        .target(name: "MallocInfo", path: "MallocInfo"),
         .executableTarget(
             name: "InformerBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Kubernetes", package: "clustermon"),
+                "MallocInfo",
             ],
             path: "InformerBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -21,7 +21,7 @@ def uid(i):
     return "00000000-0000-0000-0000-%012d" % i
 
 
-def replicate(path, list_key, meta_key, count):
+def replicate(path, list_key, meta_key, count, name_format="%s-%d"):
     """The fixture document with its list repeated to `count` entries, each with a fresh
     uid and name (`meta_key` names the object's metadata: podRef or metadata)."""
     doc = load(path)
@@ -30,7 +30,7 @@ def replicate(path, list_key, meta_key, count):
     for i in range(count):
         entry = json.loads(json.dumps(entries[i % len(entries)]))
         entry[meta_key]["uid"] = uid(i)
-        entry[meta_key]["name"] = "%s-%d" % (entry[meta_key]["name"], i)
+        entry[meta_key]["name"] = name_format % (entry[meta_key]["name"], i)
         result.append(entry)
     doc[list_key] = result
     return doc
@@ -40,8 +40,8 @@ def summary(count):
     return replicate("kubelet-stats-summary/nri_k8s-1.34_containerd_stats-summary.json", "pods", "podRef", count)
 
 
-def pod_list(count):
-    return replicate("kubelet-pods/nri_k8s-1.34_containerd_pods.json", "items", "metadata", count)
+def pod_list(count, name_format="%s-%d"):
+    return replicate("kubelet-pods/nri_k8s-1.34_containerd_pods.json", "items", "metadata", count, name_format)
 
 
 def tracer(count):
@@ -72,7 +72,9 @@ if __name__ == "__main__":
     write("pods-110.json", pod_list(110))
     write("tracer-1k.json", tracer(1000))
     # An API server list page: 500 pods (the informer's page size).
-    write("pods-page-500.json", pod_list(500))
+    # The names carry a fixed-width page number (`-p00000-`) that the 150,000-pod benchmark
+    # rewrites per page, as it rewrites the uids' first group, so that every pod is distinct.
+    write("pods-page-500.json", pod_list(500, "%s-p00000-%d"))
     write("tracer-10k.json", tracer(10000))
     # A directory tree that http.server serves as a kubelet: /stats/summary and /pods.
     write("kubelet/stats/summary", summary(110))

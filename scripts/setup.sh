@@ -4,7 +4,7 @@
 # only what is missing. Needs root or sudo when something is missing.
 set -euo pipefail
 
-packages=(libnats-dev nats-server libsqlite3-dev protobuf-compiler pkg-config openssl)
+packages=(libnats-dev nats-server libsqlite3-dev zlib1g-dev protobuf-compiler pkg-config openssl)
 
 command -v swift >/dev/null || { echo "setup: the Swift toolchain is not on PATH (https://swift.org/install)" >&2; exit 2; }
 

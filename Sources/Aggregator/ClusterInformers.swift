@@ -10,9 +10,9 @@ public struct CachedResource: Sendable {
     /// For pods: the node they run on.
     public var nodeName: String
     /// The object as the API server sent it (without kind/apiVersion/managedFields).
-    public var raw: [UInt8]
+    public var raw: StoredJSON
 
-    public init(namespace: String, name: String, labels: [String: String], nodeName: String = "", raw: [UInt8]) {
+    public init(namespace: String, name: String, labels: [String: String], nodeName: String = "", raw: StoredJSON) {
         self.namespace = namespace
         self.name = name
         self.labels = labels

@@ -27,7 +27,7 @@ final class StaticClusterView: ClusterView {
             }
             return (meta, node)
         }
-        objects[kind, default: []].append(CachedResource(namespace: meta.0.namespace, name: meta.0.name, labels: meta.0.labels, nodeName: meta.1, raw: raw))
+        objects[kind, default: []].append(CachedResource(namespace: meta.0.namespace, name: meta.0.name, labels: meta.0.labels, nodeName: meta.1, raw: StoredJSON(raw)))
         if kind == .namespaces { namespaces[meta.0.name] = meta.0.labels }
         if kind == .deployments { deployments["\(meta.0.namespace)/\(meta.0.name)"] = try JSONScanner.decode(raw) { try Deployment.decode(&$0) } }
     }

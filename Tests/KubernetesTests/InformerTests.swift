@@ -67,7 +67,7 @@ struct InformerTests {
             #expect(lists.count == 3)
             #expect(lists.dropFirst().allSatisfy { !$0.hasSuffix("continue=") })
             // Raw objects are kept as sent, less kind/apiVersion/managedFields.
-            let raw = String(decoding: try #require(informer.get(namespace: "default", name: "pod-3")).raw, as: UTF8.self)
+            let raw = String(decoding: try #require(informer.get(namespace: "default", name: "pod-3")).raw.bytes(), as: UTF8.self)
             #expect(raw.contains(#""nodeName":"node-a""#))
             #expect(!raw.contains("managedFields"))
             #expect(!raw.contains(#""kind""#))

@@ -54,9 +54,10 @@ struct ResourceController {
         var body = ByteBuffer()
         body.reserveCapacity(items.reduce(16) { $0 + $1.raw.count + 1 })
         body.writeString(#"{"items":["#)
+        var inflater = Inflater()
         for (index, item) in items.enumerated() {
             if index > 0 { body.writeString(",") }
-            body.writeBytes(item.raw)
+            inflater.write(item.raw, into: &body)
         }
         body.writeString("]}")
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))

@@ -25,14 +25,29 @@ public struct InformerConfiguration: Sendable {
 /// continue token means list again; errors back off; a periodic re-list repairs missed
 /// events. The cache it keeps is shared by every reader.
 public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Service {
-    public struct Entry: Sendable {
-        public var object: Object
-        /// The object as the API server sent it (see `RawObject`).
-        public var raw: [UInt8]
+    /// One cached object. A class, so that the cache's hash table holds a reference per
+    /// object rather than the whole decoded value.
+    public final class Entry: Sendable {
+        public let object: Object
+        /// The object as the API server sent it (see `RawObject`), deflated.
+        public let raw: StoredJSON
+
+        public init(object: Object, raw: StoredJSON) {
+            self.object = object
+            self.raw = raw
+        }
+    }
+
+    /// Namespace and name; the strings are the object's own (no key string per object).
+    public struct Key: Hashable, Sendable {
+        public var namespace: String
+        public var name: String
+        public init(_ meta: ObjectMeta) { (namespace, name) = (meta.namespace, meta.name) }
+        public init(_ namespace: String, _ name: String) { (self.namespace, self.name) = (namespace, name) }
     }
 
     private struct State {
-        var store: [String: Entry] = [:]
+        var store: [Key: Entry] = [:]
         var resourceVersion = ""
     }
 
@@ -41,6 +56,9 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     private let configuration: InformerConfiguration
     private let logger: Logger
     private let state = Mutex(State())
+    /// The interner and deflate dictionary of the current list (the watch that follows it
+    /// uses them too); used by the informer's own loop, and by `apply`.
+    private let codec = Mutex(InformerCodec())
     /// True once the first list is in; stays true through later re-lists.
     public let synced = Observed(false)
     /// Counts every change to the cache, so that readers can await one.
@@ -77,15 +95,13 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     public var resourceVersion: String { state.withLock { $0.resourceVersion } }
 
     public func get(namespace: String, name: String) -> Entry? {
-        state.withLock { $0.store[Self.key(namespace, name)] }
+        state.withLock { $0.store[Key(namespace, name)] }
     }
 
     /// Every cached object, in no particular order.
     public func entries() -> [Entry] { state.withLock { Array($0.store.values) } }
 
     public func objectsList() -> [Object] { state.withLock { $0.store.values.map(\.object) } }
-
-    static func key(_ namespace: String, _ name: String) -> String { namespace.isEmpty ? name : "\(namespace)/\(name)" }
 
     // MARK: Running
 
@@ -134,7 +150,10 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     /// Lists every page; an expired continue token starts the list again from the top. The
     /// cache is replaced only once the whole list is in: a failure leaves it as it was.
     func listAll() async throws {
-        var items: [String: Entry] = [:]
+        // A fresh interner and dictionary per list: values of objects that are gone are
+        // dropped, and the dictionary follows what the cluster runs now.
+        codec.withLock { $0 = InformerCodec() }
+        var items: [Key: Entry] = [:]
         var continueToken = ""
         var listVersion = ""
         var restarts = 0
@@ -151,8 +170,8 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
                 continueToken = ""
                 continue
             }
-            let page = try Self.decodePage(body)
-            for entry in page.items { items[Self.key(entry.object.metadata.namespace, entry.object.metadata.name)] = entry }
+            let page = try codec.withLock { try Self.decodePage(body, codec: &$0) }
+            for entry in page.items { items[Key(entry.object.metadata)] = entry }
             if page.undecodable > 0 { decodeErrors.increment(by: page.undecodable) }
             continueToken = page.continueToken
             listVersion = page.resourceVersion
@@ -195,7 +214,16 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     /// A list page: each item decoded and kept raw; an item that does not decode is counted
     /// and skipped, not fatal to the page.
     public static func decodePage(_ body: some JSONBytes) throws -> Page {
-        try body.withJSONBytes { buffer in
+        var codec = InformerCodec()
+        return try decodePage(body, codec: &codec)
+    }
+
+    /// A list page decoded with an informer's codec: repeated values shared, raw objects
+    /// deflated (the first page of a list gives the deflate dictionary its samples).
+    public static func decodePage(_ body: some JSONBytes, codec: inout InformerCodec) throws -> Page {
+        let interner = codec.interner
+        var decoded: [(object: Object, raw: [UInt8])] = []
+        var page = try body.withJSONBytes { buffer in
             var page = Page()
             var scanner = JSONScanner(buffer)
             let all = buffer.bindMemory(to: UInt8.self)
@@ -211,8 +239,9 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
                         let bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[range])
                         do {
                             var item = JSONScanner(bytes)
+                            item.interner = interner
                             let object = try Object.decode(&item)
-                            page.items.append(Entry(object: object, raw: try RawObject.stripped(ArraySlice(all[range]))))
+                            decoded.append((object, try RawObject.stripped(bytes)))
                         } catch {
                             page.undecodable += 1
                         }
@@ -222,6 +251,17 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
             try scanner.expectEnd()
             return page
         }
+        if codec.deflater.dictionary == nil {
+            codec.deflater.dictionary = DeflateDictionary.sampled(decoded.map { (group: sampleGroup($0.object.metadata), json: $0.raw) })
+        }
+        page.items.reserveCapacity(decoded.count)
+        for (object, raw) in decoded { page.items.append(Entry(object: object, raw: codec.deflater.compress(raw))) }
+        return page
+    }
+
+    /// Objects of one group look alike: the replicas of one controller, in one namespace.
+    static func sampleGroup(_ meta: ObjectMeta) -> String {
+        "\(meta.namespace)/\(meta.controller?.name ?? meta.name)"
     }
 
     /// One watch request from the current resourceVersion, applied event by event, until
@@ -234,7 +274,7 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         for try await line in lines {
             let event: WatchEvent<Object>
             do {
-                event = try WatchEvent<Object>.decode(line)
+                event = try codec.withLock { try WatchEvent<Object>.decode(line, interner: $0.interner) }
             } catch {
                 decodeErrors.increment()
                 logger.warning("undecodable watch event skipped", metadata: ["kind": "\(kind)", "error": "\(error)"])
@@ -255,12 +295,19 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
             state.withLock { $0.resourceVersion = event.resourceVersion }
         case .added, .modified:
             guard let object = event.object else { return }
-            let key = Self.key(object.metadata.namespace, object.metadata.name)
+            let key = Key(object.metadata)
+            let raw = codec.withLock { codec -> StoredJSON in
+                if codec.deflater.dictionary == nil {
+                    codec.deflater.dictionary = DeflateDictionary.sampled([(group: "", json: event.raw)])
+                }
+                return codec.deflater.compress(event.raw)
+            }
+            let entry = Entry(object: object, raw: raw)
             let count = state.withLock { state -> Int in
                 if let cached = state.store[key], isNewer(cached.object.metadata.resourceVersion, than: object.metadata.resourceVersion) {
                     return state.store.count  // an older copy replayed: keep the newer one
                 }
-                state.store[key] = Entry(object: object, raw: event.raw)
+                state.store[key] = entry
                 state.resourceVersion = event.resourceVersion
                 return state.store.count
             }
@@ -270,7 +317,7 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         case .deleted:
             guard let object = event.object else { return }
             let count = state.withLock { state -> Int in
-                state.store.removeValue(forKey: Self.key(object.metadata.namespace, object.metadata.name))
+                state.store.removeValue(forKey: Key(object.metadata))
                 state.resourceVersion = event.resourceVersion
                 return state.store.count
             }
@@ -285,6 +332,14 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         let nanos = (now.seconds - time.seconds) * 1_000_000_000 + Int64(now.nanoseconds - time.nanoseconds)
         if nanos >= 0 { delay.recordNanoseconds(nanos) }
     }
+}
+
+/// How an informer keeps what it decodes: values that repeat shared through one interner,
+/// raw objects deflated against samples of the kind (see `StoredJSON`).
+public struct InformerCodec: ~Copyable {
+    public let interner = Interner()
+    public var deflater = Deflater()
+    public init() {}
 }
 
 #if canImport(Glibc)

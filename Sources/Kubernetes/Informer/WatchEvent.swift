@@ -12,8 +12,9 @@ public struct WatchEvent<Object: KubernetesResource>: Sendable {
     /// For `ERROR`: the Status's code, reason and message.
     public var status: (code: Int, reason: String, message: String)?
 
-    /// Decodes `{"type":...,"object":{...}}`; keys may come in either order.
-    public static func decode(_ line: [UInt8]) throws -> WatchEvent {
+    /// Decodes `{"type":...,"object":{...}}`; keys may come in either order. With an
+    /// interner, the object's repeated values are shared (see `Interner`).
+    public static func decode(_ line: [UInt8], interner: Interner? = nil) throws -> WatchEvent {
         var type = ""
         var objectRange: Range<Int>?
         try JSONScanner.decode(line) { s in
@@ -46,7 +47,10 @@ public struct WatchEvent<Object: KubernetesResource>: Sendable {
             }
             return WatchEvent(kind: kind, object: nil, raw: [], resourceVersion: version, status: nil)
         default:
-            let object = try JSONScanner.decode(objectBytes) { try Object.decode(&$0) }
+            let object = try JSONScanner.decode(objectBytes) { s in
+                s.interner = interner
+                return try Object.decode(&s)
+            }
             return WatchEvent(kind: kind, object: object, raw: try RawObject.stripped(objectBytes), resourceVersion: object.metadata.resourceVersion, status: nil)
         }
     }

@@ -23,3 +23,7 @@ extension String: JSONBytes {
         return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }
 }
+
+extension UnsafeRawBufferPointer: JSONBytes {
+    public func withJSONBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(self) }
+}

@@ -27,6 +27,8 @@ public struct JSONScanner {
     let base: UnsafePointer<UInt8>
     let end: Int
     var index: Int = 0
+    /// Where repeated values are shared, when decoding objects to keep (an informer's cache).
+    public var interner: Interner?
 
     public init(_ buffer: UnsafeRawBufferPointer) {
         let bytes = buffer.bindMemory(to: UInt8.self)
@@ -104,13 +106,32 @@ public struct JSONScanner {
         return result
     }
 
-    /// Reads an object of string values as a dictionary (labels, annotations).
+    /// Reads an object of string values as a dictionary (labels, selectors); with an
+    /// interner, the keys, values and the dictionary itself are shared.
     public mutating func stringMap() throws -> [String: String] {
         var result: [String: String] = [:]
         try forEachMember { scanner, key in
-            if let value = try scanner.optionalString() { result[key.string] = value }
+            if let value = try scanner.optionalSharedString() { result[scanner.interner?.string(key.string) ?? key.string] = value }
         }
-        return result
+        return shared(result)
+    }
+
+    /// A string that repeats across objects (a namespace, an image, an owner), shared through
+    /// the interner when there is one.
+    public mutating func sharedString() throws -> String {
+        let value = try string()
+        return interner?.string(value) ?? value
+    }
+
+    public mutating func optionalSharedString() throws -> String? {
+        guard let value = try optionalString() else { return nil }
+        return interner?.string(value) ?? value
+    }
+
+    /// `value`, or the equal value the interner already holds.
+    public func shared<T: Hashable>(_ value: T) -> T {
+        guard let interner else { return value }
+        return interner.value(value)
     }
 
     // MARK: Scalars

@@ -174,7 +174,7 @@ public struct EndpointSlice: KubernetesResource, Equatable {
                     var endpoint = Endpoint()
                     try s.forEachMember { s, key in
                         if key == "addresses" { endpoint.addresses = try s.array { try $0.string() } }
-                        else if key == "nodeName" { endpoint.nodeName = try s.optionalString() ?? "" }
+                        else if key == "nodeName" { endpoint.nodeName = try s.optionalSharedString() ?? "" }
                         else if key == "conditions" {
                             try s.forEachMember { s, key in
                                 if key == "ready" { endpoint.ready = try s.readNull() ? nil : s.bool() }
@@ -184,8 +184,8 @@ public struct EndpointSlice: KubernetesResource, Equatable {
                         } else if key == "targetRef" {
                             var ref = EndpointReference()
                             try s.forEachMember { s, key in
-                                if key == "kind" { ref.kind = try s.string() }
-                                else if key == "namespace" { ref.namespace = try s.string() }
+                                if key == "kind" { ref.kind = try s.sharedString() }
+                                else if key == "namespace" { ref.namespace = try s.sharedString() }
                                 else if key == "name" { ref.name = try s.string() }
                                 else if key == "uid" { ref.uid = try s.string() }
                             }

@@ -28,7 +28,7 @@ public struct OwnerReference: Sendable, Equatable, Hashable {
     }
 }
 
-public struct Condition: Sendable, Equatable {
+public struct Condition: Sendable, Hashable {
     public var type = ""
     public var status = ""
     public var reason = ""
@@ -46,7 +46,7 @@ extension ObjectMeta {
         var meta = ObjectMeta()
         try s.forEachMember { s, key in
             if key == "name" { meta.name = try s.optionalString() ?? "" }
-            else if key == "namespace" { meta.namespace = try s.optionalString() ?? "" }
+            else if key == "namespace" { meta.namespace = try s.optionalSharedString() ?? "" }
             else if key == "uid" { meta.uid = try s.optionalString() ?? "" }
             else if key == "resourceVersion" { meta.resourceVersion = try s.optionalString() ?? "" }
             else if key == "generation" { meta.generation = try s.int64() }
@@ -54,16 +54,16 @@ extension ObjectMeta {
             else if key == "creationTimestamp" { meta.creationTimestamp = try s.timestamp() }
             else if key == "deletionTimestamp" { meta.deletionTimestamp = try s.timestamp() }
             else if key == "ownerReferences" {
-                meta.ownerReferences = try s.array { s in
+                meta.ownerReferences = s.shared(try s.array { s in
                     var owner = OwnerReference()
                     try s.forEachMember { s, key in
-                        if key == "kind" { owner.kind = try s.string() }
-                        else if key == "name" { owner.name = try s.string() }
-                        else if key == "uid" { owner.uid = try s.string() }
+                        if key == "kind" { owner.kind = try s.sharedString() }
+                        else if key == "name" { owner.name = try s.sharedString() }
+                        else if key == "uid" { owner.uid = try s.sharedString() }
                         else if key == "controller" { owner.controller = try s.readNull() ? false : s.bool() }
                     }
                     return owner
-                }
+                })
             }
         }
         return meta
@@ -74,10 +74,10 @@ extension Condition {
     static func decode(_ s: inout JSONScanner) throws -> Condition {
         var condition = Condition()
         try s.forEachMember { s, key in
-            if key == "type" { condition.type = try s.optionalString() ?? "" }
-            else if key == "status" { condition.status = try s.optionalString() ?? "" }
-            else if key == "reason" { condition.reason = try s.optionalString() ?? "" }
-            else if key == "message" { condition.message = try s.optionalString() ?? "" }
+            if key == "type" { condition.type = try s.optionalSharedString() ?? "" }
+            else if key == "status" { condition.status = try s.optionalSharedString() ?? "" }
+            else if key == "reason" { condition.reason = try s.optionalSharedString() ?? "" }
+            else if key == "message" { condition.message = try s.optionalSharedString() ?? "" }
         }
         return condition
     }

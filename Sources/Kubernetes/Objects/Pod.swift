@@ -29,7 +29,7 @@ public struct ContainerPort: Sendable, Equatable, Hashable {
     public init() {}
 }
 
-public struct ContainerSpec: Sendable, Equatable {
+public struct ContainerSpec: Sendable, Hashable {
     public var name = ""
     public var image = ""
     public var ports: [ContainerPort] = []
@@ -87,20 +87,20 @@ extension Pod {
             if key == "metadata" { pod.metadata = try ObjectMeta.decode(&s) }
             else if key == "spec" {
                 try s.forEachMember { s, key in
-                    if key == "nodeName" { pod.nodeName = try s.optionalString() ?? "" }
+                    if key == "nodeName" { pod.nodeName = try s.optionalSharedString() ?? "" }
                     else if key == "hostNetwork" { pod.hostNetwork = try s.readNull() ? false : s.bool() }
-                    else if key == "containers" { pod.containers = try s.array(ContainerSpec.decode) }
-                    else if key == "initContainers" { pod.initContainers = try s.array(ContainerSpec.decode) }
+                    else if key == "containers" { pod.containers = s.shared(try s.array(ContainerSpec.decode)) }
+                    else if key == "initContainers" { pod.initContainers = s.shared(try s.array(ContainerSpec.decode)) }
                 }
             }
             else if key == "status" {
                 try s.forEachMember { s, key in
                     if key == "phase" { pod.phase = try s.optionalString() ?? "" }
                     else if key == "podIP" { pod.podIP = try s.optionalString() ?? "" }
-                    else if key == "hostIP" { pod.hostIP = try s.optionalString() ?? "" }
+                    else if key == "hostIP" { pod.hostIP = try s.optionalSharedString() ?? "" }
                     else if key == "qosClass" { pod.qosClass = try s.optionalString() ?? "" }
                     else if key == "startTime" { pod.startTime = try s.timestamp() }
-                    else if key == "conditions" { pod.conditions = try s.array(Condition.decode) }
+                    else if key == "conditions" { pod.conditions = s.shared(try s.array(Condition.decode)) }
                     else if key == "containerStatuses" { pod.containerStatuses = try s.array(ContainerStatus.decode) }
                     else if key == "initContainerStatuses" { pod.initContainerStatuses = try s.array(ContainerStatus.decode) }
                     else if key == "podIPs" {
@@ -147,8 +147,8 @@ extension ContainerSpec {
     static func decode(_ s: inout JSONScanner) throws -> ContainerSpec {
         var spec = ContainerSpec()
         try s.forEachMember { s, key in
-            if key == "name" { spec.name = try s.string() }
-            else if key == "image" { spec.image = try s.optionalString() ?? "" }
+            if key == "name" { spec.name = try s.sharedString() }
+            else if key == "image" { spec.image = try s.optionalSharedString() ?? "" }
             else if key == "ports" {
                 spec.ports = try s.array { s in
                     var port = ContainerPort()
@@ -187,10 +187,10 @@ extension ContainerStatus {
     static func decode(_ s: inout JSONScanner) throws -> ContainerStatus {
         var status = ContainerStatus()
         try s.forEachMember { s, key in
-            if key == "name" { status.name = try s.string() }
+            if key == "name" { status.name = try s.sharedString() }
             else if key == "containerID" { (status.runtime, status.containerID) = splitContainerID(try s.optionalString() ?? "") }
-            else if key == "image" { status.image = try s.optionalString() ?? "" }
-            else if key == "imageID" { status.imageID = try s.optionalString() ?? "" }
+            else if key == "image" { status.image = try s.optionalSharedString() ?? "" }
+            else if key == "imageID" { status.imageID = try s.optionalSharedString() ?? "" }
             else if key == "ready" { status.ready = try s.bool() }
             else if key == "restartCount" { status.restartCount = Int(try s.int64()) }
             else if key == "state" { (status.state, status.stateReason, _) = try state(&s) }
@@ -213,7 +213,7 @@ extension ContainerStatus {
             if try s.readNull() { return }
             kind = key.string
             try s.forEachMember { s, key in
-                if key == "reason" { reason = try s.optionalString() ?? "" }
+                if key == "reason" { reason = try s.optionalSharedString() ?? "" }
                 else if key == "exitCode" { exitCode = Int(try s.int64()) }
             }
         }
