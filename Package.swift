@@ -10,6 +10,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "clustermon", targets: ["clustermon"]),
+        // The DaemonSet's binary: the agent alone, without the aggregator, its web framework,
+        // SQLite or Foundation (about half the resident memory of `clustermon agent`).
+        .executable(name: "clustermon-agent", targets: ["clustermon-agent"]),
         // Libraries for the benchmark package (Benchmarks/), which depends on this one by path.
         .library(name: "Messaging", targets: ["Messaging"]),
         .library(name: "Wire", targets: ["Wire"]),
@@ -24,7 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        // No default traits: BinaryDelimitedStreams imports all of Foundation (the agent binary links none).
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
@@ -72,9 +76,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
                 "Messaging", "CZlib",
             ],
+            swiftSettings: strict
+        ),
+        // Reading a kubeconfig file (YAML, Foundation): the aggregator's and the tests' only.
+        .target(
+            name: "KubernetesConfig",
+            dependencies: ["Kubernetes", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         .target(
@@ -83,6 +92,8 @@ let package = Package(
                 "Wire", "Messaging", "Kubernetes",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,12 +134,31 @@ let package = Package(
             dependencies: ["ClustermonCLI"],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "clustermon-agent",
+            dependencies: ["AgentCLI"],
+            swiftSettings: strict
+        ),
+        // The agent's command and the options every command shares; nothing of the aggregator.
+        .target(
+            name: "AgentCLI",
+            dependencies: [
+                "Messaging", "Kubernetes", "NodeAgent", "Wire",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         // The subcommands, as a library so that tests can parse and run them.
         .target(
             name: "ClustermonCLI",
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                "Messaging", "Wire", "Kubernetes", "NodeAgent", "Aggregator", "API",
+                "Messaging", "Wire", "Kubernetes", "KubernetesConfig", "NodeAgent", "Aggregator", "API", "AgentCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -154,11 +184,15 @@ let package = Package(
         ),
         .testTarget(name: "WireTests", dependencies: ["Wire", "TestSupport"]),
         .testTarget(name: "KubernetesTests", dependencies: [
-            "Kubernetes", "TestSupport", "Messaging",
+            "Kubernetes", "KubernetesConfig", "TestSupport", "Messaging",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Yams", package: "Yams"),
         ]),
-        .testTarget(name: "NodeAgentTests", dependencies: ["NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport"]),
+        .testTarget(name: "NodeAgentTests", dependencies: [
+            "NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kubernetes", "Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: [
@@ -170,7 +204,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "ClustermonCLITests", dependencies: [
-            "ClustermonCLI", "API", "TestSupport", "Wire", "Messaging",
+            "ClustermonCLI", "AgentCLI", "API", "TestSupport", "Wire", "Messaging",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
     ]

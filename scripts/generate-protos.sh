@@ -30,6 +30,16 @@ protos=(common/types.proto cluster/events.proto agent/v1/batch.proto)
 protoc --plugin=protoc-gen-swift="$plugin" -I proto \
   --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
   --swift_out="$out" "${protos[@]}"
+# FoundationEssentials where the toolchain has it: the agent binary links no full Foundation.
+for f in "$out"/*.pb.swift; do
+  python3 - "$f" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+text = text.replace("\nimport Foundation\n", "\n#if canImport(FoundationEssentials)\nimport FoundationEssentials\n#else\nimport Foundation\n#endif\n", 1)
+open(path, "w").write(text)
+PY
+done
 
 if [ "${1:-}" = "--check" ]; then
   stale=0

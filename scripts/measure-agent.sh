@@ -4,12 +4,16 @@
 # per second for CYCLES cycles. Prints resident memory over time and CPU per cycle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# STATIC=1 measures the binary as the image builds it (Swift runtime linked statically).
+# STATIC=1 measures the binary as the image builds it (Swift runtime linked statically);
+# PRODUCT=clustermon measures `clustermon agent` instead of the DaemonSet's `clustermon-agent`.
 cycles="${CYCLES:-60}"
-flags=(-c release --product clustermon)
+product="${PRODUCT:-clustermon-agent}"
+flags=(-c release --product "$product")
 [ "${STATIC:-0}" = 1 ] && flags+=(--static-swift-stdlib --scratch-path .build-static)
 (cd Benchmarks && swift build "${flags[@]}" >/dev/null)
-bin="$(cd Benchmarks && swift build "${flags[@]}" --show-bin-path)/clustermon"
+bin="$(cd Benchmarks && swift build "${flags[@]}" --show-bin-path)/$product"
+command=("$bin")
+[ "$product" = clustermon ] && command+=(agent)
 [ -d Benchmarks/.inputs/kubelet ] || python3 Benchmarks/make_inputs.py >/dev/null
 
 work="$(mktemp -d)"
@@ -23,7 +27,7 @@ python3 -m http.server "$kport" --bind 127.0.0.1 -d Benchmarks/.inputs/kubelet >
 nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done
 
-"$bin" agent --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
+"${command[@]}" --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
   --nats "nats://127.0.0.1:$nport" --metrics-addr 127.0.0.1:0 --fs-path root=/ --log-level warning & agent=$!
 pids+=($agent)
 hz=$(getconf CLK_TCK)

@@ -1,4 +1,5 @@
 import Aggregator
+import Kubernetes
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket

@@ -1,8 +1,10 @@
+import AgentCLI
 import API
 import Aggregator
 import ArgumentParser
 import Foundation
 import Kubernetes
+import KubernetesConfig
 import Logging
 import Messaging
 import Prometheus

@@ -1,13 +1,9 @@
+import AgentCLI
 import ArgumentParser
 import Foundation
 
-/// A command whose options may also come from environment variables.
-protocol EnvironmentConfigurable {
-    static var environment: [EnvironmentBinding] { get }
-}
-
 public struct Clustermon: AsyncParsableCommand {
-    public static let version = "0.1.0"
+    public static let version = ClustermonVersion.current
 
     public static let configuration = CommandConfiguration(
         commandName: "clustermon",

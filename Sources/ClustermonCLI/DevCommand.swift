@@ -1,7 +1,9 @@
+import AgentCLI
 import API
 import Aggregator
 import ArgumentParser
 import Foundation
+import Kubernetes
 import Logging
 import Messaging
 import NodeAgent

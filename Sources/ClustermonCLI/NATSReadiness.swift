@@ -1,3 +1,4 @@
+import AgentCLI
 import API
 import Messaging
 

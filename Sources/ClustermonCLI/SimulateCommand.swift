@@ -1,5 +1,7 @@
+import AgentCLI
 import ArgumentParser
 import Foundation
+import Kubernetes
 import Logging
 import Messaging
 import NodeAgent

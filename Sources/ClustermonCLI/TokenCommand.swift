@@ -1,3 +1,4 @@
+import AgentCLI
 import API
 import ArgumentParser
 import Foundation

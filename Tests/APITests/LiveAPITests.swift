@@ -9,6 +9,7 @@ import Logging
 import Messaging
 import NIOCore
 import Prometheus
+import Kubernetes
 import Testing
 import TestSupport
 @testable import API

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Kubernetes
 import Testing
 @testable import API
+@testable import AgentCLI
 @testable import ClustermonCLI
 
 private func parse<C: ParsableCommand>(_ arguments: [String], environment: [String: String] = [:], as: C.Type) throws -> C {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import AgentCLI
 @testable import ClustermonCLI
 
 /// The manifests set options through environment variables: each must be one the binary
@@ -27,8 +28,23 @@ struct ManifestTests {
         let names = try Self.environmentNames(in: "daemonset/daemonset.yaml")
         #expect(names.contains("NODE_NAME"))
         #expect(names.contains("PROC_ROOT"))
-        let known = Set(Agent.environment.map(\.variable) + ["NODE_IP"])
+        let known = Set(Agent.environment.map(\.variable) + ["NODE_IP", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"])
         for name in names { #expect(known.contains(name), "daemonset.yaml sets \(name), which the agent does not read") }
+    }
+
+    /// The DaemonSet runs the agent's own binary, and the image builds and ships it.
+    @Test func daemonSetRunsTheAgentBinaryTheImageShips() throws {
+        func text(_ file: String) throws -> String {
+            try String(contentsOf: Fixtures.packageRoot.appendingPathComponent(file), encoding: .utf8)
+        }
+        let daemonSet = try text("daemonset/daemonset.yaml")
+        #expect(daemonSet.contains(#"command: ["/usr/local/bin/clustermon-agent"]"#))
+        #expect(!daemonSet.contains("args:"), "clustermon-agent takes no subcommand")
+        let dockerfile = try text("daemonset/Dockerfile")
+        #expect(dockerfile.contains("--product clustermon-agent"))
+        #expect(dockerfile.contains("COPY --from=build /clustermon-agent /usr/local/bin/clustermon-agent"))
+        let manifest = try text("Package.swift")
+        #expect(manifest.contains(#".executable(name: "clustermon-agent", targets: ["clustermon-agent"])"#))
     }
 
     @Test func aggregatorDeploymentSetsOnlyVariablesTheAggregatorReads() throws {

@@ -1,22 +1,24 @@
 import Foundation
 
-/// The built `clustermon` binary, run as a user would, with its log read as it runs.
+/// A built binary of this package (`clustermon`, or the DaemonSet's `clustermon-agent`),
+/// run as a user would, with its log read as it runs.
 public final class ClustermonProcess: @unchecked Sendable {
     public let process: Process
     private let output: OutputLog
 
-    public static var binary: URL {
+    public static func binary(_ name: String = "clustermon") -> URL {
         // Tests run from .build/<triple>/debug/<package>PackageTests.xctest; the binary is beside it.
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        return bundle.appendingPathComponent("clustermon")
+        return bundle.appendingPathComponent(name)
     }
 
-    public init(_ arguments: [String], environment: [String: String] = [:]) throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw NATSServer.Failure.didNotStart("no clustermon binary at \(Self.binary.path): run `swift build` before `swift test`")
+    public init(_ arguments: [String], binary name: String = "clustermon", environment: [String: String] = [:]) throws {
+        let binary = Self.binary(name)
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw NATSServer.Failure.didNotStart("no \(name) binary at \(binary.path): run `swift build` before `swift test`")
         }
         process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = binary
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()

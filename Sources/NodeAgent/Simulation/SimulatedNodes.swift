@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Messaging
 import ServiceLifecycle
@@ -29,6 +33,12 @@ public final class SimulatedNodes: Service {
     let bus: any MessageBus
     let logger: Logger
     let instance = "sim-\(UInt32.random(in: 0...UInt32.max))"
+
+    /// `sim-node-0042`: four digits at least, as the fake API server names them.
+    static func nodeName(_ index: Int) -> String {
+        let digits = String(index)
+        return "sim-node-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
 
     public init(configuration: Configuration, bus: any MessageBus, logger: Logger) {
         self.configuration = configuration
@@ -67,7 +77,7 @@ public final class SimulatedNodes: Service {
         let seconds = UInt64(max(1, c.interval.components.seconds))
         let busyShare = UInt64(10 + (index * 7) % 70)  // percent of the node busy
         return .with { batch in
-            batch.nodeName = String(format: "sim-node-%04d", index)
+            batch.nodeName = Self.nodeName(index)
             batch.agentVersion = "simulated"
             batch.agentInstance = instance
             batch.sequence = sequence

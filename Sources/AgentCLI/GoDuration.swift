@@ -1,6 +1,5 @@
-import Aggregator
 import ArgumentParser
-import Foundation
+import Kubernetes
 
 /// A duration written the Go way, as the seed flags are (`5s`, `1m30s`, `500ms`, `1h`).
 public struct GoDuration: Sendable, Equatable, CustomStringConvertible, ExpressibleByArgument {

@@ -1,11 +1,11 @@
-import Foundation
-
 /// Durations written the Go way (`5s`, `1m30s`, `500ms`, `1h`), as the seed's flags and
 /// the API's `window` parameter are.
 public enum GoDurationText {
     public static func parse(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        var rest = Substring(text)
+        while rest.first?.isWhitespace == true { rest.removeFirst() }
+        while rest.last?.isWhitespace == true { rest.removeLast() }
         guard !rest.isEmpty else { return nil }
         if rest == "0" { return .zero }
         var seconds = 0.0

@@ -1,3 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A command whose options may also come from environment variables.
+public protocol EnvironmentConfigurable {
+    static var environment: [EnvironmentBinding] { get }
+}
+
+/// The process's environment variables (without Foundation's `ProcessInfo`).
+public enum ProcessEnvironment {
+    public static func current() -> [String: String] {
+        var result: [String: String] = [:]
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            entry += 1
+        }
+        return result
+    }
+}
+
+/// The version every binary reports.
+public enum ClustermonVersion {
+    public static let current = "0.1.0"
+}
+
 /// Options that a Kubernetes manifest sets through environment variables.
 ///
 /// ArgumentParser reads only the command line, so each command lists which variable feeds

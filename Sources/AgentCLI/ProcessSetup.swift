@@ -4,12 +4,12 @@ import Prometheus
 import Synchronization
 
 /// Logging and metrics are process-wide and may be set up only once.
-enum ProcessSetup {
+public enum ProcessSetup {
     private static let state = Mutex<PrometheusCollectorRegistry?>(nil)
 
     /// Sets up logging (one line per event on stderr) and the Prometheus registry behind
     /// swift-metrics; later calls return the same registry.
-    static func bootstrap(logLevel: Logger.Level) -> PrometheusCollectorRegistry {
+    public static func bootstrap(logLevel: Logger.Level) -> PrometheusCollectorRegistry {
         state.withLock { registry in
             if let registry { return registry }
             LoggingSystem.bootstrap { label in
@@ -22,5 +22,15 @@ enum ProcessSetup {
             registry = created
             return created
         }
+    }
+}
+
+extension PrometheusCollectorRegistry {
+    /// The Prometheus text exposition of every metric.
+    public func bytes() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16 * 1024)
+        emit(into: &bytes)
+        return bytes
     }
 }

@@ -1,6 +1,4 @@
-import API
 import ArgumentParser
-import Foundation
 import Kubernetes
 import Logging
 import Messaging
@@ -8,15 +6,35 @@ import NodeAgent
 import Prometheus
 import ServiceLifecycle
 import SwiftProtobuf
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The per-node DaemonSet.
-struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
-    static let configuration = CommandConfiguration(
-        commandName: "agent",
-        abstract: "Run the per-node agent (DaemonSet): collect this node's state and ship it over NATS."
+/// The per-node DaemonSet: `clustermon agent`, and the whole of the `clustermon-agent`
+/// binary that the DaemonSet runs (this module links neither the aggregator nor Foundation).
+public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
+    public static let configuration = CommandConfiguration(
+        // `clustermon agent`, or the root command of the `clustermon-agent` binary.
+        commandName: CommandLine.arguments.first?.split(separator: "/").last == "clustermon-agent" ? "clustermon-agent" : "agent",
+        abstract: "Run the per-node agent (DaemonSet): collect this node's state and ship it over NATS.",
+        version: ClustermonVersion.current
     )
 
-    static let environment: [EnvironmentBinding] = [
+    /// Parses the process's arguments (and the environment variables the agent binds) as
+    /// this command alone, and runs it: the `clustermon-agent` binary.
+    public static func runFromCommandLine() async {
+        let arguments = EnvironmentArguments.apply(environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessEnvironment.current())
+        do {
+            var command = try parse(arguments)
+            try await command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    public init() {}
+
+    public static let environment: [EnvironmentBinding] = [
         .init("NODE_NAME", "node-name"), .init("INTERVAL", "interval"), .init("METRICS_ADDR", "metrics-addr"),
         .init("KUBELET_URL", "kubelet-url"), .init("KUBELET_CA", "kubelet-ca"), .init("KUBELET_TOKEN_FILE", "kubelet-token-file"),
         .init("KUBELET_INSECURE_TLS", "kubelet-insecure-tls", isSwitch: true), .init("KUBELET_TIMEOUT", "kubelet-timeout"),
@@ -80,7 +98,7 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case json }
 
-    func validate() throws {
+    public func validate() throws {
         guard SubjectPattern.isValidPublishSubject("agent.v1.\(nodeName)"), !nodeName.contains(".") else {
             throw ValidationError("--node-name '\(nodeName)' cannot be part of a NATS subject (no dots, spaces or wildcards)")
         }
@@ -90,17 +108,17 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
 
     var agentConfiguration: AgentConfiguration {
         AgentConfiguration(
-            nodeName: nodeName, agentVersion: Clustermon.version, interval: interval.duration, procRoot: procRoot,
+            nodeName: nodeName, agentVersion: ClustermonVersion.current, interval: interval.duration, procRoot: procRoot,
             filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections,
             socketRefresh: socketRefresh.duration)
     }
 
-    func makeKubelet(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> KubeletClient? {
+    func makeKubelet(environment: [String: String] = ProcessEnvironment.current()) throws -> KubeletClient? {
         guard !noKubelet else { return nil }
         let url = kubeletUrl ?? "https://\(environment["NODE_IP"].map { $0.contains(":") ? "[\($0)]" : $0 } ?? "127.0.0.1"):10250"
         let defaultCA = "\(Agent.serviceAccount)/ca.crt"
-        let ca = kubeletCa ?? (FileManager.default.fileExists(atPath: defaultCA) ? defaultCA : nil)
-        let token: BearerToken = FileManager.default.fileExists(atPath: kubeletTokenFile) ? .file(kubeletTokenFile) : .none
+        let ca = kubeletCa ?? (access(defaultCA, F_OK) == 0 ? defaultCA : nil)
+        let token: BearerToken = access(kubeletTokenFile, F_OK) == 0 ? .file(kubeletTokenFile) : .none
         return try KubeletClient(baseURL: url, token: token, tls: ClientTLS(caFile: ca, insecureSkipVerify: kubeletInsecureTls), timeout: kubeletTimeout.duration)
     }
 
@@ -108,7 +126,7 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         tracerSocket.map { TracerClient(socketPath: $0, clientID: "clustermon-\(nodeName)") }
     }
 
-    func run() async throws {
+    public func run() async throws {
         let registry = ProcessSetup.bootstrap(logLevel: once ? max(logging.logLevel, .warning) : logging.logLevel)
         let logger = Logger(label: "clustermon.agent")
         let kubelet = try makeKubelet()
@@ -135,13 +153,13 @@ struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
             return
         }
         let configuration = nats.configuration(name: "clustermon-agent-\(nodeName)")
-        logger.info("clustermon agent starting", metadata: ["version": "\(Clustermon.version)", "node": "\(nodeName)", "nats": "\(configuration)"])
+        logger.info("clustermon agent starting", metadata: ["version": "\(ClustermonVersion.current)", "node": "\(nodeName)", "nats": "\(configuration)"])
         let connection = try await NATSConnection.connect(configuration, logger: logger)
         let agent = AgentService(configuration: agentConfiguration, bus: connection, kubelet: kubelet, tracer: tracer, logger: logger)
-        let http = buildApplication(
-            APIConfiguration(address: metricsAddr, registry: registry, readiness: [BusReadiness(bus: connection)]),
-            logger: logger
-        )
+        let http = StatusServer(
+            host: metricsAddr.host, port: metricsAddr.port,
+            readiness: [.init(name: "nats") { connection.state == .connected ? nil : "connection \(connection.state.rawValue)" }],
+            metrics: { registry.bytes() }, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: agent), .init(service: http)],
             gracefulShutdownSignals: [.sigterm, .sigint],

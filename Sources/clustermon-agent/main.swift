@@ -1,0 +1,4 @@
+import AgentCLI
+
+// `clustermon-agent`: the DaemonSet's binary, the same command as `clustermon agent`.
+await Agent.runFromCommandLine()
