@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 cycles="${CYCLES:-60}"
 product="${PRODUCT:-clustermon-agent}"
 flags=(-c release --product "$product")
-[ "${STATIC:-0}" = 1 ] && flags+=(--static-swift-stdlib --scratch-path .build-static)
+[ "${STATIC:-0}" = 1 ] && flags+=(--static-swift-stdlib --scratch-path ../.build-static)
 (cd Benchmarks && swift build "${flags[@]}" >/dev/null)
 bin="$(cd Benchmarks && swift build "${flags[@]}" --show-bin-path)/$product"
 command=("$bin")
@@ -27,7 +27,12 @@ python3 -m http.server "$kport" --bind 127.0.0.1 -d Benchmarks/.inputs/kubelet >
 nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done
 
-"${command[@]}" --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
+# The DaemonSet's allocator settings; AGENT_MALLOC_ARENA_MAX= and AGENT_MALLOC_MMAP_THRESHOLD=
+# (empty) measure with glibc's defaults.
+allocator=()
+[ -n "${AGENT_MALLOC_ARENA_MAX-1}" ] && allocator+=("MALLOC_ARENA_MAX=${AGENT_MALLOC_ARENA_MAX-1}")
+[ -n "${AGENT_MALLOC_MMAP_THRESHOLD-131072}" ] && allocator+=("MALLOC_MMAP_THRESHOLD_=${AGENT_MALLOC_MMAP_THRESHOLD-131072}")
+env "${allocator[@]}" "${command[@]}" --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
   --nats "nats://127.0.0.1:$nport" --metrics-addr 127.0.0.1:0 --fs-path root=/ --log-level warning & agent=$!
 pids+=($agent)
 hz=$(getconf CLK_TCK)

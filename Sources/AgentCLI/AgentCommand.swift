@@ -84,7 +84,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "Connections shipped per batch at most; more are counted as dropped. (env MAX_CONNECTIONS)")
     var maxConnections = 65_536
 
-    @Option(help: "How often each network namespace's sockets are re-read (listening ports; procfs connections). (env SOCKET_REFRESH)")
+    @Option(help: "How often each network namespace's sockets (listening ports; procfs connections) and each process's cgroup and namespace are re-read. (env SOCKET_REFRESH)")
     var socketRefresh = GoDuration(.seconds(30))
 
     @Flag(help: "Collect once, print the batch and exit (no NATS needed).")

@@ -23,6 +23,7 @@ public final class AgentService: Service {
     private let health: CollectorHealth
     private let builder: BatchBuilder
     private let socketCache: SocketCache
+    private let processCache: ProcessCache
     private let sequence = Atomic<UInt64>(0)
     private let connectionsTracked = Gauge(label: "clustermon_agent_connections_tracked")
     private let connectionsDropped = Counter(label: "clustermon_agent_connections_dropped_total")
@@ -41,6 +42,7 @@ public final class AgentService: Service {
         shipper = Shipper(nodeName: configuration.nodeName, bus: bus, logger: logger)
         health = CollectorHealth(logger: logger)
         socketCache = SocketCache(refresh: configuration.socketRefresh)
+        processCache = ProcessCache(refresh: configuration.socketRefresh)
         builder = BatchBuilder(
             nodeName: configuration.nodeName, agentVersion: configuration.agentVersion, agentInstance: Self.randomInstanceID(),
             interval: configuration.interval, clockTicksPerSecond: UInt64(max(1, sysconf(Int32(_SC_CLK_TCK)))),
@@ -163,7 +165,7 @@ public final class AgentService: Service {
             if !errors.isEmpty { throw CollectorErrors(errors) }
         }
         run("procfs-processes") {
-            let scan = procfs.scanProcesses()
+            let scan = processCache.scan(using: procfs)
             o.processes = scan
             o.hostNetns = procfs.hostNetns()
             if scan.vanished > 0 { vanished.increment(by: scan.vanished) }

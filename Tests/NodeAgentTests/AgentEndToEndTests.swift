@@ -1,7 +1,8 @@
 import Foundation
-import Kubernetes
+@testable import Kubernetes
 import Logging
 import Messaging
+import NIOCore
 import Testing
 import TestSupport
 import Wire
@@ -114,6 +115,35 @@ struct AgentEndToEndTests {
         // Both collectors were asked with credentials and a stable client id.
         #expect(kubelet.requests.allSatisfy { $0.hasSuffix(" token") })
         #expect(tracer.clientIDs == ["clustermon-e2e"])
+    }
+
+    @Test func unchangedPodListIsNotDecodedAgain() async throws {
+        let kubelet = try FakeKubelet(summaryFixture: "kubelet-stats-summary/nri_k8s-1.34_containerd_stats-summary.json",
+                                      podsFixture: "kubelet-pods/nri_k8s-1.34_containerd_pods.json")
+        try await withFakes(kubelet: kubelet, tracer: FakeTracer(rows: [])) { url, _ in
+            let client = try KubeletClient(baseURL: url, token: .file(try tokenFile(kubelet.token)),
+                                           tls: ClientTLS(caFile: try TestCertificates.get().caCertificate), timeout: .seconds(20))
+            let first = try await client.pods()
+            let second = try await client.pods()
+            #expect(first.count == 24)
+            #expect(second == first)
+            #expect(client.podsDecoded.load(ordering: .relaxed) == 1, "the same body is decoded once")
+            try kubelet.servePods(fixture: "kubelet-pods/ddic_podlist_containerd.json")
+            let changed = try await client.pods()
+            #expect(client.podsDecoded.load(ordering: .relaxed) == 2)
+            #expect(changed != first)
+            #expect(changed.count == (try Pod.decodeList(try Fixtures.bytes("kubelet-pods/ddic_podlist_containerd.json")).items.count))
+            #expect(kubelet.requests.filter { $0.hasPrefix("/pods") }.count == 3, "every call asks the kubelet")
+            try await client.shutdown()
+        }
+    }
+
+    @Test func digestTellsBodiesApart() {
+        let a = ByteBuffer(string: #"{"items":[{"metadata":{"name":"a"}}]}"#)
+        let b = ByteBuffer(string: #"{"items":[{"metadata":{"name":"b"}}]}"#)
+        #expect(KubeletClient.digest(a) == KubeletClient.digest(ByteBuffer(string: #"{"items":[{"metadata":{"name":"a"}}]}"#)))
+        #expect(KubeletClient.digest(a) != KubeletClient.digest(b))
+        #expect(KubeletClient.digest(ByteBuffer(string: "0123456789abcdefX")) != KubeletClient.digest(ByteBuffer(string: "0123456789abcdefY")))
     }
 
     @Test(arguments: [

@@ -75,3 +75,52 @@ struct SocketCacheTests {
         #expect(stale[1]?.tcp.count == 2 && stale[2]?.tcp.count == 2)
     }
 }
+
+@Suite("Process cache")
+struct ProcessCacheTests {
+    @Test func readsNewProcessesTwiceThenOnlyWhenDueAndForgetsExitedOnes() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-processes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func container(_ digit: Character) -> String { String(repeating: digit, count: 64) }
+        func place(_ pid: Int, in id: String, netns: UInt64 = 4026532001) throws {
+            let directory = root.appendingPathComponent("\(pid)/ns")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-\(id).scope\n"
+                .write(to: root.appendingPathComponent("\(pid)/cgroup"), atomically: true, encoding: .utf8)
+            let link = directory.appendingPathComponent("net").path
+            try? FileManager.default.removeItem(atPath: link)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "net:[\(netns)]")
+        }
+        let procfs = ProcfsReader(root: root.path)
+        let cache = ProcessCache(refresh: .seconds(30))
+        let start = ContinuousClock.now
+        func ids(_ scan: ProcessScan) -> [Int32: String] {
+            Dictionary(uniqueKeysWithValues: scan.processes.map { ($0.pid, $0.container?.containerID ?? "host") })
+        }
+
+        try place(7, in: container("a"))
+        let first = cache.scan(using: procfs, now: start)
+        #expect(ids(first) == [7: container("a")])
+        #expect(first.processes.first?.netns == 4026532001)
+        // A runtime moves a process into its container's cgroup just after it starts: the
+        // second scan that sees it reads it again.
+        try place(7, in: container("b"))
+        #expect(ids(cache.scan(using: procfs, now: start + .seconds(1))) == [7: container("b")])
+        try place(7, in: container("c"))
+        try place(8, in: container("d"))
+        #expect(ids(cache.scan(using: procfs, now: start + .seconds(2))) == [7: container("b"), 8: container("d")], "7 from the cache, 8 read")
+        #expect(ids(cache.scan(using: procfs, now: start + .seconds(32))) == [7: container("c"), 8: container("d")], "7 is due again")
+
+        // An exited process is forgotten; its pid, reused, is read as new.
+        try FileManager.default.removeItem(at: root.appendingPathComponent("7"))
+        #expect(ids(cache.scan(using: procfs, now: start + .seconds(33))) == [8: container("d")])
+        try place(7, in: container("e"))
+        #expect(ids(cache.scan(using: procfs, now: start + .seconds(34))) == [7: container("e"), 8: container("d")])
+
+        // A process that exits between the listing and the read is counted, not fatal.
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("9"), withIntermediateDirectories: true)
+        let racing = cache.scan(using: procfs, now: start + .seconds(35))
+        #expect(racing.vanished == 1)
+        #expect(Set(racing.processes.map(\.pid)) == [7, 8])
+    }
+}

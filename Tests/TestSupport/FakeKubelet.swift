@@ -16,13 +16,18 @@ public final class FakeKubelet: Sendable {
 
     public let token: String
     private let summary: [UInt8]
-    private let pods: [UInt8]
-    private let state = Mutex<(behaviour: Behaviour, requests: [String])>((.normal, []))
+    private let state: Mutex<(behaviour: Behaviour, requests: [String], pods: [UInt8])>
 
     public init(summaryFixture: String, podsFixture: String, token: String = "kubelet-test-token") throws {
         self.summary = try Fixtures.bytes(summaryFixture)
-        self.pods = try Fixtures.bytes(podsFixture)
+        state = Mutex((.normal, [], try Fixtures.bytes(podsFixture)))
         self.token = token
+    }
+
+    /// What `/pods` answers from now on.
+    public func servePods(fixture: String) throws {
+        let bytes = try Fixtures.bytes(fixture)
+        state.withLock { $0.pods = bytes }
     }
 
     public var behaviour: Behaviour {
@@ -36,7 +41,7 @@ public final class FakeKubelet: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/stats/summary") { request, _ in try await self.respond(request, self.summary, isSummary: true) }
-        router.get("/pods") { request, _ in try await self.respond(request, self.pods, isSummary: false) }
+        router.get("/pods") { request, _ in try await self.respond(request, self.state.withLock { $0.pods }, isSummary: false) }
         return router
     }
 

@@ -84,17 +84,23 @@ public struct ProcfsReader: Sendable {
     public func scanProcesses() -> ProcessScan {
         var scan = ProcessScan()
         for pid in pids() {
-            let cgroup: [UInt8]
-            do { cgroup = try read("\(pid)/cgroup") } catch {
-                if error.isMissing { scan.vanished += 1 } else {
-                    scan.unreadable += 1
-                    scan.firstError = scan.firstError ?? error.description
-                }
-                continue
-            }
-            scan.processes.append(ProcessEntry(pid: pid, container: CgroupPath.container(inFile: cgroup), netns: netns(pid: pid)))
+            if let process = process(pid, into: &scan) { scan.processes.append(process) }
         }
         return scan
+    }
+
+    /// One process's container (from its cgroup) and network namespace; nil, counted in
+    /// `scan`, when it cannot be read (it exited, or permissions).
+    func process(_ pid: Int32, into scan: inout ProcessScan) -> ProcessEntry? {
+        let cgroup: [UInt8]
+        do { cgroup = try read("\(pid)/cgroup") } catch {
+            if error.isMissing { scan.vanished += 1 } else {
+                scan.unreadable += 1
+                scan.firstError = scan.firstError ?? error.description
+            }
+            return nil
+        }
+        return ProcessEntry(pid: pid, container: CgroupPath.container(inFile: cgroup), netns: netns(pid: pid))
     }
 
     /// TCP and UDP sockets (IPv4 and IPv6) of the namespace `pid` lives in.
