@@ -63,7 +63,8 @@ public struct PublishStats: Sendable, Equatable {
     public var duplicates = 0
     /// Rejected by the server or timed out.
     public var failed = 0
-    /// Pushed out of the bounded queue by newer events while the server was unreachable.
+    /// Pushed out of the bounded queue by newer events while the server was unreachable, or
+    /// still queued when the publisher stopped (NATS unreachable at shutdown).
     public var dropped = 0
 
     public init() {}

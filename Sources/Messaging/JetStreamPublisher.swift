@@ -117,12 +117,25 @@ public final class JetStreamPublisher: EventPublisher {
 
     public func run() async throws {
         await withGracefulShutdownHandler {
+            var handed = 0
             for await pending in queue.cancelOnGracefulShutdown() {
                 if connection.state != .connected {
-                    await connection.waitFor(.connected)
-                    if Task.isCancelled || connection.state == .closed { break }
+                    // Wait for the server, but not past shutdown (a shutdown that waits for
+                    // NATS never ends while NATS is away).
+                    let connection = self.connection
+                    await cancelWhenGracefulShutdown { await connection.waitFor(.connected) }
+                    if Task.isCancelled || connection.state != .connected { break }
                 }
                 await send(pending)
+                handed += 1
+            }
+            // What was still queued when the service stopped is lost: counted and logged.
+            let stats = statsBox.value
+            let unsent = stats.enqueued - stats.dropped - handed
+            if unsent > 0 {
+                statsBox.update { $0.dropped += unsent }
+                droppedCounter.increment(by: unsent)
+                logger.warning("events not sent before shutdown", metadata: ["events": "\(unsent)", "nats": "\(connection.state.rawValue)"])
             }
         } onGracefulShutdown: { [queueInput] in
             queueInput.finish()

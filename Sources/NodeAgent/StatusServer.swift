@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// The agent's own small HTTP server: `/healthz`, `/readyz` and `/metrics` for the kubelet's
 /// probes and Prometheus, on NIO alone. The agent runs on every node, so it does not carry
@@ -40,11 +41,17 @@ public final class StatusServer: ServiceLifecycle.Service {
 
     public func run() async throws {
         let responder = self.responder
+        // Open connections, closed with the listener (a scraper's keep-alive connection
+        // would otherwise outlive the server).
+        let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let id = ObjectIdentifier(channel)
+                connections.withLock { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(StatusHandler(responder: responder))
                 }
@@ -56,10 +63,20 @@ public final class StatusServer: ServiceLifecycle.Service {
         let url = boundHost.contains(":") ? "http://[\(boundHost)]:\(address?.port ?? port)" : "http://\(boundHost):\(address?.port ?? port)"
         logger.info("http listening", metadata: ["url": "\(url)"])
         listening.set(url)
-        await withGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        // Stops on graceful shutdown, and on cancellation (a service group cancels its other
+        // services when one fails).
+        let stop: @Sendable () -> Void = {
             channel.close(promise: nil)
+            for connection in connections.withLock({ Array($0.values) }) { connection.close(promise: nil) }
+        }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                try? await channel.closeFuture.get()
+            } onGracefulShutdown: {
+                stop()
+            }
+        } onCancel: {
+            stop()
         }
     }
 

@@ -113,4 +113,33 @@ struct JetStreamTests {
         #expect(stats.failed == 0)
         #expect(try await publisher.streamInfo(named: "CLUSTER")?.messages == UInt64(stats.acknowledged))
     }
+
+    /// A shutdown while NATS is away ends at once: the queued events are counted as dropped
+    /// (before, the send loop waited for a reconnection that never came, and the aggregator
+    /// hung on SIGTERM).
+    @Test func gracefulShutdownWhileServerIsDownDoesNotWaitForIt() async throws {
+        let server = try await NATSServer.start()
+        let connection = try await connect(server)
+        defer { connection.close() }
+        let publisher = try JetStreamPublisher(connection: connection, logger: logger)
+        _ = try await publisher.ensureStream(.cluster)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: publisher)], logger: logger))
+        let running = Task { try await group.run() }
+
+        server.stop()
+        try await withTimeout(.seconds(10), "disconnect noticed") { await connection.waitForDisconnect() }
+        for i in 0..<3 { publisher.publish(subject: "cluster.metrics", payload: [UInt8(i)], messageID: "down-\(i)") }
+        // Let the sender take the first event and wait for the connection (a shutdown that
+        // came first would end the loop before it waits, and prove nothing).
+        try await Task.sleep(for: .milliseconds(300))
+        await group.triggerGracefulShutdown()
+        try await withTimeout(.seconds(10), "shutdown while NATS is down") {
+            // On the time-out, cancel the group, so that a hang fails the test instead of CI.
+            try await withTaskCancellationHandler { try await running.value } onCancel: { running.cancel() }
+        }
+        let stats = publisher.stats
+        #expect(stats.enqueued == 3)
+        #expect(stats.dropped == 3, "\(stats)")
+        #expect(stats.acknowledged == 0)
+    }
 }

@@ -23,15 +23,14 @@ struct StatusServerTests {
             },
             logger: Logger(label: "test.status"))
         let running = Task { try await server.run() }
-        defer { running.cancel() }
         let url = try #require(try await withTimeout(.seconds(10), "the server to listen") { await server.listening.wait { $0 != nil } })
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
 
-        func fetch(_ path: String, method: HTTPMethod = .GET) async throws -> (UInt, String, String?) {
+        func fetch(_ path: String, method: HTTPMethod = .GET, timeout: TimeAmount = .seconds(10)) async throws -> (UInt, String, String?) {
             var request = HTTPClientRequest(url: url + path)
             request.method = method
-            let response = try await client.execute(request, timeout: .seconds(10))
+            let response = try await client.execute(request, timeout: timeout)
             let body = try await response.body.collect(upTo: 1 << 20)
             return (response.status.code, String(buffer: body), response.headers.first(name: "content-type"))
         }
@@ -48,5 +47,11 @@ struct StatusServerTests {
         #expect(try await fetch("/metrics").1.hasSuffix("clustermon_test 2\n"), "rendered for each scrape")
         #expect(try await fetch("/pod-metrics").0 == 404)
         #expect(try await fetch("/metrics", method: .POST).0 == 405)
+
+        // Cancelled (as a service group cancels its services when one fails), it stops.
+        running.cancel()
+        try await withTimeout(.seconds(10), "the server to stop when cancelled") { try await running.value }
+        // Its connections are closed too (the client retries connecting until the deadline).
+        await #expect(throws: (any Error).self) { try await fetch("/healthz", timeout: .seconds(1)) }
     }
 }
