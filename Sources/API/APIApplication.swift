@@ -93,9 +93,9 @@ public func buildApplication(_ configuration: APIConfiguration, logger: Logger) 
         server: .http1WebSocketUpgrade(webSocketRouter: router),
         configuration: .init(address: .hostname(configuration.address.host, port: configuration.address.port), serverName: configuration.serverName),
         onServerRunning: { channel in
-            let host = channel.localAddress?.ipAddress ?? configuration.address.host
-            let port = channel.localAddress?.port ?? configuration.address.port
-            let url = host.contains(":") ? "http://[\(host)]:\(port)" : "http://\(host):\(port)"
+            let bound = ListenAddress(host: channel.localAddress?.ipAddress ?? configuration.address.host,
+                                      port: channel.localAddress?.port ?? configuration.address.port)
+            let url = "http://\(bound)"
             logger.info("http listening", metadata: ["url": "\(url)"])
         },
         logger: logger

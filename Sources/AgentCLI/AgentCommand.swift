@@ -158,7 +158,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         let agent = AgentService(configuration: agentConfiguration, bus: connection, kubelet: kubelet, tracer: tracer, logger: logger)
         let http = StatusServer(
             host: metricsAddr.host, port: metricsAddr.port,
-            readiness: [.init(name: "nats") { connection.state == .connected ? nil : "connection \(connection.state.rawValue)" }],
+            readiness: [.init(name: "nats") { connection.notReadyReason }],
             metrics: { registry.bytes() }, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: agent), .init(service: http)],

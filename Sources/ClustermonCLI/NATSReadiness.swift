@@ -1,4 +1,3 @@
-import AgentCLI
 import API
 import Messaging
 
@@ -7,8 +6,5 @@ struct BusReadiness: ReadinessCheck {
     let name = "nats"
     let bus: any MessageBus
 
-    func notReadyReason() async -> String? {
-        let state = bus.state
-        return state == .connected ? nil : "connection \(state.rawValue)"
-    }
+    func notReadyReason() async -> String? { bus.notReadyReason }
 }

@@ -45,6 +45,9 @@ extension MessageBus {
         for await state in stateUpdates() where state == target { return }
     }
 
+    /// nil while connected, else why not (a readiness probe's line).
+    public var notReadyReason: String? { state == .connected ? nil : "connection \(state.rawValue)" }
+
     /// Waits until the connection leaves `.connected` (or closes).
     public func waitForDisconnect() async {
         for await state in stateUpdates() where state != .connected { return }

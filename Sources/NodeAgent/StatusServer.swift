@@ -1,3 +1,4 @@
+import Kubernetes
 import Logging
 import Messaging
 import NIOCore
@@ -58,9 +59,7 @@ public final class StatusServer: ServiceLifecycle.Service {
             }
             .bind(host: host, port: port)
             .get()
-        let address = channel.localAddress
-        let boundHost = address?.ipAddress ?? host
-        let url = boundHost.contains(":") ? "http://[\(boundHost)]:\(address?.port ?? port)" : "http://\(boundHost):\(address?.port ?? port)"
+        let url = "http://\(ListenAddress(host: channel.localAddress?.ipAddress ?? host, port: channel.localAddress?.port ?? port))"
         logger.info("http listening", metadata: ["url": "\(url)"])
         listening.set(url)
         // Stops on graceful shutdown, and on cancellation (a service group cancels its other
