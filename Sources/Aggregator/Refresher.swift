@@ -6,6 +6,7 @@ import Metrics
 import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
+import Wire
 
 /// The newest live view; followers get the current one, then each new one (a follower that
 /// is slow skips to the newest: it never holds back anyone else or queues views).
@@ -130,7 +131,7 @@ public final class Refresher: Service {
 
     func publishEvents(_ view: LiveView, tick: Int64, to events: any EventPublisher) {
         do {
-            let metrics: [UInt8] = try ClusterEvents.clusterMetrics(view, tick: tick, source: configuration.source).serializedBytes()
+            let metrics = try ProtobufEncoding.serializedBytes(ClusterEvents.clusterMetrics(view, tick: tick, source: configuration.source))
             events.publish(subject: ClusterEvents.metricsSubject, payload: metrics, messageID: ClusterEvents.messageID(subject: ClusterEvents.metricsSubject, tick: tick))
             let parts = try ClusterEvents.podStatusMessages(view, tick: tick, source: configuration.source, maxBytes: configuration.maxEventBytes)
             if parts.count > 1 { podEventParts.record(parts.count) }

@@ -56,7 +56,7 @@ public enum ClusterEvents {
     /// `cluster.pods:<tick>:<part>`). Returns (message id, payload) pairs.
     public static func podStatusMessages(_ view: LiveView, tick: Int64, source: String, maxBytes: Int) throws -> [(id: String, payload: [UInt8])] {
         let whole = podStatusSnapshot(view, tick: tick, source: source)
-        let bytes: [UInt8] = try whole.serializedBytes()
+        let bytes = try ProtobufEncoding.serializedBytes(whole)
         if bytes.count <= maxBytes { return [(messageID(subject: podsSubject, tick: tick), bytes)] }
         // Parts of at most 90% of the limit, by the average entry size.
         let perEntry = max(1, bytes.count / max(whole.pods.count, 1))
@@ -69,7 +69,7 @@ public enum ClusterEvents {
             var part = Cluster_PodStatusSnapshot()
             part.metadata = metadata(subject: subject, tick: tick, source: source)
             part.pods = Array(whole.pods[start..<end])
-            messages.append(("\(messageID(subject: podsSubject, tick: tick)):\(messages.count)", try part.serializedBytes()))
+            messages.append(("\(messageID(subject: podsSubject, tick: tick)):\(messages.count)", try ProtobufEncoding.serializedBytes(part)))
             start = end
         }
         return messages

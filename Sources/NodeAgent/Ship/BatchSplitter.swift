@@ -1,4 +1,3 @@
-import SwiftProtobuf
 import Wire
 
 /// A pod (or the node header) that cannot fit one message on its own.
@@ -17,7 +16,7 @@ public enum BatchSplitter {
     static let headerMargin = 512
 
     public static func split(_ batch: Agent_V1_Batch, maxBytes: Int) throws -> [[UInt8]] {
-        let whole: [UInt8] = try batch.serializedBytes()
+        let whole = try ProtobufEncoding.serializedBytes(batch)
         if whole.count <= maxBytes { return [whole] }
 
         var header = batch
@@ -36,7 +35,7 @@ public enum BatchSplitter {
 
         let budget = maxBytes - headerMargin
         var parts: [Agent_V1_Batch] = [first]
-        var sizes: [Int] = [try byteCount(first)]
+        var sizes: [Int] = [try ProtobufEncoding.serializedSize(first)]
         guard sizes[0] <= budget else { throw BatchTooLarge(what: "the node header of \(batch.nodeName)", bytes: sizes[0], limit: maxBytes) }
 
         func place(_ itemSize: Int, _ describe: @autoclosure () -> String, _ add: (inout Agent_V1_Batch) -> Void) throws {
@@ -44,29 +43,24 @@ public enum BatchSplitter {
             guard cost + headerMargin <= budget else { throw BatchTooLarge(what: describe(), bytes: itemSize, limit: maxBytes) }
             if sizes[sizes.count - 1] + cost > budget {
                 parts.append(header)
-                sizes.append(try byteCount(header))
+                sizes.append(try ProtobufEncoding.serializedSize(header))
             }
             add(&parts[parts.count - 1])
             sizes[sizes.count - 1] += cost
         }
         for pod in batch.pods {
-            try place(try byteCount(pod), "pod \(pod.namespace)/\(pod.name)") { $0.pods.append(pod) }
+            try place(try ProtobufEncoding.serializedSize(pod), "pod \(pod.namespace)/\(pod.name)") { $0.pods.append(pod) }
         }
         for connection in batch.connections {
-            try place(try byteCount(connection), "a connection") { $0.connections.append(connection) }
+            try place(try ProtobufEncoding.serializedSize(connection), "a connection") { $0.connections.append(connection) }
         }
         return try parts.enumerated().map { index, part in
             var part = part
             part.partIndex = UInt32(index)
             part.partCount = UInt32(parts.count)
-            let bytes: [UInt8] = try part.serializedBytes()
+            let bytes = try ProtobufEncoding.serializedBytes(part)
             guard bytes.count <= maxBytes else { throw BatchTooLarge(what: "part \(index) of \(batch.nodeName)", bytes: bytes.count, limit: maxBytes) }
             return bytes
         }
     }
-}
-
-private func byteCount(_ message: some SwiftProtobuf.Message) throws -> Int {
-    let bytes: [UInt8] = try message.serializedBytes()
-    return bytes.count
 }
