@@ -5,13 +5,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # STATIC=1 measures the binary as the image builds it (Swift runtime linked statically);
-# PRODUCT=clustermon measures `clustermon agent` instead of the DaemonSet's `clustermon-agent`.
+# PRODUCT=clustermon measures `clustermon agent` instead of the DaemonSet's `clustermon-agent`;
+# BIN=<path> measures a binary built elsewhere (an A/B of two builds).
 cycles="${CYCLES:-60}"
 product="${PRODUCT:-clustermon-agent}"
-flags=(-c release --product "$product")
-[ "${STATIC:-0}" = 1 ] && flags+=(--static-swift-stdlib --scratch-path ../.build-static)
-(cd Benchmarks && swift build "${flags[@]}" >/dev/null)
-bin="$(cd Benchmarks && swift build "${flags[@]}" --show-bin-path)/$product"
+if [ -n "${BIN:-}" ]; then
+  bin="$BIN"
+else
+  flags=(-c release --product "$product")
+  [ "${STATIC:-0}" = 1 ] && flags+=(--static-swift-stdlib --scratch-path ../.build-static)
+  (cd Benchmarks && swift build "${flags[@]}" >/dev/null)
+  bin="$(cd Benchmarks && swift build "${flags[@]}" --show-bin-path)/$product"
+fi
 command=("$bin")
 [ "$product" = clustermon ] && command+=(agent)
 [ -d Benchmarks/.inputs/kubelet ] || python3 Benchmarks/make_inputs.py >/dev/null
@@ -35,12 +40,22 @@ allocator=()
 env "${allocator[@]}" "${command[@]}" --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
   --nats "nats://127.0.0.1:$nport" --metrics-addr 127.0.0.1:0 --fs-path root=/ --log-level warning & agent=$!
 pids+=($agent)
+# CPU time in seconds: the sum of every thread's run time from schedstat (nanoseconds; the
+# agent's threads live as long as it does), else utime + stime in clock ticks.
 hz=$(getconf CLK_TCK)
-cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$agent/stat"; }
-rss() { awk '/VmRSS/ {print $2}' "/proc/$agent/status"; }
+cpu() {
+  if [ -r "/proc/$agent/task/$agent/schedstat" ]; then
+    cat /proc/"$agent"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%.6f\n", ns / 1e9}'
+  else
+    awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$agent/stat"
+  fi
+}
+# Resident memory, and its anonymous part (heap, stacks, data) and file part (the binary's
+# and libraries' pages, which depend on what the page cache holds and on fault-around).
+rss() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2} END {print ""}' "/proc/$agent/status"; }
 sleep 5
 start_cpu=$(cpu)
-echo "t(s) rss(KiB)"
+echo "t(s) rss anon file (KiB)"
 for i in $(seq 5 5 "$cycles"); do sleep 5; echo "$i $(rss)"; done
 end_cpu=$(cpu)
 measured=$((cycles - 5))

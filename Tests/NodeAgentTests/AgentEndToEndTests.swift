@@ -138,6 +138,51 @@ struct AgentEndToEndTests {
         }
     }
 
+    /// The kubelet's Go server answers big documents chunked, without Content-Length: the
+    /// client collects them whole, whether its size hint (the last body) is missing, too
+    /// small or too large, and refuses a body over its limit.
+    @Test func chunkedBodiesAreCollectedWholeWithinTheLimit() async throws {
+        let summaryFixture = "kubelet-stats-summary/nri_k8s-1.34_containerd_stats-summary.json"
+        let kubelet = try FakeKubelet(summaryFixture: summaryFixture, podsFixture: "kubelet-pods/dda_podlist_1.8-2.json")
+        try await withFakes(kubelet: kubelet, tracer: FakeTracer(rows: [])) { url, _ in
+            let client = try KubeletClient(baseURL: url, token: .file(try tokenFile(kubelet.token)),
+                                           tls: ClientTLS(caFile: try TestCertificates.get().caCertificate), timeout: .seconds(20))
+            #expect(Array(buffer: try await client.get("/stats/summary")) == (try Fixtures.bytes(summaryFixture)))
+            for fixture in ["kubelet-pods/dda_podlist_1.8-2.json", "kubelet-pods/nri_k8s-1.34_containerd_pods.json", "kubelet-pods/ddic_pods_crashed_oomkilled.json"] {
+                try kubelet.servePods(fixture: fixture)
+                #expect(Array(buffer: try await client.get("/pods")) == (try Fixtures.bytes(fixture)), "\(fixture)")
+            }
+            try await client.shutdown()
+
+            let tight = try KubeletClient(baseURL: url, token: .file(try tokenFile(kubelet.token)),
+                                          tls: ClientTLS(caFile: try TestCertificates.get().caCertificate), timeout: .seconds(20), maxBodyBytes: 10_000)
+            await #expect {
+                _ = try await tight.summary()
+            } throws: { error in
+                guard let error = error as? KubeletError else { return false }
+                return error.kind == .transport && error.detail.contains("exceeds 10000 bytes")
+            }
+            try await tight.shutdown()
+        }
+    }
+
+    /// Cancelling a cycle (the agent shutting down) ends a request the kubelet never answers
+    /// (after NIOSSL's wait of up to 5 s for the server's close_notify).
+    @Test func cancellingEndsAHungRequest() async throws {
+        let kubelet = try FakeKubelet(summaryFixture: "kubelet-stats-summary/ddic_stats_summary.json", podsFixture: "kubelet-pods/ddic_podlist_containerd.json")
+        kubelet.behaviour = .hang
+        try await withFakes(kubelet: kubelet, tracer: FakeTracer(rows: [])) { url, _ in
+            let client = try KubeletClient(baseURL: url, token: .file(try tokenFile(kubelet.token)),
+                                           tls: ClientTLS(caFile: try TestCertificates.get().caCertificate), timeout: .seconds(3600))
+            let request = Task { try await client.get("/stats/summary") }
+            try await withTimeout(.seconds(15), "the kubelet has the request") { while kubelet.requests.isEmpty { try await Task.sleep(for: .milliseconds(5)) } }
+            request.cancel()
+            let outcome = try await withTimeout(.seconds(20), "the cancelled request") { await request.result }
+            #expect(throws: KubeletError.self) { try outcome.get() }
+            try await client.shutdown()
+        }
+    }
+
     @Test func digestTellsBodiesApart() {
         let a = ByteBuffer(string: #"{"items":[{"metadata":{"name":"a"}}]}"#)
         let b = ByteBuffer(string: #"{"items":[{"metadata":{"name":"b"}}]}"#)

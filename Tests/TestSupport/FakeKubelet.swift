@@ -55,15 +55,28 @@ public final class FakeKubelet: Sendable {
             return Self.json(.unauthorized, Array(#"{"kind":"Status","status":"Failure","message":"Unauthorized","code":401}"#.utf8))
         }
         switch behaviour {
-        case .normal: return Self.json(.ok, body)
+        case .normal: return Self.goJSON(body)
         case .truncatedSummary where isSummary: return Self.json(.ok, Array(body.prefix(body.count / 2)))
         case .garbageSummary where isSummary: return Self.json(.ok, Array("<html><body>502 Bad Gateway</body></html>".utf8))
         case .status(let code): return Self.json(.init(code: code), Array(#"{"message":"failure"}"#.utf8))
         case .hang:
             try await Task.sleep(for: .seconds(3600))
             return Self.json(.ok, body)
-        default: return Self.json(.ok, body)
+        default: return Self.goJSON(body)
         }
+    }
+
+    /// As the kubelet's Go server answers a JSON document: without Content-Length, chunked,
+    /// once the body outgrows net/http's 4 KiB response buffer.
+    static func goJSON(_ bytes: [UInt8]) -> Response {
+        guard bytes.count > 4096 else { return json(.ok, bytes) }
+        let body = ResponseBody { writer in
+            for start in stride(from: 0, to: bytes.count, by: 32 << 10) {
+                try await writer.write(ByteBuffer(bytes: bytes[start..<min(start + (32 << 10), bytes.count)]))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: body)
     }
 
     static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8]) -> Response {

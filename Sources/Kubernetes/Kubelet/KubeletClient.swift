@@ -21,6 +21,8 @@ public final class KubeletClient: Sendable {
     private let client: HTTPClient
     private let timeout: Duration
     private let maxBodyBytes: Int
+    /// Each path's last body size: the next body's buffer is allocated once at about that size.
+    private let lastBodyBytes = Mutex<[String: Int]>([:])
     private let lastPods = Mutex<(length: Int, digest: UInt64, pods: [Pod])?>(nil)
     /// `/pods` bodies decoded (the others were identical to the last one).
     let podsDecoded = Atomic<Int>(0)
@@ -81,31 +83,30 @@ public final class KubeletClient: Sendable {
 
     func get(_ path: String) async throws -> ByteBuffer {
         let url = baseURL + path
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Accept", value: "application/json")
+        var headers: HTTPHeaders = ["Accept": "application/json"]
         do {
-            if let token = try token.current() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let token = try token.current() { headers.add(name: "Authorization", value: "Bearer \(token)") }
         } catch {
             throw KubeletError(kind: .transport, url: url, detail: "cannot read the bearer token: \(error)")
         }
-        let response: HTTPClientResponse
+        let response: CollectedResponse
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(timeout.nanosecondsClamped))
+            let expected = lastBodyBytes.withLock { $0[path] } ?? 0
+            response = try await client.collectGET(url: url, headers: headers, limit: maxBodyBytes, expectedBytes: expected, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw KubeletError(kind: .timeout, url: url, detail: "no answer within \(timeout)")
+        } catch let error as BodyTooLarge {
+            throw KubeletError(kind: .transport, url: url, detail: "reading the body: \(error)")
         } catch {
             throw KubeletError(kind: .transport, url: url, detail: "\(error)")
-        }
-        let body: ByteBuffer
-        do { body = try await response.body.collect(upTo: maxBodyBytes) } catch {
-            throw KubeletError(kind: .transport, url: url, detail: "reading the body: \(error)")
         }
         guard response.status == .ok else {
             let hint = response.status == .unauthorized || response.status == .forbidden
                 ? " (check the service account's RBAC: nodes/stats and nodes/proxy get)" : ""
-            throw KubeletError(kind: .status, url: url, detail: "HTTP \(response.status.code)\(hint): \(String(buffer: body).prefix(200))")
+            throw KubeletError(kind: .status, url: url, detail: "HTTP \(response.status.code)\(hint): \(String(buffer: response.body).prefix(200))")
         }
-        return body
+        lastBodyBytes.withLock { $0[path] = response.body.readableBytes }
+        return response.body
     }
 
     public func shutdown() async throws {

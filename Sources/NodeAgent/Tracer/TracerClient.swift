@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Kubernetes
 import NIOCore
+import Synchronization
 
 /// What went wrong reading the tracer feed.
 public struct TracerError: Error, CustomStringConvertible {
@@ -15,6 +16,8 @@ public final class TracerClient: Sendable {
     public let clientID: String
     private let client: HTTPClient
     private let timeout: Duration
+    /// Each request's last body size: the next body's buffer is allocated once at about that size.
+    private let lastBodyBytes = Mutex<[String: Int]>([:])
 
     public init(socketPath: String, clientID: String, timeout: Duration = .seconds(5)) {
         self.socketPath = socketPath
@@ -41,17 +44,18 @@ public final class TracerClient: Sendable {
         guard let url = Self.url(socketPath: socketPath, uri: uri) else {
             throw TracerError(socket: socketPath, detail: "socket path cannot form a URL")
         }
-        let response: HTTPClientResponse
+        let response: CollectedResponse
         do {
-            response = try await client.execute(HTTPClientRequest(url: url), timeout: .nanoseconds(timeout.nanosecondsClamped))
+            let expected = lastBodyBytes.withLock { $0[uri] } ?? 0
+            response = try await client.collectGET(url: url, headers: [:], limit: limit, expectedBytes: expected, timeout: timeout)
         } catch {
             throw TracerError(socket: socketPath, detail: "\(error)")
         }
-        let body = try await response.body.collect(upTo: limit)
         guard response.status == .ok else {
-            throw TracerError(socket: socketPath, detail: "HTTP \(response.status.code): \(String(buffer: body).prefix(200))")
+            throw TracerError(socket: socketPath, detail: "HTTP \(response.status.code): \(String(buffer: response.body).prefix(200))")
         }
-        return body
+        lastBodyBytes.withLock { $0[uri] = response.body.readableBytes }
+        return response.body
     }
 
     /// `http+unix://<percent-encoded socket path><uri>`.
