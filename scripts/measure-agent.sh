@@ -28,7 +28,34 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 kport=$(free_port); nport=$(free_port)
-python3 -m http.server "$kport" --bind 127.0.0.1 -d Benchmarks/.inputs/kubelet >/dev/null 2>&1 & pids+=($!)
+# The kubelet stand-in speaks as the kubelet does: HTTPS with a bearer token, HTTP/1.1
+# keep-alive (Go's server keeps the agent's connection open between cycles). KUBELET_TLS=0
+# serves plain HTTP.
+kubelet_flags=(--kubelet-token-file "$work/token")
+echo measure-token > "$work/token"
+if [ "${KUBELET_TLS:-1}" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
+  scheme=https; kubelet_flags+=(--kubelet-ca "$work/cert.pem")
+else
+  scheme=http
+fi
+python3 - "$kport" Benchmarks/.inputs/kubelet "$work" "$scheme" >/dev/null 2>&1 <<'PY' & pids+=($!)
+import functools, http.server, ssl, sys
+port, root, work, scheme = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+class Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Bearer measure-token":
+            self.send_error(401); return
+        super().do_GET()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Handler, directory=root))
+if scheme == "https":
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(work + "/cert.pem", work + "/key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+PY
 nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$kport") 2>/dev/null && break; sleep 0.1; done
 
@@ -37,7 +64,7 @@ for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo
 allocator=()
 [ -n "${AGENT_MALLOC_ARENA_MAX-1}" ] && allocator+=("MALLOC_ARENA_MAX=${AGENT_MALLOC_ARENA_MAX-1}")
 [ -n "${AGENT_MALLOC_MMAP_THRESHOLD-131072}" ] && allocator+=("MALLOC_MMAP_THRESHOLD_=${AGENT_MALLOC_MMAP_THRESHOLD-131072}")
-env "${allocator[@]}" "${command[@]}" --node-name bench --interval 1s --kubelet-url "http://127.0.0.1:$kport" --kubelet-token-file /nonexistent \
+env "${allocator[@]}" "${command[@]}" --node-name bench --interval 1s --kubelet-url "$scheme://127.0.0.1:$kport" "${kubelet_flags[@]}" \
   --nats "nats://127.0.0.1:$nport" --metrics-addr 127.0.0.1:0 --fs-path root=/ --log-level warning & agent=$!
 pids+=($agent)
 # CPU time in seconds: the sum of every thread's run time from schedstat (nanoseconds; the
