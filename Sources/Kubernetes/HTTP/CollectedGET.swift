@@ -15,24 +15,38 @@ public struct BodyTooLarge: Error, CustomStringConvertible {
     public var description: String { "the body exceeds \(limit) bytes" }
 }
 
+/// The last body size of each resource a client reads, so that the next body's buffer is
+/// allocated once at about the right size.
+public final class BodySizes: Sendable {
+    private let sizes = Mutex<[String: Int]>([:])
+
+    public init() {}
+
+    func expected(for key: String) -> Int { sizes.withLock { $0[key] } ?? 0 }
+
+    func remember(_ bytes: Int, for key: String) { sizes.withLock { $0[key] = bytes } }
+}
+
 extension HTTPClient {
     /// A GET whose body is collected on the connection's event loop into one buffer.
     ///
     /// `HTTPClientResponse.body.collect(upTo:)` hands every body part from the event loop to
     /// the awaiting task and regrows its buffer part by part (for the kubelet's ~1 MB each
     /// cycle, a thread wake-up per part and a chain of reallocations). Here the parts are
-    /// copied into a buffer sized once, from `Content-Length` or else from `expectedBytes`
-    /// (the caller's last body of the same resource), and the caller resumes once.
-    /// Cancelling the calling task cancels the request.
-    public func collectGET(url: String, headers: HTTPHeaders, limit: Int, expectedBytes: Int, timeout: Duration) async throws -> CollectedResponse {
+    /// copied into a buffer sized once, from `Content-Length` or else from the last 200
+    /// body `sizes` remembers under `key`, and the caller resumes once. Cancelling the
+    /// calling task cancels the request.
+    public func collectGET(url: String, headers: HTTPHeaders, limit: Int, sizes: BodySizes, key: String, timeout: Duration) async throws -> CollectedResponse {
         let request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
-        let delegate = CollectingDelegate(limit: limit, expectedBytes: expectedBytes)
+        let delegate = CollectingDelegate(limit: limit, expectedBytes: sizes.expected(for: key))
         let task = execute(request: request, delegate: delegate, deadline: .now() + .nanoseconds(timeout.nanosecondsClamped))
-        return try await withTaskCancellationHandler {
+        let response = try await withTaskCancellationHandler {
             try await task.futureResult.get()
         } onCancel: {
             task.cancel()
         }
+        if response.status == .ok { sizes.remember(response.body.readableBytes, for: key) }
+        return response
     }
 }
 

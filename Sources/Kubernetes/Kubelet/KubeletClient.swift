@@ -21,8 +21,7 @@ public final class KubeletClient: Sendable {
     private let client: HTTPClient
     private let timeout: Duration
     private let maxBodyBytes: Int
-    /// Each path's last body size: the next body's buffer is allocated once at about that size.
-    private let lastBodyBytes = Mutex<[String: Int]>([:])
+    private let bodySizes = BodySizes()
     private let lastPods = Mutex<(length: Int, digest: UInt64, pods: [Pod])?>(nil)
     /// `/pods` bodies decoded (the others were identical to the last one).
     let podsDecoded = Atomic<Int>(0)
@@ -91,8 +90,7 @@ public final class KubeletClient: Sendable {
         }
         let response: CollectedResponse
         do {
-            let expected = lastBodyBytes.withLock { $0[path] } ?? 0
-            response = try await client.collectGET(url: url, headers: headers, limit: maxBodyBytes, expectedBytes: expected, timeout: timeout)
+            response = try await client.collectGET(url: url, headers: headers, limit: maxBodyBytes, sizes: bodySizes, key: path, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw KubeletError(kind: .timeout, url: url, detail: "no answer within \(timeout)")
         } catch let error as BodyTooLarge {
@@ -105,7 +103,6 @@ public final class KubeletClient: Sendable {
                 ? " (check the service account's RBAC: nodes/stats and nodes/proxy get)" : ""
             throw KubeletError(kind: .status, url: url, detail: "HTTP \(response.status.code)\(hint): \(String(buffer: response.body).prefix(200))")
         }
-        lastBodyBytes.withLock { $0[path] = response.body.readableBytes }
         return response.body
     }
 

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Kubernetes
 import NIOCore
-import Synchronization
 
 /// What went wrong reading the tracer feed.
 public struct TracerError: Error, CustomStringConvertible {
@@ -16,8 +15,7 @@ public final class TracerClient: Sendable {
     public let clientID: String
     private let client: HTTPClient
     private let timeout: Duration
-    /// Each request's last body size: the next body's buffer is allocated once at about that size.
-    private let lastBodyBytes = Mutex<[String: Int]>([:])
+    private let bodySizes = BodySizes()
 
     public init(socketPath: String, clientID: String, timeout: Duration = .seconds(5)) {
         self.socketPath = socketPath
@@ -46,15 +44,13 @@ public final class TracerClient: Sendable {
         }
         let response: CollectedResponse
         do {
-            let expected = lastBodyBytes.withLock { $0[uri] } ?? 0
-            response = try await client.collectGET(url: url, headers: [:], limit: limit, expectedBytes: expected, timeout: timeout)
+            response = try await client.collectGET(url: url, headers: [:], limit: limit, sizes: bodySizes, key: uri, timeout: timeout)
         } catch {
             throw TracerError(socket: socketPath, detail: "\(error)")
         }
         guard response.status == .ok else {
             throw TracerError(socket: socketPath, detail: "HTTP \(response.status.code): \(String(buffer: response.body).prefix(200))")
         }
-        lastBodyBytes.withLock { $0[uri] = response.body.readableBytes }
         return response.body
     }
 
