@@ -80,11 +80,15 @@ cpu() {
 # Resident memory, and its anonymous part (heap, stacks, data) and file part (the binary's
 # and libraries' pages, which depend on what the page cache holds and on fault-around).
 rss() { awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2} END {print ""}' "/proc/$agent/status"; }
-sleep 5
+# Warm-up before the measured cycles (WARMUP seconds, default 10): the first cycles decode
+# /pods, open connections, and after the third the agent gives back its startup code pages
+# (which then fault back in once).
+warmup="${WARMUP:-10}"
+sleep "$warmup"
 start_cpu=$(cpu)
 echo "t(s) rss anon file (KiB)"
-for i in $(seq 5 5 "$cycles"); do sleep 5; echo "$i $(rss)"; done
+for i in $(seq $((warmup + 5)) 5 "$cycles"); do sleep 5; echo "$i $(rss)"; done
 end_cpu=$(cpu)
-measured=$((cycles - 5))
+measured=$(( (cycles - warmup) / 5 * 5 ))
 python3 -c "print('cpu per cycle: %.2f ms (%d cycles, user+system, 110 pods, procfs of this machine)' % (($end_cpu - $start_cpu) * 1000 / $measured, $measured))"
 echo "peak rss: $(awk '/VmHWM/ {print $2}' "/proc/$agent/status") KiB"

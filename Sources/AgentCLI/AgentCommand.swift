@@ -110,7 +110,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         AgentConfiguration(
             nodeName: nodeName, agentVersion: ClustermonVersion.current, interval: interval.duration, procRoot: procRoot,
             filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections,
-            socketRefresh: socketRefresh.duration)
+            socketRefresh: socketRefresh.duration, releaseStartupPagesAfter: 3)
     }
 
     func makeKubelet(environment: [String: String] = ProcessEnvironment.current()) throws -> KubeletClient? {

@@ -12,9 +12,13 @@ public struct AgentConfiguration: Sendable {
     /// How often each network namespace's sockets are re-read (listening ports, and the
     /// connections of the procfs fallback); see `SocketCache` for why not every interval.
     public var socketRefresh: Duration
+    /// After this many cycles the agent gives back the code pages only starting up used
+    /// (`StartupPages`); nil never does. The agent commands set 3.
+    public var releaseStartupPagesAfter: Int?
 
     public init(nodeName: String, agentVersion: String, interval: Duration = .seconds(10), procRoot: String = "/proc",
-                filesystemPaths: [String] = [], maxConnections: Int = 65_536, socketRefresh: Duration = .seconds(30)) {
+                filesystemPaths: [String] = [], maxConnections: Int = 65_536, socketRefresh: Duration = .seconds(30),
+                releaseStartupPagesAfter: Int? = nil) {
         self.nodeName = nodeName
         self.agentVersion = agentVersion
         self.interval = interval
@@ -22,5 +26,6 @@ public struct AgentConfiguration: Sendable {
         self.filesystemPaths = filesystemPaths
         self.maxConnections = maxConnections
         self.socketRefresh = socketRefresh
+        self.releaseStartupPagesAfter = releaseStartupPagesAfter
     }
 }

@@ -68,8 +68,11 @@ public final class AgentService: Service {
     private func collectEveryInterval() async {
         let clock = ContinuousClock()
         var next = clock.now
+        var cycles = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             await collectAndShip()
+            cycles += 1
+            if cycles == configuration.releaseStartupPagesAfter { releaseStartupPages() }
             next = max(next.advanced(by: configuration.interval), clock.now)
             let deadline = next
             do {
@@ -78,6 +81,19 @@ public final class AgentService: Service {
                 return
             }
         }
+    }
+
+    private func releaseStartupPages() {
+        let before = ProcessMemory.residentKiB() ?? 0
+        guard let advised = StartupPages.release() else {
+            logger.debug("the kernel cannot reclaim startup pages (MADV_PAGEOUT needs Linux 5.4)")
+            return
+        }
+        let after = ProcessMemory.residentKiB() ?? 0
+        let metadata: Logger.Metadata = [
+            "advised_mib": "\(advised >> 20)", "resident_kib_before": "\(before)", "resident_kib_after": "\(after)",
+        ]
+        logger.info("startup code pages given back", metadata: metadata)
     }
 
     /// One cycle: collect, build, split, ship.

@@ -36,6 +36,15 @@ struct AgentProcessTests {
         #expect(first.node.cpuCount >= 1)
         #expect(first.collectors.contains { $0.name == "procfs-processes" && $0.ok })
 
+        // After its third cycle the agent gives back the code pages only starting up used,
+        // and goes on collecting.
+        let released = try await withTimeout(.seconds(30), "startup pages released") { await agent.waitForLog("startup code pages given back") }
+        let before = ClustermonProcess.field("resident_kib_before", inLineWith: "startup code pages given back", of: released).flatMap { Int($0) }
+        let after = ClustermonProcess.field("resident_kib_after", inLineWith: "startup code pages given back", of: released).flatMap { Int($0) }
+        #expect(before != nil && after != nil && after! < before!, "\(released)")
+        let later = try await collect(2, from: subscription)
+        #expect(try later.map { try Agent_V1_Batch(serializedBytes: $0.payload).sequence }.allSatisfy { $0 > second.sequence })
+
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
         func get(_ path: String) async throws -> (UInt, String) {
