@@ -27,7 +27,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-kport=$(free_port); nport=$(free_port)
+kport=$(free_port); nport=$(free_port); mport=$(free_port)
 # The kubelet stand-in speaks as the kubelet does: HTTPS with a bearer token, HTTP/1.1
 # keep-alive (Go's server keeps the agent's connection open between cycles). KUBELET_TLS=0
 # serves plain HTTP.
@@ -65,8 +65,11 @@ allocator=()
 [ -n "${AGENT_MALLOC_ARENA_MAX-1}" ] && allocator+=("MALLOC_ARENA_MAX=${AGENT_MALLOC_ARENA_MAX-1}")
 [ -n "${AGENT_MALLOC_MMAP_THRESHOLD-131072}" ] && allocator+=("MALLOC_MMAP_THRESHOLD_=${AGENT_MALLOC_MMAP_THRESHOLD-131072}")
 env "${allocator[@]}" "${command[@]}" --node-name bench --interval 1s --kubelet-url "$scheme://127.0.0.1:$kport" "${kubelet_flags[@]}" \
-  --nats "nats://127.0.0.1:$nport" --metrics-addr 127.0.0.1:0 --fs-path root=/ --log-level warning & agent=$!
+  --nats "nats://127.0.0.1:$nport" --metrics-addr "127.0.0.1:$mport" --fs-path root=/ --log-level warning & agent=$!
 pids+=($agent)
+# Prometheus scrapes /metrics (every 5 s here) and the kubelet probes /healthz: the steady
+# state includes serving them.
+(while sleep 5; do curl -sf "http://127.0.0.1:$mport/metrics" >/dev/null; curl -sf "http://127.0.0.1:$mport/healthz" >/dev/null; done) & pids+=($!)
 # CPU time in seconds: the sum of every thread's run time from schedstat (nanoseconds; the
 # agent's threads live as long as it does), else utime + stime in clock ticks.
 hz=$(getconf CLK_TCK)
