@@ -166,8 +166,8 @@ struct AgentEndToEndTests {
         }
     }
 
-    /// Cancelling a cycle (the agent shutting down) ends a request the kubelet never answers
-    /// (after NIOSSL's wait of up to 5 s for the server's close_notify).
+    /// Cancelling a cycle (the agent shutting down) ends a request the kubelet never answers,
+    /// within about a second (the TLS shutdown's wait for the server's close_notify).
     @Test func cancellingEndsAHungRequest() async throws {
         let kubelet = try FakeKubelet(summaryFixture: "kubelet-stats-summary/ddic_stats_summary.json", podsFixture: "kubelet-pods/ddic_podlist_containerd.json")
         kubelet.behaviour = .hang

@@ -32,6 +32,10 @@ public struct ClientTLS: Sendable {
     /// The NIO TLS configuration; throws with the file's name when a PEM does not load.
     public func configuration() throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
+        // A closing connection waits this long for the server's close_notify (NIOSSL's
+        // default is 5 s): a cancelled request to a server that hangs, at shutdown, ends
+        // within a second.
+        tls.shutdownTimeout = .seconds(1)
         if insecureSkipVerify {
             tls.certificateVerification = .none
         } else if let caPEM {
