@@ -1,4 +1,5 @@
 import Hummingbird
+import Kubernetes
 import Prometheus
 
 /// `/metrics` in the Prometheus text format, from the process's collector registry.
@@ -10,6 +11,7 @@ struct MetricsController {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(16 * 1024)
             registry.emit(into: &bytes)
+            ProcessMetrics.append(to: &bytes)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -1,3 +1,4 @@
+import Kubernetes
 import Logging
 import Metrics
 import Prometheus
@@ -26,11 +27,13 @@ public enum ProcessSetup {
 }
 
 extension PrometheusCollectorRegistry {
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, and the process's own (CPU, memory,
+    /// threads, file descriptors).
     public func bytes() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16 * 1024)
         emit(into: &bytes)
+        ProcessMetrics.append(to: &bytes)
         return bytes
     }
 }

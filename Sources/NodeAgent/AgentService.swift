@@ -84,12 +84,12 @@ public final class AgentService: Service {
     }
 
     private func releaseStartupPages() {
-        let before = ProcessMemory.residentKiB() ?? 0
+        let before = (ProcessMetrics.current()?.residentBytes ?? 0) >> 10
         guard let advised = StartupPages.release() else {
             logger.debug("the kernel cannot reclaim startup pages (MADV_PAGEOUT needs Linux 5.4)")
             return
         }
-        let after = ProcessMemory.residentKiB() ?? 0
+        let after = (ProcessMetrics.current()?.residentBytes ?? 0) >> 10
         let metadata: Logger.Metadata = [
             "advised_mib": "\(advised >> 20)", "resident_kib_before": "\(before)", "resident_kib_after": "\(after)",
         ]

@@ -52,13 +52,3 @@ public enum StartupPages {
     }
 }
 
-/// This process's resident set, from /proc/self/status.
-public enum ProcessMemory {
-    public static func residentKiB() -> Int? {
-        guard let status = try? FileBytes.read("/proc/self/status", limit: 1 << 16) else { return nil }
-        for line in String(decoding: status, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
-        }
-        return nil
-    }
-}

@@ -57,6 +57,7 @@ struct AgentProcessTests {
         #expect(status == 200)
         #expect(metrics.contains("clustermon_agent_batches_published_total"))
         #expect(metrics.contains("clustermon_agent_collector_duration_seconds"))
+        #expect(metrics.contains("\nprocess_resident_memory_bytes ") && metrics.contains("\nprocess_threads "))
         #expect(try await get("/api/graph/dependencies").0 == 404, "the agent serves no aggregator endpoint")
 
         agent.signal(SIGTERM)

@@ -22,6 +22,7 @@ struct DevProcessTests {
         let text = metrics.body.map { String(buffer: $0) } ?? ""
         #expect(text.contains("clustermon_agent_collector_duration_seconds"), "\(text.prefix(2000))")
         #expect(text.contains(#"collector="procfs-node""#))
+        #expect(text.contains("\nprocess_resident_memory_bytes "), "the process's own metrics")
         let ready = try await HTTPClient.shared.get(url: "\(url)/readyz").get()
         #expect(ready.status == .ok)
 
