@@ -25,7 +25,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     public static func runFromCommandLine() async {
         let arguments = EnvironmentArguments.apply(environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessEnvironment.current())
         do {
-            var command = try parse(arguments)
+            let command = try parse(arguments)
             try await command.run()
         } catch {
             exit(withError: error)

@@ -40,11 +40,13 @@ public struct ProcessMetrics: Equatable, Sendable {
         return nil
     }
 
+    /// The machine's boot time, read once (it does not change while the process lives).
+    private static let machineBootTime: Double? = (try? FileBytes.read("/proc/stat", limit: 1 << 20))
+        .flatMap { bootTime(procStat: String(decoding: $0, as: UTF8.self)) }
+
     /// This process now; nil where /proc is not readable.
     public static func current() -> ProcessMetrics? {
-        guard let stat = try? FileBytes.read("/proc/self/stat", limit: 4096),
-              let machine = try? FileBytes.read("/proc/stat", limit: 1 << 20),
-              let boot = bootTime(procStat: String(decoding: machine, as: UTF8.self)) else { return nil }
+        guard let stat = try? FileBytes.read("/proc/self/stat", limit: 4096), let boot = machineBootTime else { return nil }
         var metrics = parse(stat: String(decoding: stat, as: UTF8.self), bootTime: boot,
                             ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))), pageSize: Int(sysconf(Int32(_SC_PAGESIZE))))
         metrics?.openFDs = openFileDescriptors()

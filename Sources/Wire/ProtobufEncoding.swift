@@ -167,11 +167,9 @@ extension EncodingPass {
         value: _ProtobufMap<KeyType, ValueType>.BaseType,
         fieldNumber: Int
     ) throws {
-        for (k, v) in value {
-            try nested(fieldNumber) { pass in
-                try KeyType.visitSingular(value: k, fieldNumber: 1, with: &pass)
-                try ValueType.visitSingular(value: v, fieldNumber: 2, with: &pass)
-            }
+        try mapEntries(value, fieldNumber) { pass, k, v in
+            try KeyType.visitSingular(value: k, fieldNumber: 1, with: &pass)
+            try ValueType.visitSingular(value: v, fieldNumber: 2, with: &pass)
         }
     }
 
@@ -180,11 +178,9 @@ extension EncodingPass {
         value: _ProtobufEnumMap<KeyType, ValueType>.BaseType,
         fieldNumber: Int
     ) throws where ValueType.RawValue == Int {
-        for (k, v) in value {
-            try nested(fieldNumber) { pass in
-                try KeyType.visitSingular(value: k, fieldNumber: 1, with: &pass)
-                try pass.visitSingularEnumField(value: v, fieldNumber: 2)
-            }
+        try mapEntries(value, fieldNumber) { pass, k, v in
+            try KeyType.visitSingular(value: k, fieldNumber: 1, with: &pass)
+            try pass.visitSingularEnumField(value: v, fieldNumber: 2)
         }
     }
 
@@ -193,11 +189,17 @@ extension EncodingPass {
         value: _ProtobufMessageMap<KeyType, ValueType>.BaseType,
         fieldNumber: Int
     ) throws {
-        for (k, v) in value {
-            try nested(fieldNumber) { pass in
-                try KeyType.visitSingular(value: k, fieldNumber: 1, with: &pass)
-                try pass.visitSingularMessageField(value: v, fieldNumber: 2)
-            }
+        try mapEntries(value, fieldNumber) { pass, k, v in
+            try KeyType.visitSingular(value: k, fieldNumber: 1, with: &pass)
+            try pass.visitSingularMessageField(value: v, fieldNumber: 2)
+        }
+    }
+
+    /// Each entry of `map`, in the dictionary's order, as a nested message whose key and
+    /// value `visitEntry` visits.
+    private mutating func mapEntries<K, V>(_ map: [K: V], _ fieldNumber: Int, _ visitEntry: (inout Self, K, V) throws -> Void) throws {
+        for (k, v) in map {
+            try nested(fieldNumber) { try visitEntry(&$0, k, v) }
         }
     }
 }

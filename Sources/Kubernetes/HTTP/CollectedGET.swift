@@ -15,16 +15,16 @@ public struct BodyTooLarge: Error, CustomStringConvertible {
     public var description: String { "the body exceeds \(limit) bytes" }
 }
 
-/// The last body size of each resource a client reads, so that the next body's buffer is
-/// allocated once at about the right size.
+/// The last successful body size of each URL a client reads, so that the next body's buffer
+/// is allocated once at about the right size.
 public final class BodySizes: Sendable {
     private let sizes = Mutex<[String: Int]>([:])
 
     public init() {}
 
-    func expected(for key: String) -> Int { sizes.withLock { $0[key] } ?? 0 }
+    func expected(for url: String) -> Int { sizes.withLock { $0[url] } ?? 0 }
 
-    func remember(_ bytes: Int, for key: String) { sizes.withLock { $0[key] = bytes } }
+    func remember(_ bytes: Int, for url: String) { sizes.withLock { $0[url] = bytes } }
 }
 
 extension HTTPClient {
@@ -33,19 +33,19 @@ extension HTTPClient {
     /// `HTTPClientResponse.body.collect(upTo:)` hands every body part from the event loop to
     /// the awaiting task and regrows its buffer part by part (for the kubelet's ~1 MB each
     /// cycle, a thread wake-up per part and a chain of reallocations). Here the parts are
-    /// copied into a buffer sized once, from `Content-Length` or else from the last 200
-    /// body `sizes` remembers under `key`, and the caller resumes once. Cancelling the
-    /// calling task cancels the request.
-    public func collectGET(url: String, headers: HTTPHeaders, limit: Int, sizes: BodySizes, key: String, timeout: Duration) async throws -> CollectedResponse {
+    /// copied into a buffer sized once, from `Content-Length` or else from the last
+    /// successful body of the same URL that `sizes` remembers, and the caller resumes once.
+    /// Cancelling the calling task cancels the request.
+    public func collectGET(url: String, headers: HTTPHeaders, limit: Int, sizes: BodySizes, timeout: Duration) async throws -> CollectedResponse {
         let request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
-        let delegate = CollectingDelegate(limit: limit, expectedBytes: sizes.expected(for: key))
+        let delegate = CollectingDelegate(limit: limit, expectedBytes: sizes.expected(for: url))
         let task = execute(request: request, delegate: delegate, deadline: .now() + .nanoseconds(timeout.nanosecondsClamped))
         let response = try await withTaskCancellationHandler {
             try await task.futureResult.get()
         } onCancel: {
             task.cancel()
         }
-        if response.status == .ok { sizes.remember(response.body.readableBytes, for: key) }
+        if response.status == .ok { sizes.remember(response.body.readableBytes, for: url) }
         return response
     }
 }

@@ -90,7 +90,7 @@ public final class KubeletClient: Sendable {
         }
         let response: CollectedResponse
         do {
-            response = try await client.collectGET(url: url, headers: headers, limit: maxBodyBytes, sizes: bodySizes, key: path, timeout: timeout)
+            response = try await client.collectGET(url: url, headers: headers, limit: maxBodyBytes, sizes: bodySizes, timeout: timeout)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw KubeletError(kind: .timeout, url: url, detail: "no answer within \(timeout)")
         } catch let error as BodyTooLarge {

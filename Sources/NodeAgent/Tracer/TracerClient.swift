@@ -44,7 +44,7 @@ public final class TracerClient: Sendable {
         }
         let response: CollectedResponse
         do {
-            response = try await client.collectGET(url: url, headers: [:], limit: limit, sizes: bodySizes, key: uri, timeout: timeout)
+            response = try await client.collectGET(url: url, headers: [:], limit: limit, sizes: bodySizes, timeout: timeout)
         } catch {
             throw TracerError(socket: socketPath, detail: "\(error)")
         }
