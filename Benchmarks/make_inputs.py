@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark inputs made from the shared fixtures: real kubelet documents with their pod
+"""Benchmark inputs made from the test fixtures (Tests/Fixtures): real kubelet documents with their pod
 entries repeated (fresh uids and names) up to the size of a busy node, and tracer feeds in
 the documented format. Writes Benchmarks/.inputs/ (and a kubelet directory that
 `python3 -m http.server` can serve as /stats/summary and /pods)."""
@@ -8,7 +8,7 @@ import os
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-fixtures = os.environ.get("CLUSTERMON_FIXTURES") or os.path.join(here, "..", "..", "shared", "fixtures")
+fixtures = os.environ.get("CLUSTERMON_FIXTURES") or os.path.join(here, "..", "Tests", "Fixtures")
 out = os.path.join(here, ".inputs")
 
 

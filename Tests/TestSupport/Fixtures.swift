@@ -1,8 +1,8 @@
 import Foundation
 import Yams
 
-/// The shared fixtures (`../shared/fixtures` beside the repository), or
-/// `CLUSTERMON_FIXTURES` when set.
+/// The test fixtures inside the repository (`Tests/Fixtures`, real samples whose sources
+/// its README names), or `CLUSTERMON_FIXTURES` when set.
 public enum Fixtures {
     public static var packageRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -12,7 +12,7 @@ public enum Fixtures {
         if let override = ProcessInfo.processInfo.environment["CLUSTERMON_FIXTURES"] {
             return URL(fileURLWithPath: override)
         }
-        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+        return packageRoot.appendingPathComponent("Tests/Fixtures")
     }
 
     public static func url(_ relativePath: String) -> URL { root.appendingPathComponent(relativePath) }
