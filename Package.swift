@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "Kubernetes", targets: ["Kubernetes"]),
         .library(name: "NodeAgent", targets: ["NodeAgent"]),
+        .library(name: "TimeSeries", targets: ["TimeSeries"]),
         .library(name: "Aggregator", targets: ["Aggregator"]),
         .library(name: "API", targets: ["API"]),
     ],
@@ -100,10 +101,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The history store as a library of its own: chunk encodings, head and log, buckets,
+        // retention, queries; nothing of Kubernetes.
+        .target(
+            name: "TimeSeries",
+            dependencies: [
+                "CZlib",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Aggregator",
             dependencies: [
-                "Wire", "Messaging", "Kubernetes",
+                "Wire", "Messaging", "Kubernetes", "TimeSeries",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -196,6 +208,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
+        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
         .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kubernetes", "Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: [
             "API", "Kubernetes", "Aggregator", "Messaging", "Wire", "TestSupport",

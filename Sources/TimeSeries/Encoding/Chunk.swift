@@ -1,0 +1,167 @@
+/// A sealed chunk: one entity's rows over one segment, column by column, so that a query
+/// decodes the time column and the one metric it asks for.
+///
+/// Layout: version byte `1`, varint row count `n`, varint column count `k`, the byte length
+/// of each of the `k + 1` streams (varints), then the streams, each starting on a byte:
+/// times (delta-of-delta) and one per metric: a bit `0` when every row has the value, else
+/// `1` and `n` presence bits; then the present values in the metric's encoding.
+public enum Chunk {
+    static let version: UInt8 = 1
+
+    public static func encode(_ rows: ArraySlice<SampleRow>, encodings: [ValueEncoding]) -> [UInt8] {
+        var streams: [[UInt8]] = []
+        streams.reserveCapacity(encodings.count + 1)
+        var times = BitWriter(capacity: rows.count / 4 + 9)
+        var timeEncoder = IntegerEncoder()
+        for row in rows { timeEncoder.append(UInt64(bitPattern: row.time), to: &times) }
+        streams.append(times.bytes)
+        for (column, encoding) in encodings.enumerated() {
+            let bit = UInt64(1) << UInt64(column)
+            var writer = BitWriter(capacity: rows.count / 2 + 9)
+            let all = rows.allSatisfy { $0.present & bit != 0 }
+            writer.writeBit(!all)
+            if !all { for row in rows { writer.writeBit(row.present & bit != 0) } }
+            switch encoding {
+            case .integer:
+                var encoder = IntegerEncoder()
+                for row in rows where row.present & bit != 0 { encoder.append(row.values[column], to: &writer) }
+            case .float:
+                var encoder = FloatEncoder()
+                for row in rows where row.present & bit != 0 { encoder.append(row.values[column], to: &writer) }
+            }
+            streams.append(writer.bytes)
+        }
+        var bytes: [UInt8] = [version]
+        bytes.reserveCapacity(streams.reduce(16 + streams.count * 2) { $0 + $1.count })
+        appendVarint(UInt64(rows.count), to: &bytes)
+        appendVarint(UInt64(encodings.count), to: &bytes)
+        for stream in streams { appendVarint(UInt64(stream.count), to: &bytes) }
+        for stream in streams { bytes.append(contentsOf: stream) }
+        return bytes
+    }
+
+    /// One metric's present samples, in time order.
+    public static func decode(_ bytes: [UInt8], column: Int, encoding: ValueEncoding,
+                              into body: (_ time: Int64, _ value: UInt64) -> Void) throws(ChunkError) {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(ChunkError) in
+            var header = ByteCursor(buffer)
+            guard try header.byte() == version else { throw .malformed("unknown chunk version") }
+            let rows = try header.count()
+            let columns = try header.count()
+            guard rows > 0, rows <= 1 << 24, columns <= 64 else { throw .malformed("\(rows) rows, \(columns) columns") }
+            if column >= columns { return }  // a metric added after this chunk was written
+            var lengths: [Int] = []
+            lengths.reserveCapacity(columns + 1)
+            for _ in 0...columns { lengths.append(try header.count()) }
+            let base = header.offset
+            guard lengths.reduce(base, +) <= buffer.count else { throw .truncated }
+            let timeStart = base
+            let columnStart = base + lengths[0..<(column + 1)].reduce(0, +)
+            var times = BitReader(buffer, bitOffset: timeStart * 8, bitEnd: (timeStart + lengths[0]) * 8)
+            var values = BitReader(buffer, bitOffset: columnStart * 8, bitEnd: (columnStart + lengths[column + 1]) * 8)
+            let sparse = try values.readBit()
+            var presence: BitReader? = nil
+            if sparse {
+                presence = values
+                for _ in 0..<rows { _ = try values.readBit() }
+            }
+            var timeDecoder = IntegerDecoder()
+            var integers = IntegerDecoder()
+            var floats = FloatDecoder()
+            for _ in 0..<rows {
+                let time = Int64(bitPattern: try timeDecoder.next(from: &times))
+                if presence != nil, try !presence!.readBit() { continue }
+                let value = encoding == .integer ? try integers.next(from: &values) : try floats.next(from: &values)
+                body(time, value)
+            }
+        }
+    }
+
+    /// Every row, every column (sealing, upgrades and tests).
+    public static func decodeRows(_ bytes: [UInt8], encodings: [ValueEncoding]) throws(ChunkError) -> [SampleRow] {
+        var rows: [SampleRow] = []
+        var times: [Int64] = []
+        try decodeTimes(bytes) { times.append($0) }
+        rows = times.map { SampleRow(time: $0, present: 0, values: [UInt64](repeating: 0, count: encodings.count)) }
+        for (column, encoding) in encodings.enumerated() {
+            var index = 0
+            let bit = UInt64(1) << UInt64(column)
+            var sparse: [(Int64, UInt64)] = []
+            try decode(bytes, column: column, encoding: encoding) { sparse.append(($0, $1)) }
+            for (time, value) in sparse {
+                while index < rows.count && rows[index].time != time { index += 1 }
+                guard index < rows.count else { throw .malformed("column \(column) out of step with the times") }
+                rows[index].values[column] = value
+                rows[index].present |= bit
+                index += 1
+            }
+        }
+        return rows
+    }
+
+    public static func decodeTimes(_ bytes: [UInt8], into body: (Int64) -> Void) throws(ChunkError) {
+        try bytes.withUnsafeBufferPointer { (buffer) throws(ChunkError) in
+            var header = ByteCursor(buffer)
+            guard try header.byte() == version else { throw .malformed("unknown chunk version") }
+            let rows = try header.count()
+            let columns = try header.count()
+            guard rows <= 1 << 24, columns <= 64 else { throw .malformed("\(rows) rows, \(columns) columns") }
+            var lengths: [Int] = []
+            for _ in 0...columns { lengths.append(try header.count()) }
+            guard header.offset + lengths[0] <= buffer.count else { throw .truncated }
+            var times = BitReader(buffer, bitOffset: header.offset * 8, bitEnd: (header.offset + lengths[0]) * 8)
+            var decoder = IntegerDecoder()
+            for _ in 0..<rows { body(Int64(bitPattern: try decoder.next(from: &times))) }
+        }
+    }
+}
+
+func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 { bytes.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+    bytes.append(UInt8(v))
+}
+
+/// Reads bytes and varints from the front of a buffer.
+struct ByteCursor {
+    let buffer: UnsafeBufferPointer<UInt8>
+    var offset = 0
+
+    init(_ buffer: UnsafeBufferPointer<UInt8>, offset: Int = 0) {
+        self.buffer = buffer
+        self.offset = offset
+    }
+
+    var atEnd: Bool { offset >= buffer.count }
+
+    mutating func byte() throws(ChunkError) -> UInt8 {
+        guard offset < buffer.count else { throw .truncated }
+        defer { offset += 1 }
+        return buffer[offset]
+    }
+
+    mutating func varint() throws(ChunkError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            guard shift < 64 else { throw .malformed("varint longer than 10 bytes") }
+            value |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return value }
+            shift += 7
+        }
+    }
+
+    /// A varint that counts something in memory (a length, a row count): at most 2^31.
+    mutating func count() throws(ChunkError) -> Int {
+        let value = try varint()
+        guard value <= UInt64(Int32.max) else { throw .malformed("count \(value) too large") }
+        return Int(value)
+    }
+
+    mutating func bytes(_ count: Int) throws(ChunkError) -> UnsafeBufferPointer<UInt8> {
+        guard count >= 0, count <= buffer.count - offset else { throw .truncated }
+        defer { offset += count }
+        return UnsafeBufferPointer(rebasing: buffer[offset..<(offset + count)])
+    }
+}

@@ -1,0 +1,926 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+public struct StoreConfiguration: Sendable {
+    /// Rows are sealed into chunks per segment of this many milliseconds.
+    public var segment: Int64 = 300_000
+    /// A segment is sealed this long after it ends, so that rows of slower agents still
+    /// reach it; rows later than that go into the next segment's chunk.
+    public var grace: Int64 = 30_000
+    /// Consecutive samples further apart are a gap (see `BucketGrid`).
+    public var gapLimit: Int64 = 300_000
+    /// How long raw chunks are kept (whole days are dropped).
+    public var rawRetention: Int64 = 8 * 86_400_000
+    /// How long hourly buckets are kept.
+    public var bucketRetention: Int64 = 100 * 86_400_000
+    /// The width of the stored buckets.
+    public var bucketWidth: Int64 = 3_600_000
+    /// Beyond this many bytes of pages, whole days go, oldest first (raw before buckets).
+    public var maxBytes: Int64 = 8 << 30
+    public init() {}
+}
+
+public struct EntityID: Hashable, Sendable, Comparable {
+    public var raw: UInt32
+    public init(_ raw: UInt32) { self.raw = raw }
+    public static func < (a: EntityID, b: EntityID) -> Bool { a.raw < b.raw }
+}
+
+/// An entity of the series index: its labels are held once for all its metrics.
+public struct EntityInfo: Sendable {
+    public var id: EntityID
+    public var family: UInt8
+    public var key: String
+    public var labels: [String: String]
+    /// Unix milliseconds of its first and newest sample.
+    public var first: Int64
+    public var last: Int64
+}
+
+public enum StoreError: Error, CustomStringConvertible {
+    case unknownFamily(UInt8)
+    case notThisFormat(String)
+
+    public var description: String {
+        switch self {
+        case .unknownFamily(let id): "no family with id \(id)"
+        case .notThisFormat(let why): why
+        }
+    }
+}
+
+/// What a store has done, for `/metrics`.
+public struct StoreCounters: Sendable {
+    public var samplesAppended: UInt64 = 0
+    public var rowsRejected: UInt64 = 0
+    public var chunksSealed: UInt64 = 0
+    public var sealedSamples: UInt64 = 0
+    public var sealedBytes: UInt64 = 0
+    public var seals: UInt64 = 0
+    public var rollups: UInt64 = 0
+    public var tablesDropped: UInt64 = 0
+    public var walBytes: UInt64 = 0
+}
+
+/// A time-series store: entities (a family's metrics, labels held once) x metrics; the newest
+/// rows in memory (the head, logged ahead to a file), sealed per segment into compressed
+/// column chunks in SQLite (one table per UTC day), and hourly buckets (count, sum, min,
+/// max, last, increase, integral, coverage) per entity and day, so that answers over long
+/// spans stay exact without the raw points. Knows nothing of what the entities are.
+///
+/// Readers never wait for the writer: SQLite in WAL mode, and the head is copied under a
+/// short lock.
+public final class TimeSeriesStore: Sendable {
+    public let configuration: StoreConfiguration
+    let families: [UInt8: Family]
+    let pool: DatabasePool
+    let logPath: String
+    let logger: Logger
+    private let state: Mutex<State>
+    /// One seal, rollup or retention run at a time.
+    private let maintenance = Mutex(false)
+
+    struct Head {
+        var width: Int
+        /// Rows of `width + 2` words: time, presence mask, values.
+        var words: [UInt64] = []
+        var rowCount: Int { words.count / (width + 2) }
+        var lastTime: Int64? { words.isEmpty ? nil : Int64(bitPattern: words[words.count - width - 2]) }
+
+        func row(_ index: Int) -> SampleRow {
+            let base = index * (width + 2)
+            return SampleRow(time: Int64(bitPattern: words[base]), present: words[base + 1], values: Array(words[(base + 2)..<(base + 2 + width)]))
+        }
+
+        mutating func append(_ row: SampleRow) {
+            words.append(UInt64(bitPattern: row.time))
+            words.append(row.present)
+            for index in 0..<width { words.append(index < row.values.count ? row.values[index] : 0) }
+        }
+    }
+
+    struct State {
+        var entities: [EntityInfo] = []            // index = id - 1
+        var byKey: [UInt8: [String: EntityID]] = [:]
+        var head: [EntityID: Head] = [:]
+        var unsaved: Set<EntityID> = []
+        var lastChanged: Set<EntityID> = []
+        /// Sealed segment starts (chunks exist for some entities), ascending.
+        var segments: [Int64] = []
+        /// Days whose hourly buckets are stored.
+        var rolledDays: Set<Int64> = []
+        /// Days with a raw table.
+        var rawDays: Set<Int64> = []
+        /// The oldest segment the head may still hold rows of.
+        var headSegment: Int64?
+        var wal: WriteAheadLog?
+        var counters = StoreCounters()
+    }
+
+    public init(path: String, families: [Family], configuration: StoreConfiguration = .init(), logger: Logger) throws {
+        self.configuration = configuration
+        self.families = Dictionary(uniqueKeysWithValues: families.map { ($0.id, $0) })
+        self.logger = logger
+        logPath = path + ".log"
+        var config = Configuration()
+        config.label = "clustermon-timeseries"
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        pool = try DatabasePool(path: path, configuration: config)
+        try pool.write { db in
+            if try db.tableExists("series"), try !db.tableExists("entities") {
+                throw StoreError.notThisFormat("\(path) holds another history format (per-row tables)")
+            }
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS entities(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, key TEXT NOT NULL,
+                    labels TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, UNIQUE(family, key));
+                CREATE TABLE IF NOT EXISTS segments(start INTEGER PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS rolled(day INTEGER PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                """)
+        }
+        var initial = State()
+        try pool.read { db in
+            let rows = try GRDB.Row.fetchCursor(db, sql: "SELECT id, family, key, labels, first, last FROM entities ORDER BY id")
+            while let row = try rows.next() {
+                let id = EntityID(UInt32(row["id"] as Int64))
+                let first: Int64 = row["first"], last: Int64 = row["last"]
+                let info = EntityInfo(id: id, family: UInt8(row["family"] as Int64), key: row["key"], labels: Self.parseLabels(row["labels"]),
+                                      first: first == 0 ? .max : first, last: last == 0 ? .min : last)
+                while initial.entities.count < Int(id.raw) - 1 {
+                    initial.entities.append(EntityInfo(id: EntityID(UInt32(initial.entities.count + 1)), family: 255, key: "", labels: [:], first: 0, last: 0))
+                }
+                initial.entities.append(info)
+                initial.byKey[info.family, default: [:]][info.key] = id
+            }
+            initial.segments = try Int64.fetchAll(db, sql: "SELECT start FROM segments ORDER BY start")
+            initial.rolledDays = Set(try Int64.fetchAll(db, sql: "SELECT day FROM rolled"))
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'raw\\_%' ESCAPE '\\'")
+            initial.rawDays = Set(tables.compactMap { Int64($0.dropFirst(4)) })
+        }
+        let sealedGeneration = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'sealed_generation'") } ?? 0
+        state = Mutex(initial)
+        try replay(sealedGeneration: UInt64(sealedGeneration))
+    }
+
+    // MARK: - The index
+
+    public func family(_ id: UInt8) -> Family? { families[id] }
+
+    public func lookup(family: UInt8, key: String) -> EntityID? {
+        state.withLock { $0.byKey[family]?[key] }
+    }
+
+    public func info(_ id: EntityID) -> EntityInfo? {
+        state.withLock { s in Int(id.raw) <= s.entities.count ? s.entities[Int(id.raw) - 1] : nil }
+    }
+
+    /// The entities of a family that `include` admits (asked with each entity's info).
+    public func entities(family: UInt8, where include: (EntityInfo) -> Bool = { _ in true }) -> [EntityInfo] {
+        state.withLock { s in
+            guard let keys = s.byKey[family] else { return [] }
+            var result: [EntityInfo] = []
+            for id in keys.values {
+                let info = s.entities[Int(id.raw) - 1]
+                if include(info) { result.append(info) }
+            }
+            return result
+        }
+    }
+
+    public func entityCount(family: UInt8) -> Int { state.withLock { $0.byKey[family]?.count ?? 0 } }
+
+    /// The entity with this key, registered with `labels` when it is new.
+    public func register(family: UInt8, key: String, labels: () -> [String: String]) throws -> EntityID {
+        guard families[family] != nil else { throw StoreError.unknownFamily(family) }
+        return try state.withLock { s in
+            if let id = s.byKey[family]?[key] { return id }
+            let id = EntityID(UInt32(s.entities.count + 1))
+            let info = EntityInfo(id: id, family: family, key: key, labels: labels(), first: .max, last: .min)
+            s.entities.append(info)
+            s.byKey[family, default: [:]][key] = id
+            s.unsaved.insert(id)
+            try s.wal?.append(Self.registration(info))
+            return id
+        }
+    }
+
+    // MARK: - Appending
+
+    /// Appends rows (each entity's rows in time order; a row not newer than the entity's
+    /// newest is refused and counted). Returns how many rows were taken.
+    @discardableResult
+    public func append(_ rows: [(entity: EntityID, row: SampleRow)]) throws -> Int {
+        try state.withLock { s in
+            var payload: [UInt8] = [2]
+            payload.reserveCapacity(8 + rows.count * 24)
+            appendVarint(UInt64(rows.count), to: &payload)
+            var taken = 0
+            for (entity, row) in rows {
+                let index = Int(entity.raw) - 1
+                guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family] else { s.counters.rowsRejected += 1; continue }
+                if s.entities[index].last >= row.time { s.counters.rowsRejected += 1; continue }
+                var head = s.head[entity] ?? Head(width: family.metrics.count)
+                Self.encodeWAL(entity, row, previous: head.rowCount > 0 ? head.row(head.rowCount - 1) : nil, width: head.width, into: &payload)
+                head.append(row)
+                s.head[entity] = head
+                if s.entities[index].first == .max { s.entities[index].first = row.time }
+                s.entities[index].last = row.time
+                s.lastChanged.insert(entity)
+                let segment = floorDiv(row.time, configuration.segment) * configuration.segment
+                if s.headSegment == nil || segment < s.headSegment! { s.headSegment = max(segment, s.segments.last.map { $0 + configuration.segment } ?? segment) }
+                s.counters.samplesAppended += UInt64(row.present.nonzeroBitCount)
+                taken += 1
+            }
+            if taken > 0 {
+                // The row count was a guess; rows refused above are not in the payload.
+                var fixed: [UInt8] = [2]
+                appendVarint(UInt64(taken), to: &fixed)
+                let headerLength = 1 + varintLength(UInt64(rows.count))
+                fixed.append(contentsOf: payload[headerLength...])
+                try s.wal?.append(fixed)
+                s.counters.walBytes = UInt64(s.wal?.bytesWritten ?? 0)
+            }
+            return taken
+        }
+    }
+
+    // MARK: - Reading
+
+    /// One metric's samples of the given entities in [from, to], in time order (sealed chunks
+    /// and the head).
+    public func samples(_ entities: [EntityID], metric: Int, from: Int64, to: Int64) throws -> [EntityID: [(time: Int64, value: UInt64)]] {
+        let (heads, segments, infos) = snapshot(entities, from: from, to: to)
+        var result: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+        try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
+            guard metric < family.metrics.count else { return }
+            try Chunk.decode(data, column: metric, encoding: family.encodings[metric]) { time, value in
+                if time >= from && time <= to { result[id, default: []].append((time, value)) }
+            }
+        }
+        for (id, rows) in heads {
+            for row in rows { if let value = row.value(metric) { result[id, default: []].append((row.time, value)) } }
+        }
+        // Late rows sit in a later chunk: keep time order.
+        for (id, list) in result where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
+            result[id] = list.sorted { $0.time < $1.time }
+        }
+        return result
+    }
+
+    /// The head rows in [from, to], the sealed segments that may hold rows of it, and the
+    /// entities' index entries, under one short lock.
+    private func snapshot(_ entities: [EntityID], from: Int64, to: Int64) -> ([EntityID: [SampleRow]], [Int64], [EntityID: EntityInfo]) {
+        state.withLock { s in
+            var heads: [EntityID: [SampleRow]] = [:]
+            var infos: [EntityID: EntityInfo] = [:]
+            for id in entities {
+                guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
+                infos[id] = s.entities[Int(id.raw) - 1]
+                if let head = s.head[id] {
+                    var rows: [SampleRow] = []
+                    for index in 0..<head.rowCount {
+                        let row = head.row(index)
+                        if row.time >= from && row.time <= to { rows.append(row) }
+                    }
+                    if !rows.isEmpty { heads[id] = rows }
+                }
+            }
+            // A chunk keyed before `from` holds its segment's rows, and late rows sit in the
+            // next segment's chunk.
+            let low = from - configuration.segment, high = to + configuration.segment
+            return (heads, s.segments.filter { $0 >= low && $0 <= high }, infos)
+        }
+    }
+
+    /// Calls `body` with each stored chunk of the entities in the segments.
+    private func readChunks(_ entities: [EntityID], segments: [Int64], infos: [EntityID: EntityInfo], from: Int64, to: Int64,
+                            _ body: (EntityID, Family, [UInt8]) throws -> Void) throws {
+        let wanted = entities.filter { id in infos[id].map { $0.first != .max && $0.last >= from - configuration.segment && $0.first <= to } ?? false }.sorted()
+        if segments.isEmpty || wanted.isEmpty { return }
+        try pool.read { db in
+            var table = ""
+            var statement: Statement? = nil
+            for segment in segments {
+                let name = Self.rawTable(day: floorDiv(segment, 86_400_000))
+                if name != table {
+                    table = name
+                    statement = try db.tableExists(name) ? try db.cachedStatement(sql: "SELECT data FROM \(name) WHERE start = ? AND entity = ?") : nil
+                }
+                guard let statement else { continue }
+                for id in wanted {
+                    guard let family = infos[id].flatMap({ families[$0.family] }) else { continue }
+                    guard let data = try Data.fetchOne(statement, arguments: [segment, Int64(id.raw)]) else { continue }
+                    try body(id, family, [UInt8](data))
+                }
+            }
+        }
+    }
+
+    /// Whole rows of the given entities in [from, to], in time order (sealed chunks and head).
+    public func rows(_ entities: [EntityID], from: Int64, to: Int64) throws -> [EntityID: [SampleRow]] {
+        let (heads, segments, infos) = snapshot(entities, from: from, to: to)
+        var result: [EntityID: [SampleRow]] = [:]
+        try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
+            for row in try Chunk.decodeRows(data, encodings: family.encodings) where row.time >= from && row.time <= to {
+                result[id, default: []].append(row)
+            }
+        }
+        for (id, rows) in heads { result[id, default: []].append(contentsOf: rows) }
+        for (id, list) in result where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
+            result[id] = list.sorted { $0.time < $1.time }
+        }
+        return result
+    }
+
+    /// One metric of the given entities cut into the grid's buckets: from the raw samples
+    /// where they are kept, from the stored hourly buckets of days rolled up where the grid
+    /// is whole hours; raw samples win where both exist.
+    public func buckets(_ entities: [EntityID], metric: Int, grid: BucketGrid) throws -> [EntityID: [BucketStats]] {
+        let hourly = grid.step % configuration.bucketWidth == 0 && grid.start % configuration.bucketWidth == 0
+        let (rolled, rawDays) = state.withLock { ($0.rolledDays, $0.rawDays) }
+        var result: [EntityID: [BucketStats]] = [:]
+        // Days of the grid: each from raw when its raw table exists, else from the buckets.
+        let firstDay = floorDiv(grid.start, 86_400_000), lastDay = floorDiv(grid.end - 1, 86_400_000)
+        var rawSpans: [(Int64, Int64)] = []
+        var bucketDays: [Int64] = []
+        var day = firstDay
+        while day <= lastDay {
+            let useBuckets = hourly && rolled.contains(day) && !(rawDays.contains(day) && rawDays.contains(day - 1) && rawDays.contains(day + 1))
+            if useBuckets { bucketDays.append(day) } else {
+                let lower = max(grid.start, day * 86_400_000), upper = min(grid.end, (day + 1) * 86_400_000)
+                if let last = rawSpans.last, last.1 == lower { rawSpans[rawSpans.count - 1].1 = upper } else { rawSpans.append((lower, upper)) }
+            }
+            day += 1
+        }
+        for (lower, upper) in rawSpans {
+            let samples = try samples(entities, metric: metric, from: lower - configuration.gapLimit, to: upper + configuration.gapLimit)
+            for (id, list) in samples {
+                guard let info = info(id), let definition = families[info.family]?.metrics[safe: metric] else { continue }
+                var buckets = result[id] ?? [BucketStats](repeating: BucketStats(), count: grid.count)
+                // Only this span's part of the grid: a sub-grid whose buckets map onto the grid's.
+                var spanGrid = grid
+                spanGrid.start = grid.start
+                let clipped = list.filter { $0.time >= lower - configuration.gapLimit && $0.time < upper + configuration.gapLimit }
+                var partial = [BucketStats](repeating: BucketStats(), count: grid.count)
+                spanGrid.accumulate(clipped, metric: definition, origin: info.first, into: &partial)
+                // Keep only the pieces inside [lower, upper): the grid's buckets there.
+                for index in 0..<grid.count {
+                    let bucketStart = grid.start + grid.step * Int64(index)
+                    if bucketStart >= lower && bucketStart < upper { buckets[index].merge(partial[index]) }
+                }
+                result[id] = buckets
+            }
+        }
+        if !bucketDays.isEmpty {
+            let stored = try storedBuckets(entities, metric: metric, days: bucketDays)
+            for (id, hours) in stored {
+                var buckets = result[id] ?? [BucketStats](repeating: BucketStats(), count: grid.count)
+                for (start, stats) in hours {
+                    guard let index = grid.bucket(start) else { continue }
+                    buckets[index].merge(stats)
+                }
+                result[id] = buckets
+            }
+        }
+        return result
+    }
+
+    static let statColumns: [ValueEncoding] = [.integer, .float, .float, .float, .float, .integer, .integer, .float, .integer]
+
+    func storedBuckets(_ entities: [EntityID], metric: Int, days: [Int64]) throws -> [EntityID: [(Int64, BucketStats)]] {
+        var result: [EntityID: [(Int64, BucketStats)]] = [:]
+        try pool.read { db in
+            for day in days {
+                let table = Self.hourTable(day: day)
+                guard try db.tableExists(table) else { continue }
+                let statement = try db.cachedStatement(sql: "SELECT data FROM \(table) WHERE entity = ?")
+                for id in entities {
+                    guard let data = try Data.fetchOne(statement, arguments: [Int64(id.raw)]) else { continue }
+                    let stats = try Self.decodeBuckets([UInt8](data), metric: metric)
+                    result[id, default: []].append(contentsOf: stats)
+                }
+            }
+        }
+        return result
+    }
+
+    // MARK: - Sealing, rollups, retention
+
+    /// Seals the segments that ended at least `grace` ago, rolls up finished days, drops
+    /// what retention or the size bound says. Safe to call often.
+    public func maintain(now: Int64) throws {
+        guard maintenance.withLock({ running in
+            if running { return false }
+            running = true
+            return true
+        }) else { return }
+        defer { maintenance.withLock { $0 = false } }
+        while let segment = state.withLock({ $0.headSegment }), segment + configuration.segment + configuration.grace <= now {
+            try seal(through: segment + configuration.segment)
+        }
+        try rollUp(now: now)
+        try expire(now: now)
+    }
+
+    /// Seals everything the head holds (a graceful stop): after it the database holds every
+    /// row in its compact form and the log is empty.
+    public func close() throws {
+        let newest = state.withLock { s in s.head.values.compactMap(\.lastTime).max() }
+        if let newest {
+            try seal(through: floorDiv(newest, configuration.segment) * configuration.segment + configuration.segment)
+        } else {
+            try seal(through: nil)
+        }
+        state.withLock { s in
+            s.wal?.sync()
+            s.wal?.closeFile()
+            s.wal = nil
+        }
+    }
+
+    /// Moves head rows older than `end` into chunks keyed by their segment, in one
+    /// transaction with the entities registered since the last seal; starts a new log
+    /// generation holding what stays in the head.
+    func seal(through end: Int64?) throws {
+        struct Work {
+            var chunks: [(segment: Int64, entity: EntityID, rows: [SampleRow], encodings: [ValueEncoding])] = []
+            var entities: [EntityInfo] = []
+            var sealedLast: [EntityID: Int64] = [:]
+            var generation: UInt64 = 0
+        }
+        let work: Work = try state.withLock { s in
+            var work = Work()
+            let oldGeneration = s.wal?.generation ?? 0
+            work.generation = oldGeneration
+            for (id, head) in s.head {
+                guard let family = families[s.entities[Int(id.raw) - 1].family] else { continue }
+                var sealed: [SampleRow] = []
+                var kept = Head(width: head.width)
+                for index in 0..<head.rowCount {
+                    let row = head.row(index)
+                    if let end, row.time >= end { kept.append(row) } else { sealed.append(row) }
+                }
+                if !sealed.isEmpty {
+                    // Rows later than their segment's seal (late rows) go with the next one.
+                    let floor = s.segments.last.map { $0 + configuration.segment } ?? .min
+                    var bySegment: [Int64: [SampleRow]] = [:]
+                    for row in sealed {
+                        bySegment[max(floorDiv(row.time, configuration.segment) * configuration.segment, floor), default: []].append(row)
+                    }
+                    for (start, rows) in bySegment { work.chunks.append((start, id, rows, family.encodings)) }
+                    work.sealedLast[id] = sealed.last!.time
+                }
+                s.head[id] = kept.rowCount > 0 ? kept : nil
+            }
+            for id in s.unsaved.union(s.lastChanged) { work.entities.append(s.entities[Int(id.raw) - 1]) }
+            s.unsaved = []
+            s.lastChanged = []
+            // The next generation holds what stays in the head, and what arrives from now on.
+            let next = try WriteAheadLog(creating: logPath + ".next", generation: oldGeneration + 1)
+            for (id, head) in s.head {
+                var payload: [UInt8] = [2]
+                appendVarint(UInt64(head.rowCount), to: &payload)
+                var previous: SampleRow? = nil
+                for index in 0..<head.rowCount {
+                    let row = head.row(index)
+                    Self.encodeWAL(id, row, previous: previous, width: head.width, into: &payload)
+                    previous = row
+                }
+                try next.append(payload)
+            }
+            s.wal?.closeFile()
+            s.wal = next
+            if let end {
+                let newSegments = Set(work.chunks.map(\.segment))
+                s.segments = Array(Set(s.segments).union(newSegments)).sorted()
+                s.headSegment = s.head.isEmpty ? nil : end
+                for segment in newSegments { s.rawDays.insert(floorDiv(segment, 86_400_000)) }
+            } else {
+                s.headSegment = nil
+            }
+            return work
+        }
+        var sealedBytes = 0, sealedSamples = 0
+        let encoded = work.chunks.map { chunk -> (Int64, EntityID, [UInt8]) in
+            let bytes = Chunk.encode(chunk.rows[...], encodings: chunk.encodings)
+            sealedBytes += bytes.count
+            sealedSamples += chunk.rows.reduce(0) { $0 + $1.present.nonzeroBitCount }
+            return (chunk.segment, chunk.entity, bytes.count > 0 ? bytes : [])
+        }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        try pool.write { db in
+            lowerPriority(10)
+            var created: Set<Int64> = []
+            for (segment, entity, bytes) in encoded {
+                let day = floorDiv(segment, 86_400_000)
+                let table = Self.rawTable(day: day)
+                if !created.contains(day) {
+                    try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table)(start INTEGER NOT NULL, entity INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(start, entity)) WITHOUT ROWID")
+                    try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
+                    created.insert(day)
+                }
+                try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
+                // A chunk already there for this segment (rows sealed twice after a crash
+                // between commit and log switch are the same rows): the new one adds late rows.
+                if let existing = try Data.fetchOne(db, sql: "SELECT data FROM \(table) WHERE start = ? AND entity = ?", arguments: [segment, Int64(entity.raw)]),
+                   let family = self.info(entity).flatMap({ self.families[$0.family] }) {
+                    let old = try Chunk.decodeRows([UInt8](existing), encodings: family.encodings)
+                    let new = try Chunk.decodeRows(bytes, encodings: family.encodings)
+                    var merged: [Int64: SampleRow] = [:]
+                    for row in old + new { merged[row.time] = row }
+                    let rows = merged.values.sorted { $0.time < $1.time }
+                    try db.execute(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)",
+                                   arguments: [segment, Int64(entity.raw), Data(Chunk.encode(rows[...], encodings: family.encodings))])
+                } else {
+                    let statement = try db.cachedStatement(sql: "INSERT INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
+                    try statement.execute(arguments: [segment, Int64(entity.raw), Data(bytes)])
+                }
+            }
+            // The index keeps each entity's first and newest *sealed* times: a replayed log
+            // brings back the rows after them.
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO entities(id, family, key, labels, first, last) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET first = CASE WHEN first = 0 THEN excluded.first ELSE first END, last = max(last, excluded.last)
+                """)
+            for info in work.entities {
+                let last = work.sealedLast[info.id]
+                try upsert.execute(arguments: [Int64(info.id.raw), Int64(info.family), info.key, Self.formatLabels(info.labels),
+                                               last != nil && info.first != .max ? info.first : 0, last ?? 0])
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('sealed_generation', ?)", arguments: [Int64(work.generation)])
+        }
+        // The sealed generation's file goes; the next one takes its name.
+        state.withLock { s in
+            s.wal?.sync()
+            if rename(logPath + ".next", logPath) != 0 && s.wal != nil {
+                logger.error("history log could not be renamed", metadata: ["path": "\(logPath).next", "error": "\(String(cString: strerror(errno)))"])
+            }
+            s.counters.seals += 1
+            s.counters.chunksSealed += UInt64(encoded.count)
+            s.counters.sealedBytes += UInt64(sealedBytes)
+            s.counters.sealedSamples += UInt64(sealedSamples)
+        }
+    }
+
+    /// Stores the hourly buckets of each finished day whose raw chunks are here (a day is
+    /// finished once the pairs crossing its end are sealed).
+    func rollUp(now: Int64) throws {
+        let (candidates, headSegment) = state.withLock { s -> ([Int64], Int64?) in
+            (s.rawDays.filter { !s.rolledDays.contains($0) }.sorted(), s.headSegment)
+        }
+        for day in candidates {
+            // Finished: the pairs crossing its end are sealed (or never came).
+            let dayEnd = (day + 1) * 86_400_000
+            guard dayEnd + configuration.gapLimit + configuration.grace <= now,
+                  headSegment.map({ $0 >= dayEnd + configuration.gapLimit }) ?? true else { continue }
+            let grid = BucketGrid(start: day * 86_400_000, step: configuration.bucketWidth, count: Int(86_400_000 / configuration.bucketWidth),
+                                  gapLimit: configuration.gapLimit)
+            // Every entity seen that day.
+            let entities = state.withLock { s in s.entities.filter { $0.family != 255 && $0.first < dayEnd && $0.last >= grid.start - configuration.gapLimit } }
+            var rows: [(EntityID, [UInt8])] = []
+            for batch in stride(from: 0, to: entities.count, by: 512) {
+                let slice = entities[batch..<min(batch + 512, entities.count)]
+                let all = try self.rows(slice.map(\.id), from: grid.start - configuration.gapLimit, to: grid.end + configuration.gapLimit)
+                for info in slice {
+                    guard let family = families[info.family], let list = all[info.id], !list.isEmpty else { continue }
+                    var blob: [UInt8] = []
+                    var any = false
+                    for (metric, definition) in family.metrics.enumerated() {
+                        let bit = UInt64(1) << UInt64(metric)
+                        let samples = list.compactMap { $0.present & bit != 0 ? (time: $0.time, value: $0.values[metric]) : nil }
+                        let part = Self.encodeBuckets(grid.accumulate(samples, metric: definition, origin: info.first), grid: grid)
+                        any = any || part.count > 1
+                        appendVarint(UInt64(part.count), to: &blob)
+                        blob.append(contentsOf: part)
+                    }
+                    if any { rows.append((info.id, blob)) }
+                }
+            }
+            try pool.write { db in
+                lowerPriority(10)
+                let table = Self.hourTable(day: day)
+                try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table)(entity INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+                let insert = try db.cachedStatement(sql: "REPLACE INTO \(table)(entity, data) VALUES (?, ?)")
+                for (id, blob) in rows { try insert.execute(arguments: [Int64(id.raw), Data(blob)]) }
+                try db.execute(sql: "INSERT OR IGNORE INTO rolled(day) VALUES (?)", arguments: [day])
+            }
+            state.withLock { s in s.rolledDays.insert(day); s.counters.rollups += 1 }
+        }
+    }
+
+    /// One metric's hourly buckets as a chunk: a row per non-empty bucket (its start), the
+    /// stats as columns.
+    static func encodeBuckets(_ buckets: [BucketStats], grid: BucketGrid) -> [UInt8] {
+        var rows: [SampleRow] = []
+        for (index, stats) in buckets.enumerated() where !stats.isEmpty {
+            rows.append(SampleRow(time: grid.start + grid.step * Int64(index), present: 0x1FF, values: [
+                stats.count, stats.sum.bitPattern, stats.min.bitPattern, stats.max.bitPattern, stats.last.bitPattern,
+                UInt64(bitPattern: stats.lastTime), stats.increase, stats.integral.bitPattern, UInt64(bitPattern: stats.covered),
+            ]))
+        }
+        return rows.isEmpty ? [0] : Chunk.encode(rows[...], encodings: statColumns)
+    }
+
+    static func decodeBuckets(_ blob: [UInt8], metric: Int) throws -> [(Int64, BucketStats)] {
+        try blob.withUnsafeBufferPointer { buffer throws -> [(Int64, BucketStats)] in
+            var cursor = ByteCursor(buffer)
+            var index = 0
+            while !cursor.atEnd {
+                let length = try cursor.count()
+                let part = try cursor.bytes(length)
+                if index == metric {
+                    let bytes = Array(part)
+                    if bytes == [0] { return [] }
+                    return try Chunk.decodeRows(bytes, encodings: statColumns).map { row in
+                        var stats = BucketStats()
+                        stats.count = row.values[0]
+                        stats.sum = Double(bitPattern: row.values[1])
+                        stats.min = Double(bitPattern: row.values[2])
+                        stats.max = Double(bitPattern: row.values[3])
+                        stats.last = Double(bitPattern: row.values[4])
+                        stats.lastTime = Int64(bitPattern: row.values[5])
+                        stats.increase = row.values[6]
+                        stats.integral = Double(bitPattern: row.values[7])
+                        stats.covered = Int64(bitPattern: row.values[8])
+                        return (row.time, stats)
+                    }
+                }
+                index += 1
+            }
+            return []
+        }
+    }
+
+    /// Drops raw days past the raw retention and bucket days past theirs (whole tables), then
+    /// the oldest days while the database is over its size bound; forgets entities with
+    /// nothing left.
+    func expire(now: Int64) throws {
+        let rawCutoff = floorDiv(now - configuration.rawRetention, 86_400_000)
+        let bucketCutoff = floorDiv(now - configuration.bucketRetention, 86_400_000)
+        let (rawDays, hourDays) = state.withLock { s in (s.rawDays, s.rolledDays) }
+        for day in rawDays where day < rawCutoff { try drop(raw: day) }
+        for day in hourDays where day < bucketCutoff { try drop(hours: day) }
+        while try liveBytes() > configuration.maxBytes {
+            let (raw, hours) = state.withLock { s in (s.rawDays.sorted(), s.rolledDays.sorted()) }
+            if raw.count > 1 {
+                logger.warning("history over its size bound; dropping its oldest day of raw chunks", metadata: ["day": "\(raw[0])", "limit": "\(configuration.maxBytes)"])
+                try drop(raw: raw[0])
+            } else if hours.count > 1 {
+                logger.warning("history over its size bound; dropping its oldest day of hourly buckets", metadata: ["day": "\(hours[0])", "limit": "\(configuration.maxBytes)"])
+                try drop(hours: hours[0])
+            } else { break }
+        }
+        // Entities with no sample left anywhere are forgotten.
+        let horizon = min(now - configuration.bucketRetention, now - configuration.rawRetention)
+        let gone = state.withLock { s in s.entities.filter { $0.family != 255 && $0.last != .min && $0.last < horizon && s.head[$0.id] == nil }.map(\.id) }
+        if !gone.isEmpty {
+            try pool.write { db in
+                let statement = try db.cachedStatement(sql: "DELETE FROM entities WHERE id = ?")
+                for id in gone { try statement.execute(arguments: [Int64(id.raw)]) }
+            }
+            state.withLock { s in
+                for id in gone {
+                    let info = s.entities[Int(id.raw) - 1]
+                    s.byKey[info.family]?[info.key] = nil
+                    s.entities[Int(id.raw) - 1] = EntityInfo(id: id, family: 255, key: "", labels: [:], first: 0, last: 0)
+                }
+            }
+        }
+    }
+
+    func drop(raw day: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "DROP TABLE IF EXISTS \(Self.rawTable(day: day))")
+            try db.execute(sql: "DELETE FROM segments WHERE start >= ? AND start < ?", arguments: [day * 86_400_000, (day + 1) * 86_400_000])
+        }
+        state.withLock { s in
+            s.rawDays.remove(day)
+            s.segments.removeAll { floorDiv($0, 86_400_000) == day }
+            s.counters.tablesDropped += 1
+        }
+    }
+
+    func drop(hours day: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "DROP TABLE IF EXISTS \(Self.hourTable(day: day))")
+            try db.execute(sql: "DELETE FROM rolled WHERE day = ?", arguments: [day])
+        }
+        state.withLock { s in
+            s.rolledDays.remove(day)
+            s.counters.tablesDropped += 1
+        }
+    }
+
+    /// Bytes in the database's used pages.
+    public func liveBytes() throws -> Int64 {
+        try pool.read { db in
+            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            return (pages - free) * pageSize
+        }
+    }
+
+    public var counters: StoreCounters { state.withLock { $0.counters } }
+
+    /// Series in the head (entities with rows in memory x their metrics) and the head's bytes.
+    public func headFootprint() -> (series: Int, bytes: Int) {
+        state.withLock { s in
+            var series = 0, bytes = 0
+            for head in s.head.values {
+                series += head.width
+                bytes += head.words.capacity * 8 + 48
+            }
+            return (series, bytes)
+        }
+    }
+
+    // MARK: - The log
+
+    static func registration(_ info: EntityInfo) -> [UInt8] {
+        var payload: [UInt8] = [1]
+        appendVarint(UInt64(info.id.raw), to: &payload)
+        payload.append(info.family)
+        appendString(info.key, to: &payload)
+        let labels = formatLabels(info.labels)
+        appendString(labels, to: &payload)
+        return payload
+    }
+
+    static func encodeWAL(_ entity: EntityID, _ row: SampleRow, previous: SampleRow?, width: Int, into payload: inout [UInt8]) {
+        appendVarint(UInt64(entity.raw), to: &payload)
+        appendVarint(zigzag(row.time &- (previous?.time ?? 0)), to: &payload)
+        appendVarint(row.present, to: &payload)
+        for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
+            let base = previous?.value(index) ?? 0
+            appendVarint(zigzag(Int64(bitPattern: row.values[index] &- base)), to: &payload)
+        }
+    }
+
+    /// Replays the log generations the database has not sealed, then seals nothing: the
+    /// head is as it was when the process stopped.
+    func replay(sealedGeneration: UInt64) throws {
+        var files: [(UInt64, [[UInt8]], Bool, String)] = []
+        for path in [logPath, logPath + ".next"] {
+            if let (generation, records, torn) = WriteAheadLog.read(path), generation > sealedGeneration {
+                files.append((generation, records, torn, path))
+            }
+        }
+        files.sort { $0.0 < $1.0 }
+        var replayed = 0, torn = false
+        try state.withLock { s in
+            for (_, records, wasTorn, _) in files {
+                torn = torn || wasTorn
+                // Rows are relative to the previous row of the same entity in the same file.
+                var previous: [EntityID: SampleRow] = [:]
+                for record in records {
+                    try record.withUnsafeBufferPointer { buffer throws in
+                        var cursor = ByteCursor(buffer)
+                        switch try cursor.byte() {
+                        case 1:
+                            let id = EntityID(UInt32(truncatingIfNeeded: try cursor.varint()))
+                            let family = try cursor.byte()
+                            let key = try Self.readString(&cursor)
+                            let labels = Self.parseLabels(try Self.readString(&cursor))
+                            if s.byKey[family]?[key] == nil, families[family] != nil {
+                                while s.entities.count < Int(id.raw) - 1 {
+                                    s.entities.append(EntityInfo(id: EntityID(UInt32(s.entities.count + 1)), family: 255, key: "", labels: [:], first: 0, last: 0))
+                                }
+                                let info = EntityInfo(id: id, family: family, key: key, labels: labels, first: .max, last: .min)
+                                if s.entities.count >= Int(id.raw) { s.entities[Int(id.raw) - 1] = info } else { s.entities.append(info) }
+                                s.byKey[family, default: [:]][key] = id
+                                s.unsaved.insert(id)
+                            }
+                        case 2:
+                            let count = try cursor.count()
+                            for _ in 0..<count {
+                                let id = EntityID(UInt32(truncatingIfNeeded: try cursor.varint()))
+                                guard Int(id.raw) <= s.entities.count, let family = families[s.entities[Int(id.raw) - 1].family] else {
+                                    throw StoreError.notThisFormat("history log names entity \(id.raw), which is not registered")
+                                }
+                                let before = previous[id]
+                                let time = (before?.time ?? 0) &+ unzigzag(try cursor.varint())
+                                let present = try cursor.varint()
+                                var values = [UInt64](repeating: 0, count: family.metrics.count)
+                                for index in 0..<family.metrics.count where present & (1 << UInt64(index)) != 0 {
+                                    values[index] = (before?.value(index) ?? 0) &+ UInt64(bitPattern: unzigzag(try cursor.varint()))
+                                }
+                                let row = SampleRow(time: time, present: present, values: values)
+                                previous[id] = row
+                                let index = Int(id.raw) - 1
+                                if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // already here
+                                var head = s.head[id] ?? Head(width: family.metrics.count)
+                                head.append(row)
+                                s.head[id] = head
+                                if s.entities[index].first == .max { s.entities[index].first = time }
+                                s.entities[index].last = time
+                                s.lastChanged.insert(id)
+                                let segment = floorDiv(time, configuration.segment) * configuration.segment
+                                if s.headSegment == nil || segment < s.headSegment! { s.headSegment = segment }
+                                replayed += 1
+                            }
+                        default:
+                            throw StoreError.notThisFormat("unknown history log record")
+                        }
+                    }
+                }
+            }
+            if let sealedEnd = s.segments.last.map({ $0 + configuration.segment }), let head = s.headSegment, head < sealedEnd {
+                s.headSegment = max(head, s.segments.last!)
+            }
+            // A fresh generation holding the replayed head.
+            let generation = max(files.last?.0 ?? 0, sealedGeneration) + 1
+            let log = try WriteAheadLog(creating: logPath + ".next", generation: generation)
+            for id in s.unsaved.sorted() { try log.append(Self.registration(s.entities[Int(id.raw) - 1])) }
+            for (id, head) in s.head {
+                var payload: [UInt8] = [2]
+                appendVarint(UInt64(head.rowCount), to: &payload)
+                var before: SampleRow? = nil
+                for index in 0..<head.rowCount {
+                    let row = head.row(index)
+                    Self.encodeWAL(id, row, previous: before, width: head.width, into: &payload)
+                    before = row
+                }
+                try log.append(payload)
+            }
+            log.sync()
+            guard rename(logPath + ".next", logPath) == 0 else { throw WriteAheadLog.Failure.io("renaming \(logPath).next", errno) }
+            s.wal = log
+        }
+        if replayed > 0 || torn {
+            logger.info("history log replayed", metadata: ["rows": "\(replayed)", "torn_tail": "\(torn)"])
+        }
+    }
+
+    // MARK: - Names and formats
+
+    static func rawTable(day: Int64) -> String { "raw_\(day)" }
+    static func hourTable(day: Int64) -> String { "hour_\(day)" }
+
+    /// `k=v` lines, sorted; `=` and newlines in values escaped.
+    static func formatLabels(_ labels: [String: String]) -> String {
+        labels.sorted { $0.key < $1.key }.map { "\(escape($0.key))=\(escape($0.value))" }.joined(separator: "\n")
+    }
+
+    static func escape(_ text: String) -> String {
+        guard text.contains(where: { $0 == "=" || $0 == "\n" || $0 == "\\" }) else { return text }
+        return text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "=", with: "\\e")
+    }
+
+    static func unescape(_ text: Substring) -> String {
+        guard text.contains("\\") else { return String(text) }
+        var result = ""
+        var escaped = false
+        for character in text {
+            if escaped {
+                result.append(character == "n" ? "\n" : character == "e" ? "=" : character)
+                escaped = false
+            } else if character == "\\" { escaped = true } else { result.append(character) }
+        }
+        return result
+    }
+
+    static func parseLabels(_ text: String) -> [String: String] {
+        var labels: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            labels[unescape(line[..<equals])] = unescape(line[line.index(after: equals)...])
+        }
+        return labels
+    }
+
+    static func appendString(_ text: String, to bytes: inout [UInt8]) {
+        let utf8 = Array(text.utf8)
+        appendVarint(UInt64(utf8.count), to: &bytes)
+        bytes.append(contentsOf: utf8)
+    }
+
+    static func readString(_ cursor: inout ByteCursor) throws -> String {
+        let length = try cursor.count()
+        return String(decoding: try cursor.bytes(length), as: UTF8.self)
+    }
+}
+
+@inline(__always) func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
+
+func varintLength(_ value: UInt64) -> Int {
+    var v = value, n = 1
+    while v >= 0x80 { v >>= 7; n += 1 }
+    return n
+}
+
+extension Array {
+    subscript(safe index: Int) -> Element? { index >= 0 && index < count ? self[index] : nil }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux: per thread), so that history
+/// writes yield the cores to request handling.
+func lowerPriority(_ nice: Int32) {
+    #if os(Linux)
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
+    #endif
+}

@@ -1,0 +1,129 @@
+import Testing
+@testable import TimeSeries
+
+/// A deterministic generator, so that a failure can be replayed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func roundTripIntegers(_ values: [UInt64]) throws -> [UInt64] {
+    var writer = BitWriter()
+    var encoder = IntegerEncoder()
+    for value in values { encoder.append(value, to: &writer) }
+    let bytes = writer.bytes
+    return try bytes.withUnsafeBufferPointer { buffer in
+        var reader = BitReader(buffer)
+        var decoder = IntegerDecoder()
+        return try values.map { _ in try decoder.next(from: &reader) }
+    }
+}
+
+func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
+    var writer = BitWriter()
+    var encoder = FloatEncoder()
+    for value in values { encoder.append(value.bitPattern, to: &writer) }
+    let bytes = writer.bytes
+    return try bytes.withUnsafeBufferPointer { buffer in
+        var reader = BitReader(buffer)
+        var decoder = FloatDecoder()
+        return try values.map { _ in try decoder.next(from: &reader) }
+    }
+}
+
+@Suite struct EncodingTests {
+    @Test func bitsRoundTripAtEveryWidth() throws {
+        var writer = BitWriter()
+        var rng = SplitMix(state: 1)
+        var written: [(UInt64, Int)] = []
+        for width in 0...64 {
+            let value = width == 0 ? 0 : rng.next() >> UInt64(64 - width)
+            writer.writeBits(value, count: width)
+            written.append((value, width))
+        }
+        let bytes = writer.bytes
+        let read = try bytes.withUnsafeBufferPointer { buffer in
+            var reader = BitReader(buffer)
+            return try written.map { try reader.readBits($0.1) }
+        }
+        #expect(read == written.map(\.0))
+    }
+
+    @Test func countersNearTheTopOfUInt64AndResetsAreExact() throws {
+        let values: [UInt64] = [UInt64.max - 10, UInt64.max - 5, UInt64.max, 3, 7, 0, UInt64.max, 1 << 63, (1 << 63) - 1, 0, 0, 12]
+        #expect(try roundTripIntegers(values) == values)
+    }
+
+    @Test func randomAndSteadyIntegersAreExact() throws {
+        var rng = SplitMix(state: 42)
+        let random = (0..<2000).map { _ in rng.next() >> (rng.next() % 64) }
+        #expect(try roundTripIntegers(random) == random)
+        let steady = (0..<1000).map { UInt64($0) * 10_000_000_000 + UInt64($0 % 3) }
+        #expect(try roundTripIntegers(steady) == steady)
+    }
+
+    @Test func aSteadyCounterCostsAboutABitPerSample() {
+        var writer = BitWriter()
+        var encoder = IntegerEncoder()
+        for i in 0..<1000 { encoder.append(UInt64(i) * 80_000_000_000, to: &writer) }
+        // 64 bits, the first delta (64 bits), then one bit per sample.
+        #expect(writer.bytes.count <= 8 + 9 + 125)
+    }
+
+    @Test func floatsKeepEveryBitPattern() throws {
+        let special: [Double] = [0, -0.0, .nan, -.nan, Double(bitPattern: 0x7FF8_0000_0000_1234), .infinity, -.infinity,
+                                 .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1, 1, 1, 0.1, 0.2, 0.30000000000000004, -5]
+        #expect(try roundTripFloats(special) == special.map(\.bitPattern))
+        var rng = SplitMix(state: 7)
+        let noisy = (0..<2000).map { i in Double(i % 50) * 1.5 + Double(rng.next() % 1000) / 1000 }
+        #expect(try roundTripFloats(noisy) == noisy.map(\.bitPattern))
+        let random = (0..<500).map { _ in Double(bitPattern: rng.next()) }
+        #expect(try roundTripFloats(random) == random.map(\.bitPattern))
+    }
+
+    @Test func chunksDecodeOneColumnWithGaps() throws {
+        let rows = (0..<50).map { (i: Int) -> SampleRow in
+            let sparse: UInt64? = i % 7 == 0 ? nil : UInt64(1 << 30)
+            let values: [UInt64?] = [UInt64(i) * 1_000_000_007, sparse, Double(i).squareRoot().bitPattern]
+            return SampleRow(time: 1_700_000_000_000 + Int64(i) * 10_000 + Int64(i % 4), values: values)
+        }
+        let encodings: [ValueEncoding] = [.integer, .integer, .float]
+        let bytes = Chunk.encode(rows[...], encodings: encodings)
+        var second: [(Int64, UInt64)] = []
+        try Chunk.decode(bytes, column: 1, encoding: .integer) { second.append(($0, $1)) }
+        let expectedTimes = rows.filter { $0.value(1) != nil }.map { $0.time }
+        #expect(second.map { $0.0 } == expectedTimes)
+        #expect(second.allSatisfy { $0.1 == 1 << 30 })
+        #expect(try Chunk.decodeRows(bytes, encodings: encodings) == rows)
+        // A metric added to the family later reads as absent.
+        var none = 0
+        try Chunk.decode(bytes, column: 5, encoding: .integer) { _, _ in none += 1 }
+        #expect(none == 0)
+    }
+
+    @Test func singleRowChunk() throws {
+        let rows = [SampleRow(time: -5, values: [UInt64.max, nil])]
+        let bytes = Chunk.encode(rows[...], encodings: [.integer, .float])
+        #expect(try Chunk.decodeRows(bytes, encodings: [.integer, .float]) == rows)
+    }
+
+    @Test func truncatedOrCorruptChunksAreErrorsNeverCrashes() throws {
+        let rows = (0..<30).map { SampleRow(time: Int64($0) * 5000, values: [UInt64($0 * $0), Double($0).bitPattern]) }
+        let bytes = Chunk.encode(rows[...], encodings: [.integer, .float])
+        for cut in 0..<bytes.count {
+            #expect(throws: ChunkError.self) { _ = try Chunk.decodeRows(Array(bytes[0..<cut]), encodings: [.integer, .float]) }
+        }
+        var rng = SplitMix(state: 3)
+        for _ in 0..<500 {
+            var corrupt = bytes
+            corrupt[Int(rng.next() % UInt64(corrupt.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+            _ = try? Chunk.decodeRows(corrupt, encodings: [.integer, .float])
+        }
+    }
+}

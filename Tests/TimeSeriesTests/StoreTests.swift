@@ -1,0 +1,184 @@
+import Foundation
+import Logging
+import Testing
+@testable import TimeSeries
+
+let testFamilies = [
+    Family(id: 1, name: "container", metrics: [
+        MetricDefinition("cpu/usage", .counter, startsAtZero: true),
+        MetricDefinition("memory/usage", .gauge),
+        MetricDefinition("ratio", .gauge, .float),
+    ]),
+]
+
+func temporaryStorePath() -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-ts-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("history.sqlite").path
+}
+
+func removeStore(_ path: String) { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+
+func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5) -> SampleRow {
+    SampleRow(time: time, values: [cpu, memory, ratio.bitPattern])
+}
+
+@Suite struct StoreTests {
+    let logger = Logger(label: "test")
+    let day: Int64 = 1_700_006_400_000 / 86_400_000 * 86_400_000   // a UTC midnight
+
+    func open(_ path: String, configure: (inout StoreConfiguration) -> Void = { _ in }) throws -> TimeSeriesStore {
+        var configuration = StoreConfiguration()
+        configure(&configuration)
+        return try TimeSeriesStore(path: path, families: testFamilies, configuration: configuration, logger: logger)
+    }
+
+    func fill(_ store: TimeSeriesStore, entities: Int, from: Int64, count: Int, step: Int64 = 10_000) throws -> [EntityID] {
+        let ids = try (0..<entities).map { e in
+            try store.register(family: 1, key: "pod-\(e)/main", labels: { ["namespace": "ns-\(e % 3)", "pod": "pod-\(e)"] })
+        }
+        for i in 0..<count {
+            let t = from + Int64(i) * step
+            try store.append(ids.enumerated().map { e, id in (id, row(t, UInt64(i + 1) * 1_000_000 * UInt64(e + 1), UInt64(1000 + i % 5), Double(i) / 10)) })
+        }
+        return ids
+    }
+
+    @Test func rowsReadBackFromTheHeadFromChunksAndAfterReopening() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        var ids: [EntityID] = []
+        do {
+            let store = try open(path)
+            ids = try fill(store, entities: 3, from: day, count: 120)  // 20 minutes
+            try store.maintain(now: day + 20 * 60_000)
+            #expect(store.counters.seals >= 3)
+            let cpu = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)
+            #expect(cpu[ids[2]]?.count == 120)
+            #expect(cpu[ids[2]]?.last?.value == 120 * 3_000_000)
+            try store.close()
+        }
+        let store = try open(path)
+        #expect(store.lookup(family: 1, key: "pod-1/main") == ids[1])
+        #expect(store.info(ids[1])?.labels["namespace"] == "ns-1")
+        let memory = try store.samples(ids, metric: 1, from: day, to: day + 3_600_000)
+        #expect(memory[ids[0]]?.map(\.time) == (0..<120).map { day + Int64($0) * 10_000 })
+        let ratio = try store.samples([ids[0]], metric: 2, from: day + 50_000, to: day + 60_000)
+        #expect(ratio[ids[0]]?.map { Double(bitPattern: $0.value) } == [0.5, 0.6])
+        // After a graceful stop everything is sealed.
+        #expect(store.headFootprint().series == 0)
+    }
+
+    @Test func aStopWithoutSealingLosesNothingTheLogHolds() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        var ids: [EntityID] = []
+        do {
+            let store = try open(path)
+            ids = try fill(store, entities: 2, from: day, count: 50)
+            try store.maintain(now: day + 6 * 60_000)  // seals the first segment only
+            // No close(): as if killed.
+        }
+        let store = try open(path)
+        let cpu = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)
+        #expect(cpu[ids[1]]?.count == 50)
+        // Appending goes on after the replay, and a second crash loses nothing either.
+        try store.append([(ids[1], row(day + 50 * 10_000, 999_000_000, 7))])
+        let again = try open(path)
+        #expect(try again.samples([ids[1]], metric: 0, from: day, to: day + 3_600_000)[ids[1]]?.count == 51)
+    }
+
+    @Test func aTornLastRecordIsDroppedAndTheRestKept() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        var ids: [EntityID] = []
+        do {
+            let store = try open(path)
+            ids = try fill(store, entities: 1, from: day, count: 10)
+        }
+        // Cut the log in the middle of its last record.
+        let log = path + ".log"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: log))
+        try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: log))
+        let store = try open(path)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 9)
+    }
+
+    @Test func olderOrRepeatedRowsAreRefused() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path)
+        let id = try store.register(family: 1, key: "a", labels: { [:] })
+        #expect(try store.append([(id, row(day + 10_000, 1, 1))]) == 1)
+        #expect(try store.append([(id, row(day + 10_000, 2, 2)), (id, row(day + 5_000, 2, 2))]) == 0)
+        #expect(store.counters.rowsRejected == 2)
+    }
+
+    @Test func hourlyBucketsAnswerLikeRawPointsOnceRawIsGone() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path) { $0.rawRetention = 2 * 86_400_000 }
+        // Two days and a bit, every 30 s, for two entities.
+        let ids = try fill(store, entities: 2, from: day + 7_000, count: 2 * 2880 + 200, step: 30_000)
+        try store.maintain(now: day + 2 * 86_400_000 + 200 * 30_000)
+        let grid = BucketGrid(start: day, step: 3_600_000, count: 48, gapLimit: store.configuration.gapLimit)
+        let fromRaw = try store.buckets(ids, metric: 0, grid: grid)
+        let gaugeFromRaw = try store.buckets(ids, metric: 1, grid: grid)
+        // Raw days dropped: the same questions answered from the stored buckets.
+        try store.expire(now: day + 4 * 86_400_000 + 1)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 86_400_000).isEmpty)
+        let fromBuckets = try store.buckets(ids, metric: 0, grid: grid)
+        let gaugeFromBuckets = try store.buckets(ids, metric: 1, grid: grid)
+        #expect(fromBuckets[ids[1]]?.map(\.increase) == fromRaw[ids[1]]?.map(\.increase))
+        #expect(fromBuckets[ids[1]]?.map(\.count) == fromRaw[ids[1]]?.map(\.count))
+        #expect(gaugeFromBuckets[ids[0]]?.map(\.integral) == gaugeFromRaw[ids[0]]?.map(\.integral))
+        #expect(gaugeFromBuckets[ids[0]]?.map(\.max) == gaugeFromRaw[ids[0]]?.map(\.max))
+        // A day's total from 24 buckets is the total of the day's raw points, exactly.
+        let dayTotal = fromBuckets[ids[1]]!.prefix(24).reduce(UInt64(0)) { $0 + $1.increase }
+        #expect(dayTotal > 0)
+        let coarse = try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 86_400_000, count: 2, gapLimit: store.configuration.gapLimit))
+        #expect(coarse[ids[1]]?[0].increase == dayTotal)
+    }
+
+    @Test func retentionDropsWholeDaysAndForgetsEntities() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path) {
+            $0.rawRetention = 86_400_000
+            $0.bucketRetention = 2 * 86_400_000
+        }
+        let ids = try fill(store, entities: 1, from: day, count: 100)
+        try store.maintain(now: day + 86_400_000 + 3_600_000)
+        #expect(store.counters.rollups == 1)
+        try store.maintain(now: day + 2 * 86_400_000 + 3_600_000)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 86_400_000).isEmpty)
+        #expect(!(try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 3_600_000, count: 24, gapLimit: 300_000)).isEmpty))
+        try store.maintain(now: day + 5 * 86_400_000)
+        #expect(store.lookup(family: 1, key: "pod-0/main") == nil)
+    }
+
+    @Test func readersDuringWrites() async throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path)
+        let ids = try (0..<50).map { try store.register(family: 1, key: "e\($0)", labels: { [:] }) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for i in 0..<400 {
+                    let t = self.day + Int64(i) * 5_000
+                    try store.append(ids.map { ($0, row(t, UInt64(i) * 100, 5)) })
+                    if i % 40 == 0 { try store.maintain(now: t) }
+                }
+            }
+            group.addTask {
+                for _ in 0..<100 {
+                    let result = try store.samples(ids, metric: 0, from: self.day, to: self.day + 3_600_000)
+                    // Whatever the moment, every entity's points are in order and none twice.
+                    for list in result.values { #expect(zip(list, list.dropFirst()).allSatisfy { $0.time < $1.time }) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[7]]?.count == 400)
+    }
+}
