@@ -116,8 +116,6 @@ let package = Package(
             name: "Aggregator",
             dependencies: [
                 "Wire", "Messaging", "Kubernetes", "TimeSeries",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
@@ -209,7 +207,10 @@ let package = Package(
         ]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"]),
-        .testTarget(name: "AggregatorTests", dependencies: ["Aggregator", "Kubernetes", "Messaging", "Wire", "TestSupport"]),
+        .testTarget(name: "AggregatorTests", dependencies: [
+            "Aggregator", "TimeSeries", "Kubernetes", "Messaging", "Wire", "TestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .testTarget(name: "APITests", dependencies: [
             "API", "Kubernetes", "Aggregator", "Messaging", "Wire", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

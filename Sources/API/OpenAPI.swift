@@ -43,7 +43,10 @@ public struct APIOperation: Sendable {
 public enum OpenAPI {
     static let history: [(String, String)] = [
         ("start", "RFC 3339; default end minus one hour"), ("end", "RFC 3339; default now"),
-        ("resolution", "raw, 1m, 5m or 15m; default by span: <=1h raw, <=6h 1m, <=24h 5m, else 15m"),
+        ("resolution", "raw, 1m, 5m, 15m or 1h; default by span: <=1h raw, <=6h 1m, <=24h 5m, <=7d 15m, else 1h (1h also for windows older than the raw retention)"),
+        ("step", "seconds between points as a duration (30s, 5m, 1h; whole seconds); not with resolution"),
+        ("metric", "a catalog name (cpu/usage_rate, memory/working_set, network/rx_rate, ...; a 400 lists them): points become {t, value}"),
+        ("agg", "with metric: how a bucket becomes one value: avg, min, max, sum, last or increase; default avg (last for counters)"),
     ]
     static let resourceFilters: [(String, String)] = [
         ("name", "exact object name"), ("namespace", "exact namespace"),
@@ -78,6 +81,9 @@ public enum OpenAPI {
             .init("get", "/api/metrics/nodes/{name}", "One node's history.", auth: .admin, parameters: history, schema: "History", statuses: [200, 400, 401, 403, 404]),
             .init("get", "/api/metrics/pods", "Pod history keyed `<namespace>/<pod>`: cpu in nanocores, mem and disk in bytes; the caller's namespaces only.", auth: .user,
                   parameters: history + [("namespace", "one of the caller's namespaces (else 403)"), ("pod", "one pod of `namespace`")], schema: "History", statuses: [200, 400, 401, 403]),
+            .init("get", "/api/metrics/containers", "Container history keyed `<namespace>/<pod>/<container>`, points {t, value} of `metric` (default cpu/usage_rate); the caller's namespaces only.", auth: .user,
+                  parameters: history + [("namespace", "one of the caller's namespaces (else 403)"), ("pod", "one pod of `namespace`"), ("container", "one container of `pod`")],
+                  schema: "History", statuses: [200, 400, 401, 403]),
             .init("get", "/api/graph/dependencies", "The service dependency graph: `{\"nodes\":[{\"id\",\"label\",\"type\"}],\"edges\":[{\"id\",\"source\",\"target\",\"type\",\"label\"}]}` with traffic on every edge. Admins see every vertex; users the edges touching their namespaces, other tenants as one anonymous `other` vertex.", auth: .user,
                   parameters: graphFilters + [("from", "RFC 3339: the graph of a past window from the history (with to; not with window)"), ("to", "RFC 3339; default now")],
                   schema: "Graph", statuses: [200, 400, 401, 403]),
@@ -118,9 +124,10 @@ public enum OpenAPI {
      "ClusterInfo":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"nodes":{"type":"array","items":{"$ref":"#/components/schemas/NodeMetrics"}}}},
      "PodMetricsList":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"pods":{"type":"array","items":{"$ref":"#/components/schemas/PodMetrics"}}}},
      "History":{"type":"object","properties":{"start":{"type":"string","format":"date-time"},"end":{"type":"string","format":"date-time"},
-       "resolution":{"type":"string","enum":["raw","1m","5m","15m"]},
+       "resolution":{"type":"string","enum":["raw","1m","5m","15m","1h"]},"step":{"type":"string","description":"with step: seconds between points, e.g. 300s"},
        "series":{"type":"object","additionalProperties":{"type":"array","items":{"type":"object","properties":{
-         "t":{"type":"string","format":"date-time"},"cpu":{"type":"number"},"mem":{"type":"number"},"disk":{"type":"number"}}}}}}},
+         "t":{"type":"string","format":"date-time"},"cpu":{"type":"number","description":"without metric"},"mem":{"type":"number","description":"without metric"},
+         "disk":{"type":"number","description":"without metric"},"value":{"type":"number","description":"with metric, in the metric's unit"}}}}}}},
      "GraphNode":{"type":"object","required":["id","label","type"],"properties":{"id":{"type":"string","description":"service:ns/name, workload:ns/Kind/name, pod:ns/name, node:name, external:address or other"},
        "label":{"type":"string","description":"the name; for an external, its reverse-DNS name when known"},"type":{"type":"string","enum":["service","workload","pod","node","external","other"]},
        "namespace":{"type":"string"},"kind":{"type":"string","description":"a workload's kind"}}},
@@ -128,7 +135,7 @@ public enum OpenAPI {
        "type":{"type":"string","enum":["tcp","udp"]},"label":{"type":"string","description":"e.g. TCP 5432"},"protocol":{"type":"string"},"port":{"type":"integer","description":"the server port the client dialled (a Service's port for a ClusterIP)"},
        "bytes_sent_per_second":{"type":"number","description":"client to server"},"bytes_received_per_second":{"type":"number","description":"server to client"},
        "bytes":{"type":"number","description":"both ways over the window"},"active_connections":{"type":"integer"},"new_connections_per_second":{"type":"number"},
-       "retransmits_per_second":{"type":"number","description":"live graphs only"},"rtt_ms":{"type":"number","description":"when the tracer reports RTT"}}},
+       "retransmits_per_second":{"type":"number"},"rtt_ms":{"type":"number","description":"when the tracer reports RTT"}}},
      "Graph":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"window_seconds":{"type":"number"},
        "nodes":{"type":"array","items":{"$ref":"#/components/schemas/GraphNode"}},"edges":{"type":"array","items":{"$ref":"#/components/schemas/GraphEdge"}}}},
      "Items":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}}}

@@ -23,8 +23,8 @@ public struct RefreshConfiguration: Sendable {
     public var dropAfter: Duration = .seconds(300)
     /// The `source` of published events.
     public var source = "cluster-monitor"
-    /// How often history rollups and retention run.
-    public var maintenanceInterval: Duration = .seconds(60)
+    /// How often the history seals its head, rolls up finished days and applies retention.
+    public var maintenanceInterval: Duration = .seconds(30)
     /// The largest event message (the NATS server's max_payload): a larger `cluster.pods`
     /// is published in parts.
     public var maxEventBytes = 1 << 20
@@ -74,7 +74,7 @@ public final class Refresher: Service {
     public func run() async throws {
         // The history writer gets the samples only, so that a view's serialized pods are
         // freed as soon as the next refresh replaces it.
-        let (views, sink) = AsyncStream<HistoryBatch>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let (views, sink) = AsyncStream<EdgeBatch>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let worker = BackgroundThread(name: "clustermon-refresh")
         defer { worker.stop() }
         await withDiscardingTaskGroup { group in
@@ -93,7 +93,7 @@ public final class Refresher: Service {
                     // serves requests.
                     let tick = Int64(next.rounded())
                     let (view, edges) = await worker.run { self.refreshAll(tick: tick) }
-                    if view.version > 0, case .dropped = sink.yield(HistoryBatch(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples, edges: edges)) {
+                    if view.version > 0, !edges.isEmpty, case .dropped = sink.yield(EdgeBatch(time: view.timestamp, edges: edges)) {
                         self.historySkipped.increment()
                     }
                 }
@@ -101,6 +101,8 @@ public final class Refresher: Service {
             sink.finish()
             group.cancelAll()
         }
+        // Seals the history's head: what is on disk after a stop is all in its compact form.
+        history?.close()
     }
 
     /// Builds, serves and publishes one refresh; returns the new view.
@@ -109,7 +111,7 @@ public final class Refresher: Service {
 
     /// One refresh: the live view, then the dependency graph; returns the view and the
     /// graph's history samples.
-    func refreshAll(tick: Int64) -> (view: LiveView, edges: [HistorySample]) {
+    func refreshAll(tick: Int64) -> (view: LiveView, edges: [EdgeHistory]) {
         let started = ContinuousClock.now
         let wall = now()
         let gone = state.expire(receivedBefore: wall - Double(configuration.dropAfter.components.seconds))
@@ -143,22 +145,18 @@ public final class Refresher: Service {
         }
     }
 
-    struct HistoryBatch: Sendable {
+    struct EdgeBatch: Sendable {
         var time: Int64
-        var nodes: [HistorySample]
-        var pods: [HistorySample]
-        var edges: [HistorySample]
+        var edges: [EdgeHistory]
     }
 
-    func writeHistory(_ history: HistoryStore, _ batches: AsyncStream<HistoryBatch>) async {
+    func writeHistory(_ history: HistoryStore, _ batches: AsyncStream<EdgeBatch>) async {
         for await batch in batches {
             do {
-                try await history.record(time: batch.time, nodes: batch.nodes, pods: batch.pods, edges: batch.edges)
-            } catch is CancellationError {
-                return
+                try history.recordEdges(time: batch.time, edges: batch.edges)
             } catch {
                 historyFailures.increment()
-                logger.error("history write failed", metadata: ["error": "\(error)"])
+                logger.error("history write of the graph's edges failed", metadata: ["error": "\(error)"])
             }
         }
     }

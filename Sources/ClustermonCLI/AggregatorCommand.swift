@@ -121,7 +121,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let history = try serving.openHistory(defaultDirectory: "/var/lib/clustermon", logger: logger)
         let state = ClusterState()
         let graph = try serving.makeGraph()
-        let ingest = IngestService(bus: subscriber, state: state, graph: graph, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
+        let ingest = IngestService(bus: subscriber, state: state, graph: graph, history: history, cluster: cluster, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
         var refreshConfiguration = serving.refreshConfiguration(interval: refresh.duration)
         refreshConfiguration.source = logSource
         refreshConfiguration.maxEventBytes = publisherConnection.maxPayloadBytes

@@ -19,13 +19,13 @@ struct ServingOptions: ParsableArguments {
     @Option(help: "Directory of the history database (history.sqlite); it survives restarts. (env DATA_DIR)")
     var dataDir: String?
 
-    @Option(help: "How long 1m/5m/15m rollups are kept. (env HISTORY_RETENTION)")
-    var historyRetention = GoDuration(.seconds(14 * 24 * 3600))
+    @Option(help: "How long hourly buckets are kept (whole days are dropped). (env HISTORY_RETENTION)")
+    var historyRetention = GoDuration(.seconds(100 * 24 * 3600))
 
-    @Option(help: "How long raw points (one per refresh) are kept. (env HISTORY_RAW_RETENTION)")
-    var historyRawRetention = GoDuration(.seconds(24 * 3600))
+    @Option(help: "How long raw samples (one per agent snapshot) are kept (whole days are dropped). (env HISTORY_RAW_RETENTION)")
+    var historyRawRetention = GoDuration(.seconds(8 * 24 * 3600))
 
-    @Option(help: "Upper bound of the history's size; beyond it the oldest points are deleted first. (env HISTORY_MAX_SIZE)")
+    @Option(help: "Upper bound of the history's size; beyond it the oldest days go first, raw before buckets. (env HISTORY_MAX_SIZE)")
     var historyMaxSize = ByteSize(8 << 30)
 
     @Option(help: "A node whose agent is silent this long leaves the live views (after three intervals it is marked stale). (env DROP_AFTER)")

@@ -63,7 +63,7 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
         let secret = try Self.jwtSecret(environment: ProcessInfo.processInfo.environment, directory: dataDirectory, logger: logger)
         let state = ClusterState()
         let graph = try serving.makeGraph()
-        let ingest = IngestService(bus: bus, state: state, graph: graph, logger: logger)
+        let ingest = IngestService(bus: bus, state: state, graph: graph, history: history, logger: logger)
         let refresher = Refresher(state: state, ingest: ingest, cluster: nil, history: history, events: bus,
                                   graph: graph, configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
         var api = APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)], jwtSecret: secret)

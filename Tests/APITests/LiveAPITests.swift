@@ -68,7 +68,9 @@ final class LiveFixture: Sendable {
             .init("kube-system", "coredns", memoryBytes: 300),
             .init("core", "billing", memoryBytes: 400),
         ]
-        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: Int64(Date().timeIntervalSince1970), pods: pods), receivedAt: Date().timeIntervalSince1970)
+        let batch = TestBatches.batch(node: "n1", sequence: 1, collectedAt: Int64(Date().timeIntervalSince1970), pods: pods)
+        state.ingest(batch, receivedAt: Date().timeIntervalSince1970)
+        history.record(batch, cluster: cluster)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -77,7 +79,7 @@ final class LiveFixture: Sendable {
     @discardableResult
     func refresh() async throws -> LiveView {
         let (view, edges) = refresher.refreshAll(tick: Int64(Date().timeIntervalSince1970))
-        try await history.record(time: view.timestamp, nodes: view.nodeSamples, pods: view.podSamples, edges: edges)
+        try history.recordEdges(time: view.timestamp, edges: edges)
         return view
     }
 

@@ -1,112 +1,140 @@
 import Foundation
+import GRDB
 import Logging
 import Testing
+import TestSupport
+import Wire
 @testable import Aggregator
 
 private func temporaryDatabase() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-history-\(UUID().uuidString).sqlite").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-history-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("history.sqlite").path
+}
+
+private func removeDatabase(_ path: String) { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+
+/// A node's snapshots every 10 s: CPU counters at a known rate, a container per pod with its
+/// runtime id (so that it is its own series).
+private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Agent_V1_Batch {
+    var batch = TestBatches.batch(node: "n1", sequence: UInt64(i + 1), collectedAt: base + Int64(i) * 10,
+                                  cpuBusyNanoseconds: UInt64(i) * 20_000_000_000, cpuTotalNanoseconds: UInt64(i + 1) * 40_000_000_000, pods: pods)
+    for p in batch.pods.indices {
+        batch.pods[p].containers[1].id = String(repeating: String(p % 10), count: 64)
+        batch.pods[p].containers[1].usage = .with {
+            $0.cpuUsageCoreNanoseconds = UInt64(i + 1) * 5_000_000_000
+            $0.memoryWorkingSetBytes = 100 << 20
+        }
+    }
+    return batch
 }
 
 @Suite struct HistoryStoreTests {
     let logger = Logger(label: "test")
+    let base: Int64 = 1_700_000_000 / 3600 * 3600
 
-    @Test func recordsQueriesAndSurvivesReopening() async throws {
+    func pods(_ i: Int) -> [TestBatches.PodSpec] {
+        [.init("compute-u1-web", "web", cpuCoreNanoseconds: UInt64(i + 1) * 5_000_000_000, memoryBytes: 1000, diskBytes: 5),
+         .init("compute-u2-db", "db", cpuCoreNanoseconds: UInt64(i + 1) * 1_000_000_000, memoryBytes: 2000, diskBytes: 6)]
+    }
+
+    func filled(_ path: String, count: Int = 60) throws -> HistoryStore {
+        let history = try HistoryStore(path: path, logger: logger)
+        for i in 0..<count { history.record(snapshot(i, base: base, pods: pods(i)), cluster: nil) }
+        return history
+    }
+
+    @Test func snapshotsBecomeTheCatalogsMetrics() async throws {
         let path = temporaryDatabase()
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        defer { removeDatabase(path) }
+        let history = try filled(path)
+        // The pod's CPU: 5 cores' worth of core-seconds every 10 s = 500 millicores.
+        let rate = try await history.series(.pod, HistoryCatalog.formula("cpu/usage_rate", in: .pod)!, .keys(["compute-u1-web/web"]),
+                                            start: base, end: base + 600, step: nil, aggregation: nil)
+        #expect(rate["compute-u1-web/web"]?.count == 59)
+        #expect(rate["compute-u1-web/web"]?.allSatisfy { abs($0.value - 500) < 1e-9 } == true)
+        // Requests and limits from the containers; the container is its own series.
+        let request = try await history.series(.pod, HistoryCatalog.formula("cpu/request", in: .pod)!, .all, start: base, end: base + 600, step: 300, aggregation: .max)
+        #expect(request["compute-u2-db/db"]?.first?.value == 250)
+        let container = try await history.series(.container, HistoryCatalog.formula("cpu/usage", in: .container)!, .prefix("compute-u1-web/"),
+                                                  start: base, end: base + 600, step: 600, aggregation: .increase)
+        // From zero at its first sample: 60 snapshots x 5 core-seconds.
+        #expect(container["compute-u1-web/web/main"]?.first?.value == 300_000_000_000)
+        // Node: busy 20 of 40 core-seconds per 10 s on 4 CPUs = 2 cores = 50% of capacity.
+        let utilization = try await history.series(.node, HistoryCatalog.formula("cpu/node_utilization", in: .node)!, .all,
+                                                   start: base, end: base + 600, step: 60, aggregation: nil)
+        #expect(utilization["n1"]?.allSatisfy { abs($0.value - 0.5) < 1e-9 } == true)
+    }
+
+    @Test func theClusterMonitorShapesStay() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        let history = try filled(path)
+        let nodes = try await history.nodePoints(.all, start: base, end: base + 600, resolution: .raw)
+        #expect(nodes["n1"]?.count == 60)
+        #expect(nodes["n1"]?.last?.cpu == 50)
+        #expect(nodes["n1"]?.last?.memory == 25)   // 4 of 16 GiB
+        #expect(nodes["n1"]?.last?.disk == 25)     // 25 of 100 GiB
+        let minutes = try await history.podPoints(.prefix("compute-u2-db/"), start: base, end: base + 600, resolution: .oneMinute)
+        #expect(minutes["compute-u2-db/db"]?.count == 10)
+        #expect(minutes["compute-u2-db/db"]?.dropFirst().allSatisfy { $0.cpu == 100_000_000 && $0.memory == 2000 && $0.disk == 6 } == true)
+    }
+
+    @Test func tenantsSelectOnlyTheirNamespaces() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        let history = try filled(path, count: 3)
+        let mine = history.entities(.pod, .namespaces { $0.hasPrefix("compute-u1-") })
+        #expect(Array(mine.keys) == ["compute-u1-web/web"])
+        let containers = history.entities(.container, .namespaces { $0 == "compute-u2-db" })
+        #expect(Array(containers.keys) == ["compute-u2-db/db/main"])
+        #expect(history.entities(.pod, .namespaces { _ in false }).isEmpty)
+    }
+
+    @Test func aRestartedContainerIsANewSeriesAndItsUsageAddsUp() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        let history = try HistoryStore(path: path, logger: logger)
+        for i in 0..<20 {
+            var batch = snapshot(i, base: base, pods: [pods(i)[0]])
+            // At i = 10 the container restarts: a new id, its counter from 0 again.
+            batch.pods[0].containers[1].id = String(repeating: i < 10 ? "a" : "b", count: 64)
+            batch.pods[0].containers[1].usage.cpuUsageCoreNanoseconds = UInt64((i % 10) + 1) * 1_000_000_000
+            history.record(batch, cluster: nil)
+        }
+        let total = try await history.series(.container, HistoryCatalog.formula("cpu/usage", in: .container)!, .all,
+                                             start: base, end: base + 3600, step: 3600, aggregation: .increase)
+        #expect(total["compute-u1-web/web/main"]?.first?.value == 20_000_000_000)
+        #expect(history.entities(.container, .all)["compute-u1-web/web/main"]?.count == 2)
+    }
+
+    @Test func aDatabaseOfTheEarlierFormatIsMovedAside() throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
         do {
-            let store = try HistoryStore(path: path, logger: logger)
-            for i in 0..<12 {
-                let t = Int64(1_700_000_000 + i * 5)
-                try await store.record(time: t, nodes: [HistorySample(key: "n1", cpu: Double(i), memory: 50, disk: 10)],
-                                       pods: [HistorySample(key: "team/web", cpu: 1e8, memory: 1000, disk: 5, cpuCounter: UInt64(i) * 1_000_000_000),
-                                              HistorySample(key: "other/db", cpu: 2e8, memory: 2000, disk: 6)])
+            let old = try DatabaseQueue(path: path)
+            try old.write { db in
+                try db.execute(sql: "CREATE TABLE series(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, key TEXT NOT NULL, UNIQUE(kind, key))")
+                try db.execute(sql: "INSERT INTO series(kind, key) VALUES (0, 'n1')")
             }
         }
-        let store = try HistoryStore(path: path, logger: logger)
-        #expect(store.knows(.node, key: "n1"))
-        #expect(!store.knows(.node, key: "n2"))
-        let raw = try await store.query(.node, .all, start: 1_700_000_000, end: 1_700_000_100, resolution: .raw)
-        #expect(raw["n1"]?.count == 12)
-        #expect(raw["n1"]?.last?.cpu == 11)
-        let window = try await store.query(.node, .keys(["n1"]), start: 1_700_000_010, end: 1_700_000_020, resolution: .raw)
-        #expect(window["n1"]?.map(\.time) == [1_700_000_010, 1_700_000_015, 1_700_000_020])
-        let team = try await store.query(.pod, .prefix("team/"), start: 1_700_000_000, end: 1_700_000_100, resolution: .raw)
-        #expect(Array(team.keys) == ["team/web"])
-        #expect(team["team/web"]?.last?.cpuCounter == 11_000_000_000)
+        let history = try HistoryStore(path: path, logger: logger)
+        history.record(snapshot(0, base: base, pods: []), cluster: nil)
+        #expect(history.knows(.node, key: "n1"))
+        #expect(FileManager.default.fileExists(atPath: path + ".v1"))
+        let kept = try DatabaseQueue(path: path + ".v1")
+        #expect(try kept.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM series") } == 1)
     }
 
-    /// Buckets average the points they hold; coarser rollups weigh by point count.
-    @Test func rollupsAverageTheirBuckets() async throws {
+    @Test func theGraphsEdgesAreCounters() throws {
         let path = temporaryDatabase()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let store = try HistoryStore(path: path, logger: logger)
-        let base: Int64 = 1_700_000_100 / 900 * 900
-        // Two minutes: cpu 10 for the first minute's 12 points, 20 for the second's 12.
-        for i in 0..<24 {
-            try await store.record(time: base + Int64(i * 5), nodes: [HistorySample(key: "n1", cpu: i < 12 ? 10 : 20, memory: 1, disk: 1)], pods: [])
+        defer { removeDatabase(path) }
+        let history = try HistoryStore(path: path, logger: logger)
+        let key = EdgeKey(source: GraphEntity(.pod, namespace: "a", name: "client"), target: GraphEntity(.service, namespace: "b", name: "db"), transport: 1, port: 5432)
+        for i in 0..<6 {
+            try history.recordEdges(time: base + Int64(i) * 5, edges: [EdgeHistory(key: key, totals: EdgeCounters(toServer: UInt64(i) * 100, opened: UInt64(i)), active: 2)])
         }
-        try await store.maintain(now: base + 120)
-        let minutes = try await store.query(.node, .all, start: base, end: base + 600, resolution: .oneMinute)
-        #expect(minutes["n1"]?.map(\.time) == [base, base + 60])
-        #expect(minutes["n1"]?.map(\.cpu) == [10, 20])
-        let five = try await store.query(.node, .all, start: base, end: base + 600, resolution: .fiveMinutes)
-        #expect(five["n1"]?.map(\.cpu) == [15])
-        let fifteen = try await store.query(.node, .all, start: base, end: base + 900, resolution: .fifteenMinutes)
-        #expect(fifteen["n1"]?.map(\.cpu) == [15])
-        // The open bucket is recomputed as points arrive.
-        for i in 24..<36 {
-            try await store.record(time: base + Int64(i * 5), nodes: [HistorySample(key: "n1", cpu: 30, memory: 1, disk: 1)], pods: [])
-        }
-        try await store.maintain(now: base + 180)
-        let later = try await store.query(.node, .all, start: base, end: base + 900, resolution: .fiveMinutes)
-        #expect(later["n1"]?.map(\.cpu) == [20])
-    }
-
-    @Test func retentionDeletesOldPointsAndForgetsEmptySeries() async throws {
-        let path = temporaryDatabase()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        var configuration = HistoryConfiguration()
-        configuration.rawRetention = .seconds(3600)
-        configuration.retention = .seconds(7200)
-        let store = try HistoryStore(path: path, configuration: configuration, logger: logger)
-        let now: Int64 = 1_700_000_000
-        try await store.record(time: now - 5000, nodes: [HistorySample(key: "old", cpu: 1, memory: 1, disk: 1)], pods: [])
-        try await store.record(time: now - 100, nodes: [HistorySample(key: "new", cpu: 1, memory: 1, disk: 1)], pods: [])
-        try await store.maintain(now: now)
-        let raw = try await store.query(.node, .all, start: now - 10_000, end: now, resolution: .raw)
-        #expect(Array(raw.keys) == ["new"])
-        // "old" still has its rollup (kept 2 h); a series unseen for the retention is forgotten.
-        #expect(store.knows(.node, key: "old"))
-        let rollup = try await store.query(.node, .all, start: now - 10_000, end: now, resolution: .oneMinute)
-        #expect(rollup["old"]?.count == 1)
-        try await store.maintain(now: now + 10_000)
-        #expect(!store.knows(.node, key: "old"))
-        #expect(!store.knows(.node, key: "new"))
-        #expect(try await store.query(.node, .all, start: now - 20_000, end: now + 10_000, resolution: .oneMinute).isEmpty)
-    }
-
-    @Test func sizeBoundDropsOldestDaysFirst() async throws {
-        let path = temporaryDatabase()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let now: Int64 = 1_700_000_000 / 86400 * 86400 + 3600
-        let pods = (0..<2000).map { HistorySample(key: "ns/pod-\($0)", cpu: 1, memory: 1, disk: 1) }
-        var full: Int64 = 0
-        do {
-            let unbounded = try HistoryStore(path: path, logger: logger)
-            for day in 0..<5 {
-                try await unbounded.record(time: now - Int64((4 - day) * 86400), nodes: [], pods: pods)
-            }
-            full = try await unbounded.liveBytes()
-        }
-        // Reopened with a bound of 60% of what it holds.
-        var configuration = HistoryConfiguration()
-        configuration.maxBytes = full * 6 / 10
-        let store = try HistoryStore(path: path, configuration: configuration, logger: logger)
-        try await store.enforceSize()
-        #expect(try await store.liveBytes() <= configuration.maxBytes)
-        let left = try await store.query(.pod, .keys(["ns/pod-0"]), start: now - 5 * 86400, end: now, resolution: .raw)
-        // The newest points stay, the oldest went.
-        #expect(left["ns/pod-0"]?.last?.time == now)
-        #expect(left["ns/pod-0"]?.first?.time != now - 4 * 86400)
+        let sent = try history.store.samples(Array(history.entities(.edge, .all).values.joined()), metric: 0, from: base * 1000, to: (base + 60) * 1000)
+        #expect(sent.values.first?.map(\.value) == [0, 100, 200, 300, 400, 500])
     }
 }

@@ -85,8 +85,7 @@ struct GraphController {
                                                 history: history, now: now())
         // A user's query reads only edges with an end in their namespaces.
         let shown = visible(principal)
-        let view = try await history.graph(start: span.start, end: span.end, resolution: span.resolution,
-                                           step: HistoryController.step(span.resolution, refresh: refresh)) { key in
+        let view = try await history.graph(start: span.start, end: span.end) { key in
             guard let shown else { return true }
             return (key.source.isNamespaced && shown(key.source.namespace)) || (key.target.isNamespaced && shown(key.target.namespace))
         }

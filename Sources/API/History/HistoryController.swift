@@ -23,12 +23,15 @@ struct HistoryController {
             try await self.nodes(request, name: context.parameters.get("name"))
         }
         router.get("/api/metrics/pods") { request, _ in try await self.pods(request) }
+        router.get("/api/metrics/containers") { request, _ in try await self.containers(request) }
     }
 
     struct Window {
         var start: Int64
         var end: Int64
         var resolution: Resolution
+        /// Seconds between points when given as `step` (overrides the resolution's).
+        var step: Int64?
     }
 
     func window(_ query: [String: String]) throws -> Window {
@@ -36,8 +39,9 @@ struct HistoryController {
     }
 
     /// The span and resolution a query names: RFC 3339 times under `startName` and
-    /// `endName` (default: `defaultSpan` seconds up to now), `resolution` or one chosen by
-    /// span (1m instead of raw for windows older than the raw retention).
+    /// `endName` (default: `defaultSpan` seconds up to now), `resolution` or `step`, or one
+    /// chosen by span (buckets instead of raw samples for windows older than the raw
+    /// retention).
     static func window(_ query: [String: String], start startName: String = "start", end endName: String = "end",
                        defaultSpan: Int64 = 3600, history: HistoryStore, now: Int64) throws -> Window {
         func time(_ name: String) throws -> Int64? {
@@ -50,36 +54,77 @@ struct HistoryController {
         let end = try time(endName) ?? now
         let start = try time(startName) ?? end - defaultSpan
         guard start < end else { throw APIFailure(.badRequest, "\(startName) must be before \(endName)") }
+        var step: Int64?
+        if let text = query["step"] {
+            guard let duration = GoDurationText.parse(text), duration.components.seconds >= 1, duration.components.attoseconds == 0 else {
+                throw APIFailure(.badRequest, "step must be a whole number of seconds as a duration such as 30s, 5m or 1h, got \"\(text)\"")
+            }
+            step = duration.components.seconds
+        }
         var resolution: Resolution
         if let text = query["resolution"] {
+            guard step == nil else { throw APIFailure(.badRequest, "resolution and step exclude each other") }
             guard let chosen = Resolution(rawValue: text) else {
-                throw APIFailure(.badRequest, "resolution must be one of raw, 1m, 5m, 15m, got \"\(text)\"")
+                throw APIFailure(.badRequest, "resolution must be one of raw, 1m, 5m, 15m, 1h, got \"\(text)\"")
             }
             resolution = chosen
+        } else if step != nil {
+            resolution = .raw
         } else {
             resolution = Resolution.automatic(span: end - start)
-            // Raw points are kept for a limited time only; older windows read rollups.
-            if resolution == .raw, start < now - history.configuration.rawRetention.components.seconds { resolution = .oneMinute }
         }
-        return Window(start: start, end: end, resolution: resolution)
+        // Raw samples are kept for a limited time only; older windows read hourly buckets.
+        let rawFrom = now - history.configuration.rawRetention.components.seconds
+        if start < rawFrom {
+            if let given = step { step = max(given / 3600, 1) * 3600 }
+            else if resolution != .oneHour { resolution = .oneHour }
+        }
+        return Window(start: start, end: end, resolution: resolution, step: step)
     }
 
-    /// Seconds between points at a resolution (raw points are one refresh apart).
-    static func step(_ resolution: Resolution, refresh: Duration) -> Int64 {
-        resolution == .raw ? max(refresh.components.seconds, 1) : resolution.seconds
+    /// Seconds between points (raw points are about one agent interval apart).
+    static func step(_ window: Window, refresh: Duration) -> Int64 {
+        window.step ?? (window.resolution == .raw ? max(refresh.components.seconds, 1) : window.resolution.seconds)
     }
 
     func checkSize(series: Int, _ window: Window) throws {
-        let points = series * Int((window.end - window.start) / Self.step(window.resolution, refresh: refresh) + 1)
+        let points = series * Int((window.end - window.start) / Self.step(window, refresh: refresh) + 1)
         if points > maxPoints {
-            throw APIFailure(.badRequest, "the query would return about \(points) points (at most \(maxPoints)); choose a coarser resolution or a shorter span")
+            throw APIFailure(.badRequest, "the query would return about \(points) points (at most \(maxPoints)); choose a coarser resolution or step, or a shorter span")
         }
+    }
+
+    /// `metric` (a catalog name) and `agg`: nil when the query asks for the legacy shape.
+    func metric(_ query: [String: String], _ family: HistoryFamily) throws -> (HistoryCatalog.Formula, Aggregation?)? {
+        var aggregation: Aggregation?
+        if let text = query["agg"] {
+            guard let chosen = Aggregation(rawValue: text) else {
+                throw APIFailure(.badRequest, "agg must be one of \(Aggregation.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(text)\"")
+            }
+            aggregation = chosen
+        }
+        guard let name = query["metric"] else {
+            if aggregation != nil { throw APIFailure(.badRequest, "agg needs metric") }
+            return nil
+        }
+        guard let formula = HistoryCatalog.formula(name, in: family) else {
+            throw APIFailure(.badRequest, "unknown metric \"\(name)\" for \(family.definition.name)s; the catalog: \(HistoryCatalog.names(family).joined(separator: ", "))")
+        }
+        return (formula, aggregation)
+    }
+
+    func points(_ family: HistoryFamily, _ selection: SeriesSelection, _ window: Window, _ formula: HistoryCatalog.Formula,
+                _ aggregation: Aggregation?) async throws -> Response {
+        let step = window.step ?? (window.resolution == .raw ? nil : window.resolution.seconds)
+        let series = try await history.series(family, formula, selection, start: window.start, end: window.end, step: step, aggregation: aggregation)
+        return Self.render(series, window)
     }
 
     func nodes(_ request: Request, name: String?) async throws -> Response {
         _ = try auth.admin(request)
-        let query = try request.checkedQuery(["start", "end", "resolution"])
+        let query = try request.checkedQuery(["start", "end", "resolution", "step", "metric", "agg"])
         let window = try window(query)
+        let metric = try metric(query, .node)
         var selection = SeriesSelection.all
         if let name {
             let live = self.live?.value.view.nodes.contains { $0.name == name } ?? false
@@ -87,29 +132,83 @@ struct HistoryController {
             selection = .keys([name])
         }
         try checkSize(series: history.seriesCount(.node, selection), window)
-        let series = try await history.query(.node, selection, start: window.start, end: window.end, resolution: window.resolution)
+        if let (formula, aggregation) = metric { return try await points(.node, selection, window, formula, aggregation) }
+        let series = try await history.nodePoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
         return Self.render(series, window, integers: false)
+    }
+
+    /// The legacy shape's resolution: a `step` becomes the nearest resolution at or above it.
+    static func legacy(_ window: Window) -> Resolution {
+        guard let step = window.step else { return window.resolution }
+        return Resolution.allCases.first { $0 != .raw && $0.seconds >= step } ?? .oneHour
+    }
+
+    /// The namespaces, pods (and containers) a user's query may read.
+    func selection(_ query: [String: String], principal: Principal, containers: Bool) throws -> SeriesSelection {
+        let visible = visibility.namespaces(for: principal)
+        if let namespace = query["namespace"] {
+            guard visible(namespace) else { throw APIFailure.forbidden }
+            guard let pod = query["pod"] else {
+                if query["container"] != nil { throw APIFailure(.badRequest, "container needs pod") }
+                return .prefix("\(namespace)/")
+            }
+            guard containers else { return .keys(["\(namespace)/\(pod)"]) }
+            if let container = query["container"] { return .keys(["\(namespace)/\(pod)/\(container)"]) }
+            return .prefix("\(namespace)/\(pod)/")
+        }
+        if query["pod"] != nil { throw APIFailure(.badRequest, "pod needs namespace") }
+        if query["container"] != nil { throw APIFailure(.badRequest, "container needs namespace and pod") }
+        return principal.isAdmin ? .all : .namespaces(visible)
     }
 
     func pods(_ request: Request) async throws -> Response {
         let principal = try auth.user(request)
-        let query = try request.checkedQuery(["start", "end", "resolution", "namespace", "pod"])
+        let query = try request.checkedQuery(["start", "end", "resolution", "step", "metric", "agg", "namespace", "pod"])
         let window = try window(query)
-        let visible = visibility.namespaces(for: principal)
-        var selection: SeriesSelection
-        if let namespace = query["namespace"] {
-            guard visible(namespace) else { throw APIFailure.forbidden }
-            selection = query["pod"].map { .keys(["\(namespace)/\($0)"]) } ?? .prefix("\(namespace)/")
-        } else if query["pod"] != nil {
-            throw APIFailure(.badRequest, "pod needs namespace")
-        } else if principal.isAdmin {
-            selection = .all
-        } else {
-            selection = .namespaces(visible)
-        }
+        let metric = try metric(query, .pod)
+        let selection = try selection(query, principal: principal, containers: false)
         try checkSize(series: history.seriesCount(.pod, selection), window)
-        let series = try await history.query(.pod, selection, start: window.start, end: window.end, resolution: window.resolution)
+        if let (formula, aggregation) = metric { return try await points(.pod, selection, window, formula, aggregation) }
+        let series = try await history.podPoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
         return Self.render(series, window, integers: true)
+    }
+
+    func containers(_ request: Request) async throws -> Response {
+        let principal = try auth.user(request)
+        let query = try request.checkedQuery(["start", "end", "resolution", "step", "metric", "agg", "namespace", "pod", "container"])
+        let window = try window(query)
+        guard let (formula, aggregation) = try metric(query.merging(["metric": query["metric"] ?? "cpu/usage_rate"]) { a, _ in a }, .container) else {
+            throw APIFailure(.badRequest, "metric is required")
+        }
+        let selection = try selection(query, principal: principal, containers: true)
+        try checkSize(series: history.seriesCount(.container, selection), window)
+        return try await points(.container, selection, window, formula, aggregation)
+    }
+
+    /// `{"start","end","resolution","step"?,"series":{"<key>":[{"t","value"}]}}`, keys sorted.
+    static func render(_ series: [String: [MetricPoint]], _ window: Window) -> Response {
+        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * 48 })
+        w.beginObject()
+        w.field("start", UnixTime(seconds: window.start).rfc3339)
+        w.field("end", UnixTime(seconds: window.end).rfc3339)
+        w.field("resolution", window.resolution.rawValue)
+        if let step = window.step { w.field("step", "\(step)s") }
+        w.key("series")
+        w.beginObject()
+        for key in series.keys.sorted() {
+            w.key(key)
+            w.beginArray()
+            for point in series[key]! {
+                w.beginObject()
+                w.field("t", UnixTime(seconds: point.time).rfc3339)
+                w.field("value", point.value)
+                w.endObject()
+            }
+            w.endArray()
+        }
+        w.endObject()
+        w.endObject()
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
     /// `{"start","end","resolution","series":{"<key>":[{"t","cpu","mem","disk"}]}}`, keys sorted.
@@ -118,7 +217,7 @@ struct HistoryController {
         w.beginObject()
         w.field("start", UnixTime(seconds: window.start).rfc3339)
         w.field("end", UnixTime(seconds: window.end).rfc3339)
-        w.field("resolution", window.resolution.rawValue)
+        w.field("resolution", legacy(window).rawValue)
         w.key("series")
         w.beginObject()
         for key in series.keys.sorted() {

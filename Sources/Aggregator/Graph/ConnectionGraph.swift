@@ -84,6 +84,8 @@ public final class ConnectionGraph: Sendable {
         var lastUsed: [Double] = []
         var free: [UInt32] = []
         var open: [UInt32: EdgeCounters] = [:]
+        /// Each edge's counters since it was first seen (the history's counters).
+        var cumulative: [UInt32: EdgeCounters] = [:]
         var openSince: Double?
         var fine: [Bucket] = []
         var coarse: [Bucket] = []
@@ -321,11 +323,12 @@ public final class ConnectionGraph: Sendable {
     /// agents' pods, and builds the default window's view. Returns the view and its edges
     /// as history samples.
     @discardableResult
-    public func refresh(now: Double, version: Int, cluster: (any ClusterView)?) -> (view: GraphView, history: [HistorySample]) {
+    public func refresh(now: Double, version: Int, cluster: (any ClusterView)?) -> (view: GraphView, history: [EdgeHistory]) {
         let started = ContinuousClock.now
         let agentPods = state.withLock { state -> [String: [PodIdentity]] in
             if let since = state.openSince, now > since {
                 state.fine.append(Bucket(start: since, end: now, entries: state.open))
+                for (id, counters) in state.open { state.cumulative[id, default: EdgeCounters()].add(counters) }
                 state.open = [:]
                 state.openSince = now
             }
@@ -351,6 +354,7 @@ public final class ConnectionGraph: Sendable {
             for (id, key) in state.edgeKeys.enumerated() where key != nil && state.lastUsed[id] < oldest - 1 && !activeIDs.contains(UInt32(id)) {
                 state.edgeIDs[key!] = nil
                 state.edgeKeys[id] = nil
+                state.cumulative[UInt32(id)] = nil
                 state.free.append(UInt32(id))
             }
             return state.nodes.mapValues { Array($0.pods.values) }
@@ -363,15 +367,14 @@ public final class ConnectionGraph: Sendable {
         views.withLock { $0 = (version, now, [defaultWindowSeconds: view]) }
         _ = live.set(GraphFrame(view: view, version: version))
         edgeGauge.record(view.edges.count)
-        // History keeps each edge's rates over the default window at every refresh: an
-        // agent's interval (10 s) spans several refreshes, so per-refresh deltas would
-        // alternate between bursts and gaps that the rollups' averages misread.
-        var history: [HistorySample] = []
-        history.reserveCapacity(view.edges.count)
-        for edge in view.edges {
-            let key = EdgeKey(source: view.nodes[Int(edge.source)].entity, target: view.nodes[Int(edge.target)].entity, transport: edge.transport, port: edge.port)
-            history.append(HistorySample(key: key.id, cpu: edge.sentPerSecond, memory: edge.receivedPerSecond, disk: edge.openedPerSecond,
-                                         cpuCounter: UInt64(edge.active)))
+        // History keeps each edge's cumulative counters (bytes, connections opened,
+        // retransmits) and its open connections, once per refresh.
+        let history = state.withLock { state -> [EdgeHistory] in
+            var active: [UInt32: Int] = [:]
+            for node in state.nodes.values { for (id, count) in node.active { active[id, default: 0] += Int(count) } }
+            return state.cumulative.compactMap { id, totals in
+                state.edgeKeys[Int(id)].map { EdgeHistory(key: $0, totals: totals, active: active[id] ?? 0) }
+            }
         }
         buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
         return (view, history)

@@ -91,7 +91,7 @@ public struct GraphEdge: Sendable {
     /// Connections open at the end of the window.
     public var active: Int
     public var openedPerSecond: Double
-    /// Nil when unknown (history keeps traffic, not retransmits or RTT).
+    /// Nil when unknown.
     public var retransmitsPerSecond: Double?
     public var rttMillis: Double?
     /// The server pods seen behind the edge (the backends of a ClusterIP when the server's
@@ -187,7 +187,7 @@ public final class GraphView: Sendable {
                 sentPerSecond: Double(c.toServer) / seconds, receivedPerSecond: Double(c.toClient) / seconds,
                 bytes: Double(c.toServer &+ c.toClient) * min(window, seconds) / seconds, active: value.active,
                 openedPerSecond: Double(c.opened) / seconds,
-                retransmitsPerSecond: historical ? nil : Double(c.retransmits) / seconds,
+                retransmitsPerSecond: Double(c.retransmits) / seconds,
                 rttMillis: c.rttCount > 0 ? Double(c.rttSumMicros) / Double(c.rttCount) / 1000 : nil,
                 backends: Array(value.backends.sorted().prefix(GraphEdge.maxBackends))))
         }
@@ -469,24 +469,29 @@ extension GraphEdge {
 }
 
 extension HistoryStore {
-    /// The dependency graph of a past window from the edge history: each edge's points are
-    /// rates at `step`-second intervals (missing points: no traffic), so bytes are the sum
-    /// of rate x step and rates that over the window. `keep` pre-selects edges by key.
-    public func graph(start: Int64, end: Int64, resolution: Resolution, step: Int64,
-                      keep: (EdgeKey) -> Bool = { _ in true }) async throws -> GraphView {
-        let keys = seriesKeys(.edge).filter { EdgeKey(id: $0).map(keep) ?? false }
-        let series = keys.isEmpty ? [:] : try await query(.edge, .keys(keys), start: start, end: end, resolution: resolution)
+    /// The dependency graph of a past window from the edge history: each edge's bytes and
+    /// connections opened are its counters' increase over [start, end] (exact, from the
+    /// stored counters), its open connections the last count in the window.
+    public func graph(start: Int64, end: Int64, keep: (EdgeKey) -> Bool = { _ in true }) async throws -> GraphView {
+        let family = HistoryFamily.edge
+        var keys: [String] = []
+        for key in entities(family, .all).keys where EdgeKey(id: key).map(keep) ?? false { keys.append(key) }
         var totals: [EdgeKey: EdgeTotal] = [:]
-        let seconds = Double(max(step, 1))
-        for (id, points) in series {
-            guard let key = EdgeKey(id: id), let last = points.max(by: { $0.time < $1.time }) else { continue }
-            var counters = EdgeCounters()
-            for point in points {
-                counters.toServer &+= UInt64(max(point.cpu, 0) * seconds)
-                counters.toClient &+= UInt64(max(point.memory, 0) * seconds)
-                counters.opened &+= UInt64((max(point.disk, 0) * seconds).rounded())
+        if !keys.isEmpty {
+            let step = max(end - start, 1)
+            func increase(_ name: String) async throws -> [String: [MetricPoint]] {
+                try await series(family, .stored(HistoryCatalog.index(family, name)), .keys(keys), start: start, end: start + step - 1, step: step, aggregation: .increase, alignToStep: false)
             }
-            totals[key] = EdgeTotal(counters: counters, active: Int(last.cpuCounter ?? 0))
+            let sent = try await increase("network/tx"), received = try await increase("network/rx")
+            let opened = try await increase("connections/opened"), retransmits = try await increase("network/retransmits")
+            let active = try await series(family, .stored(HistoryCatalog.index(family, "connections/active")), .keys(keys), start: start, end: start + step - 1, step: step, aggregation: .last, alignToStep: false)
+            for id in keys {
+                guard let key = EdgeKey(id: id) else { continue }
+                func total(_ series: [String: [MetricPoint]]) -> UInt64 { UInt64(max(series[id]?.reduce(0) { $0 + $1.value } ?? 0, 0)) }
+                let counters = EdgeCounters(toServer: total(sent), toClient: total(received), opened: total(opened), retransmits: total(retransmits))
+                if counters.toServer == 0 && counters.toClient == 0 && counters.opened == 0 && active[id] == nil { continue }
+                totals[key] = EdgeTotal(counters: counters, active: Int(active[id]?.last?.value ?? 0))
+            }
         }
         let span = Double(end - start)
         return GraphView.build(timestamp: end, window: span, span: span, totals: totals, label: \.name, historical: true)

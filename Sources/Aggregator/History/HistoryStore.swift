@@ -1,13 +1,13 @@
 import Foundation
-import GRDB
-import GRDBSQLite
+import Kubernetes
 import Logging
 import Metrics
-import Synchronization
+import TimeSeries
+import Wire
 
-/// How finely a history query's points are spaced.
+/// How finely a history query's points are spaced: raw samples, or buckets.
 public enum Resolution: String, Sendable, CaseIterable {
-    case raw, oneMinute = "1m", fiveMinutes = "5m", fifteenMinutes = "15m"
+    case raw, oneMinute = "1m", fiveMinutes = "5m", fifteenMinutes = "15m", oneHour = "1h"
 
     /// The bucket width in seconds (0 for raw points).
     public var seconds: Int64 {
@@ -16,428 +16,458 @@ public enum Resolution: String, Sendable, CaseIterable {
         case .oneMinute: 60
         case .fiveMinutes: 300
         case .fifteenMinutes: 900
+        case .oneHour: 3600
         }
     }
 
-    /// The Cluster Monitor's choice by span: <=1h raw, <=6h 1m, <=24h 5m, else 15m.
+    /// The Cluster Monitor's choice by span: <=1h raw, <=6h 1m, <=24h 5m, <=7d 15m, else 1h.
     public static func automatic(span: Int64) -> Resolution {
-        span <= 3600 ? .raw : span <= 6 * 3600 ? .oneMinute : span <= 24 * 3600 ? .fiveMinutes : .fifteenMinutes
-    }
-
-    /// Where a rollup is computed from.
-    var source: Resolution? {
-        switch self {
-        case .raw: nil
-        case .oneMinute: .raw
-        case .fiveMinutes: .oneMinute
-        case .fifteenMinutes: .fiveMinutes
-        }
+        span <= 3600 ? .raw : span <= 6 * 3600 ? .oneMinute : span <= 24 * 3600 ? .fiveMinutes : span <= 7 * 86400 ? .fifteenMinutes : .oneHour
     }
 }
 
-/// Node series are keyed by node name, pod series by `<namespace>/<pod>`.
-public enum SeriesKind: Int, Sendable {
-    case node = 0, pod = 1
-    /// A dependency-graph edge keyed by `EdgeKey.id`: cpu = bytes/s client -> server,
-    /// mem = bytes/s server -> client, disk = connections opened/s, counter = connections
-    /// open (rollups keep the largest).
-    case edge = 2
+/// How a bucket's samples become one value.
+public enum Aggregation: String, Sendable, CaseIterable {
+    case avg, min, max, sum, last, increase
 }
 
-/// One point of a series: the average of the samples its bucket holds.
-public struct HistoryPoint: Sendable, Equatable {
-    public var time: Int64
-    public var cpu: Double
-    public var memory: Double
-    public var disk: Double
-    /// The last cumulative CPU counter in the bucket (core-nanoseconds; busy time for nodes).
-    public var cpuCounter: UInt64?
-}
-
-/// Which series a query reads.
+/// Which entities a query reads, by their display keys (a node's name, `<namespace>/<pod>`,
+/// `<namespace>/<pod>/<container>`, an edge's id).
 public enum SeriesSelection: Sendable {
     case all
     case keys([String])
     /// Keys starting with this text (`<namespace>/` selects a namespace's pods).
     case prefix(String)
-    /// Pod series of the namespaces the predicate admits (asked once per namespace).
+    /// The entities of the namespaces the predicate admits.
     case namespaces(@Sendable (String) -> Bool)
 }
 
 public struct HistoryConfiguration: Sendable {
-    /// How long raw points are kept.
-    public var rawRetention: Duration = .seconds(24 * 3600)
-    /// How long rollups are kept.
-    public var retention: Duration = .seconds(14 * 24 * 3600)
-    /// The database's live size is kept under this: beyond it the oldest points go first.
+    /// How long raw samples are kept.
+    public var rawRetention: Duration = .seconds(8 * 86400)
+    /// How long hourly buckets are kept.
+    public var retention: Duration = .seconds(100 * 86400)
+    /// The database's live size is kept under this: beyond it the oldest days go first.
     public var maxBytes: Int64 = 8 << 30
+    /// Rows are sealed into chunks per segment of this length.
+    public var segment: Duration = .seconds(300)
     public init() {}
 }
 
-/// One table of points: one resolution, one UTC day. Retention and the size bound drop
-/// whole tables, which frees their pages at once and never fragments the rest.
-struct Partition: Hashable, Comparable, Sendable {
-    var resolution: Resolution
-    var day: Int64
-
-    var table: String { "p_\(resolution.seconds)_\(day)" }
-    var start: Int64 { day * 86400 }
-    var end: Int64 { (day + 1) * 86400 }
-
-    init(_ resolution: Resolution, day: Int64) {
-        self.resolution = resolution
-        self.day = day
-    }
-
-    init(_ resolution: Resolution, time: Int64) {
-        self.init(resolution, day: time >= 0 ? time / 86400 : (time - 86399) / 86400)
-    }
-
-    init?(table: String) {
-        let parts = table.split(separator: "_")
-        guard parts.count == 3, parts[0] == "p", let seconds = Int64(parts[1]), let day = Int64(parts[2]),
-              let resolution = Resolution.allCases.first(where: { $0.seconds == seconds }) else { return nil }
-        self.init(resolution, day: day)
-    }
-
-    static func < (a: Partition, b: Partition) -> Bool { (a.day, a.resolution.seconds) < (b.day, b.resolution.seconds) }
+/// One point of the Cluster Monitor's history shape.
+public struct HistoryPoint: Sendable, Equatable {
+    public var time: Int64
+    public var cpu: Double
+    public var memory: Double
+    public var disk: Double
 }
 
-/// The history: a SQLite file (WAL, so queries never wait for writes) holding raw samples
-/// and 1m/5m/15m rollups that average them, plus the cumulative CPU counters that make usage
-/// over any span exact.
-///
-/// Points live in one table per resolution and UTC day, ordered by (time, series): a refresh
-/// appends its rows at the end of one table (a series-major order would touch one page per
-/// series per refresh and write the whole table's pages again), retention and the size
-/// bound drop whole tables, and a query seeks (time, series) pairs from the times recorded
-/// (kept in a small table and in memory) and the series it asks for. Rollups of the newest
-/// buckets are recomputed by every `maintain()`, so they are at most one maintenance period
-/// behind.
+/// One point of a catalog metric (Unix seconds).
+public struct MetricPoint: Sendable, Equatable {
+    public var time: Int64
+    public var value: Double
+}
+
+/// The aggregator's history: every agent snapshot's node, pod and container figures and the
+/// graph's edge counters, in a `TimeSeriesStore` under the metric catalog's names.
 public final class HistoryStore: Sendable {
-    let pool: DatabasePool
+    public let store: TimeSeriesStore
     public let configuration: HistoryConfiguration
     let logger: Logger
-    private let seriesIDs = Mutex<[SeriesKind: [String: Int64]]>([.node: [:], .pod: [:], .edge: [:]])
-    /// Pod series by namespace (the key's part before `/`).
-    private let podsByNamespace = Mutex<[Substring: [(key: String, id: Int64)]]>([:])
-    /// When each series was last recorded (Unix seconds); series unseen for longer than the
-    /// retention are forgotten.
-    private let lastSeen = Mutex<[Int64: Int64]>([:])
-    /// The distinct times of each partition, ascending.
-    private let times = Mutex<[Partition: [Int64]]>([:])
-    private let written = Counter(label: "clustermon_history_samples_written_total")
-    private let dropped = Counter(label: "clustermon_history_partitions_dropped_total")
-    private let sizeGauge = Gauge(label: "clustermon_history_bytes")
-    private let writeTimer = Timer(label: "clustermon_history_write_seconds")
+    private let appended = Counter(label: "clustermon_history_samples_appended_total")
+    private let rejected = Counter(label: "clustermon_history_rows_rejected_total")
+    private let recordTimer = Timer(label: "clustermon_history_record_seconds")
 
-    public init(path: String, configuration: HistoryConfiguration = .init(), logger: Logger, now: Int64 = Int64(Date().timeIntervalSince1970)) throws {
-        var config = Configuration()
-        config.label = "clustermon-history"
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
-        pool = try DatabasePool(path: path, configuration: config)
+    /// Opens (or creates) the store at `path`. A database of the earlier per-row format is
+    /// moved aside to `<path>.v1` with one log line, and a new store starts.
+    public init(path: String, configuration: HistoryConfiguration = .init(), logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        try pool.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, key TEXT NOT NULL, UNIQUE(kind, key));
-                CREATE TABLE IF NOT EXISTS times(res INTEGER NOT NULL, t INTEGER NOT NULL, PRIMARY KEY(res, t)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                """)
-        }
-        let (known, recorded, tables) = try pool.read { db in
-            (try Row.fetchAll(db, sql: "SELECT id, kind, key FROM series"),
-             try Row.fetchAll(db, sql: "SELECT res, t FROM times ORDER BY res, t"),
-             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'p\\_%' ESCAPE '\\'"))
-        }
-        seriesIDs.withLock { ids in
-            for row in known {
-                if let kind = SeriesKind(rawValue: row["kind"]) { ids[kind, default: [:]][row["key"]] = row["id"] }
+        var store = StoreConfiguration()
+        store.rawRetention = configuration.rawRetention.components.seconds * 1000
+        store.bucketRetention = configuration.retention.components.seconds * 1000
+        store.maxBytes = configuration.maxBytes
+        store.segment = max(configuration.segment.components.seconds, 1) * 1000
+        do {
+            self.store = try TimeSeriesStore(path: path, families: HistoryCatalog.families, configuration: store, logger: logger)
+        } catch StoreError.notThisFormat(let why) {
+            let aside = path + ".v1"
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.removeItem(atPath: aside + suffix)
+                if FileManager.default.fileExists(atPath: path + suffix) { try FileManager.default.moveItem(atPath: path + suffix, toPath: aside + suffix) }
             }
-        }
-        podsByNamespace.withLock { index in
-            for row in known where (row["kind"] as Int) == SeriesKind.pod.rawValue {
-                let key: String = row["key"]
-                index[Self.namespace(of: key), default: []].append((key, row["id"]))
-            }
-        }
-        // Unknown until recorded again: counted from now, so kept for a retention at least.
-        lastSeen.withLock { seen in for row in known { seen[row["id"]] = now } }
-        let existing = Set(tables.compactMap(Partition.init(table:)))
-        times.withLock { times in
-            for partition in existing { times[partition] = [] }
-            for row in recorded {
-                guard let resolution = Resolution.allCases.first(where: { $0.seconds == row["res"] as Int64 }) else { continue }
-                let partition = Partition(resolution, time: row["t"])
-                if existing.contains(partition) { times[partition, default: []].append(row["t"]) }
-            }
+            logger.warning("history of the earlier format moved aside; a new history starts (the old file can be read with sqlite3)",
+                           metadata: ["reason": "\(why)", "moved_to": "\(aside)"])
+            self.store = try TimeSeriesStore(path: path, families: HistoryCatalog.families, configuration: store, logger: logger)
         }
     }
 
-    /// Creates a partition's table if it does not exist yet.
-    private func ensure(_ partition: Partition, _ db: Database) throws {
-        if times.withLock({ $0[partition] != nil }) { return }
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS \(partition.table)(
-                t INTEGER NOT NULL, series INTEGER NOT NULL, cpu REAL NOT NULL, mem REAL NOT NULL, disk REAL NOT NULL,
-                counter INTEGER, n INTEGER NOT NULL, PRIMARY KEY(t, series)) WITHOUT ROWID
-            """)
-        times.withLock { if $0[partition] == nil { $0[partition] = [] } }
-    }
+    // MARK: - Recording
 
-    /// Records that a partition holds points at `time`.
-    private func note(_ time: Int64, in partition: Partition, _ db: Database) throws {
-        let known = times.withLock { $0[partition]?.last == time || ($0[partition]?.contains(time) ?? false) }
-        if known { return }
-        try db.execute(sql: "INSERT OR IGNORE INTO times(res, t) VALUES(?, ?)", arguments: [partition.resolution.seconds, time])
-        times.withLock { times in
-            var list = times[partition] ?? []
-            if let last = list.last, last > time {
-                list.insert(time, at: list.firstIndex { $0 > time } ?? list.count)
-            } else {
-                list.append(time)
-            }
-            times[partition] = list
-        }
-    }
-
-    var partitions: Set<Partition> { times.withLock { Set($0.keys) } }
-
-    func partitions(_ resolution: Resolution, from start: Int64, to end: Int64) -> [Partition] {
-        let first = Partition(resolution, time: start).day, last = Partition(resolution, time: end).day
-        return partitions.filter { $0.resolution == resolution && $0.day >= first && $0.day <= last }.sorted()
-    }
-
-    /// Stores one refresh's samples (Unix seconds) in one transaction: rows appended at the
-    /// end of one table.
-    public func record(time: Int64, nodes: [HistorySample], pods: [HistorySample], edges: [HistorySample] = []) async throws {
-        let start = ContinuousClock.now
-        let partition = Partition(.raw, time: time)
-        let ids = try await pool.write { db -> [Int64] in
-            // The writer's thread yields the cores to request handling (Linux: per thread).
-            lowerPriority(10)
-            try self.ensure(partition, db)
-            try self.note(time, in: partition, db)
-            // Rows in key order (series ids ascending) append to the B-tree's last pages.
-            var rows: [(id: Int64, sample: HistorySample)] = []
-            rows.reserveCapacity(nodes.count + pods.count + edges.count)
-            for (kind, samples) in [(SeriesKind.node, nodes), (.pod, pods), (.edge, edges)] {
-                for sample in samples { rows.append((try self.seriesID(db, kind: kind, key: sample.key), sample)) }
-            }
-            rows.sort { $0.id < $1.id }
-            let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO \(partition.table)(t, series, cpu, mem, disk, counter, n) VALUES(?, ?, ?, ?, ?, ?, 1)")
-            // Bound through SQLite's C API: GRDB's argument arrays cost ~17 allocations a row.
-            let handle = insert.sqliteStatement
-            defer { sqlite3_reset(handle) }
-            for (id, sample) in rows {
-                sqlite3_reset(handle)
-                sqlite3_bind_int64(handle, 1, time)
-                sqlite3_bind_int64(handle, 2, id)
-                sqlite3_bind_double(handle, 3, sample.cpu)
-                sqlite3_bind_double(handle, 4, sample.memory)
-                sqlite3_bind_double(handle, 5, sample.disk)
-                if let counter = sample.cpuCounter { sqlite3_bind_int64(handle, 6, Int64(bitPattern: counter)) } else { sqlite3_bind_null(handle, 6) }
-                let code = sqlite3_step(handle)
-                guard code == SQLITE_DONE else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+    /// Records one agent snapshot: the node, its pods and their containers, at the time the
+    /// agent collected it.
+    public func record(_ batch: Agent_V1_Batch, cluster: (any ClusterView)?) {
+        let started = ContinuousClock.now
+        let time = batch.collectedAt.seconds * 1000 + Int64(batch.collectedAt.nanos / 1_000_000)
+        var rows: [(entity: EntityID, row: SampleRow)] = []
+        rows.reserveCapacity(1 + batch.pods.count * 2)
+        do {
+            let nodeObject = cluster?.node(named: batch.nodeName)
+            let nodeID = try store.register(family: HistoryFamily.node.rawValue, key: batch.nodeName) { ["node": batch.nodeName] }
+            rows.append((nodeID, HistoryRows.node(batch, object: nodeObject, time: time)))
+            for pod in batch.pods {
+                let podKey = pod.uid.isEmpty ? "\(pod.namespace)/\(pod.name)" : pod.uid
+                let podID = try store.register(family: HistoryFamily.pod.rawValue, key: podKey) {
+                    HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
+                }
+                rows.append((podID, HistoryRows.pod(pod, time: time)))
+                for container in pod.containers where !container.init_p && !container.id.isEmpty {
+                    let id = try store.register(family: HistoryFamily.container.rawValue, key: "\(podKey)/\(container.id)") {
+                        var labels = HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
+                        labels["container"] = container.name
+                        labels["container_id"] = container.id
+                        labels["image"] = container.image
+                        return labels
+                    }
+                    rows.append((id, HistoryRows.container(container, time: time)))
                 }
             }
-            return rows.map(\.id)
+            let before = store.counters
+            try store.append(rows)
+            let after = store.counters
+            appended.increment(by: Int(after.samplesAppended - before.samplesAppended))
+            if after.rowsRejected > before.rowsRejected { rejected.increment(by: Int(after.rowsRejected - before.rowsRejected)) }
+        } catch {
+            logger.error("history append failed", metadata: ["node": "\(batch.nodeName)", "error": "\(error)"])
         }
-        lastSeen.withLock { seen in for id in ids { seen[id] = time } }
-        written.increment(by: nodes.count + pods.count + edges.count)
-        writeTimer.recordSeconds(Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6)
+        recordTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
     }
 
-    private func seriesID(_ db: Database, kind: SeriesKind, key: String) throws -> Int64 {
-        if let id = seriesIDs.withLock({ $0[kind]?[key] }) { return id }
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO series(kind, key) VALUES(?, ?)").execute(arguments: [kind.rawValue, key])
-        let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE kind = ? AND key = ?"), arguments: [kind.rawValue, key])!
-        seriesIDs.withLock { $0[kind, default: [:]][key] = id }
-        if kind == .pod { podsByNamespace.withLock { $0[Self.namespace(of: key), default: []].append((key, id)) } }
-        return id
-    }
-
-    static func namespace(of key: String) -> Substring { key.prefix { $0 != "/" } }
-
-    /// Whether a series has been recorded (and not yet forgotten).
-    public func knows(_ kind: SeriesKind, key: String) -> Bool {
-        seriesIDs.withLock { $0[kind]?[key] != nil }
-    }
-
-    /// Every key of a kind's series.
-    public func seriesKeys(_ kind: SeriesKind) -> [String] {
-        seriesIDs.withLock { Array(($0[kind] ?? [:]).keys) }
-    }
-
-    /// Number of series a selection names.
-    public func seriesCount(_ kind: SeriesKind, _ selection: SeriesSelection) -> Int {
-        selectedSeries(kind, selection).count
-    }
-
-    private func selectedSeries(_ kind: SeriesKind, _ selection: SeriesSelection) -> [(key: String, id: Int64)] {
-        if case .namespaces(let admits) = selection {
-            guard kind == .pod else { return [] }
-            return podsByNamespace.withLock { index in
-                index.filter { admits(String($0.key)) }.flatMap(\.value)
-            }
+    /// Records the graph's edges: cumulative counters since the edge was first seen.
+    public func recordEdges(time seconds: Int64, edges: [EdgeHistory]) throws {
+        let time = seconds * 1000
+        var rows: [(entity: EntityID, row: SampleRow)] = []
+        rows.reserveCapacity(edges.count)
+        for edge in edges {
+            let id = try store.register(family: HistoryFamily.edge.rawValue, key: edge.key.id) { ["id": edge.key.id] }
+            rows.append((id, SampleRow(time: time, values: [edge.totals.toServer, edge.totals.toClient, edge.totals.opened,
+                                                            edge.totals.retransmits, UInt64(max(edge.active, 0))])))
         }
-        return seriesIDs.withLock { ids in
-            let all = ids[kind] ?? [:]
+        try store.append(rows)
+    }
+
+    /// Seals, rolls up and expires (on a thread of its own: it is seconds of work at scale).
+    public func maintain(now: Int64) async throws {
+        let store = self.store
+        try await Task.detached(priority: .background) { try store.maintain(now: now * 1000) }.value
+    }
+
+    /// Seals the head (a graceful stop).
+    public func close() {
+        do { try store.close() } catch { logger.error("history could not be sealed at stop", metadata: ["error": "\(error)"]) }
+    }
+
+    // MARK: - Reading
+
+    /// The display key of an entity: what the API names it by.
+    static func displayKey(_ info: EntityInfo) -> String? {
+        switch HistoryFamily(rawValue: info.family) {
+        case .node: info.labels["node"]
+        case .pod: info.labels["namespace"].flatMap { ns in info.labels["pod"].map { "\(ns)/\($0)" } }
+        case .container: info.labels["namespace"].flatMap { ns in info.labels["pod"].flatMap { pod in info.labels["container"].map { "\(ns)/\(pod)/\($0)" } } }
+        case .edge: info.labels["id"]
+        case nil: nil
+        }
+    }
+
+    /// The selected entities, grouped by display key.
+    public func entities(_ family: HistoryFamily, _ selection: SeriesSelection) -> [String: [EntityID]] {
+        var groups: [String: [EntityID]] = [:]
+        var admitted: [String: Bool] = [:]
+        let wanted: Set<String>? = if case .keys(let keys) = selection { Set(keys) } else { nil }
+        for info in store.entities(family: family.rawValue) {
+            guard let key = Self.displayKey(info) else { continue }
             switch selection {
-            case .all: return all.map { ($0.key, $0.value) }
-            case .keys(let keys): return keys.compactMap { key in all[key].map { (key, $0) } }
-            case .prefix(let prefix): return all.filter { $0.key.hasPrefix(prefix) }.map { ($0.key, $0.value) }
-            case .namespaces: return []
+            case .all: break
+            case .keys: if !(wanted!.contains(key)) { continue }
+            case .prefix(let prefix): if !key.hasPrefix(prefix) { continue }
+            case .namespaces(let admits):
+                guard let namespace = info.labels["namespace"] else { continue }
+                if admitted[namespace] == nil { admitted[namespace] = admits(namespace) }
+                if admitted[namespace] != true { continue }
             }
+            groups[key, default: []].append(info.id)
         }
+        return groups
     }
 
-    /// The points of the selected series in [start, end] at a resolution; series without a
-    /// point in the range are left out.
-    public func query(_ kind: SeriesKind, _ selection: SeriesSelection, start: Int64, end: Int64, resolution: Resolution) async throws -> [String: [HistoryPoint]] {
-        let series = selectedSeries(kind, selection)
-        if series.isEmpty { return [:] }
-        let from = resolution == .raw ? start : start / resolution.seconds * resolution.seconds
-        let candidates = partitions(resolution, from: from, to: end)
-        let plan: [(Partition, [Int64])] = times.withLock { times in
-            candidates.compactMap { partition in
-                let inRange = (times[partition] ?? []).filter { $0 >= from && $0 <= end }
-                return inRange.isEmpty ? nil : (partition, inRange)
+    /// Whether an entity of that display key has been recorded (and not yet forgotten).
+    public func knows(_ family: HistoryFamily, key: String) -> Bool { !entities(family, .keys([key])).isEmpty }
+
+    public func seriesCount(_ family: HistoryFamily, _ selection: SeriesSelection) -> Int { entities(family, selection).count }
+
+    /// A catalog metric's points for the selected entities in [start, end] (Unix seconds):
+    /// raw samples when `step` is nil, else one point per bucket of `step` seconds.
+    public func series(_ family: HistoryFamily, _ formula: HistoryCatalog.Formula, _ selection: SeriesSelection,
+                       start: Int64, end: Int64, step: Int64?, aggregation: Aggregation?, alignToStep: Bool = true) async throws -> [String: [MetricPoint]] {
+        let groups = entities(family, selection)
+        if groups.isEmpty { return [:] }
+        let store = self.store
+        let gapLimit = store.configuration.gapLimit
+        return try await Task.detached(priority: .userInitiated) {
+            let ids = groups.values.flatMap { $0 }
+            let evaluated: [EntityID: [MetricPoint]]
+            if let step {
+                let first = alignToStep ? Self.floor(start, step) : start
+                let grid = BucketGrid(start: first * 1000, step: step * 1000, count: Int((end - first) / step + 1), gapLimit: gapLimit)
+                evaluated = try Self.bucketed(store, ids, formula, grid: grid, aggregation: aggregation)
+            } else {
+                evaluated = try Self.raw(store, ids, formula, from: start * 1000, to: end * 1000, gapLimit: gapLimit)
             }
-        }
-        if plan.isEmpty { return [:] }
-        let keys = Dictionary(uniqueKeysWithValues: series.map { ($0.id, $0.key) })
-        let idList = "[" + series.map { String($0.id) }.sorted().joined(separator: ",") + "]"
-        return try await pool.read { db in
-            var result: [String: [HistoryPoint]] = [:]
-            for (partition, points) in plan {
-                // Seeks on (t, series) for every recorded time and selected series.
-                let rows = try Row.fetchCursor(db, sql: """
-                    SELECT t, series, cpu, mem, disk, counter FROM \(partition.table)
-                    WHERE t IN (SELECT value FROM json_each(?)) AND series IN (SELECT value FROM json_each(?))
-                    ORDER BY t
-                    """, arguments: ["[" + points.map(String.init).joined(separator: ",") + "]", idList])
-                while let row = try rows.next() {
-                    guard let key = keys[row["series"]] else { continue }
-                    let counter: Int64? = row["counter"]
-                    result[key, default: []].append(HistoryPoint(time: row["t"], cpu: row["cpu"], memory: row["mem"], disk: row["disk"],
-                                                                 cpuCounter: counter.map { UInt64(bitPattern: $0) }))
-                }
+            var result: [String: [MetricPoint]] = [:]
+            for (key, members) in groups {
+                var points = members.flatMap { evaluated[$0] ?? [] }
+                if points.isEmpty { continue }
+                if members.count > 1 { points = Self.combine(points.sorted { $0.time < $1.time }, formula: formula, aggregation: aggregation) }
+                result[key] = points
             }
             return result
-        }
+        }.value
     }
 
-    /// Rolls up the newest buckets, enforces retention and the size bound. Runs in short
-    /// write transactions: queries (readers of the WAL) never wait for it.
-    public func maintain(now: Int64) async throws {
-        for resolution in [Resolution.oneMinute, .fiveMinutes, .fifteenMinutes] {
-            try await rollUp(resolution, now: now)
-        }
-        try await expire(resolutions: [.raw], before: now - configuration.rawRetention.components.seconds)
-        try await expire(resolutions: [.oneMinute, .fiveMinutes, .fifteenMinutes], before: now - configuration.retention.components.seconds)
-        try await enforceSize()
-        try await forgetSeries(unseenSince: now - configuration.retention.components.seconds)
-    }
+    static func floor(_ value: Int64, _ step: Int64) -> Int64 { value >= 0 ? value / step * step : (value - step + 1) / step * step }
 
-    func rollUp(_ resolution: Resolution, now: Int64) async throws {
-        guard let source = resolution.source else { return }
-        let width = resolution.seconds
-        let key = "rollup.\(resolution.rawValue)"
-        try await pool.write { db in
-            // From the last open bucket on: the open bucket is recomputed until it closes.
-            let watermark = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) ?? 0
-            for input in self.partitions(source, from: watermark, to: Int64.max / 2) {
-                let output = Partition(resolution, day: input.day)  // 86,400 is a multiple of every bucket width
-                try self.ensure(output, db)
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO \(output.table)(t, series, cpu, mem, disk, counter, n)
-                    SELECT (x.t / ?) * ?, x.series, sum(x.cpu * x.n) / sum(x.n), sum(x.mem * x.n) / sum(x.n), sum(x.disk * x.n) / sum(x.n),
-                           max(x.counter), sum(x.n)
-                    FROM \(input.table) x
-                    WHERE x.t >= ?
-                    GROUP BY x.t / ?, x.series
-                    """, arguments: [width, width, watermark, width])
-                let buckets = Set(self.times.withLock { $0[input] ?? [] }.filter { $0 >= watermark }.map { $0 / width * width })
-                for bucket in buckets.sorted() { try self.note(bucket, in: output, db) }
+    /// Points of one key from several entities (a pod recreated under its name): at equal
+    /// times, rates and increases add up; other values keep the newest entity's.
+    static func combine(_ points: [MetricPoint], formula: HistoryCatalog.Formula, aggregation: Aggregation?) -> [MetricPoint] {
+        var result: [MetricPoint] = []
+        let additive: Bool = if case .rate = formula { true } else { aggregation == .increase || aggregation == .sum }
+        for point in points {
+            if let last = result.last, last.time == point.time {
+                result[result.count - 1].value = additive ? last.value + point.value : point.value
+            } else {
+                result.append(point)
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", arguments: [key, now / width * width])
+        }
+        return result
+    }
+
+    static func raw(_ store: TimeSeriesStore, _ ids: [EntityID], _ formula: HistoryCatalog.Formula, from: Int64, to: Int64,
+                    gapLimit: Int64) throws -> [EntityID: [MetricPoint]] {
+        switch formula {
+        case .stored(let metric):
+            let samples = try store.samples(ids, metric: metric, from: from, to: to)
+            return samples.mapValues { list in
+                let encoding = store.family(store.info(ids.first!)?.family ?? 0)?.encodings[metric] ?? .integer
+                return list.map { MetricPoint(time: $0.time / 1000, value: number($0.value, encoding)) }
+            }
+        case .rate(let metric, let scale):
+            // Each pair of consecutive samples gives the rate at the later one.
+            let samples = try store.samples(ids, metric: metric, from: from - gapLimit, to: to)
+            return samples.mapValues { list in
+                var points: [MetricPoint] = []
+                for (before, after) in Swift.zip(list, list.dropFirst()) where after.time >= from {
+                    let gap = after.time - before.time
+                    guard gap > 0, gap <= gapLimit else { continue }
+                    let delta = after.value >= before.value ? after.value - before.value : after.value
+                    points.append(MetricPoint(time: after.time / 1000, value: Double(delta) / (Double(gap) / 1000) * scale))
+                }
+                return points
+            }
+        case .ratio(let numerator, let denominator):
+            let top = try raw(store, ids, numerator, from: from, to: to, gapLimit: gapLimit)
+            let bottom = try raw(store, ids, denominator, from: from, to: to, gapLimit: gapLimit)
+            return ratio(top, bottom)
         }
     }
 
-    /// Drops the partitions entirely older than `cutoff` and deletes the older points of the
-    /// one that straddles it (a range at the table's start: its pages are freed).
-    func expire(resolutions: [Resolution], before cutoff: Int64) async throws {
-        let affected = partitions.filter { resolutions.contains($0.resolution) && $0.start < cutoff }
-        if affected.isEmpty { return }
-        try await pool.write { db in
-            for partition in affected {
-                if partition.end <= cutoff {
-                    try self.drop(partition, db)
-                } else {
-                    try db.execute(sql: "DELETE FROM \(partition.table) WHERE t < ?", arguments: [cutoff])
-                    try db.execute(sql: "DELETE FROM times WHERE res = ? AND t < ?", arguments: [partition.resolution.seconds, cutoff])
-                    self.times.withLock { $0[partition]?.removeAll { $0 < cutoff } }
+    static func ratio(_ top: [EntityID: [MetricPoint]], _ bottom: [EntityID: [MetricPoint]]) -> [EntityID: [MetricPoint]] {
+        var result: [EntityID: [MetricPoint]] = [:]
+        for (id, points) in top {
+            let denominators = Dictionary((bottom[id] ?? []).map { ($0.time, $0.value) }, uniquingKeysWith: { _, b in b })
+            let list = points.compactMap { point in denominators[point.time].flatMap { $0 > 0 ? MetricPoint(time: point.time, value: point.value / $0) : nil } }
+            if !list.isEmpty { result[id] = list }
+        }
+        return result
+    }
+
+    static func bucketed(_ store: TimeSeriesStore, _ ids: [EntityID], _ formula: HistoryCatalog.Formula, grid: BucketGrid,
+                         aggregation: Aggregation?) throws -> [EntityID: [MetricPoint]] {
+        switch formula {
+        case .stored(let metric):
+            let buckets = try store.buckets(ids, metric: metric, grid: grid)
+            let counter = ids.first.flatMap { store.info($0) }.flatMap { store.family($0.family) }?.metrics[metric].kind == .counter
+            let chosen = aggregation ?? (counter ? .last : .avg)
+            return buckets.mapValues { list in
+                list.enumerated().compactMap { index, stats -> MetricPoint? in
+                    let time = (grid.start + grid.step * Int64(index)) / 1000
+                    let value: Double?
+                    switch chosen {
+                    case .avg: value = stats.average
+                    case .min: value = stats.count > 0 ? stats.min : nil
+                    case .max: value = stats.count > 0 ? stats.max : nil
+                    case .sum: value = stats.count > 0 ? stats.sum : nil
+                    case .last: value = stats.count > 0 ? stats.last : nil
+                    case .increase: value = stats.isEmpty ? nil : Double(stats.increase)
+                    }
+                    return value.map { MetricPoint(time: time, value: $0) }
                 }
             }
+        case .rate(let metric, let scale):
+            let buckets = try store.buckets(ids, metric: metric, grid: grid)
+            return buckets.mapValues { list in
+                list.enumerated().compactMap { index, stats -> MetricPoint? in
+                    guard !stats.isEmpty else { return nil }
+                    let time = (grid.start + grid.step * Int64(index)) / 1000
+                    if aggregation == .increase { return MetricPoint(time: time, value: Double(stats.increase)) }
+                    // Per second of the time the bucket had samples (a gap is no usage).
+                    let seconds = Double(stats.covered > 0 ? stats.covered : grid.step) / 1000
+                    return MetricPoint(time: time, value: Double(stats.increase) / seconds * scale)
+                }
+            }
+        case .ratio(let numerator, let denominator):
+            let top = try bucketed(store, ids, numerator, grid: grid, aggregation: .avg)
+            let bottom = try bucketed(store, ids, denominator, grid: grid, aggregation: .avg)
+            return ratio(top, bottom)
         }
     }
 
-    private func drop(_ partition: Partition, _ db: Database) throws {
-        try db.execute(sql: "DROP TABLE IF EXISTS \(partition.table)")
-        try db.execute(sql: "DELETE FROM times WHERE res = ? AND t >= ? AND t < ?", arguments: [partition.resolution.seconds, partition.start, partition.end])
-        times.withLock { _ = $0.removeValue(forKey: partition) }
-        dropped.increment()
+    /// The Cluster Monitor's node history: cpu, memory and disk in percent.
+    public func nodePoints(_ selection: SeriesSelection, start: Int64, end: Int64, resolution: Resolution) async throws -> [String: [HistoryPoint]] {
+        let node = HistoryFamily.node
+        let step = resolution == .raw ? nil : resolution.seconds
+        func f(_ name: String) -> HistoryCatalog.Formula { HistoryCatalog.formula(name, in: node)! }
+        let cpu = try await series(node, .ratio(f("cpu/usage_rate"), f("cpu/node_capacity")), selection, start: start, end: end, step: step, aggregation: nil)
+        let memory = try await series(node, .ratio(f("memory/working_set"), f("memory/node_capacity")), selection, start: start, end: end, step: step, aggregation: .avg)
+        let disk = try await series(node, .ratio(f("filesystem/usage"), f("filesystem/limit")), selection, start: start, end: end, step: step, aggregation: .avg)
+        return Self.merge(cpu: cpu, memory: memory, disk: disk) { ($0 * 10_000).rounded() / 100 }
     }
 
-    /// Series not recorded since `cutoff` (pods long gone) are forgotten.
-    func forgetSeries(unseenSince cutoff: Int64) async throws {
-        let gone = lastSeen.withLock { seen in seen.filter { $0.value < cutoff }.map(\.key) }
-        if gone.isEmpty { return }
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM series WHERE id IN (SELECT value FROM json_each(?))",
-                           arguments: ["[" + gone.map(String.init).joined(separator: ",") + "]"])
+    /// The Cluster Monitor's pod history: cpu in nanocores, memory and disk in bytes.
+    public func podPoints(_ selection: SeriesSelection, start: Int64, end: Int64, resolution: Resolution) async throws -> [String: [HistoryPoint]] {
+        let pod = HistoryFamily.pod
+        let step = resolution == .raw ? nil : resolution.seconds
+        let cpu = try await series(pod, .rate(HistoryCatalog.index(pod, "cpu/usage"), scale: 1), selection, start: start, end: end, step: step, aggregation: nil)
+        let memory = try await series(pod, .stored(HistoryCatalog.index(pod, "memory/working_set")), selection, start: start, end: end, step: step, aggregation: .avg)
+        let disk = try await series(pod, .stored(HistoryCatalog.index(pod, "filesystem/usage")), selection, start: start, end: end, step: step, aggregation: .avg)
+        return Self.merge(cpu: cpu, memory: memory, disk: disk) { $0.rounded() }
+    }
+
+    /// One point per time any of the three has; a figure missing at that time is 0.
+    static func merge(cpu: [String: [MetricPoint]], memory: [String: [MetricPoint]], disk: [String: [MetricPoint]],
+                    _ round: (Double) -> Double) -> [String: [HistoryPoint]] {
+        var result: [String: [HistoryPoint]] = [:]
+        for key in Set(cpu.keys).union(memory.keys).union(disk.keys) {
+            var points: [Int64: HistoryPoint] = [:]
+            for p in cpu[key] ?? [] { points[p.time, default: HistoryPoint(time: p.time, cpu: 0, memory: 0, disk: 0)].cpu = round(p.value) }
+            for p in memory[key] ?? [] { points[p.time, default: HistoryPoint(time: p.time, cpu: 0, memory: 0, disk: 0)].memory = round(p.value) }
+            for p in disk[key] ?? [] { points[p.time, default: HistoryPoint(time: p.time, cpu: 0, memory: 0, disk: 0)].disk = round(p.value) }
+            result[key] = points.values.sorted { $0.time < $1.time }
         }
-        let forgotten = Set(gone)
-        lastSeen.withLock { seen in for id in gone { seen[id] = nil } }
-        podsByNamespace.withLock { index in
-            for (namespace, series) in index {
-                let kept = series.filter { !forgotten.contains($0.id) }
-                index[namespace] = kept.isEmpty ? nil : kept
+        return result
+    }
+
+    /// Bytes the store's database holds.
+    public func liveBytes() throws -> Int64 { try store.liveBytes() }
+}
+
+/// One graph edge's cumulative counters, for the history.
+public struct EdgeHistory: Sendable {
+    public var key: EdgeKey
+    public var totals: EdgeCounters
+    public var active: Int
+}
+
+/// Rows of the catalog's families from an agent batch.
+enum HistoryRows {
+    static func opt(_ has: Bool, _ value: UInt64) -> UInt64? { has ? value : nil }
+
+    static func node(_ batch: Agent_V1_Batch, object: Node?, time: Int64) -> SampleRow {
+        let node = batch.node
+        let usage = node.usage
+        let capacityCPU = object?.capacity["cpu"].map { UInt64(max($0.milliValue, 0)) } ?? UInt64(node.cpuCount) * 1000
+        let allocatableCPU = object?.allocatable["cpu"].map { UInt64(max($0.milliValue, 0)) } ?? capacityCPU
+        let capacityMemory = object?.capacity["memory"].map { UInt64(max($0.value, 0)) } ?? node.memoryTotalBytes
+        let allocatableMemory = object?.allocatable["memory"].map { UInt64(max($0.value, 0)) } ?? capacityMemory
+        var cpuRequest: UInt64 = 0, cpuLimit: UInt64 = 0, memoryRequest: UInt64 = 0, memoryLimit: UInt64 = 0
+        for pod in batch.pods {
+            for container in pod.containers where !container.init_p {
+                cpuRequest += container.cpuRequestMillicores
+                cpuLimit += container.cpuLimitMillicores
+                memoryRequest += container.memoryRequestBytes
+                memoryLimit += container.memoryLimitBytes
             }
         }
-        seriesIDs.withLock { ids in
-            for kind in [SeriesKind.node, .pod, .edge] { ids[kind] = ids[kind]?.filter { !forgotten.contains($0.value) } }
+        var workingSet = opt(usage.hasMemoryWorkingSetBytes, usage.memoryWorkingSetBytes)
+        if workingSet == nil, usage.hasMemoryAvailableBytes, node.memoryTotalBytes >= usage.memoryAvailableBytes {
+            workingSet = node.memoryTotalBytes - usage.memoryAvailableBytes
         }
+        let fs = node.filesystems.first { $0.name == "nodefs" } ?? node.filesystems.first
+        let interfaces = node.interfaces
+        let boot = node.hasBootTime ? node.bootTime.seconds * 1000 : 0
+        return SampleRow(time: time, values: [
+            node.cpuTotalNanoseconds > 0 ? node.cpuBusyNanoseconds : nil,
+            capacityCPU, allocatableCPU, cpuRequest, cpuLimit,
+            opt(usage.hasMemoryUsageBytes, usage.memoryUsageBytes), workingSet, opt(usage.hasMemoryRssBytes, usage.memoryRssBytes),
+            capacityMemory, allocatableMemory, memoryRequest, memoryLimit,
+            opt(usage.hasMemoryPageFaults, usage.memoryPageFaults), opt(usage.hasMemoryMajorPageFaults, usage.memoryMajorPageFaults),
+            fs.flatMap { opt($0.hasUsedBytes, $0.usedBytes) }, fs.flatMap { opt($0.hasCapacityBytes, $0.capacityBytes) },
+            fs.flatMap { opt($0.hasAvailableBytes, $0.availableBytes) }, fs.flatMap { opt($0.hasInodes, $0.inodes) },
+            fs.flatMap { opt($0.hasInodesFree, $0.inodesFree) },
+            interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.rxBytes }, interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.txBytes },
+            interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.rxErrors }, interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.txErrors },
+            boot > 0 && time > boot ? UInt64(time - boot) : nil,
+        ])
     }
 
-    /// The bytes the database's pages hold (free pages excluded: SQLite reuses them).
-    public func liveBytes() async throws -> Int64 {
-        try await pool.read { db in
-            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
-            let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
-            let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
-            return (pages - free) * pageSize
+    static func pod(_ pod: Agent_V1_Pod, time: Int64) -> SampleRow {
+        let usage = pod.usage
+        var cpuRequest: UInt64 = 0, cpuLimit: UInt64 = 0, memoryRequest: UInt64 = 0, memoryLimit: UInt64 = 0
+        for container in pod.containers where !container.init_p {
+            cpuRequest += container.cpuRequestMillicores
+            cpuLimit += container.cpuLimitMillicores
+            memoryRequest += container.memoryRequestBytes
+            memoryLimit += container.memoryLimitBytes
         }
+        let interfaces = pod.interfaces
+        let started = pod.hasStartTime ? pod.startTime.seconds * 1000 : 0
+        return SampleRow(time: time, values: [
+            opt(usage.hasCpuUsageCoreNanoseconds, usage.cpuUsageCoreNanoseconds),
+            cpuRequest, cpuLimit,
+            opt(usage.hasMemoryUsageBytes, usage.memoryUsageBytes), opt(usage.hasMemoryWorkingSetBytes, usage.memoryWorkingSetBytes),
+            opt(usage.hasMemoryRssBytes, usage.memoryRssBytes), memoryRequest, memoryLimit,
+            opt(usage.hasMemoryPageFaults, usage.memoryPageFaults), opt(usage.hasMemoryMajorPageFaults, usage.memoryMajorPageFaults),
+            opt(pod.hasEphemeralStorageUsedBytes, pod.ephemeralStorageUsedBytes), opt(pod.hasEphemeralStorageCapacityBytes, pod.ephemeralStorageCapacityBytes),
+            interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.rxBytes }, interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.txBytes },
+            interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.rxErrors }, interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.txErrors },
+            started > 0 && time > started ? UInt64(time - started) : nil,
+        ])
     }
 
-    /// Over the size bound: the oldest day of points goes (finest resolution first), until
-    /// the database fits. The newest partition of each resolution is never dropped.
-    func enforceSize() async throws {
-        var size = try await liveBytes()
-        sizeGauge.record(size)
-        while size > configuration.maxBytes {
-            let all = partitions
-            let candidates = all.filter { p in all.contains { $0.resolution == p.resolution && $0.day > p.day } }
-            guard let oldest = candidates.min() else { break }
-            logger.warning("history over its size bound; dropping its oldest day", metadata: [
-                "table": "\(oldest.table)", "bytes": "\(size)", "limit": "\(configuration.maxBytes)"])
-            try await pool.write { db in try self.drop(oldest, db) }
-            size = try await liveBytes()
-            sizeGauge.record(size)
+    static func container(_ container: Agent_V1_Container, time: Int64) -> SampleRow {
+        let usage = container.usage
+        let disk: UInt64? = container.hasRootfsUsedBytes || container.hasLogsUsedBytes ? container.rootfsUsedBytes &+ container.logsUsedBytes : nil
+        return SampleRow(time: time, values: [
+            opt(usage.hasCpuUsageCoreNanoseconds, usage.cpuUsageCoreNanoseconds),
+            opt(container.hasCpuRequestMillicores, container.cpuRequestMillicores), opt(container.hasCpuLimitMillicores, container.cpuLimitMillicores),
+            opt(usage.hasMemoryUsageBytes, usage.memoryUsageBytes), opt(usage.hasMemoryWorkingSetBytes, usage.memoryWorkingSetBytes),
+            opt(usage.hasMemoryRssBytes, usage.memoryRssBytes),
+            opt(container.hasMemoryRequestBytes, container.memoryRequestBytes), opt(container.hasMemoryLimitBytes, container.memoryLimitBytes),
+            opt(usage.hasMemoryPageFaults, usage.memoryPageFaults), opt(usage.hasMemoryMajorPageFaults, usage.memoryMajorPageFaults),
+            disk,
+        ])
+    }
+
+    static func podLabels(_ pod: Agent_V1_Pod, node: String, cluster: (any ClusterView)?) -> [String: String] {
+        var labels = ["namespace": pod.namespace, "pod": pod.name, "pod_uid": pod.uid, "node": node]
+        let object = cluster?.pod(namespace: pod.namespace, name: pod.name)
+        if let workload = object.flatMap({ cluster?.workload(of: $0) }) {
+            labels["workload_kind"] = workload.kind
+            labels["workload_name"] = workload.name
+        } else if let owner = pod.owners.first(where: \.controller) {
+            labels["workload_kind"] = owner.kind
+            labels["workload_name"] = owner.name
         }
+        return labels
     }
 }

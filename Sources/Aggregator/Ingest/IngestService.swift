@@ -19,6 +19,8 @@ public final class IngestService: Service {
     let bus: any MessageBus
     let state: ClusterState
     let graph: ConnectionGraph?
+    let history: HistoryStore?
+    let cluster: (any ClusterView)?
     let maxBatchBytes: Int
     let bufferCapacity: Int
     let logger: Logger
@@ -34,11 +36,14 @@ public final class IngestService: Service {
     /// - Parameters:
     ///   - maxBatchBytes: larger messages are refused unread (a part never exceeds the
     ///     server's max_payload; default 8 MiB so that a server configured above 1 MiB works).
-    public init(bus: any MessageBus, state: ClusterState, graph: ConnectionGraph? = nil, maxBatchBytes: Int = 8 << 20, bufferCapacity: Int = 8192,
+    public init(bus: any MessageBus, state: ClusterState, graph: ConnectionGraph? = nil, history: HistoryStore? = nil, cluster: (any ClusterView)? = nil,
+                maxBatchBytes: Int = 8 << 20, bufferCapacity: Int = 8192,
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.bus = bus
         self.state = state
         self.graph = graph
+        self.history = history
+        self.cluster = cluster
         self.maxBatchBytes = maxBatchBytes
         self.bufferCapacity = bufferCapacity
         self.logger = logger
@@ -100,6 +105,8 @@ public final class IngestService: Service {
             let received = now()
             state.ingest(whole, receivedAt: received)
             graph?.ingest(whole, receivedAt: received)
+            // Every snapshot once, at the time the agent collected it.
+            history?.record(whole, cluster: cluster)
             nodes.record(state.nodeCount)
             lag.recordSeconds(max(0, received - ClusterState.seconds(whole.collectedAt)))
             return .complete

@@ -35,22 +35,16 @@ public final class LiveView: Sendable {
     public let namespaces: [(name: String, range: Range<Int>)]
     /// Pod statuses for the `cluster.pods` event.
     public let podStatuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)]
-    /// History samples of this refresh.
-    public let nodeSamples: [HistorySample]
-    public let podSamples: [HistorySample]
     /// `{"timestamp":…,"nodes":[…]}`.
     public let clusterInfoJSON: [UInt8]
 
     init(version: Int, timestamp: Int64, nodes: [NodeView], pods: [PodView],
-         podStatuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)],
-         nodeSamples: [HistorySample], podSamples: [HistorySample]) {
+         podStatuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)]) {
         self.version = version
         self.timestamp = timestamp
         self.nodes = nodes
         self.pods = pods
         self.podStatuses = podStatuses
-        self.nodeSamples = nodeSamples
-        self.podSamples = podSamples
         var groups: [(name: String, range: Range<Int>)] = []
         var start = 0
         for index in pods.indices where index + 1 == pods.count || pods[index + 1].namespace != pods[index].namespace {
@@ -69,7 +63,7 @@ public final class LiveView: Sendable {
         clusterInfoJSON = writer.bytes
     }
 
-    public static let empty = LiveView(version: 0, timestamp: 0, nodes: [], pods: [], podStatuses: [], nodeSamples: [], podSamples: [])
+    public static let empty = LiveView(version: 0, timestamp: 0, nodes: [], pods: [], podStatuses: [])
 
     /// The pods of the namespaces `visible` admits (asked once per namespace), optionally
     /// one namespace and one node only.
@@ -106,26 +100,6 @@ public final class LiveView: Sendable {
     }
 }
 
-/// One history point of one series.
-public struct HistorySample: Sendable, Equatable {
-    /// The node name, or `<namespace>/<pod>`.
-    public var key: String
-    /// Nodes: percents. Pods: nanocores, bytes, bytes.
-    public var cpu: Double
-    public var memory: Double
-    public var disk: Double
-    /// Cumulative CPU core-nanoseconds (busy time for nodes), when known.
-    public var cpuCounter: UInt64?
-
-    public init(key: String, cpu: Double, memory: Double, disk: Double, cpuCounter: UInt64? = nil) {
-        self.key = key
-        self.cpu = cpu
-        self.memory = memory
-        self.disk = disk
-        self.cpuCounter = cpuCounter
-    }
-}
-
 /// Joins the agents' snapshots with the API server's objects into a `LiveView`.
 public struct LiveViewBuilder: Sendable {
     /// Silent for this many intervals: stale.
@@ -137,8 +111,6 @@ public struct LiveViewBuilder: Sendable {
     public func build(version: Int, now: Double, nodes samples: [NodeSample], cluster: (any ClusterView)?) -> LiveView {
         var nodes: [NodeView] = []
         var pods: [PodView] = []
-        var nodeSamples: [HistorySample] = []
-        var podSamples: [HistorySample] = []
         // Pods the API server no longer has are gone, whatever the last snapshot said.
         let listed = cluster?.allPods().map { Dictionary($0.map { ("\($0.namespace)/\($0.name)", $0) }, uniquingKeysWith: { a, _ in a }) }
         var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = []
@@ -184,7 +156,6 @@ public struct LiveViewBuilder: Sendable {
             w.endObject()
             nodes.append(NodeView(name: sample.name, cpuPercent: cpuPercent, memoryPercent: memoryPercent, diskPercent: diskPercent,
                                   conditions: conditions, stale: stale, json: w.bytes))
-            nodeSamples.append(HistorySample(key: sample.name, cpu: cpuPercent, memory: memoryPercent, disk: diskPercent, cpuCounter: sample.cpuBusyNanoseconds))
 
             let cpuCapacityNanocores = UInt64(max(cpuCapacityMillicores, 0)) * 1_000_000
             for pod in sample.pods {
@@ -219,8 +190,6 @@ public struct LiveViewBuilder: Sendable {
                 p.field("stale", stale)
                 p.endObject()
                 pods.append(PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: p.bytes))
-                podSamples.append(HistorySample(key: key, cpu: Double(pod.cpuNanocores ?? 0), memory: Double(pod.memoryBytes ?? 0),
-                                                disk: Double(pod.diskBytes ?? 0), cpuCounter: pod.cpuCoreNanoseconds))
                 if listed == nil {
                     for container in pod.containers where !container.isInit {
                         statuses.append((pod.namespace, pod.name, container.restartCount, container.oomKilled))
@@ -237,8 +206,7 @@ public struct LiveViewBuilder: Sendable {
             }
         }
         pods.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
-        return LiveView(version: version, timestamp: Int64(now), nodes: nodes, pods: pods, podStatuses: statuses,
-                        nodeSamples: nodeSamples, podSamples: podSamples)
+        return LiveView(version: version, timestamp: Int64(now), nodes: nodes, pods: pods, podStatuses: statuses)
     }
 
     func percent(_ used: Double, _ capacity: Double) -> Double {
