@@ -35,6 +35,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "TimeSeriesBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "TimeSeries", package: "clustermon"),
+            ],
+            path: "TimeSeriesBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "AggregatorBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

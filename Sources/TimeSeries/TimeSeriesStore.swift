@@ -65,6 +65,7 @@ public struct StoreCounters: Sendable {
     public var rollups: UInt64 = 0
     public var tablesDropped: UInt64 = 0
     public var walBytes: UInt64 = 0
+    public init() {}
 }
 
 /// A time-series store: entities (a family's metrics, labels held once) x metrics; the newest

@@ -62,6 +62,7 @@ struct HistoryController {
             step = duration.components.seconds
         }
         var resolution: Resolution
+        var chosenBySpan = false
         if let text = query["resolution"] {
             guard step == nil else { throw APIFailure(.badRequest, "resolution and step exclude each other") }
             guard let chosen = Resolution(rawValue: text) else {
@@ -72,12 +73,14 @@ struct HistoryController {
             resolution = .raw
         } else {
             resolution = Resolution.automatic(span: end - start)
+            chosenBySpan = true
         }
-        // Raw samples are kept for a limited time only; older windows read hourly buckets.
+        // Raw samples are kept for a limited time only: a window older than that, unless
+        // the caller chose its resolution, reads hourly buckets.
         let rawFrom = now - history.configuration.rawRetention.components.seconds
-        if start < rawFrom {
-            if let given = step { step = max(given / 3600, 1) * 3600 }
-            else if resolution != .oneHour { resolution = .oneHour }
+        if start < rawFrom && chosenBySpan { resolution = .oneHour }
+        if start < rawFrom, let given = step, given % 3600 != 0 {
+            throw APIFailure(.badRequest, "step must be a whole number of hours for a window that starts before the raw retention (\(GoDurationText.format(history.configuration.rawRetention)) ago): hourly buckets are all that is kept")
         }
         return Window(start: start, end: end, resolution: resolution, step: step)
     }

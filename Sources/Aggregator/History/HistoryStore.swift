@@ -2,6 +2,7 @@ import Foundation
 import Kubernetes
 import Logging
 import Metrics
+import Synchronization
 import TimeSeries
 import Wire
 
@@ -77,6 +78,19 @@ public final class HistoryStore: Sendable {
     private let appended = Counter(label: "clustermon_history_samples_appended_total")
     private let rejected = Counter(label: "clustermon_history_rows_rejected_total")
     private let recordTimer = Timer(label: "clustermon_history_record_seconds")
+    private let queryTimer = Timer(label: "clustermon_history_query_seconds")
+    private let maintenanceTimer = Timer(label: "clustermon_history_maintenance_seconds")
+    private let chunksSealed = Counter(label: "clustermon_history_chunks_sealed_total")
+    private let seals = Counter(label: "clustermon_history_seals_total")
+    private let rollups = Counter(label: "clustermon_history_rollups_total")
+    private let tablesDropped = Counter(label: "clustermon_history_tables_dropped_total")
+    private let bytesPerSample = Gauge(label: "clustermon_history_sealed_bytes_per_sample")
+    private let headSeries = Gauge(label: "clustermon_history_head_series")
+    private let headBytes = Gauge(label: "clustermon_history_head_bytes")
+    private let databaseBytes = Gauge(label: "clustermon_history_bytes")
+    private let logBytes = Gauge(label: "clustermon_history_log_bytes")
+    /// The store's counters as last reported to /metrics.
+    private let reported = Mutex(StoreCounters())
 
     /// Opens (or creates) the store at `path`. A database of the earlier per-row format is
     /// moved aside to `<path>.v1` with one log line, and a new store starts.
@@ -159,7 +173,29 @@ public final class HistoryStore: Sendable {
     /// Seals, rolls up and expires (on a thread of its own: it is seconds of work at scale).
     public func maintain(now: Int64) async throws {
         let store = self.store
+        let started = ContinuousClock.now
+        defer { report() }
         try await Task.detached(priority: .background) { try store.maintain(now: now * 1000) }.value
+        maintenanceTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        databaseBytes.record(try store.liveBytes())
+    }
+
+    /// Brings /metrics up to the store's counters.
+    func report() {
+        let now = store.counters
+        let before = reported.withLock { previous in
+            defer { previous = now }
+            return previous
+        }
+        chunksSealed.increment(by: Int(now.chunksSealed - before.chunksSealed))
+        seals.increment(by: Int(now.seals - before.seals))
+        rollups.increment(by: Int(now.rollups - before.rollups))
+        tablesDropped.increment(by: Int(now.tablesDropped - before.tablesDropped))
+        if now.sealedSamples > 0 { bytesPerSample.record(Double(now.sealedBytes) / Double(now.sealedSamples)) }
+        let head = store.headFootprint()
+        headSeries.record(head.series)
+        headBytes.record(head.bytes)
+        logBytes.record(Int(now.walBytes))
     }
 
     /// Seals the head (a graceful stop).
@@ -213,6 +249,8 @@ public final class HistoryStore: Sendable {
         let groups = entities(family, selection)
         if groups.isEmpty { return [:] }
         let store = self.store
+        let started = ContinuousClock.now
+        defer { queryTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6) }
         let gapLimit = store.configuration.gapLimit
         return try await Task.detached(priority: .userInitiated) {
             let ids = groups.values.flatMap { $0 }

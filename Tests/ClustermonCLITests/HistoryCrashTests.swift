@@ -1,0 +1,76 @@
+import API
+import AsyncHTTPClient
+import Foundation
+import Testing
+import TestSupport
+
+/// The history as a process keeps it: killed during writes, stopped gracefully.
+@Suite("history across kills and stops", .serialized)
+struct HistoryCrashTests {
+    let secret = "history-test-secret-of-32-bytes-or-more"
+
+    func startDev(_ directory: String) throws -> ClustermonProcess {
+        try ClustermonProcess(["dev", "--addr", "127.0.0.1:0", "--data-dir", directory, "--interval", "1s", "--refresh", "1s",
+                               "--simulate", "3", "--simulate-pods", "4"], environment: ["JWT_SECRET": secret])
+    }
+
+    func url(of dev: ClustermonProcess) async throws -> String {
+        let log = try await withTimeout(.seconds(60), "dev to listen") { await dev.waitForLog("http listening") }
+        return try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: log), "no listening line in:\n\(log)")
+    }
+
+    /// The raw times of a simulated node's history (the legacy shape's `t`).
+    func times(_ url: String, node: String) async throws -> [String] {
+        let admin = try JWTVerifier(secret: secret).sign(userID: "root", isAdmin: true, ttl: .seconds(600))
+        let response = try await HTTPClient.shared.get(url: "\(url)/api/metrics/nodes/\(node)?resolution=raw&token=\(admin)").get()
+        guard response.status == .ok, let body = response.body else { return [] }
+        let json = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+        let series = json?["series"] as? [String: [[String: Any]]]
+        return series?[node]?.compactMap { $0["t"] as? String } ?? []
+    }
+
+    /// Polls until the node has at least `count` raw points (a bounded number of tries).
+    func waitForPoints(_ url: String, node: String, count: Int) async throws -> [String] {
+        for _ in 0..<300 {
+            let seen = try await times(url, node: node)
+            if seen.count >= count { return seen }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("\(node) never had \(count) points")
+        return []
+    }
+
+    @Test func aKilledProcessReopensWithEverythingItHadServed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-crash-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try startDev(directory)
+        let seen = try await waitForPoints(try await url(of: first), node: "sim-node-0001", count: 6)
+        first.signal(SIGKILL)
+        _ = await first.waitForExit()
+
+        let second = try startDev(directory)
+        defer { second.signal(SIGKILL) }
+        let url = try await url(of: second)
+        #expect(second.log.contains("history log replayed"), "\(second.log.suffix(2000))")
+        let after = try await times(url, node: "sim-node-0001")
+        // Every point the killed process had served is there again.
+        #expect(Set(seen).isSubset(of: Set(after)), "before: \(seen)\nafter: \(after)")
+    }
+
+    @Test func aGracefulStopSealsTheHead() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-stop-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let dev = try startDev(directory)
+        let seen = try await waitForPoints(try await url(of: dev), node: "sim-node-0000", count: 3)
+        dev.signal(SIGTERM)
+        #expect(await dev.waitForExit() == 0, "\(dev.log.suffix(2000))")
+        // The log holds its header only: every row is in a sealed chunk.
+        let log = try FileManager.default.attributesOfItem(atPath: directory + "/history.sqlite.log")
+        #expect(log[.size] as? Int == 16)
+
+        let again = try startDev(directory)
+        defer { again.signal(SIGKILL) }
+        let after = try await times(try await url(of: again), node: "sim-node-0000")
+        #expect(Set(seen).isSubset(of: Set(after)))
+    }
+}
