@@ -40,7 +40,10 @@ end_cpu=$(cpu)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
 python3 -c "print('aggregator cpu: %.1f%% of one core over %ds (%d nodes x %d pods every 10 s, refresh 5 s, history on)' % (($end_cpu - $start_cpu) * 100 / $window, $window, $nodes, $pods))"
 python3 -c "print('aggregator rss: %d MiB (%d MiB with the informers synced, before any batch; %.0f KiB per node for state, views and history caches; %.0f KiB per node in all)' % ($rss / 1024, $base_rss / 1024, ($rss - $base_rss) / $nodes, $rss / $nodes))"
-echo "live pods: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_live_pods/ {print $2}'), history samples written: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_history_samples_written_total/ {print $2}')"
+metrics="$(curl -s "http://127.0.0.1:$hport/metrics")"
+figure() { awk -v name="$1" '$1 == name {print $2}' <<<"$metrics"; }
+echo "live pods: $(figure clustermon_live_pods), history samples appended: $(figure clustermon_history_samples_appended_total)"
+echo "history: $(figure clustermon_history_head_series) series in the head ($(figure clustermon_history_head_bytes) bytes), $(figure clustermon_history_seals_total) seals, $(figure clustermon_history_sealed_bytes_per_sample) bytes per sealed sample, log $(figure clustermon_history_log_bytes) bytes"
 echo "history size: $(du -sh "$work/data" | cut -f1)"
 echo "graph: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_graph_edges / {e=$2} /^clustermon_graph_connections_tracked / {c=$2} END {print e " edges, " c " connections tracked"}')"
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 
@@ -255,22 +256,49 @@ public final class TimeSeriesStore: Sendable {
     /// One metric's samples of the given entities in [from, to], in time order (sealed chunks
     /// and the head).
     public func samples(_ entities: [EntityID], metric: Int, from: Int64, to: Int64) throws -> [EntityID: [(time: Int64, value: UInt64)]] {
-        let (heads, segments, infos) = snapshot(entities, from: from, to: to)
+        let (heads, segments, infos) = snapshot(entities, from: from, to: to, metric: metric)
         var result: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+        var decoded: [(time: Int64, value: UInt64)] = []
         try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
             guard metric < family.metrics.count else { return }
+            decoded.removeAll(keepingCapacity: true)
             try Chunk.decode(data, column: metric, encoding: family.encodings[metric]) { time, value in
-                if time >= from && time <= to { result[id, default: []].append((time, value)) }
+                if time >= from && time <= to { decoded.append((time, value)) }
             }
+            if !decoded.isEmpty { result[id, default: []].append(contentsOf: decoded) }
         }
-        for (id, rows) in heads {
-            for row in rows { if let value = row.value(metric) { result[id, default: []].append((row.time, value)) } }
-        }
+        for (id, rows) in heads { result[id, default: []].append(contentsOf: rows) }
         // Late rows sit in a later chunk: keep time order.
         for (id, list) in result where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
             result[id] = list.sorted { $0.time < $1.time }
         }
         return result
+    }
+
+    /// One metric's head samples in [from, to], the sealed segments and index entries.
+    private func snapshot(_ entities: [EntityID], from: Int64, to: Int64, metric: Int)
+        -> ([EntityID: [(time: Int64, value: UInt64)]], [Int64], [EntityID: EntityInfo]) {
+        state.withLock { s in
+            var heads: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+            var infos: [EntityID: EntityInfo] = [:]
+            let bit = UInt64(1) << UInt64(metric)
+            for id in entities {
+                guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
+                infos[id] = s.entities[Int(id.raw) - 1]
+                guard let head = s.head[id], metric < head.width else { continue }
+                let stride = head.width + 2
+                var list: [(time: Int64, value: UInt64)] = []
+                var base = 0
+                while base < head.words.count {
+                    let time = Int64(bitPattern: head.words[base])
+                    if time >= from && time <= to && head.words[base + 1] & bit != 0 { list.append((time, head.words[base + 2 + metric])) }
+                    base += stride
+                }
+                if !list.isEmpty { heads[id] = list }
+            }
+            let low = from - configuration.segment, high = to + configuration.segment
+            return (heads, s.segments.filter { $0 >= low && $0 <= high }, infos)
+        }
     }
 
     /// The head rows in [from, to], the sealed segments that may hold rows of it, and the
@@ -298,26 +326,41 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
-    /// Calls `body` with each stored chunk of the entities in the segments.
+    /// Calls `body` with each stored chunk of the entities in the segments, in place (the
+    /// bytes are SQLite's until `body` returns).
     private func readChunks(_ entities: [EntityID], segments: [Int64], infos: [EntityID: EntityInfo], from: Int64, to: Int64,
-                            _ body: (EntityID, Family, [UInt8]) throws -> Void) throws {
-        let wanted = entities.filter { id in infos[id].map { $0.first != .max && $0.last >= from - configuration.segment && $0.first <= to } ?? false }.sorted()
+                            _ body: (EntityID, Family, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        let wanted: [(EntityID, Family)] = entities.compactMap { id in
+            guard let info = infos[id], info.first != .max, info.last >= from - configuration.segment, info.first <= to,
+                  let family = families[info.family] else { return nil }
+            return (id, family)
+        }.sorted { $0.0 < $1.0 }
         if segments.isEmpty || wanted.isEmpty { return }
         try pool.read { db in
             var table = ""
-            var statement: Statement? = nil
+            var handle: OpaquePointer? = nil
             for segment in segments {
                 let name = Self.rawTable(day: floorDiv(segment, 86_400_000))
                 if name != table {
                     table = name
-                    statement = try db.tableExists(name) ? try db.cachedStatement(sql: "SELECT data FROM \(name) WHERE start = ? AND entity = ?") : nil
+                    handle = try db.tableExists(name) ? try db.cachedStatement(sql: "SELECT data FROM \(name) WHERE start = ? AND entity = ?").sqliteStatement : nil
                 }
-                guard let statement else { continue }
-                for id in wanted {
-                    guard let family = infos[id].flatMap({ families[$0.family] }) else { continue }
-                    guard let data = try Data.fetchOne(statement, arguments: [segment, Int64(id.raw)]) else { continue }
-                    try body(id, family, [UInt8](data))
+                guard let handle else { continue }
+                // Bound and read through SQLite's C API: the blob is decoded where it lies.
+                for (id, family) in wanted {
+                    sqlite3_reset(handle)
+                    sqlite3_bind_int64(handle, 1, segment)
+                    sqlite3_bind_int64(handle, 2, Int64(id.raw))
+                    let code = sqlite3_step(handle)
+                    if code == SQLITE_DONE { continue }
+                    guard code == SQLITE_ROW else {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    }
+                    let count = Int(sqlite3_column_bytes(handle, 0))
+                    guard let bytes = sqlite3_column_blob(handle, 0), count > 0 else { continue }
+                    try body(id, family, UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
                 }
+                sqlite3_reset(handle)
             }
         }
     }
@@ -327,7 +370,7 @@ public final class TimeSeriesStore: Sendable {
         let (heads, segments, infos) = snapshot(entities, from: from, to: to)
         var result: [EntityID: [SampleRow]] = [:]
         try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
-            for row in try Chunk.decodeRows(data, encodings: family.encodings) where row.time >= from && row.time <= to {
+            for row in try Chunk.decodeRows(Array(data), encodings: family.encodings) where row.time >= from && row.time <= to {
                 result[id, default: []].append(row)
             }
         }

@@ -164,7 +164,9 @@ struct LiveAPITests {
         try await app.test(.router) { client in
             for (token, own, others) in [(u1, ["compute-u1-web"], ["compute-u1-x-web", "compute-u1-x-unlabelled", "kube-system", "core"]),
                                          (u1x, ["compute-u1-x-web", "compute-u1-x-unlabelled"], ["compute-u1-web", "kube-system", "core"])] {
-                for path in ["/pod-metrics", "/sse/pod-metrics", "/sse/health", "/api/metrics/pods", "/api/metrics/pods?resolution=raw"] {
+                for path in ["/pod-metrics", "/sse/pod-metrics", "/sse/health", "/api/metrics/pods", "/api/metrics/pods?resolution=raw",
+                             "/api/metrics/pods?metric=memory/working_set", "/api/metrics/containers?metric=memory/working_set",
+                             "/api/metrics/containers?metric=cpu/usage&step=1h&agg=increase"] {
                     let body = try await client.execute(uri: path, method: .get, headers: headers(token)) { response in
                         #expect(response.status == .ok, "\(path)")
                         return String(buffer: response.body)
@@ -174,7 +176,8 @@ struct LiveAPITests {
                 }
                 for namespace in others {
                     for path in ["/pod-metrics?namespace=\(namespace)", "/sse/pod-metrics?namespace=\(namespace)", "/api/metrics/pods?namespace=\(namespace)",
-                                 "/api/metrics/pods?namespace=\(namespace)&pod=web"] {
+                                 "/api/metrics/pods?namespace=\(namespace)&pod=web", "/api/metrics/containers?namespace=\(namespace)",
+                                 "/api/metrics/containers?namespace=\(namespace)&pod=web&container=main&metric=memory/usage"] {
                         let status = try await client.execute(uri: path, method: .get, headers: headers(token)) { $0.status }
                         #expect(status == .forbidden, "\(path)")
                     }
@@ -215,6 +218,10 @@ struct LiveAPITests {
                 ("/api/metrics/nodes?resolution=2m", .badRequest), ("/api/metrics/nodes?start=yesterday", .badRequest),
                 ("/api/metrics/nodes?start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z", .badRequest),
                 ("/api/metrics/nodes?step=1", .badRequest), ("/api/metrics/nodes/unknown", .notFound), ("/api/metrics/pods?pod=web", .badRequest),
+                ("/api/metrics/pods?metric=cpu/usage_ratio", .badRequest), ("/api/metrics/nodes?metric=cpu/usage&agg=median", .badRequest),
+                ("/api/metrics/nodes?agg=max", .badRequest), ("/api/metrics/nodes?resolution=raw&step=1m", .badRequest),
+                ("/api/metrics/containers?container=main", .badRequest), ("/api/metrics/containers?namespace=core&container=main", .badRequest),
+                ("/api/metrics/nodes?metric=cpu/node_utilization&step=1m", .ok), ("/api/metrics/containers?metric=memory/working_set&resolution=raw", .ok),
                 ("/cluster-info?verbose=1", .badRequest), ("/api/metrics/nodes/n1?resolution=raw", .ok),
             ]
             for (path, expected) in cases {
@@ -228,6 +235,15 @@ struct LiveAPITests {
             let series = try #require(history?["series"] as? [String: [[String: Any]]])
             #expect(Array(series.keys) == ["core/billing"])
             #expect(series["core/billing"]?.first?["mem"] as? Int == 400)
+            // A catalog metric: {t, value} points, keyed per container.
+            let containers = try await client.execute(uri: "/api/metrics/containers?namespace=core&metric=memory/working_set", method: .get, headers: headers(admin)) { response in
+                try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+            }
+            let points = try #require((containers?["series"] as? [String: [[String: Any]]])?["core/billing/main"])
+            #expect(points.first?["value"] as? Double == 400)
+            // An unknown metric names the catalog.
+            let unknown = try await client.execute(uri: "/api/metrics/pods?metric=cpu/usage_ratio", method: .get, headers: headers(admin)) { String(buffer: $0.body) }
+            #expect(unknown.contains("cpu/usage_rate") && unknown.contains("memory/working_set"), "\(unknown)")
             #expect(UnixTimeCheck.isRFC3339(series["core/billing"]?.first?["t"] as? String))
         }
     }

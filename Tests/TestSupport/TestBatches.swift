@@ -61,6 +61,9 @@ public enum TestBatches {
                         .with { $0.name = "init"; $0.init_p = true; $0.restartCount = 7 },
                         .with {
                             $0.name = "main"
+                            // A runtime id of 64 hex digits from the pod's uid.
+                            $0.id = String(spec.uid.utf8.map { String($0, radix: 16) }.joined().padding(toLength: 64, withPad: "0", startingAt: 0).prefix(64))
+                            $0.usage = .with { $0.cpuUsageCoreNanoseconds = spec.cpuCoreNanoseconds; $0.memoryWorkingSetBytes = spec.memoryBytes }
                             $0.restartCount = spec.restarts
                             $0.state = "running"
                             $0.lastTerminationReason = spec.oomKilled ? "OOMKilled" : ""

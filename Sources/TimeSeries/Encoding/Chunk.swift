@@ -44,21 +44,31 @@ public enum Chunk {
     public static func decode(_ bytes: [UInt8], column: Int, encoding: ValueEncoding,
                               into body: (_ time: Int64, _ value: UInt64) -> Void) throws(ChunkError) {
         try bytes.withUnsafeBufferPointer { (buffer) throws(ChunkError) in
+            try decode(buffer, column: column, encoding: encoding, into: body)
+        }
+    }
+
+    /// The same, from bytes in place (a blob SQLite holds).
+    public static func decode(_ buffer: UnsafeBufferPointer<UInt8>, column: Int, encoding: ValueEncoding,
+                              into body: (_ time: Int64, _ value: UInt64) -> Void) throws(ChunkError) {
+        do {
             var header = ByteCursor(buffer)
             guard try header.byte() == version else { throw .malformed("unknown chunk version") }
             let rows = try header.count()
             let columns = try header.count()
             guard rows > 0, rows <= 1 << 24, columns <= 64 else { throw .malformed("\(rows) rows, \(columns) columns") }
             if column >= columns { return }  // a metric added after this chunk was written
-            var lengths: [Int] = []
-            lengths.reserveCapacity(columns + 1)
-            for _ in 0...columns { lengths.append(try header.count()) }
+            var timeLength = 0, before = 0, columnLength = 0, total = 0
+            for index in 0...columns {
+                let length = try header.count()
+                if index == 0 { timeLength = length } else if index <= column { before += length } else if index == column + 1 { columnLength = length }
+                total += length
+            }
             let base = header.offset
-            guard lengths.reduce(base, +) <= buffer.count else { throw .truncated }
-            let timeStart = base
-            let columnStart = base + lengths[0..<(column + 1)].reduce(0, +)
-            var times = BitReader(buffer, bitOffset: timeStart * 8, bitEnd: (timeStart + lengths[0]) * 8)
-            var values = BitReader(buffer, bitOffset: columnStart * 8, bitEnd: (columnStart + lengths[column + 1]) * 8)
+            guard base + total <= buffer.count else { throw .truncated }
+            let columnStart = base + timeLength + before
+            var times = BitReader(buffer, bitOffset: base * 8, bitEnd: (base + timeLength) * 8)
+            var values = BitReader(buffer, bitOffset: columnStart * 8, bitEnd: (columnStart + columnLength) * 8)
             let sparse = try values.readBit()
             var presence: BitReader? = nil
             if sparse {
