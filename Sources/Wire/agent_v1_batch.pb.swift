@@ -966,6 +966,17 @@ public nonisolated struct Agent_V1_Container: @unchecked Sendable {
   /// Clears the value of `logsUsedBytes`. Subsequent reads from it will return its default value.
   public mutating func clearLogsUsedBytes() {_uniqueStorage()._logsUsedBytes = nil}
 
+  /// When this instance of the container started (the kubelet's state.running.startedAt):
+  /// the history's uptime. Absent when the runtime has not said.
+  public var startedAt: Common_Timestamp {
+    get {_storage._startedAt ?? Common_Timestamp()}
+    set {_uniqueStorage()._startedAt = newValue}
+  }
+  /// Returns true if `startedAt` has been explicitly set.
+  public var hasStartedAt: Bool {_storage._startedAt != nil}
+  /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearStartedAt() {_uniqueStorage()._startedAt = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2029,7 +2040,7 @@ nonisolated extension Agent_V1_ListeningPort: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Container"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}id\0\u{1}runtime\0\u{1}image\0\u{3}image_id\0\u{1}init\0\u{1}ready\0\u{3}restart_count\0\u{1}state\0\u{3}state_reason\0\u{3}last_termination_reason\0\u{3}last_exit_code\0\u{3}cpu_request_millicores\0\u{3}cpu_limit_millicores\0\u{3}memory_request_bytes\0\u{3}memory_limit_bytes\0\u{1}ports\0\u{1}pids\0\u{3}netns_inode\0\u{2}\u{2}usage\0\u{3}rootfs_used_bytes\0\u{3}logs_used_bytes\0\u{c}\u{14}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}id\0\u{1}runtime\0\u{1}image\0\u{3}image_id\0\u{1}init\0\u{1}ready\0\u{3}restart_count\0\u{1}state\0\u{3}state_reason\0\u{3}last_termination_reason\0\u{3}last_exit_code\0\u{3}cpu_request_millicores\0\u{3}cpu_limit_millicores\0\u{3}memory_request_bytes\0\u{3}memory_limit_bytes\0\u{1}ports\0\u{1}pids\0\u{3}netns_inode\0\u{2}\u{2}usage\0\u{3}rootfs_used_bytes\0\u{3}logs_used_bytes\0\u{3}started_at\0\u{c}\u{14}\u{1}")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2054,6 +2065,7 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
     var _usage: Agent_V1_Usage? = nil
     var _rootfsUsedBytes: UInt64? = nil
     var _logsUsedBytes: UInt64? = nil
+    var _startedAt: Common_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2086,6 +2098,7 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
       _usage = source._usage
       _rootfsUsedBytes = source._rootfsUsedBytes
       _logsUsedBytes = source._logsUsedBytes
+      _startedAt = source._startedAt
     }
   }
 
@@ -2126,6 +2139,7 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._usage) }()
         case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._rootfsUsedBytes) }()
         case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._logsUsedBytes) }()
+        case 24: try { try decoder.decodeSingularMessageField(value: &_storage._startedAt) }()
         default: break
         }
       }
@@ -2204,6 +2218,9 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
       try { if let v = _storage._logsUsedBytes {
         try visitor.visitSingularUInt64Field(value: v, fieldNumber: 23)
       } }()
+      try { if let v = _storage._startedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2235,6 +2252,7 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._usage != rhs_storage._usage {return false}
         if _storage._rootfsUsedBytes != rhs_storage._rootfsUsedBytes {return false}
         if _storage._logsUsedBytes != rhs_storage._logsUsedBytes {return false}
+        if _storage._startedAt != rhs_storage._startedAt {return false}
         return true
       }
       if !storagesAreEqual {return false}

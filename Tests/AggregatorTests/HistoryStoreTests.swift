@@ -21,6 +21,7 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
                                   cpuBusyNanoseconds: UInt64(i) * 20_000_000_000, cpuTotalNanoseconds: UInt64(i + 1) * 40_000_000_000, pods: pods)
     for p in batch.pods.indices {
         batch.pods[p].containers[1].id = String(repeating: String(p % 10), count: 64)
+        batch.pods[p].containers[1].startedAt = .with { $0.seconds = base - 60 }
         batch.pods[p].containers[1].usage = .with {
             $0.cpuUsageCoreNanoseconds = UInt64(i + 1) * 5_000_000_000
             $0.memoryWorkingSetBytes = 100 << 20
@@ -60,6 +61,9 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
                                                   start: base, end: base + 600, step: 600, aggregation: .increase)
         // From zero at its first sample: 60 snapshots x 5 core-seconds.
         #expect(container["compute-u1-web/web/main"]?.first?.value == 300_000_000_000)
+        // A container's uptime from its start time.
+        let uptime = try await history.series(.container, HistoryCatalog.formula("uptime", in: .container)!, .all, start: base, end: base + 600, step: nil, aggregation: nil)
+        #expect(uptime["compute-u2-db/db/main"]?.first?.value == 60_000)
         // Node: busy 20 of 40 core-seconds per 10 s on 4 CPUs = 2 cores = 50% of capacity.
         let utilization = try await history.series(.node, HistoryCatalog.formula("cpu/node_utilization", in: .node)!, .all,
                                                    start: base, end: base + 600, step: 60, aggregation: nil)

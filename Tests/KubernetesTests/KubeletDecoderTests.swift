@@ -131,6 +131,10 @@ struct PodListDecoderTests {
         #expect(status.stateReason == "CrashLoopBackOff")
         #expect(status.lastTerminationReason == "Completed")
         #expect(list.first { $0.name == "e2e-failjob-nkct8" }?.metadata.controller?.kind == "Job")
+        // When the running instance started (the history's container uptime); a waiting one has none.
+        let kindnet = try #require(list.first { $0.name == "kindnet-zqk2n" }?.containerStatuses.first)
+        #expect(kindnet.startedAt == UnixTime(rfc3339: "2026-01-13T18:38:11Z"))
+        #expect(status.startedAt == nil)
     }
 
     @Test func docker118CoreDNSAndHostNetwork() throws {

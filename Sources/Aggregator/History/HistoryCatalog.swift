@@ -44,6 +44,7 @@ public enum HistoryCatalog {
             gauge("memory/request"), gauge("memory/limit"),
             counter("memory/page_faults", fromZero: true), counter("memory/major_page_faults", fromZero: true),
             gauge("filesystem/usage"),
+            gauge("uptime"),                        // milliseconds since this instance started
         ]),
         Family(id: HistoryFamily.edge.rawValue, name: "edge", metrics: [
             counter("network/tx", fromZero: true),          // bytes client -> server

@@ -485,6 +485,7 @@ enum HistoryRows {
     static func container(_ container: Agent_V1_Container, time: Int64) -> SampleRow {
         let usage = container.usage
         let disk: UInt64? = container.hasRootfsUsedBytes || container.hasLogsUsedBytes ? container.rootfsUsedBytes &+ container.logsUsedBytes : nil
+        let started = container.hasStartedAt ? container.startedAt.seconds * 1000 + Int64(container.startedAt.nanos / 1_000_000) : 0
         return SampleRow(time: time, values: [
             opt(usage.hasCpuUsageCoreNanoseconds, usage.cpuUsageCoreNanoseconds),
             opt(container.hasCpuRequestMillicores, container.cpuRequestMillicores), opt(container.hasCpuLimitMillicores, container.cpuLimitMillicores),
@@ -493,6 +494,7 @@ enum HistoryRows {
             opt(container.hasMemoryRequestBytes, container.memoryRequestBytes), opt(container.hasMemoryLimitBytes, container.memoryLimitBytes),
             opt(usage.hasMemoryPageFaults, usage.memoryPageFaults), opt(usage.hasMemoryMajorPageFaults, usage.memoryMajorPageFaults),
             disk,
+            started > 0 && time >= started ? UInt64(time - started) : nil,
         ])
     }
 

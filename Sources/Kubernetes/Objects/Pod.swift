@@ -51,6 +51,8 @@ public struct ContainerStatus: Sendable, Equatable {
     /// `running`, `waiting` or `terminated`.
     public var state = ""
     public var stateReason = ""
+    /// When the current instance started (`state.running.startedAt`, or a terminated one's).
+    public var startedAt: UnixTime?
     public var lastTerminationReason = ""
     public var lastExitCode = 0
     public init() {}
@@ -193,9 +195,9 @@ extension ContainerStatus {
             else if key == "imageID" { status.imageID = try s.optionalSharedString() ?? "" }
             else if key == "ready" { status.ready = try s.bool() }
             else if key == "restartCount" { status.restartCount = Int(try s.int64()) }
-            else if key == "state" { (status.state, status.stateReason, _) = try state(&s) }
+            else if key == "state" { (status.state, status.stateReason, _, status.startedAt) = try state(&s) }
             else if key == "lastState" {
-                let (kind, reason, exitCode) = try state(&s)
+                let (kind, reason, exitCode, _) = try state(&s)
                 if kind == "terminated" {
                     status.lastTerminationReason = reason
                     status.lastExitCode = exitCode
@@ -205,9 +207,10 @@ extension ContainerStatus {
         return status
     }
 
-    /// `{"running":{...}}` / `{"waiting":{"reason"}}` / `{"terminated":{"reason","exitCode"}}`.
-    private static func state(_ s: inout JSONScanner) throws -> (String, String, Int) {
+    /// `{"running":{"startedAt"}}` / `{"waiting":{"reason"}}` / `{"terminated":{"reason","exitCode","startedAt"}}`.
+    private static func state(_ s: inout JSONScanner) throws -> (String, String, Int, UnixTime?) {
         var kind = "", reason = "", exitCode = 0
+        var started: UnixTime?
         try s.forEachMember { s, key in
             guard key == "running" || key == "waiting" || key == "terminated" else { return }
             if try s.readNull() { return }
@@ -215,8 +218,9 @@ extension ContainerStatus {
             try s.forEachMember { s, key in
                 if key == "reason" { reason = try s.optionalSharedString() ?? "" }
                 else if key == "exitCode" { exitCode = Int(try s.int64()) }
+                else if key == "startedAt" { started = try s.timestamp() }
             }
         }
-        return (kind, reason, exitCode)
+        return (kind, reason, exitCode, started)
     }
 }

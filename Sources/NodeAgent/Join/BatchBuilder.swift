@@ -261,6 +261,7 @@ public struct BatchBuilder: Sendable {
             c.restartCount = UInt32(clamping: status.restartCount)
             c.state = status.state
             c.stateReason = status.stateReason
+            if let started = status.startedAt { c.startedAt = .with { $0.seconds = started.seconds; $0.nanos = started.nanoseconds } }
             c.lastTerminationReason = status.lastTerminationReason
             c.lastExitCode = Int32(clamping: status.lastExitCode)
             c.pids = pids[status.containerID] ?? []

@@ -103,6 +103,7 @@ public final class SimulatedNodes: Service {
                     pod.namespace = namespace
                     pod.ip = "10.\(index / 250 % 250).\(index % 250).\(p + 1)"
                     pod.phase = "Running"
+                    pod.startTime = .with { $0.seconds = Int64(time) - Int64(sequence * seconds) }
                     pod.owners = [.with { $0.kind = "ReplicaSet"; $0.name = "app-\(p % 7)-5d8f"; $0.controller = true }]
                     pod.labels = ["app": "app-\(p % 7)", "pod-template-hash": "5d8f"]
                     pod.usage = .with {
@@ -117,6 +118,7 @@ public final class SimulatedNodes: Service {
                         $0.image = "registry.example/app:\(p % 7)"
                         $0.restartCount = UInt32(p % 3)
                         $0.state = "running"
+                        $0.startedAt = .with { $0.seconds = Int64(time) - Int64(sequence * seconds) }
                         $0.cpuRequestMillicores = 100
                         $0.memoryLimitBytes = 1 << 30
                     }]
