@@ -15,6 +15,9 @@ public struct StoreConfiguration: Sendable {
     public var grace: Int64 = 30_000
     /// Consecutive samples further apart are a gap (see `BucketGrid`).
     public var gapLimit: Int64 = 300_000
+    /// A finished hour's segment chunks are merged into one chunk per entity (fewer seeks
+    /// per query, better compression); 0 keeps the segments as sealed.
+    public var compactTo: Int64 = 3_600_000
     /// How long raw chunks are kept (whole days are dropped).
     public var rawRetention: Int64 = 8 * 86_400_000
     /// How long hourly buckets are kept.
@@ -65,6 +68,7 @@ public struct StoreCounters: Sendable {
     public var seals: UInt64 = 0
     public var rollups: UInt64 = 0
     public var tablesDropped: UInt64 = 0
+    public var compactions: UInt64 = 0
     public var walBytes: UInt64 = 0
     public init() {}
 }
@@ -114,6 +118,8 @@ public final class TimeSeriesStore: Sendable {
         var lastChanged: Set<EntityID> = []
         /// Sealed segment starts (chunks exist for some entities), ascending.
         var segments: [Int64] = []
+        /// Chunk keys whose chunks span more than one segment (compacted hours).
+        var spans: [Int64: Int64] = [:]
         /// Days whose hourly buckets are stored.
         var rolledDays: Set<Int64> = []
         /// Days with a raw table.
@@ -140,7 +146,7 @@ public final class TimeSeriesStore: Sendable {
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS entities(id INTEGER PRIMARY KEY, family INTEGER NOT NULL, key TEXT NOT NULL,
                     labels TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, UNIQUE(family, key));
-                CREATE TABLE IF NOT EXISTS segments(start INTEGER PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS segments(start INTEGER PRIMARY KEY, span INTEGER);
                 CREATE TABLE IF NOT EXISTS rolled(day INTEGER PRIMARY KEY);
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """)
@@ -159,7 +165,11 @@ public final class TimeSeriesStore: Sendable {
                 initial.entities.append(info)
                 initial.byKey[info.family, default: [:]][info.key] = id
             }
-            initial.segments = try Int64.fetchAll(db, sql: "SELECT start FROM segments ORDER BY start")
+            for row in try GRDB.Row.fetchAll(db, sql: "SELECT start, span FROM segments ORDER BY start") {
+                let start: Int64 = row["start"]
+                initial.segments.append(start)
+                if let span: Int64 = row["span"] { initial.spans[start] = span }
+            }
             initial.rolledDays = Set(try Int64.fetchAll(db, sql: "SELECT day FROM rolled"))
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'raw\\_%' ESCAPE '\\'")
             initial.rawDays = Set(tables.compactMap { Int64($0.dropFirst(4)) })
@@ -296,8 +306,7 @@ public final class TimeSeriesStore: Sendable {
                 }
                 if !list.isEmpty { heads[id] = list }
             }
-            let low = from - configuration.segment, high = to + configuration.segment
-            return (heads, s.segments.filter { $0 >= low && $0 <= high }, infos)
+            return (heads, Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
         }
     }
 
@@ -319,11 +328,15 @@ public final class TimeSeriesStore: Sendable {
                     if !rows.isEmpty { heads[id] = rows }
                 }
             }
-            // A chunk keyed before `from` holds its segment's rows, and late rows sit in the
-            // next segment's chunk.
-            let low = from - configuration.segment, high = to + configuration.segment
-            return (heads, s.segments.filter { $0 >= low && $0 <= high }, infos)
+            return (heads, Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
         }
+    }
+
+    /// The chunk keys that may hold rows in [from, to]: a chunk holds its span's rows, and
+    /// late rows sit in the next segment's chunk.
+    static func keys(_ s: State, from: Int64, to: Int64, segment: Int64) -> [Int64] {
+        let low = from - segment, high = to + segment
+        return s.segments.filter { $0 <= high && $0 + (s.spans[$0] ?? segment) > low }
     }
 
     /// Calls `body` with each stored chunk of the entities in the segments, in place (the
@@ -467,6 +480,7 @@ public final class TimeSeriesStore: Sendable {
         while let segment = state.withLock({ $0.headSegment }), segment + configuration.segment + configuration.grace <= now {
             try seal(through: segment + configuration.segment)
         }
+        try compact()
         try rollUp(now: now)
         try expire(now: now)
     }
@@ -610,6 +624,73 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
+    /// Merges each finished hour's segment chunks into one chunk per entity, keyed by the
+    /// hour. The hour's key is marked as spanning the hour before any chunk is merged, so that
+    /// readers (and a restart halfway) find every row either in a merged chunk or in the
+    /// segments not yet merged; merging again is harmless.
+    func compact() throws {
+        let span = configuration.compactTo
+        guard span > configuration.segment, span % configuration.segment == 0 else { return }
+        let hours = state.withLock { s -> [Int64] in
+            guard let last = s.segments.last else { return [] }
+            var hours = Set<Int64>()
+            for key in s.segments {
+                let hour = floorDiv(key, span) * span
+                // Finished (the segment after the hour is sealed too) and not merged yet.
+                if hour + span <= last && (key != hour || s.spans[key] == nil) { hours.insert(hour) }
+            }
+            return hours.sorted()
+        }
+        for hour in hours {
+            let keys = state.withLock { s in s.segments.filter { $0 >= hour && $0 < hour + span } }
+            let table = Self.rawTable(day: floorDiv(hour, 86_400_000))
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO segments(start, span) VALUES (?, ?) ON CONFLICT(start) DO UPDATE SET span = excluded.span", arguments: [hour, span])
+            }
+            state.withLock { s in
+                s.spans[hour] = span
+                if !s.segments.contains(hour) { s.segments = (s.segments + [hour]).sorted() }
+            }
+            let maxID = state.withLock { Int64($0.entities.count) }
+            var lower: Int64 = 1
+            while lower <= maxID {
+                let upper = lower + 4096
+                var chunks: [Int64: [[UInt8]]] = [:]
+                try pool.read { db in
+                    guard try db.tableExists(table) else { return }
+                    for key in keys {
+                        let rows = try GRDB.Row.fetchCursor(db, sql: "SELECT entity, data FROM \(table) WHERE start = ? AND entity >= ? AND entity < ?", arguments: [key, lower, upper])
+                        while let row = try rows.next() { chunks[row["entity"], default: []].append([UInt8](row["data"] as Data)) }
+                    }
+                }
+                var merged: [(Int64, Data)] = []
+                for (entity, parts) in chunks {
+                    guard let info = info(EntityID(UInt32(truncatingIfNeeded: entity))), let family = families[info.family] else { continue }
+                    var byTime: [Int64: SampleRow] = [:]
+                    for part in parts { for row in try Chunk.decodeRows(part, encodings: family.encodings) { byTime[row.time] = row } }
+                    let rows = byTime.values.sorted { $0.time < $1.time }
+                    merged.append((entity, Data(Chunk.encode(rows[...], encodings: family.encodings))))
+                }
+                try pool.write { db in
+                    lowerPriority(10)
+                    for key in keys where key != hour {
+                        try db.execute(sql: "DELETE FROM \(table) WHERE start = ? AND entity >= ? AND entity < ?", arguments: [key, lower, upper])
+                    }
+                    let statement = try db.cachedStatement(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
+                    for (entity, data) in merged { try statement.execute(arguments: [hour, entity, data]) }
+                }
+                lower = upper
+            }
+            try pool.write { db in
+                for key in keys where key != hour { try db.execute(sql: "DELETE FROM segments WHERE start = ?", arguments: [key]) }
+            }
+            state.withLock { s in
+                s.segments.removeAll { $0 > hour && $0 < hour + span }
+                s.counters.compactions += 1
+            }
+        }
+    }
+
     /// Stores the hourly buckets of each finished day whose raw chunks are here (a day is
     /// finished once the pairs crossing its end are sealed).
     func rollUp(now: Int64) throws {
@@ -744,6 +825,7 @@ public final class TimeSeriesStore: Sendable {
         state.withLock { s in
             s.rawDays.remove(day)
             s.segments.removeAll { floorDiv($0, 86_400_000) == day }
+            s.spans = s.spans.filter { floorDiv($0.key, 86_400_000) != day }
             s.counters.tablesDropped += 1
         }
     }

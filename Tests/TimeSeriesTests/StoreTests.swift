@@ -104,6 +104,33 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 9)
     }
 
+    @Test func finishedHoursAreMergedIntoOneChunkPerEntity() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        var ids: [EntityID] = []
+        var before: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+        do {
+            let store = try open(path) { $0.compactTo = 0 }
+            ids = try fill(store, entities: 3, from: day + 1_000, count: 800)  // 2 h 13 min
+            try store.maintain(now: day + 800 * 10_000 + 60_000)
+            before = try store.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)
+        }
+        // Reopened with merging on: the two finished hours become one chunk per entity each.
+        let store = try open(path)
+        try store.maintain(now: day + 800 * 10_000 + 60_000)
+        #expect(store.counters.compactions == 2)
+        let after = try store.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)
+        for id in ids { #expect(after[id]?.map(\.time) == before[id]?.map(\.time) && after[id]?.map(\.value) == before[id]?.map(\.value)) }
+        // A window inside a merged hour finds its rows.
+        let inside = try store.samples(ids, metric: 0, from: day + 1_800_000, to: day + 2_400_000)
+        #expect(inside[ids[0]]?.count == 60)
+        // Merging again changes nothing, and a reopened store reads the same.
+        try store.compact()
+        #expect(store.counters.compactions == 2)
+        let reopened = try open(path)
+        #expect(try reopened.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)[ids[1]]?.count == 800)
+    }
+
     @Test func olderOrRepeatedRowsAreRefused() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }
