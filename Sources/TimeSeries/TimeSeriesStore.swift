@@ -91,22 +91,87 @@ public final class TimeSeriesStore: Sendable {
     /// One seal, rollup or retention run at a time.
     private let maintenance = Mutex(false)
 
+    /// An entity's rows in memory, encoded as the log writes them: each row a varint of
+    /// its time's difference to the previous row's, its presence mask, and each present
+    /// value's zigzag difference to the previous row's value of that metric (0 when it had
+    /// none). About 1-3 bytes per value instead of 8; the newest row is kept whole as the
+    /// base of the next.
     struct Head {
         var width: Int
-        /// Rows of `width + 2` words: time, presence mask, values.
-        var words: [UInt64] = []
-        var rowCount: Int { words.count / (width + 2) }
-        var lastTime: Int64? { words.isEmpty ? nil : Int64(bitPattern: words[words.count - width - 2]) }
+        var bytes: [UInt8] = []
+        var rowCount = 0
+        /// The newest row: time, presence, values.
+        var last: [UInt64] = []
 
-        func row(_ index: Int) -> SampleRow {
-            let base = index * (width + 2)
-            return SampleRow(time: Int64(bitPattern: words[base]), present: words[base + 1], values: Array(words[(base + 2)..<(base + 2 + width)]))
+        init(width: Int) { self.width = width }
+
+        var lastTime: Int64? { last.isEmpty ? nil : Int64(bitPattern: last[0]) }
+
+        var lastRow: SampleRow? {
+            last.isEmpty ? nil : SampleRow(time: Int64(bitPattern: last[0]), present: last[1], values: Array(last[2...]))
         }
 
-        mutating func append(_ row: SampleRow) {
-            words.append(UInt64(bitPattern: row.time))
-            words.append(row.present)
-            for index in 0..<width { words.append(index < row.values.count ? row.values[index] : 0) }
+        /// Appends a row; returns where its encoding starts in `bytes` (the log copies it).
+        @discardableResult
+        mutating func append(_ row: SampleRow) -> Int {
+            let start = bytes.count
+            Self.encode(row, previous: last, width: width, into: &bytes)
+            if last.isEmpty { last = [UInt64](repeating: 0, count: width + 2) }
+            last[0] = UInt64(bitPattern: row.time)
+            last[1] = row.present
+            for index in 0..<width { last[index + 2] = index < row.values.count ? row.values[index] : 0 }
+            rowCount += 1
+            return start
+        }
+
+        static func encode(_ row: SampleRow, previous: [UInt64], width: Int, into bytes: inout [UInt8]) {
+            let previousTime = previous.isEmpty ? 0 : Int64(bitPattern: previous[0])
+            let previousPresent = previous.isEmpty ? 0 : previous[1]
+            appendVarint(zigzag(row.time &- previousTime), to: &bytes)
+            appendVarint(row.present, to: &bytes)
+            for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
+                let base = previousPresent & (1 << UInt64(index)) != 0 ? previous[index + 2] : 0
+                appendVarint(zigzag(Int64(bitPattern: row.values[index] &- base)), to: &bytes)
+            }
+        }
+
+        /// Decodes one row after `previous` (time, presence, values; empty before the first).
+        static func decode(_ cursor: inout ByteCursor, previous: inout [UInt64], width: Int) throws(ChunkError) {
+            if previous.isEmpty { previous = [UInt64](repeating: 0, count: width + 2) }
+            let time = Int64(bitPattern: previous[0]) &+ unzigzag(try cursor.varint())
+            let present = try cursor.varint()
+            let previousPresent = previous[1]
+            for index in 0..<width {
+                let bit = UInt64(1) << UInt64(index)
+                if present & bit != 0 {
+                    let base = previousPresent & bit != 0 ? previous[index + 2] : 0
+                    previous[index + 2] = base &+ UInt64(bitPattern: unzigzag(try cursor.varint()))
+                } else {
+                    previous[index + 2] = 0
+                }
+            }
+            previous[0] = UInt64(bitPattern: time)
+            previous[1] = present
+        }
+
+        /// Every row in order, decoded into one reused buffer (time, presence, values).
+        func forEach(_ body: ([UInt64]) -> Void) {
+            var row: [UInt64] = []
+            bytes.withUnsafeBufferPointer { buffer in
+                var cursor = ByteCursor(buffer)
+                while !cursor.atEnd {
+                    // The head's own bytes: they decode by construction.
+                    guard (try? Self.decode(&cursor, previous: &row, width: width)) != nil else { return }
+                    body(row)
+                }
+            }
+        }
+
+        var rows: [SampleRow] {
+            var rows: [SampleRow] = []
+            rows.reserveCapacity(rowCount)
+            forEach { rows.append(SampleRow(time: Int64(bitPattern: $0[0]), present: $0[1], values: Array($0[2...]))) }
+            return rows
         }
     }
 
@@ -236,9 +301,10 @@ public final class TimeSeriesStore: Sendable {
                 let index = Int(entity.raw) - 1
                 guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family] else { s.counters.rowsRejected += 1; continue }
                 if s.entities[index].last >= row.time { s.counters.rowsRejected += 1; continue }
-                var head = s.head[entity] ?? Head(width: family.metrics.count)
-                Self.encodeWAL(entity, row, previous: head.rowCount > 0 ? head.row(head.rowCount - 1) : nil, width: head.width, into: &payload)
-                head.append(row)
+                var head = s.head.removeValue(forKey: entity) ?? Head(width: family.metrics.count)
+                let start = head.append(row)
+                appendVarint(UInt64(entity.raw), to: &payload)
+                payload.append(contentsOf: head.bytes[start...])
                 s.head[entity] = head
                 if s.entities[index].first == .max { s.entities[index].first = row.time }
                 s.entities[index].last = row.time
@@ -296,13 +362,10 @@ public final class TimeSeriesStore: Sendable {
                 guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
                 infos[id] = s.entities[Int(id.raw) - 1]
                 guard let head = s.head[id], metric < head.width else { continue }
-                let stride = head.width + 2
                 var list: [(time: Int64, value: UInt64)] = []
-                var base = 0
-                while base < head.words.count {
-                    let time = Int64(bitPattern: head.words[base])
-                    if time >= from && time <= to && head.words[base + 1] & bit != 0 { list.append((time, head.words[base + 2 + metric])) }
-                    base += stride
+                head.forEach { row in
+                    let time = Int64(bitPattern: row[0])
+                    if time >= from && time <= to && row[1] & bit != 0 { list.append((time, row[2 + metric])) }
                 }
                 if !list.isEmpty { heads[id] = list }
             }
@@ -321,10 +384,7 @@ public final class TimeSeriesStore: Sendable {
                 infos[id] = s.entities[Int(id.raw) - 1]
                 if let head = s.head[id] {
                     var rows: [SampleRow] = []
-                    for index in 0..<head.rowCount {
-                        let row = head.row(index)
-                        if row.time >= from && row.time <= to { rows.append(row) }
-                    }
+                    for row in head.rows where row.time >= from && row.time <= to { rows.append(row) }
                     if !rows.isEmpty { heads[id] = rows }
                 }
             }
@@ -519,8 +579,7 @@ public final class TimeSeriesStore: Sendable {
                 guard let family = families[s.entities[Int(id.raw) - 1].family] else { continue }
                 var sealed: [SampleRow] = []
                 var kept = Head(width: head.width)
-                for index in 0..<head.rowCount {
-                    let row = head.row(index)
+                for row in head.rows {
                     if let end, row.time >= end { kept.append(row) } else { sealed.append(row) }
                 }
                 if !sealed.isEmpty {
@@ -542,13 +601,7 @@ public final class TimeSeriesStore: Sendable {
             let next = try WriteAheadLog(creating: logPath + ".next", generation: oldGeneration + 1)
             for (id, head) in s.head {
                 var payload: [UInt8] = [2]
-                appendVarint(UInt64(head.rowCount), to: &payload)
-                var previous: SampleRow? = nil
-                for index in 0..<head.rowCount {
-                    let row = head.row(index)
-                    Self.encodeWAL(id, row, previous: previous, width: head.width, into: &payload)
-                    previous = row
-                }
+                Self.logRows(id, head, into: &payload)
                 try next.append(payload)
             }
             s.wal?.closeFile()
@@ -859,7 +912,7 @@ public final class TimeSeriesStore: Sendable {
             var series = 0, bytes = 0
             for head in s.head.values {
                 series += head.width
-                bytes += head.words.capacity * 8 + 48
+                bytes += head.bytes.capacity + head.last.capacity * 8 + 96
             }
             return (series, bytes)
         }
@@ -877,13 +930,18 @@ public final class TimeSeriesStore: Sendable {
         return payload
     }
 
-    static func encodeWAL(_ entity: EntityID, _ row: SampleRow, previous: SampleRow?, width: Int, into payload: inout [UInt8]) {
-        appendVarint(UInt64(entity.raw), to: &payload)
-        appendVarint(zigzag(row.time &- (previous?.time ?? 0)), to: &payload)
-        appendVarint(row.present, to: &payload)
-        for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
-            let base = previous?.value(index) ?? 0
-            appendVarint(zigzag(Int64(bitPattern: row.values[index] &- base)), to: &payload)
+    /// A log record's rows of one entity: the head's bytes, each row after the entity's id.
+    static func logRows(_ id: EntityID, _ head: Head, into payload: inout [UInt8]) {
+        appendVarint(UInt64(head.rowCount), to: &payload)
+        var row: [UInt64] = []
+        head.bytes.withUnsafeBufferPointer { buffer in
+            var cursor = ByteCursor(buffer)
+            while !cursor.atEnd {
+                let start = cursor.offset
+                guard (try? Head.decode(&cursor, previous: &row, width: head.width)) != nil else { return }
+                appendVarint(UInt64(id.raw), to: &payload)
+                payload.append(contentsOf: buffer[start..<cursor.offset])
+            }
         }
     }
 
@@ -902,7 +960,7 @@ public final class TimeSeriesStore: Sendable {
             for (_, records, wasTorn, _) in files {
                 torn = torn || wasTorn
                 // Rows are relative to the previous row of the same entity in the same file.
-                var previous: [EntityID: SampleRow] = [:]
+                var previous: [EntityID: [UInt64]] = [:]
                 for record in records {
                     try record.withUnsafeBufferPointer { buffer throws in
                         var cursor = ByteCursor(buffer)
@@ -928,15 +986,11 @@ public final class TimeSeriesStore: Sendable {
                                 guard Int(id.raw) <= s.entities.count, let family = families[s.entities[Int(id.raw) - 1].family] else {
                                     throw StoreError.notThisFormat("history log names entity \(id.raw), which is not registered")
                                 }
-                                let before = previous[id]
-                                let time = (before?.time ?? 0) &+ unzigzag(try cursor.varint())
-                                let present = try cursor.varint()
-                                var values = [UInt64](repeating: 0, count: family.metrics.count)
-                                for index in 0..<family.metrics.count where present & (1 << UInt64(index)) != 0 {
-                                    values[index] = (before?.value(index) ?? 0) &+ UInt64(bitPattern: unzigzag(try cursor.varint()))
-                                }
-                                let row = SampleRow(time: time, present: present, values: values)
-                                previous[id] = row
+                                var words = previous[id] ?? []
+                                try Head.decode(&cursor, previous: &words, width: family.metrics.count)
+                                previous[id] = words
+                                let time = Int64(bitPattern: words[0])
+                                let row = SampleRow(time: time, present: words[1], values: Array(words[2...]))
                                 let index = Int(id.raw) - 1
                                 if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // already here
                                 var head = s.head[id] ?? Head(width: family.metrics.count)
@@ -964,13 +1018,7 @@ public final class TimeSeriesStore: Sendable {
             for id in s.unsaved.sorted() { try log.append(Self.registration(s.entities[Int(id.raw) - 1])) }
             for (id, head) in s.head {
                 var payload: [UInt8] = [2]
-                appendVarint(UInt64(head.rowCount), to: &payload)
-                var before: SampleRow? = nil
-                for index in 0..<head.rowCount {
-                    let row = head.row(index)
-                    Self.encodeWAL(id, row, previous: before, width: head.width, into: &payload)
-                    before = row
-                }
+                Self.logRows(id, head, into: &payload)
                 try log.append(payload)
             }
             log.sync()
