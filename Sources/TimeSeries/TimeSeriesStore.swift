@@ -69,6 +69,7 @@ public struct StoreCounters: Sendable {
     public var rollups: UInt64 = 0
     public var tablesDropped: UInt64 = 0
     public var compactions: UInt64 = 0
+    public var entitiesForgotten: UInt64 = 0
     public var walBytes: UInt64 = 0
     public init() {}
 }
@@ -866,6 +867,7 @@ public final class TimeSeriesStore: Sendable {
                     s.byKey[info.family]?[info.key] = nil
                     s.entities[Int(id.raw) - 1] = EntityInfo(id: id, family: 255, key: "", labels: [:], first: 0, last: 0)
                 }
+                s.counters.entitiesForgotten += UInt64(gone.count)
             }
         }
     }

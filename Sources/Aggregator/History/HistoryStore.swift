@@ -91,6 +91,8 @@ public final class HistoryStore: Sendable {
     private let logBytes = Gauge(label: "clustermon_history_log_bytes")
     /// The store's counters as last reported to /metrics.
     private let reported = Mutex(StoreCounters())
+    /// Entities by family, namespace and display key (queries read only what they name).
+    private let index = Mutex(HistoryIndex())
 
     /// Opens (or creates) the store at `path`. A database of the earlier per-row format is
     /// moved aside to `<path>.v1` with one log line, and a new store starts.
@@ -114,9 +116,32 @@ public final class HistoryStore: Sendable {
                            metadata: ["reason": "\(why)", "moved_to": "\(aside)"])
             self.store = try TimeSeriesStore(path: path, families: HistoryCatalog.families, configuration: store, logger: logger)
         }
+        rebuildIndex()
+    }
+
+    /// Indexes every entity the store knows (at open, and after retention forgot some).
+    func rebuildIndex() {
+        var fresh = HistoryIndex()
+        for family in HistoryFamily.allCases {
+            for info in store.entities(family: family.rawValue) { fresh.add(family, info.id, labels: info.labels) }
+        }
+        fresh.forgotten = store.counters.entitiesForgotten
+        index.withLock { $0 = fresh }
     }
 
     // MARK: - Recording
+
+    /// The entity of that key, registered (and indexed by namespace) when it is new.
+    func register(_ family: HistoryFamily, key: String, labels: () -> [String: String]) throws -> EntityID {
+        var created: [String: String]?
+        let id = try store.register(family: family.rawValue, key: key) {
+            let made = labels()
+            created = made
+            return made
+        }
+        if let created { index.withLock { $0.add(family, id, labels: created) } }
+        return id
+    }
 
     /// Records one agent snapshot: the node, its pods and their containers, at the time the
     /// agent collected it.
@@ -127,16 +152,16 @@ public final class HistoryStore: Sendable {
         rows.reserveCapacity(1 + batch.pods.count * 2)
         do {
             let nodeObject = cluster?.node(named: batch.nodeName)
-            let nodeID = try store.register(family: HistoryFamily.node.rawValue, key: batch.nodeName) { ["node": batch.nodeName] }
+            let nodeID = try register(.node, key: batch.nodeName) { ["node": batch.nodeName] }
             rows.append((nodeID, HistoryRows.node(batch, object: nodeObject, time: time)))
             for pod in batch.pods {
                 let podKey = pod.uid.isEmpty ? "\(pod.namespace)/\(pod.name)" : pod.uid
-                let podID = try store.register(family: HistoryFamily.pod.rawValue, key: podKey) {
+                let podID = try register(.pod, key: podKey) {
                     HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
                 }
                 rows.append((podID, HistoryRows.pod(pod, time: time)))
                 for container in pod.containers where !container.init_p && !container.id.isEmpty {
-                    let id = try store.register(family: HistoryFamily.container.rawValue, key: "\(podKey)/\(container.id)") {
+                    let id = try register(.container, key: "\(podKey)/\(container.id)") {
                         var labels = HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
                         labels["container"] = container.name
                         labels["container_id"] = container.id
@@ -163,7 +188,7 @@ public final class HistoryStore: Sendable {
         var rows: [(entity: EntityID, row: SampleRow)] = []
         rows.reserveCapacity(edges.count)
         for edge in edges {
-            let id = try store.register(family: HistoryFamily.edge.rawValue, key: edge.key.id) { ["id": edge.key.id] }
+            let id = try register(.edge, key: edge.key.id) { ["id": edge.key.id] }
             rows.append((id, SampleRow(time: time, values: [edge.totals.toServer, edge.totals.toClient, edge.totals.opened,
                                                             edge.totals.retransmits, UInt64(max(edge.active, 0))])))
         }
@@ -176,6 +201,7 @@ public final class HistoryStore: Sendable {
         let started = ContinuousClock.now
         defer { report() }
         try await Task.detached(priority: .background) { try store.maintain(now: now * 1000) }.value
+        if index.withLock({ $0.forgotten }) != store.counters.entitiesForgotten { rebuildIndex() }
         maintenanceTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
         databaseBytes.record(try store.liveBytes())
     }
@@ -216,25 +242,34 @@ public final class HistoryStore: Sendable {
         }
     }
 
-    /// The selected entities, grouped by display key.
+    /// The selected entities, grouped by display key: only the namespaces a selection names
+    /// are looked at.
     public func entities(_ family: HistoryFamily, _ selection: SeriesSelection) -> [String: [EntityID]] {
-        var groups: [String: [EntityID]] = [:]
-        var admitted: [String: Bool] = [:]
-        let wanted: Set<String>? = if case .keys(let keys) = selection { Set(keys) } else { nil }
-        for info in store.entities(family: family.rawValue) {
-            guard let key = Self.displayKey(info) else { continue }
-            switch selection {
-            case .all: break
-            case .keys: if !(wanted!.contains(key)) { continue }
-            case .prefix(let prefix): if !key.hasPrefix(prefix) { continue }
-            case .namespaces(let admits):
-                guard let namespace = info.labels["namespace"] else { continue }
-                if admitted[namespace] == nil { admitted[namespace] = admits(namespace) }
-                if admitted[namespace] != true { continue }
+        index.withLock { index in
+            let namespaces = index.entries[family] ?? [:]
+            var groups: [String: [EntityID]] = [:]
+            func take(_ keys: [String: [EntityID]], _ include: (String) -> Bool = { _ in true }) {
+                for (key, ids) in keys where include(key) { groups[key, default: []].append(contentsOf: ids) }
             }
-            groups[key, default: []].append(info.id)
+            switch selection {
+            case .all:
+                for keys in namespaces.values { take(keys) }
+            case .keys(let wanted):
+                for key in wanted {
+                    if let ids = namespaces[HistoryIndex.namespace(of: key, family)]?[key] { groups[key, default: []].append(contentsOf: ids) }
+                }
+            case .prefix(let prefix):
+                let namespace = HistoryIndex.namespace(of: prefix, family)
+                if prefix.contains("/") || family == .node || family == .edge {
+                    take(namespaces[namespace] ?? [:]) { $0.hasPrefix(prefix) }
+                } else {
+                    for (name, keys) in namespaces where name.hasPrefix(prefix) { take(keys) { $0.hasPrefix(prefix) } }
+                }
+            case .namespaces(let admits):
+                for (namespace, keys) in namespaces where !namespace.isEmpty && admits(namespace) { take(keys) }
+            }
+            return groups
         }
-        return groups
     }
 
     /// Whether an entity of that display key has been recorded (and not yet forgotten).
@@ -509,5 +544,29 @@ enum HistoryRows {
             labels["workload_name"] = owner.name
         }
         return labels
+    }
+}
+
+/// The history's entities by family, namespace (empty for nodes and edges) and display key.
+struct HistoryIndex: Sendable {
+    var entries: [HistoryFamily: [String: [String: [EntityID]]]] = [:]
+    /// The store's count of forgotten entities when this index was built.
+    var forgotten: UInt64 = 0
+
+    mutating func add(_ family: HistoryFamily, _ id: EntityID, labels: [String: String]) {
+        let key: String?
+        switch family {
+        case .node: key = labels["node"]
+        case .pod: key = labels["namespace"].flatMap { ns in labels["pod"].map { "\(ns)/\($0)" } }
+        case .container: key = labels["namespace"].flatMap { ns in labels["pod"].flatMap { pod in labels["container"].map { "\(ns)/\(pod)/\($0)" } } }
+        case .edge: key = labels["id"]
+        }
+        guard let key else { return }
+        entries[family, default: [:]][Self.namespace(of: key, family), default: [:]][key, default: []].append(id)
+    }
+
+    /// The namespace part of a display key (none for nodes and edges).
+    static func namespace(of key: String, _ family: HistoryFamily) -> String {
+        family == .pod || family == .container ? String(key.prefix { $0 != "/" }) : ""
     }
 }
