@@ -13,7 +13,9 @@ bin="$(cd Benchmarks && swift build -c release --product clustermon --show-bin-p
 
 work="$(mktemp -d)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# Stops every process and waits for it (the aggregator seals its history on SIGTERM) before
+# the data directory goes.
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 aport=$(free_port); nport=$(free_port); hport=$(free_port)

@@ -92,28 +92,25 @@ public final class TimeSeriesStore: Sendable {
     /// One seal, rollup or retention run at a time.
     private let maintenance = Mutex(false)
 
-    /// An entity's rows in memory, encoded as the log writes them: each row a varint of
-    /// its time's difference to the previous row's, its presence mask, and each present
-    /// value's zigzag difference to the previous row's value of that metric (0 when it had
-    /// none). About 1-3 bytes per value instead of 8; the newest row is kept whole as the
-    /// base of the next.
-    struct Head {
+    /// An entity's rows of one segment in memory, encoded as the log writes them: each row
+    /// a varint of its presence mask (shifted left, the low bit set on a block's first row),
+    /// its time's difference to the previous row's, and each present value's zigzag
+    /// difference to the previous row's value of that metric (0 when it had none). About 1-3
+    /// bytes per value instead of 8; the newest row is kept whole as the base of the next.
+    struct Block: Sendable {
+        var segment: Int64
         var width: Int
         var bytes: [UInt8] = []
         var rowCount = 0
         /// The newest row: time, presence, values.
         var last: [UInt64] = []
 
-        init(width: Int) { self.width = width }
-
-        var lastTime: Int64? { last.isEmpty ? nil : Int64(bitPattern: last[0]) }
-
-        var lastRow: SampleRow? {
-            last.isEmpty ? nil : SampleRow(time: Int64(bitPattern: last[0]), present: last[1], values: Array(last[2...]))
+        init(segment: Int64, width: Int) {
+            self.segment = segment
+            self.width = width
         }
 
         /// Appends a row; returns where its encoding starts in `bytes` (the log copies it).
-        @discardableResult
         mutating func append(_ row: SampleRow) -> Int {
             let start = bytes.count
             Self.encode(row, previous: last, width: width, into: &bytes)
@@ -126,21 +123,24 @@ public final class TimeSeriesStore: Sendable {
         }
 
         static func encode(_ row: SampleRow, previous: [UInt64], width: Int, into bytes: inout [UInt8]) {
-            let previousTime = previous.isEmpty ? 0 : Int64(bitPattern: previous[0])
-            let previousPresent = previous.isEmpty ? 0 : previous[1]
+            let first = previous.isEmpty
+            let previousTime = first ? 0 : Int64(bitPattern: previous[0])
+            let previousPresent = first ? 0 : previous[1]
+            appendVarint(row.present << 1 | (first ? 1 : 0), to: &bytes)
             appendVarint(zigzag(row.time &- previousTime), to: &bytes)
-            appendVarint(row.present, to: &bytes)
             for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
                 let base = previousPresent & (1 << UInt64(index)) != 0 ? previous[index + 2] : 0
                 appendVarint(zigzag(Int64(bitPattern: row.values[index] &- base)), to: &bytes)
             }
         }
 
-        /// Decodes one row after `previous` (time, presence, values; empty before the first).
+        /// Decodes one row after `previous` (time, presence, values; a block's first row
+        /// starts afresh whatever `previous` holds).
         static func decode(_ cursor: inout ByteCursor, previous: inout [UInt64], width: Int) throws(ChunkError) {
-            if previous.isEmpty { previous = [UInt64](repeating: 0, count: width + 2) }
+            let flagged = try cursor.varint()
+            if flagged & 1 == 1 || previous.count != width + 2 { previous = [UInt64](repeating: 0, count: width + 2) }
+            let present = flagged >> 1
             let time = Int64(bitPattern: previous[0]) &+ unzigzag(try cursor.varint())
-            let present = try cursor.varint()
             let previousPresent = previous[1]
             for index in 0..<width {
                 let bit = UInt64(1) << UInt64(index)
@@ -161,7 +161,7 @@ public final class TimeSeriesStore: Sendable {
             bytes.withUnsafeBufferPointer { buffer in
                 var cursor = ByteCursor(buffer)
                 while !cursor.atEnd {
-                    // The head's own bytes: they decode by construction.
+                    // The block's own bytes: they decode by construction.
                     guard (try? Self.decode(&cursor, previous: &row, width: width)) != nil else { return }
                     body(row)
                 }
@@ -176,12 +176,35 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
+    /// An entity's rows in memory: a block per segment, oldest first (a seal takes whole
+    /// blocks).
+    struct Head: Sendable {
+        var width: Int
+        var blocks: [Block] = []
+
+        init(width: Int) { self.width = width }
+
+        var lastTime: Int64? { blocks.last.flatMap { $0.last.isEmpty ? nil : Int64(bitPattern: $0.last[0]) } }
+
+        /// Appends a row to its segment's block; returns the block's index and where the
+        /// row's encoding starts.
+        mutating func append(_ row: SampleRow, segment: Int64) -> (block: Int, start: Int) {
+            if blocks.last?.segment != segment { blocks.append(Block(segment: segment, width: width)) }
+            let start = blocks[blocks.count - 1].append(row)
+            return (blocks.count - 1, start)
+        }
+
+        func forEach(_ body: ([UInt64]) -> Void) { for block in blocks { block.forEach(body) } }
+
+        var rows: [SampleRow] { blocks.flatMap(\.rows) }
+        var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.capacity + $1.last.capacity * 8 + 64 } }
+    }
+
     struct State {
         var entities: [EntityInfo] = []            // index = id - 1
         var byKey: [UInt8: [String: EntityID]] = [:]
         var head: [EntityID: Head] = [:]
         var unsaved: Set<EntityID> = []
-        var lastChanged: Set<EntityID> = []
         /// Sealed segment starts (chunks exist for some entities), ascending.
         var segments: [Int64] = []
         /// Chunk keys whose chunks span more than one segment (compacted hours).
@@ -193,6 +216,10 @@ public final class TimeSeriesStore: Sendable {
         /// The oldest segment the head may still hold rows of.
         var headSegment: Int64?
         var wal: WriteAheadLog?
+        /// Earlier log files, kept until every row they hold is sealed: (path, newest time).
+        var retired: [(path: String, newest: Int64)] = []
+        /// Blocks taken by a seal in progress: readers still see them.
+        var sealing: [EntityID: [Block]] = [:]
         var counters = StoreCounters()
     }
 
@@ -240,9 +267,8 @@ public final class TimeSeriesStore: Sendable {
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'raw\\_%' ESCAPE '\\'")
             initial.rawDays = Set(tables.compactMap { Int64($0.dropFirst(4)) })
         }
-        let sealedGeneration = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'sealed_generation'") } ?? 0
         state = Mutex(initial)
-        try replay(sealedGeneration: UInt64(sealedGeneration))
+        try replay()
     }
 
     // MARK: - The index
@@ -302,15 +328,15 @@ public final class TimeSeriesStore: Sendable {
                 let index = Int(entity.raw) - 1
                 guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family] else { s.counters.rowsRejected += 1; continue }
                 if s.entities[index].last >= row.time { s.counters.rowsRejected += 1; continue }
+                let segment = floorDiv(row.time, configuration.segment) * configuration.segment
                 var head = s.head.removeValue(forKey: entity) ?? Head(width: family.metrics.count)
-                let start = head.append(row)
+                let (block, start) = head.append(row, segment: segment)
                 appendVarint(UInt64(entity.raw), to: &payload)
-                payload.append(contentsOf: head.bytes[start...])
+                payload.append(contentsOf: head.blocks[block].bytes[start...])
                 s.head[entity] = head
+                s.wal?.newest = max(s.wal?.newest ?? .min, row.time)
                 if s.entities[index].first == .max { s.entities[index].first = row.time }
                 s.entities[index].last = row.time
-                s.lastChanged.insert(entity)
-                let segment = floorDiv(row.time, configuration.segment) * configuration.segment
                 if s.headSegment == nil || segment < s.headSegment! { s.headSegment = max(segment, s.segments.last.map { $0 + configuration.segment } ?? segment) }
                 s.counters.samplesAppended += UInt64(row.present.nonzeroBitCount)
                 taken += 1
@@ -362,11 +388,12 @@ public final class TimeSeriesStore: Sendable {
             for id in entities {
                 guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
                 infos[id] = s.entities[Int(id.raw) - 1]
-                guard let head = s.head[id], metric < head.width else { continue }
                 var list: [(time: Int64, value: UInt64)] = []
-                head.forEach { row in
-                    let time = Int64(bitPattern: row[0])
-                    if time >= from && time <= to && row[1] & bit != 0 { list.append((time, row[2 + metric])) }
+                for block in (s.sealing[id] ?? []) + (s.head[id]?.blocks ?? []) where metric < block.width {
+                    block.forEach { row in
+                        let time = Int64(bitPattern: row[0])
+                        if time >= from && time <= to && row[1] & bit != 0 { list.append((time, row[2 + metric])) }
+                    }
                 }
                 if !list.isEmpty { heads[id] = list }
             }
@@ -383,11 +410,11 @@ public final class TimeSeriesStore: Sendable {
             for id in entities {
                 guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
                 infos[id] = s.entities[Int(id.raw) - 1]
-                if let head = s.head[id] {
-                    var rows: [SampleRow] = []
-                    for row in head.rows where row.time >= from && row.time <= to { rows.append(row) }
-                    if !rows.isEmpty { heads[id] = rows }
+                var rows: [SampleRow] = []
+                for block in (s.sealing[id] ?? []) + (s.head[id]?.blocks ?? []) {
+                    for row in block.rows where row.time >= from && row.time <= to { rows.append(row) }
                 }
+                if !rows.isEmpty { heads[id] = rows }
             }
             return (heads, Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
         }
@@ -567,56 +594,54 @@ public final class TimeSeriesStore: Sendable {
     /// generation holding what stays in the head.
     func seal(through end: Int64?) throws {
         struct Work {
+            var taken: [(EntityID, [Block], Int64)] = []
             var chunks: [(segment: Int64, entity: EntityID, rows: [SampleRow], encodings: [ValueEncoding])] = []
             var entities: [EntityInfo] = []
             var sealedLast: [EntityID: Int64] = [:]
-            var generation: UInt64 = 0
         }
-        let work: Work = try state.withLock { s in
+        // Under the lock, only moves: blocks of the sealed segments go to `sealing` (readers
+        // still see them) and the log switches to a new file.
+        var work: Work = try state.withLock { s in
             var work = Work()
-            let oldGeneration = s.wal?.generation ?? 0
-            work.generation = oldGeneration
-            for (id, head) in s.head {
-                guard let family = families[s.entities[Int(id.raw) - 1].family] else { continue }
-                var sealed: [SampleRow] = []
-                var kept = Head(width: head.width)
-                for row in head.rows {
-                    if let end, row.time >= end { kept.append(row) } else { sealed.append(row) }
-                }
-                if !sealed.isEmpty {
-                    // Rows later than their segment's seal (late rows) go with the next one.
-                    let floor = s.segments.last.map { $0 + configuration.segment } ?? .min
-                    var bySegment: [Int64: [SampleRow]] = [:]
-                    for row in sealed {
-                        bySegment[max(floorDiv(row.time, configuration.segment) * configuration.segment, floor), default: []].append(row)
-                    }
-                    for (start, rows) in bySegment { work.chunks.append((start, id, rows, family.encodings)) }
-                    work.sealedLast[id] = sealed.last!.time
-                }
-                s.head[id] = kept.rowCount > 0 ? kept : nil
+            let floor = s.segments.last.map { $0 + configuration.segment } ?? .min
+            for id in Array(s.head.keys) {
+                guard var head = s.head.removeValue(forKey: id) else { continue }
+                let taken = head.blocks.prefix { end == nil || $0.segment < end! }
+                head.blocks.removeFirst(taken.count)
+                if !head.blocks.isEmpty { s.head[id] = head }
+                if taken.isEmpty { continue }
+                s.sealing[id, default: []].append(contentsOf: taken)
+                work.taken.append((id, Array(taken), floor))
             }
-            for id in s.unsaved.union(s.lastChanged) { work.entities.append(s.entities[Int(id.raw) - 1]) }
+            // The index records each entity's newest sealed time: new entities and those sealed now.
+            for id in s.unsaved.union(work.taken.map(\.0)) { work.entities.append(s.entities[Int(id.raw) - 1]) }
             s.unsaved = []
-            s.lastChanged = []
-            // The next generation holds what stays in the head, and what arrives from now on.
-            let next = try WriteAheadLog(creating: logPath + ".next", generation: oldGeneration + 1)
-            for (id, head) in s.head {
-                var payload: [UInt8] = [2]
-                Self.logRows(id, head, into: &payload)
-                try next.append(payload)
+            if let current = s.wal {
+                current.closeFile()
+                s.retired.append((current.path, current.newest))
             }
-            s.wal?.closeFile()
-            s.wal = next
-            if let end {
-                let newSegments = Set(work.chunks.map(\.segment))
-                s.segments = Array(Set(s.segments).union(newSegments)).sorted()
-                s.headSegment = s.head.isEmpty ? nil : end
-                for segment in newSegments { s.rawDays.insert(floorDiv(segment, 86_400_000)) }
-            } else {
-                s.headSegment = nil
-            }
+            let generation = (s.wal?.generation ?? 0) + 1
+            s.wal = try WriteAheadLog(creating: "\(logPath).\(generation)", generation: generation)
+            // Entities not yet in the database are named again in the new file.
+            for id in s.unsaved.sorted() { try s.wal?.append(Self.registration(s.entities[Int(id.raw) - 1])) }
+            s.headSegment = s.head.isEmpty ? nil : s.head.values.compactMap { $0.blocks.first?.segment }.min()
             return work
         }
+        // Outside it, the rows become chunks: a block's rows go to their segment's chunk, or,
+        // when that segment was sealed already (late rows), to the next one's.
+        var chunks: [(segment: Int64, entity: EntityID, rows: [SampleRow], encodings: [ValueEncoding])] = []
+        var sealedLast: [EntityID: Int64] = [:]
+        for (id, blocks, floor) in work.taken {
+            guard let family = info(id).flatMap({ families[$0.family] }) else { continue }
+            var bySegment: [Int64: [SampleRow]] = [:]
+            for block in blocks { bySegment[max(block.segment, floor), default: []].append(contentsOf: block.rows) }
+            for (segment, rows) in bySegment where !rows.isEmpty {
+                chunks.append((segment, id, rows, family.encodings))
+                sealedLast[id] = max(sealedLast[id] ?? .min, rows.last!.time)
+            }
+        }
+        work.chunks = chunks
+        work.sealedLast = sealedLast
         var sealedBytes = 0, sealedSamples = 0
         let encoded = work.chunks.map { chunk -> (Int64, EntityID, [UInt8]) in
             let bytes = Chunk.encode(chunk.rows[...], encodings: chunk.encodings)
@@ -638,7 +663,10 @@ public final class TimeSeriesStore: Sendable {
                 try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
                 // A chunk already there for this segment (rows sealed twice after a crash
                 // between commit and log switch are the same rows): the new one adds late rows.
-                if let existing = try Data.fetchOne(db, sql: "SELECT data FROM \(table) WHERE start = ? AND entity = ?", arguments: [segment, Int64(entity.raw)]),
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
+                try insert.execute(arguments: [segment, Int64(entity.raw), Data(bytes)])
+                if db.changesCount == 0,
+                   let existing = try Data.fetchOne(db, sql: "SELECT data FROM \(table) WHERE start = ? AND entity = ?", arguments: [segment, Int64(entity.raw)]),
                    let family = self.info(entity).flatMap({ self.families[$0.family] }) {
                     let old = try Chunk.decodeRows([UInt8](existing), encodings: family.encodings)
                     let new = try Chunk.decodeRows(bytes, encodings: family.encodings)
@@ -647,9 +675,6 @@ public final class TimeSeriesStore: Sendable {
                     let rows = merged.values.sorted { $0.time < $1.time }
                     try db.execute(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)",
                                    arguments: [segment, Int64(entity.raw), Data(Chunk.encode(rows[...], encodings: family.encodings))])
-                } else {
-                    let statement = try db.cachedStatement(sql: "INSERT INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
-                    try statement.execute(arguments: [segment, Int64(entity.raw), Data(bytes)])
                 }
             }
             // The index keeps each entity's first and newest *sealed* times: a replayed log
@@ -663,19 +688,29 @@ public final class TimeSeriesStore: Sendable {
                 try upsert.execute(arguments: [Int64(info.id.raw), Int64(info.family), info.key, Self.formatLabels(info.labels),
                                                last != nil && info.first != .max ? info.first : 0, last ?? 0])
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('sealed_generation', ?)", arguments: [Int64(work.generation)])
         }
-        // The sealed generation's file goes; the next one takes its name.
-        state.withLock { s in
-            s.wal?.sync()
-            if rename(logPath + ".next", logPath) != 0 && s.wal != nil {
-                logger.error("history log could not be renamed", metadata: ["path": "\(logPath).next", "error": "\(String(cString: strerror(errno)))"])
+        // Sealed: the blocks leave `sealing`, and log files holding only sealed rows go.
+        let through = end ?? .max
+        let obsolete: [String] = state.withLock { s in
+            for (id, blocks, _) in work.taken {
+                guard var list = s.sealing[id] else { continue }
+                list.removeFirst(min(blocks.count, list.count))
+                s.sealing[id] = list.isEmpty ? nil : list
             }
+            if end != nil {
+                let newSegments = Set(work.chunks.map(\.segment))
+                s.segments = Array(Set(s.segments).union(newSegments)).sorted()
+                for segment in newSegments { s.rawDays.insert(floorDiv(segment, 86_400_000)) }
+            }
+            let gone = s.retired.filter { $0.newest < through }.map(\.path)
+            s.retired.removeAll { $0.newest < through }
             s.counters.seals += 1
             s.counters.chunksSealed += UInt64(encoded.count)
             s.counters.sealedBytes += UInt64(sealedBytes)
             s.counters.sealedSamples += UInt64(sealedSamples)
+            return gone
         }
+        for path in obsolete { unlink(path) }
     }
 
     /// Merges each finished hour's segment chunks into one chunk per entity, keyed by the
@@ -914,7 +949,7 @@ public final class TimeSeriesStore: Sendable {
             var series = 0, bytes = 0
             for head in s.head.values {
                 series += head.width
-                bytes += head.bytes.capacity + head.last.capacity * 8 + 96
+                bytes += head.byteCount + 48
             }
             return (series, bytes)
         }
@@ -932,37 +967,30 @@ public final class TimeSeriesStore: Sendable {
         return payload
     }
 
-    /// A log record's rows of one entity: the head's bytes, each row after the entity's id.
-    static func logRows(_ id: EntityID, _ head: Head, into payload: inout [UInt8]) {
-        appendVarint(UInt64(head.rowCount), to: &payload)
-        var row: [UInt64] = []
-        head.bytes.withUnsafeBufferPointer { buffer in
-            var cursor = ByteCursor(buffer)
-            while !cursor.atEnd {
-                let start = cursor.offset
-                guard (try? Head.decode(&cursor, previous: &row, width: head.width)) != nil else { return }
-                appendVarint(UInt64(id.raw), to: &payload)
-                payload.append(contentsOf: buffer[start..<cursor.offset])
-            }
-        }
+    /// The log files (`<path>.log.<generation>`), oldest first.
+    func logFiles() -> [(generation: UInt64, path: String)] {
+        let directory = (logPath as NSString).deletingLastPathComponent
+        let prefix = (logPath as NSString).lastPathComponent + "."
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name -> (UInt64, String)? in
+            guard name.hasPrefix(prefix), let generation = UInt64(name.dropFirst(prefix.count)) else { return nil }
+            return (generation, (directory as NSString).appendingPathComponent(name))
+        }.sorted { $0.0 < $1.0 }
     }
 
-    /// Replays the log generations the database has not sealed, then seals nothing: the
-    /// head is as it was when the process stopped.
-    func replay(sealedGeneration: UInt64) throws {
-        var files: [(UInt64, [[UInt8]], Bool, String)] = []
-        for path in [logPath, logPath + ".next"] {
-            if let (generation, records, torn) = WriteAheadLog.read(path), generation > sealedGeneration {
-                files.append((generation, records, torn, path))
-            }
-        }
-        files.sort { $0.0 < $1.0 }
+    /// Replays every log file: rows newer than their entity's newest sealed row come back to
+    /// the head (older ones were sealed before the files could go). The files stay until a
+    /// seal covers their rows; appends go to a new one.
+    func replay() throws {
         var replayed = 0, torn = false
+        let files = logFiles()
         try state.withLock { s in
-            for (_, records, wasTorn, _) in files {
+            // A row is relative to the previous row of its entity, across files in order.
+            var previous: [EntityID: [UInt64]] = [:]
+            for (_, path) in files {
+                guard let (_, records, wasTorn) = WriteAheadLog.read(path) else { continue }
                 torn = torn || wasTorn
-                // Rows are relative to the previous row of the same entity in the same file.
-                var previous: [EntityID: [UInt64]] = [:]
+                var newest = Int64.min
                 for record in records {
                     try record.withUnsafeBufferPointer { buffer throws in
                         var cursor = ByteCursor(buffer)
@@ -985,23 +1013,23 @@ public final class TimeSeriesStore: Sendable {
                             let count = try cursor.count()
                             for _ in 0..<count {
                                 let id = EntityID(UInt32(truncatingIfNeeded: try cursor.varint()))
-                                guard Int(id.raw) <= s.entities.count, let family = families[s.entities[Int(id.raw) - 1].family] else {
+                                guard id.raw >= 1, Int(id.raw) <= s.entities.count, let family = families[s.entities[Int(id.raw) - 1].family] else {
                                     throw StoreError.notThisFormat("history log names entity \(id.raw), which is not registered")
                                 }
                                 var words = previous[id] ?? []
-                                try Head.decode(&cursor, previous: &words, width: family.metrics.count)
+                                try Block.decode(&cursor, previous: &words, width: family.metrics.count)
                                 previous[id] = words
                                 let time = Int64(bitPattern: words[0])
-                                let row = SampleRow(time: time, present: words[1], values: Array(words[2...]))
+                                newest = max(newest, time)
                                 let index = Int(id.raw) - 1
-                                if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // already here
-                                var head = s.head[id] ?? Head(width: family.metrics.count)
-                                head.append(row)
+                                if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // sealed already
+                                let row = SampleRow(time: time, present: words[1], values: Array(words[2...]))
+                                let segment = floorDiv(time, configuration.segment) * configuration.segment
+                                var head = s.head.removeValue(forKey: id) ?? Head(width: family.metrics.count)
+                                _ = head.append(row, segment: segment)
                                 s.head[id] = head
                                 if s.entities[index].first == .max { s.entities[index].first = time }
                                 s.entities[index].last = time
-                                s.lastChanged.insert(id)
-                                let segment = floorDiv(time, configuration.segment) * configuration.segment
                                 if s.headSegment == nil || segment < s.headSegment! { s.headSegment = segment }
                                 replayed += 1
                             }
@@ -1010,25 +1038,19 @@ public final class TimeSeriesStore: Sendable {
                         }
                     }
                 }
+                s.retired.append((path, newest))
             }
             if let sealedEnd = s.segments.last.map({ $0 + configuration.segment }), let head = s.headSegment, head < sealedEnd {
                 s.headSegment = max(head, s.segments.last!)
             }
-            // A fresh generation holding the replayed head.
-            let generation = max(files.last?.0 ?? 0, sealedGeneration) + 1
-            let log = try WriteAheadLog(creating: logPath + ".next", generation: generation)
+            let generation = (files.last?.generation ?? 0) + 1
+            let log = try WriteAheadLog(creating: "\(logPath).\(generation)", generation: generation)
             for id in s.unsaved.sorted() { try log.append(Self.registration(s.entities[Int(id.raw) - 1])) }
-            for (id, head) in s.head {
-                var payload: [UInt8] = [2]
-                Self.logRows(id, head, into: &payload)
-                try log.append(payload)
-            }
             log.sync()
-            guard rename(logPath + ".next", logPath) == 0 else { throw WriteAheadLog.Failure.io("renaming \(logPath).next", errno) }
             s.wal = log
         }
         if replayed > 0 || torn {
-            logger.info("history log replayed", metadata: ["rows": "\(replayed)", "torn_tail": "\(torn)"])
+            logger.info("history log replayed", metadata: ["rows": "\(replayed)", "files": "\(files.count)", "torn_tail": "\(torn)"])
         }
     }
 

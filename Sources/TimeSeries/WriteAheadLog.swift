@@ -7,8 +7,8 @@ import CZlib
 /// so that a process killed at any moment reopens with every appended row. Records are
 /// `[u32 length][u32 crc32][payload]`; replay stops at the first torn or corrupt record (the
 /// one being written when the process died). A file starts with `CMTSWAL1` and its
-/// generation; a seal starts the next generation, and a generation the database says is
-/// sealed is skipped on replay.
+/// generation; every seal starts a new file, and a file goes once a seal covers the newest
+/// row it holds.
 ///
 /// Written with write(2) and no fsync per record: a killed process loses nothing the kernel
 /// accepted; a power loss can lose what the kernel had not yet written back (seals and
@@ -19,6 +19,8 @@ final class WriteAheadLog {
     let generation: UInt64
     private var fd: Int32
     private(set) var bytesWritten = 0
+    /// The newest row time written to this file (a seal through a later time makes it obsolete).
+    var newest: Int64 = .min
 
     enum Failure: Error, CustomStringConvertible {
         case io(String, Int32)

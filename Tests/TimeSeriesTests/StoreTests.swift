@@ -97,7 +97,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             ids = try fill(store, entities: 1, from: day, count: 10)
         }
         // Cut the log in the middle of its last record.
-        let log = path + ".log"
+        let log = path + ".log.1"
         let bytes = try Data(contentsOf: URL(fileURLWithPath: log))
         try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: log))
         let store = try open(path)
@@ -120,7 +120,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         try store.maintain(now: day + 800 * 10_000 + 60_000)
         #expect(store.counters.compactions == 2)
         let after = try store.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)
-        for id in ids { #expect(after[id]?.map(\.time) == before[id]?.map(\.time) && after[id]?.map(\.value) == before[id]?.map(\.value)) }
+        for id in ids { #expect(after[id]?.map(\.time) == before[id]?.map(\.time) && after[id]?.map(\.value) == before[id]?.map(\.value), "\(after[id]?.count ?? -1) vs \(before[id]?.count ?? -1): \(Set(before[id]?.map(\.time) ?? []).symmetricDifference(after[id]?.map(\.time) ?? []).sorted().prefix(5))") }
         // A window inside a merged hour finds its rows.
         let inside = try store.samples(ids, metric: 0, from: day + 1_800_000, to: day + 2_400_000)
         #expect(inside[ids[0]]?.count == 60)
