@@ -389,12 +389,15 @@ public final class TimeSeriesStore: Sendable {
                 guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
                 infos[id] = s.entities[Int(id.raw) - 1]
                 var list: [(time: Int64, value: UInt64)] = []
-                for block in (s.sealing[id] ?? []) + (s.head[id]?.blocks ?? []) where metric < block.width {
+                func take(_ block: Block) {
+                    guard metric < block.width else { return }
                     block.forEach { row in
                         let time = Int64(bitPattern: row[0])
                         if time >= from && time <= to && row[1] & bit != 0 { list.append((time, row[2 + metric])) }
                     }
                 }
+                if let sealing = s.sealing[id] { for block in sealing { take(block) } }
+                if let head = s.head[id] { for block in head.blocks { take(block) } }
                 if !list.isEmpty { heads[id] = list }
             }
             return (heads, Self.keys(s, from: from, to: to, segment: configuration.segment), infos)

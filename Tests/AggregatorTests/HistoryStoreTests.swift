@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Kubernetes
 import Logging
 import Testing
 import TestSupport
@@ -140,5 +141,24 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         }
         let sent = try history.store.samples(Array(history.entities(.edge, .all).values.joined()), metric: 0, from: base * 1000, to: (base + 60) * 1000)
         #expect(sent.values.first?.map(\.value) == [0, 100, 200, 300, 400, 500])
+    }
+}
+
+@Suite struct TimeFieldTests {
+    /// The byte-by-byte RFC 3339 writer agrees with `UnixTime.rfc3339` everywhere.
+    @Test func timeFieldsMatchTheFormatter() {
+        var times: [Int64] = [0, -1, 86_399, 86_400, 951_782_400, 1_709_164_800, 4_102_444_799, -62_135_596_800]
+        var state: UInt64 = 1
+        for _ in 0..<2000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            times.append(Int64(state % 8_000_000_000) - 1_000_000_000)
+        }
+        for time in times {
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.field("t", time: time)
+            writer.endObject()
+            #expect(String(decoding: writer.bytes, as: UTF8.self) == "{\"t\":\"\(UnixTime(seconds: time).rfc3339)\"}", "\(time)")
+        }
     }
 }

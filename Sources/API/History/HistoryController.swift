@@ -203,7 +203,7 @@ struct HistoryController {
             w.beginArray()
             for point in series[key]! {
                 w.beginObject()
-                w.field("t", UnixTime(seconds: point.time).rfc3339)
+                w.field("t", time: point.time)
                 w.field("value", point.value)
                 w.endObject()
             }
@@ -228,7 +228,7 @@ struct HistoryController {
             w.beginArray()
             for point in series[key]! {
                 w.beginObject()
-                w.field("t", UnixTime(seconds: point.time).rfc3339)
+                w.field("t", time: point.time)
                 if integers {
                     w.field("cpu", Int64(point.cpu.rounded()))
                     w.field("mem", Int64(point.memory.rounded()))

@@ -1,3 +1,5 @@
+import Kubernetes
+
 /// A small, allocation-light JSON writer: the live views are serialized once per refresh for
 /// thousands of pods, which `JSONEncoder` makes a hundred times slower than it needs to be.
 public struct JSONWriter: Sendable {
@@ -31,6 +33,27 @@ public struct JSONWriter: Sendable {
         Self.appendDigits(number.magnitude, to: &bytes)
     }
     public mutating func value(_ number: UInt64) { separator(); Self.appendDigits(number, to: &bytes) }
+
+    /// `"name":"2026-01-02T15:04:05Z"` from Unix seconds, written byte by byte (history
+    /// answers write one per point: a String per point cost more than the query).
+    public mutating func field(_ name: String, time seconds: Int64) {
+        key(name)
+        separator()
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let second = Int(seconds - days * 86400)
+        let (year, month, day) = UnixTime.civilFromDays(Int(days))
+        func two(_ n: Int) { bytes.append(UInt8(ascii: "0") + UInt8(n / 10)); bytes.append(UInt8(ascii: "0") + UInt8(n % 10)) }
+        bytes.append(UInt8(ascii: "\""))
+        let y = max(0, min(year, 9999))
+        two(y / 100); two(y % 100)
+        bytes.append(UInt8(ascii: "-")); two(month)
+        bytes.append(UInt8(ascii: "-")); two(day)
+        bytes.append(UInt8(ascii: "T")); two(second / 3600)
+        bytes.append(UInt8(ascii: ":")); two(second / 60 % 60)
+        bytes.append(UInt8(ascii: ":")); two(second % 60)
+        bytes.append(UInt8(ascii: "Z"))
+        bytes.append(UInt8(ascii: "\""))
+    }
 
     /// Decimal digits without a String in between.
     static func appendDigits(_ number: UInt64, to bytes: inout [UInt8]) {

@@ -78,7 +78,7 @@ public struct UnixTime: Sendable, Hashable, Comparable {
     }
 
     /// The inverse of `daysFromCivil`.
-    static func civilFromDays(_ z: Int) -> (year: Int, month: Int, day: Int) {
+    public static func civilFromDays(_ z: Int) -> (year: Int, month: Int, day: Int) {
         let z = z + 719468
         let era = (z >= 0 ? z : z - 146096) / 146097
         let dayOfEra = z - era * 146097
