@@ -190,37 +190,36 @@ struct HistoryController {
 
     /// `{"start","end","resolution","step"?,"series":{"<key>":[{"t","value"}]}}`, keys sorted.
     static func render(_ series: [String: [MetricPoint]], _ window: Window) -> Response {
-        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * 48 })
-        w.beginObject()
-        w.field("start", UnixTime(seconds: window.start).rfc3339)
-        w.field("end", UnixTime(seconds: window.end).rfc3339)
-        w.field("resolution", window.resolution.rawValue)
-        if let step = window.step { w.field("step", "\(step)s") }
-        w.key("series")
-        w.beginObject()
-        for key in series.keys.sorted() {
-            w.key(key)
-            w.beginArray()
-            for point in series[key]! {
-                w.beginObject()
-                w.field("t", time: point.time)
-                w.field("value", point.value)
-                w.endObject()
-            }
-            w.endArray()
+        render(series, window, resolution: window.resolution, step: window.step, bytesPerPoint: 48) { w, point in
+            w.field("t", time: point.time)
+            w.field("value", point.value)
         }
-        w.endObject()
-        w.endObject()
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
     /// `{"start","end","resolution","series":{"<key>":[{"t","cpu","mem","disk"}]}}`, keys sorted.
     static func render(_ series: [String: [HistoryPoint]], _ window: Window, integers: Bool) -> Response {
-        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * 80 })
+        render(series, window, resolution: legacy(window), step: nil, bytesPerPoint: 80) { w, point in
+            w.field("t", time: point.time)
+            if integers {
+                w.field("cpu", Int64(point.cpu.rounded()))
+                w.field("mem", Int64(point.memory.rounded()))
+                w.field("disk", Int64(point.disk.rounded()))
+            } else {
+                w.field("cpu", point.cpu)
+                w.field("mem", point.memory)
+                w.field("disk", point.disk)
+            }
+        }
+    }
+
+    static func render<Point>(_ series: [String: [Point]], _ window: Window, resolution: Resolution, step: Int64?, bytesPerPoint: Int,
+                              point write: (inout JSONWriter, Point) -> Void) -> Response {
+        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * bytesPerPoint })
         w.beginObject()
         w.field("start", UnixTime(seconds: window.start).rfc3339)
         w.field("end", UnixTime(seconds: window.end).rfc3339)
-        w.field("resolution", legacy(window).rawValue)
+        w.field("resolution", resolution.rawValue)
+        if let step { w.field("step", "\(step)s") }
         w.key("series")
         w.beginObject()
         for key in series.keys.sorted() {
@@ -228,16 +227,7 @@ struct HistoryController {
             w.beginArray()
             for point in series[key]! {
                 w.beginObject()
-                w.field("t", time: point.time)
-                if integers {
-                    w.field("cpu", Int64(point.cpu.rounded()))
-                    w.field("mem", Int64(point.memory.rounded()))
-                    w.field("disk", Int64(point.disk.rounded()))
-                } else {
-                    w.field("cpu", point.cpu)
-                    w.field("mem", point.memory)
-                    w.field("disk", point.disk)
-                }
+                write(&w, point)
                 w.endObject()
             }
             w.endArray()
