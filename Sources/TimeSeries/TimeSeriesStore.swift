@@ -359,46 +359,57 @@ public final class TimeSeriesStore: Sendable {
     /// One metric's samples of the given entities in [from, to], in time order (sealed chunks
     /// and the head).
     public func samples(_ entities: [EntityID], metric: Int, from: Int64, to: Int64) throws -> [EntityID: [(time: Int64, value: UInt64)]] {
-        let (heads, segments, infos) = snapshot(entities, from: from, to: to, metric: metric)
-        var result: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+        try samples(entities, metrics: [metric], from: from, to: to)[0]
+    }
+
+    /// Several metrics' samples of the given entities in [from, to], one dictionary per
+    /// metric, read in one pass (each head row decoded once).
+    public func samples(_ entities: [EntityID], metrics: [Int], from: Int64, to: Int64) throws -> [[EntityID: [(time: Int64, value: UInt64)]]] {
+        let (heads, segments, infos) = snapshot(entities, from: from, to: to, metrics: metrics)
+        var result = [[EntityID: [(time: Int64, value: UInt64)]]](repeating: [:], count: metrics.count)
         var decoded: [(time: Int64, value: UInt64)] = []
         try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
-            guard metric < family.metrics.count else { return }
-            decoded.removeAll(keepingCapacity: true)
-            try Chunk.decode(data, column: metric, encoding: family.encodings[metric]) { time, value in
-                if time >= from && time <= to { decoded.append((time, value)) }
+            for (slot, metric) in metrics.enumerated() where metric < family.metrics.count {
+                decoded.removeAll(keepingCapacity: true)
+                try Chunk.decode(data, column: metric, encoding: family.encodings[metric]) { time, value in
+                    if time >= from && time <= to { decoded.append((time, value)) }
+                }
+                if !decoded.isEmpty { result[slot][id, default: []].append(contentsOf: decoded) }
             }
-            if !decoded.isEmpty { result[id, default: []].append(contentsOf: decoded) }
         }
-        for (id, rows) in heads { result[id, default: []].append(contentsOf: rows) }
-        // Late rows sit in a later chunk: keep time order.
-        for (id, list) in result where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
-            result[id] = list.sorted { $0.time < $1.time }
+        for slot in metrics.indices {
+            for (id, rows) in heads[slot] { result[slot][id, default: []].append(contentsOf: rows) }
+            // Late rows sit in a later chunk: keep time order.
+            for (id, list) in result[slot] where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
+                result[slot][id] = list.sorted { $0.time < $1.time }
+            }
         }
         return result
     }
 
-    /// One metric's head samples in [from, to], the sealed segments and index entries.
-    private func snapshot(_ entities: [EntityID], from: Int64, to: Int64, metric: Int)
-        -> ([EntityID: [(time: Int64, value: UInt64)]], [Int64], [EntityID: EntityInfo]) {
+    /// Some metrics' head samples in [from, to], the sealed segments and index entries.
+    private func snapshot(_ entities: [EntityID], from: Int64, to: Int64, metrics: [Int])
+        -> ([[EntityID: [(time: Int64, value: UInt64)]]], [Int64], [EntityID: EntityInfo]) {
         state.withLock { s in
-            var heads: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+            var heads = [[EntityID: [(time: Int64, value: UInt64)]]](repeating: [:], count: metrics.count)
             var infos: [EntityID: EntityInfo] = [:]
-            let bit = UInt64(1) << UInt64(metric)
+            var lists = [[(time: Int64, value: UInt64)]](repeating: [], count: metrics.count)
             for id in entities {
                 guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
                 infos[id] = s.entities[Int(id.raw) - 1]
-                var list: [(time: Int64, value: UInt64)] = []
+                for slot in lists.indices { lists[slot].removeAll(keepingCapacity: true) }
                 func take(_ block: Block) {
-                    guard metric < block.width else { return }
                     block.forEach { row in
                         let time = Int64(bitPattern: row[0])
-                        if time >= from && time <= to && row[1] & bit != 0 { list.append((time, row[2 + metric])) }
+                        guard time >= from && time <= to else { return }
+                        for (slot, metric) in metrics.enumerated() where metric < block.width && row[1] & (1 << UInt64(metric)) != 0 {
+                            lists[slot].append((time, row[2 + metric]))
+                        }
                     }
                 }
                 if let sealing = s.sealing[id] { for block in sealing { take(block) } }
                 if let head = s.head[id] { for block in head.blocks { take(block) } }
-                if !list.isEmpty { heads[id] = list }
+                for slot in lists.indices where !lists[slot].isEmpty { heads[slot][id] = lists[slot] }
             }
             return (heads, Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
         }

@@ -281,31 +281,57 @@ public final class HistoryStore: Sendable {
     /// raw samples when `step` is nil, else one point per bucket of `step` seconds.
     public func series(_ family: HistoryFamily, _ formula: HistoryCatalog.Formula, _ selection: SeriesSelection,
                        start: Int64, end: Int64, step: Int64?, aggregation: Aggregation?, alignToStep: Bool = true) async throws -> [String: [MetricPoint]] {
+        try await series(family, [(formula, aggregation)], selection, start: start, end: end, step: step, alignToStep: alignToStep)[0]
+    }
+
+    /// Several formulas over the same entities and window; raw samples are read once for all.
+    public func series(_ family: HistoryFamily, _ formulas: [(HistoryCatalog.Formula, Aggregation?)], _ selection: SeriesSelection,
+                       start: Int64, end: Int64, step: Int64?, alignToStep: Bool = true) async throws -> [[String: [MetricPoint]]] {
         let groups = entities(family, selection)
-        if groups.isEmpty { return [:] }
+        if groups.isEmpty { return formulas.map { _ in [:] } }
         let store = self.store
         let started = ContinuousClock.now
         defer { queryTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6) }
         let gapLimit = store.configuration.gapLimit
         return try await Task.detached(priority: .userInitiated) {
             let ids = groups.values.flatMap { $0 }
-            let evaluated: [EntityID: [MetricPoint]]
+            var evaluated: [[EntityID: [MetricPoint]]] = []
             if let step {
                 let first = alignToStep ? Self.floor(start, step) : start
                 let grid = BucketGrid(start: first * 1000, step: step * 1000, count: Int((end - first) / step + 1), gapLimit: gapLimit)
-                evaluated = try Self.bucketed(store, ids, formula, grid: grid, aggregation: aggregation)
+                for (formula, aggregation) in formulas {
+                    evaluated.append(try Self.bucketed(store, ids, formula, grid: grid, aggregation: aggregation))
+                }
             } else {
-                evaluated = try Self.raw(store, ids, formula, from: start * 1000, to: end * 1000, gapLimit: gapLimit)
+                // Every stored metric the formulas read, fetched in one pass.
+                let needed = Array(Set(formulas.flatMap { Self.metrics(of: $0.0) })).sorted()
+                let from = start * 1000, to = end * 1000
+                let fetched = try store.samples(ids, metrics: needed, from: from - gapLimit, to: to)
+                let byMetric = Dictionary(uniqueKeysWithValues: zip(needed, fetched))
+                let encodings = ids.first.flatMap { store.info($0) }.flatMap { store.family($0.family)?.encodings } ?? []
+                for (formula, _) in formulas {
+                    evaluated.append(Self.raw(formula, from: from, to: to, gapLimit: gapLimit, encodings: encodings) { byMetric[$0] ?? [:] })
+                }
             }
-            var result: [String: [MetricPoint]] = [:]
-            for (key, members) in groups {
-                var points = members.flatMap { evaluated[$0] ?? [] }
-                if points.isEmpty { continue }
-                if members.count > 1 { points = Self.combine(points.sorted { $0.time < $1.time }, formula: formula, aggregation: aggregation) }
-                result[key] = points
+            return zip(formulas, evaluated).map { pair, values in
+                var result: [String: [MetricPoint]] = [:]
+                for (key, members) in groups {
+                    var points = members.flatMap { values[$0] ?? [] }
+                    if points.isEmpty { continue }
+                    if members.count > 1 { points = Self.combine(points.sorted { $0.time < $1.time }, formula: pair.0, aggregation: pair.1) }
+                    result[key] = points
+                }
+                return result
             }
-            return result
         }.value
+    }
+
+    /// The stored metrics a formula reads.
+    static func metrics(of formula: HistoryCatalog.Formula) -> [Int] {
+        switch formula {
+        case .stored(let metric), .rate(let metric, _): [metric]
+        case .ratio(let top, let bottom): metrics(of: top) + metrics(of: bottom)
+        }
     }
 
     static func floor(_ value: Int64, _ step: Int64) -> Int64 { value >= 0 ? value / step * step : (value - step + 1) / step * step }
@@ -325,19 +351,19 @@ public final class HistoryStore: Sendable {
         return result
     }
 
-    static func raw(_ store: TimeSeriesStore, _ ids: [EntityID], _ formula: HistoryCatalog.Formula, from: Int64, to: Int64,
-                    gapLimit: Int64) throws -> [EntityID: [MetricPoint]] {
+    /// A formula's raw points from the fetched samples (`samples(metric)`: a stored metric's,
+    /// from `from - gapLimit` on, so that the first rate has its previous sample).
+    static func raw(_ formula: HistoryCatalog.Formula, from: Int64, to: Int64, gapLimit: Int64, encodings: [ValueEncoding],
+                    samples: (Int) -> [EntityID: [(time: Int64, value: UInt64)]]) -> [EntityID: [MetricPoint]] {
         switch formula {
         case .stored(let metric):
-            let samples = try store.samples(ids, metric: metric, from: from, to: to)
-            return samples.mapValues { list in
-                let encoding = store.family(store.info(ids.first!)?.family ?? 0)?.encodings[metric] ?? .integer
-                return list.map { MetricPoint(time: $0.time / 1000, value: number($0.value, encoding)) }
-            }
+            let encoding = metric < encodings.count ? encodings[metric] : .integer
+            return samples(metric).mapValues { list in
+                list.compactMap { $0.time >= from ? MetricPoint(time: $0.time / 1000, value: number($0.value, encoding)) : nil }
+            }.filter { !$0.value.isEmpty }
         case .rate(let metric, let scale):
             // Each pair of consecutive samples gives the rate at the later one.
-            let samples = try store.samples(ids, metric: metric, from: from - gapLimit, to: to)
-            return samples.mapValues { list in
+            return samples(metric).mapValues { list in
                 var points: [MetricPoint] = []
                 for (before, after) in Swift.zip(list, list.dropFirst()) where after.time >= from {
                     let gap = after.time - before.time
@@ -346,10 +372,10 @@ public final class HistoryStore: Sendable {
                     points.append(MetricPoint(time: after.time / 1000, value: Double(delta) / (Double(gap) / 1000) * scale))
                 }
                 return points
-            }
+            }.filter { !$0.value.isEmpty }
         case .ratio(let numerator, let denominator):
-            let top = try raw(store, ids, numerator, from: from, to: to, gapLimit: gapLimit)
-            let bottom = try raw(store, ids, denominator, from: from, to: to, gapLimit: gapLimit)
+            let top = raw(numerator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, samples: samples)
+            let bottom = raw(denominator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, samples: samples)
             return ratio(top, bottom)
         }
     }
@@ -408,22 +434,22 @@ public final class HistoryStore: Sendable {
     /// The Cluster Monitor's node history: cpu, memory and disk in percent.
     public func nodePoints(_ selection: SeriesSelection, start: Int64, end: Int64, resolution: Resolution) async throws -> [String: [HistoryPoint]] {
         let node = HistoryFamily.node
-        let step = resolution == .raw ? nil : resolution.seconds
         func f(_ name: String) -> HistoryCatalog.Formula { HistoryCatalog.formula(name, in: node)! }
-        let cpu = try await series(node, .ratio(f("cpu/usage_rate"), f("cpu/node_capacity")), selection, start: start, end: end, step: step, aggregation: nil)
-        let memory = try await series(node, .ratio(f("memory/working_set"), f("memory/node_capacity")), selection, start: start, end: end, step: step, aggregation: .avg)
-        let disk = try await series(node, .ratio(f("filesystem/usage"), f("filesystem/limit")), selection, start: start, end: end, step: step, aggregation: .avg)
-        return Self.merge(cpu: cpu, memory: memory, disk: disk) { ($0 * 10_000).rounded() / 100 }
+        let three = try await series(node, [(.ratio(f("cpu/usage_rate"), f("cpu/node_capacity")), nil),
+                                            (.ratio(f("memory/working_set"), f("memory/node_capacity")), .avg),
+                                            (.ratio(f("filesystem/usage"), f("filesystem/limit")), .avg)],
+                                     selection, start: start, end: end, step: resolution == .raw ? nil : resolution.seconds)
+        return Self.merge(cpu: three[0], memory: three[1], disk: three[2]) { ($0 * 10_000).rounded() / 100 }
     }
 
     /// The Cluster Monitor's pod history: cpu in nanocores, memory and disk in bytes.
     public func podPoints(_ selection: SeriesSelection, start: Int64, end: Int64, resolution: Resolution) async throws -> [String: [HistoryPoint]] {
         let pod = HistoryFamily.pod
-        let step = resolution == .raw ? nil : resolution.seconds
-        let cpu = try await series(pod, .rate(HistoryCatalog.index(pod, "cpu/usage"), scale: 1), selection, start: start, end: end, step: step, aggregation: nil)
-        let memory = try await series(pod, .stored(HistoryCatalog.index(pod, "memory/working_set")), selection, start: start, end: end, step: step, aggregation: .avg)
-        let disk = try await series(pod, .stored(HistoryCatalog.index(pod, "filesystem/usage")), selection, start: start, end: end, step: step, aggregation: .avg)
-        return Self.merge(cpu: cpu, memory: memory, disk: disk) { $0.rounded() }
+        let three = try await series(pod, [(.rate(HistoryCatalog.index(pod, "cpu/usage"), scale: 1), nil),
+                                           (.stored(HistoryCatalog.index(pod, "memory/working_set")), .avg),
+                                           (.stored(HistoryCatalog.index(pod, "filesystem/usage")), .avg)],
+                                     selection, start: start, end: end, step: resolution == .raw ? nil : resolution.seconds)
+        return Self.merge(cpu: three[0], memory: three[1], disk: three[2]) { $0.rounded() }
     }
 
     /// One point per time any of the three has; a figure missing at that time is 0.
