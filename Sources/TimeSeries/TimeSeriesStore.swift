@@ -80,8 +80,9 @@ public struct StoreCounters: Sendable {
 /// max, last, increase, integral, coverage) per entity and day, so that answers over long
 /// spans stay exact without the raw points. Knows nothing of what the entities are.
 ///
-/// Readers never wait for the writer: SQLite in WAL mode, and the head is copied under a
-/// short lock.
+/// Readers never wait for the writer: SQLite in WAL mode, and the head is read under a
+/// short lock. `maintain` is seconds of work at scale: run it on a thread of its own (the
+/// store never changes its callers' thread priorities).
 public final class TimeSeriesStore: Sendable {
     public let configuration: StoreConfiguration
     let families: [UInt8: Family]
@@ -664,7 +665,6 @@ public final class TimeSeriesStore: Sendable {
             return (chunk.segment, chunk.entity, bytes.count > 0 ? bytes : [])
         }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
         try pool.write { db in
-            lowerPriority(10)
             var created: Set<Int64> = []
             for (segment, entity, bytes) in encoded {
                 let day = floorDiv(segment, 86_400_000)
@@ -775,8 +775,7 @@ public final class TimeSeriesStore: Sendable {
                     merged.append((entity, Data(Chunk.encode(rows[...], encodings: family.encodings))))
                 }
                 try pool.write { db in
-                    lowerPriority(10)
-                    for key in keys where key != hour {
+                            for key in keys where key != hour {
                         try db.execute(sql: "DELETE FROM \(table) WHERE start = ? AND entity >= ? AND entity < ?", arguments: [key, lower, upper])
                     }
                     let statement = try db.cachedStatement(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
@@ -829,8 +828,7 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
             try pool.write { db in
-                lowerPriority(10)
-                let table = Self.hourTable(day: day)
+                    let table = Self.hourTable(day: day)
                 try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table)(entity INTEGER PRIMARY KEY, data BLOB NOT NULL)")
                 let insert = try db.cachedStatement(sql: "REPLACE INTO \(table)(entity, data) VALUES (?, ?)")
                 for (id, blob) in rows { try insert.execute(arguments: [Int64(id.raw), Data(blob)]) }
@@ -1127,12 +1125,4 @@ func varintLength(_ value: UInt64) -> Int {
 
 extension Array {
     subscript(safe index: Int) -> Element? { index >= 0 && index < count ? self[index] : nil }
-}
-
-/// Lowers the calling thread's scheduling priority (Linux: per thread), so that history
-/// writes yield the cores to request handling.
-func lowerPriority(_ nice: Int32) {
-    #if os(Linux)
-    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-    #endif
 }

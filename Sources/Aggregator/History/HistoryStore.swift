@@ -93,6 +93,8 @@ public final class HistoryStore: Sendable {
     private let reported = Mutex(StoreCounters())
     /// Entities by family, namespace and display key (queries read only what they name).
     private let index = Mutex(HistoryIndex())
+    /// Seals, merges, rollups and retention run here, at a lower priority than requests.
+    private let worker = BackgroundThread(name: "clustermon-history")
 
     /// Opens (or creates) the store at `path`. A database of the earlier per-row format is
     /// moved aside to `<path>.v1` with one log line, and a new store starts.
@@ -118,6 +120,8 @@ public final class HistoryStore: Sendable {
         }
         rebuildIndex()
     }
+
+    deinit { worker.stop() }
 
     /// Indexes every entity the store knows (at open, and after retention forgot some).
     func rebuildIndex() {
@@ -195,12 +199,14 @@ public final class HistoryStore: Sendable {
         try store.append(rows)
     }
 
-    /// Seals, rolls up and expires (on a thread of its own: it is seconds of work at scale).
+    /// Seals, merges, rolls up and expires, on the history's own thread (seconds of work at
+    /// scale, never on the threads that answer requests).
     public func maintain(now: Int64) async throws {
         let store = self.store
         let started = ContinuousClock.now
         defer { report() }
-        try await Task.detached(priority: .background) { try store.maintain(now: now * 1000) }.value
+        let outcome = await worker.run { Result { try store.maintain(now: now * 1000) } }
+        try outcome.get()
         if index.withLock({ $0.forgotten }) != store.counters.entitiesForgotten { rebuildIndex() }
         maintenanceTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
         databaseBytes.record(try store.liveBytes())
@@ -227,6 +233,7 @@ public final class HistoryStore: Sendable {
     /// Seals the head (a graceful stop).
     public func close() {
         do { try store.close() } catch { logger.error("history could not be sealed at stop", metadata: ["error": "\(error)"]) }
+        worker.stop()
     }
 
     // MARK: - Reading
