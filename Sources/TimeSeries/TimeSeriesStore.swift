@@ -244,6 +244,10 @@ public final class TimeSeriesStore: Sendable {
                 CREATE TABLE IF NOT EXISTS rolled(day INTEGER PRIMARY KEY);
                 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """)
+            // Stores written before merged hours existed have no span column.
+            if try !db.columns(in: "segments").contains(where: { $0.name == "span" }) {
+                try db.execute(sql: "ALTER TABLE segments ADD COLUMN span INTEGER")
+            }
         }
         var initial = State()
         try pool.read { db in

@@ -17,12 +17,15 @@ struct AggregatorProcessTests {
         let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-api-token-\(UUID().uuidString)")
         try api.token.write(to: tokenFile, atomically: true, encoding: .utf8)
         let secret = "aggregator-test-secret-of-32-bytes!"
+        // Its own history directory, not the default /var/lib/clustermon.
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-aggregator-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dataDir) }
         let admin = try JWTVerifier(secret: secret).sign(userID: "root", isAdmin: true, ttl: .seconds(600))
         let user = try JWTVerifier(secret: secret).sign(userID: "u1", isAdmin: false, ttl: .seconds(600))
 
         try await withLocalServer(api.router(), tls: true) { endpoint in
             let aggregator = try ClustermonProcess(
-                ["aggregator", "-addr", "127.0.0.1:0", "-api-server", endpoint.baseURL, "--api-token-file", tokenFile.path,
+                ["aggregator", "-addr", "127.0.0.1:0", "-api-server", endpoint.baseURL, "--api-token-file", tokenFile.path, "--data-dir", dataDir,
                  "--api-ca", try TestCertificates.get().caCertificate, "-nats", nats.url],
                 environment: ["JWT_SECRET": secret, "AUTH_TOKEN_BASIC": "beat"])
             let log = try await withTimeout(.seconds(60), "nine informers synced") { await aggregator.waitForLog("informer synced", count: 9) }

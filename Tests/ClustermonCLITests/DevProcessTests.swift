@@ -6,7 +6,10 @@ import TestSupport
 @Suite("clustermon dev as a process")
 struct DevProcessTests {
     @Test func startsServesHealthAndStopsCleanlyOnInterrupt() async throws {
-        let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0"])
+        // Its own data directory: nothing a run before left (the default is $TMPDIR/clustermon-dev).
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-dev-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0", "--data-dir", directory])
         _ = try await withTimeout(.seconds(30), "the first batch") { await dev.waitForLog("first batch collected") }
         let log = try await withTimeout(.seconds(30), "dev to listen") { await dev.waitForLog("http listening") }
         let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: log), "no listening line in:\n\(log)")

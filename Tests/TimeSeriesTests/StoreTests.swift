@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import Testing
 @testable import TimeSeries
@@ -129,6 +130,21 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(store.counters.compactions == 2)
         let reopened = try open(path)
         #expect(try reopened.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)[ids[1]]?.count == 800)
+    }
+
+    @Test func aStoreWrittenBeforeMergedHoursOpens() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        do {
+            let old = try DatabaseQueue(path: path)
+            try old.write { db in
+                try db.execute(sql: "CREATE TABLE segments(start INTEGER PRIMARY KEY)")
+                try db.execute(sql: "INSERT INTO segments(start) VALUES (?)", arguments: [day])
+            }
+        }
+        let store = try open(path)
+        let ids = try fill(store, entities: 1, from: day + 400_000, count: 3)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 3)
     }
 
     @Test func olderOrRepeatedRowsAreRefused() throws {
