@@ -70,6 +70,7 @@ public struct StoreCounters: Sendable {
     public var tablesDropped: UInt64 = 0
     public var compactions: UInt64 = 0
     public var entitiesForgotten: UInt64 = 0
+    public var sealFailures: UInt64 = 0
     public var walBytes: UInt64 = 0
     public init() {}
 }
@@ -668,6 +669,54 @@ public final class TimeSeriesStore: Sendable {
             sealedSamples += chunk.rows.reduce(0) { $0 + $1.present.nonzeroBitCount }
             return (chunk.segment, chunk.entity, bytes.count > 0 ? bytes : [])
         }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        do {
+            try write(encoded, work.entities, work.sealedLast)
+        } catch {
+            // Nothing is lost: the blocks go back to the head (their log files stay), the
+            // entities stay to be saved, and the next seal tries again.
+            state.withLock { s in
+                for (id, blocks, _) in work.taken {
+                    if var list = s.sealing[id] {
+                        list.removeFirst(min(blocks.count, list.count))
+                        s.sealing[id] = list.isEmpty ? nil : list
+                    }
+                    var head = s.head.removeValue(forKey: id) ?? Head(width: blocks.first?.width ?? 0)
+                    head.blocks = blocks + head.blocks
+                    s.head[id] = head
+                }
+                for info in work.entities { s.unsaved.insert(info.id) }
+                s.headSegment = s.head.values.compactMap { $0.blocks.first?.segment }.min()
+                s.counters.sealFailures += 1
+            }
+            throw error
+        }
+        // Sealed: the blocks leave `sealing`, and log files holding only sealed rows go.
+        let through = end ?? .max
+        let obsolete: [String] = state.withLock { s in
+            for (id, blocks, _) in work.taken {
+                guard var list = s.sealing[id] else { continue }
+                list.removeFirst(min(blocks.count, list.count))
+                s.sealing[id] = list.isEmpty ? nil : list
+            }
+            if end != nil {
+                let newSegments = Set(work.chunks.map(\.segment))
+                s.segments = Array(Set(s.segments).union(newSegments)).sorted()
+                for segment in newSegments { s.rawDays.insert(floorDiv(segment, 86_400_000)) }
+            }
+            let gone = s.retired.filter { $0.newest < through }.map(\.path)
+            s.retired.removeAll { $0.newest < through }
+            s.counters.seals += 1
+            s.counters.chunksSealed += UInt64(encoded.count)
+            s.counters.sealedBytes += UInt64(sealedBytes)
+            s.counters.sealedSamples += UInt64(sealedSamples)
+            return gone
+        }
+        for path in obsolete { unlink(path) }
+    }
+
+    /// One seal's transaction: the chunks (a chunk already there, from late rows or a replay,
+    /// is merged with the new one), the entities' newest sealed times.
+    private func write(_ encoded: [(Int64, EntityID, [UInt8])], _ entities: [EntityInfo], _ sealedLast: [EntityID: Int64]) throws {
         try pool.write { db in
             var created: Set<Int64> = []
             for (segment, entity, bytes) in encoded {
@@ -701,34 +750,12 @@ public final class TimeSeriesStore: Sendable {
                 INSERT INTO entities(id, family, key, labels, first, last) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET first = CASE WHEN first = 0 THEN excluded.first ELSE first END, last = max(last, excluded.last)
                 """)
-            for info in work.entities {
-                let last = work.sealedLast[info.id]
+            for info in entities {
+                let last = sealedLast[info.id]
                 try upsert.execute(arguments: [Int64(info.id.raw), Int64(info.family), info.key, Self.formatLabels(info.labels),
                                                last != nil && info.first != .max ? info.first : 0, last ?? 0])
             }
         }
-        // Sealed: the blocks leave `sealing`, and log files holding only sealed rows go.
-        let through = end ?? .max
-        let obsolete: [String] = state.withLock { s in
-            for (id, blocks, _) in work.taken {
-                guard var list = s.sealing[id] else { continue }
-                list.removeFirst(min(blocks.count, list.count))
-                s.sealing[id] = list.isEmpty ? nil : list
-            }
-            if end != nil {
-                let newSegments = Set(work.chunks.map(\.segment))
-                s.segments = Array(Set(s.segments).union(newSegments)).sorted()
-                for segment in newSegments { s.rawDays.insert(floorDiv(segment, 86_400_000)) }
-            }
-            let gone = s.retired.filter { $0.newest < through }.map(\.path)
-            s.retired.removeAll { $0.newest < through }
-            s.counters.seals += 1
-            s.counters.chunksSealed += UInt64(encoded.count)
-            s.counters.sealedBytes += UInt64(sealedBytes)
-            s.counters.sealedSamples += UInt64(sealedSamples)
-            return gone
-        }
-        for path in obsolete { unlink(path) }
     }
 
     /// Merges each finished hour's segment chunks into one chunk per entity, keyed by the

@@ -132,6 +132,30 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(try reopened.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)[ids[1]]?.count == 800)
     }
 
+    /// The database refusing a seal (here: another writer holds it; a full disk is the same
+    /// to the store) loses nothing; the next seal writes it all.
+    @Test func aFailedSealLosesNothing() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path)
+        let ids = try fill(store, entities: 2, from: day, count: 40)
+        var holding = Configuration()
+        holding.allowsUnsafeTransactions = true  // the transaction stays open across accesses
+        let blocker = try DatabaseQueue(path: path, configuration: holding)
+        try blocker.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        #expect(throws: (any Error).self) { try store.maintain(now: day + 400_000 + 60_000) }
+        #expect(store.counters.sealFailures >= 1)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[1]]?.count == 40)
+        try blocker.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+        try store.maintain(now: day + 400_000 + 60_000)
+        #expect(store.counters.seals >= 1)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[1]]?.count == 40)
+        try store.close()
+        let reopened = try open(path)
+        #expect(try reopened.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 40)
+        #expect(reopened.lookup(family: 1, key: "pod-1/main") == ids[1])
+    }
+
     @Test func aStoreWrittenBeforeMergedHoursOpens() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }
