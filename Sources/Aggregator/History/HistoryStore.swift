@@ -84,6 +84,8 @@ public final class HistoryStore: Sendable {
     private let seals = Counter(label: "clustermon_history_seals_total")
     private let rollups = Counter(label: "clustermon_history_rollups_total")
     private let tablesDropped = Counter(label: "clustermon_history_tables_dropped_total")
+    private let sealFailures = Counter(label: "clustermon_history_seal_failures_total")
+    private let compactions = Counter(label: "clustermon_history_hours_merged_total")
     private let bytesPerSample = Gauge(label: "clustermon_history_sealed_bytes_per_sample")
     private let headSeries = Gauge(label: "clustermon_history_head_series")
     private let headBytes = Gauge(label: "clustermon_history_head_bytes")
@@ -223,6 +225,8 @@ public final class HistoryStore: Sendable {
         seals.increment(by: Int(now.seals - before.seals))
         rollups.increment(by: Int(now.rollups - before.rollups))
         tablesDropped.increment(by: Int(now.tablesDropped - before.tablesDropped))
+        sealFailures.increment(by: Int(now.sealFailures - before.sealFailures))
+        compactions.increment(by: Int(now.compactions - before.compactions))
         if now.sealedSamples > 0 { bytesPerSample.record(Double(now.sealedBytes) / Double(now.sealedSamples)) }
         let head = store.headFootprint()
         headSeries.record(head.series)
