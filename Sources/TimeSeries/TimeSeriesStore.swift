@@ -93,6 +93,9 @@ public final class TimeSeriesStore: Sendable {
     private let state: Mutex<State>
     /// One seal, rollup or retention run at a time.
     private let maintenance = Mutex(false)
+    /// Seals one at a time (a graceful stop's seal waits for a running one): a seal deletes
+    /// log files that only the seals before it have covered.
+    private let sealSerial = NSLock()
 
     /// An entity's rows of one segment in memory, encoded as the log writes them: each row
     /// a varint of its presence mask (shifted left, the low bit set on a block's first row),
@@ -613,6 +616,8 @@ public final class TimeSeriesStore: Sendable {
     /// transaction with the entities registered since the last seal; starts a new log
     /// generation holding what stays in the head.
     func seal(through end: Int64?) throws {
+        sealSerial.lock()
+        defer { sealSerial.unlock() }
         struct Work {
             var taken: [(EntityID, [Block], Int64)] = []
             var chunks: [(segment: Int64, entity: EntityID, rows: [SampleRow], encodings: [ValueEncoding])] = []
