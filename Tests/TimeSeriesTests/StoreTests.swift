@@ -171,6 +171,11 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 3)
     }
 
+    @Test func labelsRoundTripThroughTheirText() {
+        let labels = ["namespace": "a=b", "pod": "line\nbreak", "image": "back\\slash\\e", "": "empty key", "k": ""]
+        #expect(TimeSeriesStore.parseLabels(TimeSeriesStore.formatLabels(labels)) == labels)
+    }
+
     @Test func olderOrRepeatedRowsAreRefused() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }
