@@ -949,6 +949,14 @@ public final class TimeSeriesStore: Sendable {
             } else if hours.count > 1 {
                 logger.warning("history over its size bound; dropping its oldest day of hourly buckets", metadata: ["day": "\(hours[0])", "limit": "\(configuration.maxBytes)"])
                 try drop(hours: hours[0])
+            } else if let day = raw.first, let oldest = state.withLock({ s in s.segments.first { floorDiv($0, 86_400_000) == day } }),
+                      state.withLock({ s in s.segments.filter { floorDiv($0, 86_400_000) == day }.count }) > 1 {
+                // The newest day alone is over the bound: its oldest hour goes (the pages it
+                // frees are reused; the day's buckets will show the gap in their coverage).
+                let cut = floorDiv(oldest, 3_600_000) * 3_600_000 + 3_600_000
+                logger.warning("history over its size bound with one day of raw chunks; dropping its oldest hour",
+                               metadata: ["from": "\(oldest)", "to": "\(cut)", "limit": "\(configuration.maxBytes)"])
+                try drop(raw: day, before: cut)
             } else { break }
         }
         // Entities with no sample left anywhere are forgotten.
@@ -979,6 +987,20 @@ public final class TimeSeriesStore: Sendable {
             s.rawDays.remove(day)
             s.segments.removeAll { floorDiv($0, 86_400_000) == day }
             s.spans = s.spans.filter { floorDiv($0.key, 86_400_000) != day }
+            s.counters.tablesDropped += 1
+        }
+    }
+
+    /// Deletes a raw day's chunks keyed before `cut` (the size bound's last resort).
+    func drop(raw day: Int64, before cut: Int64) throws {
+        let keys = state.withLock { s in s.segments.filter { floorDiv($0, 86_400_000) == day && $0 < cut } }
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM \(Self.rawTable(day: day)) WHERE start < ?", arguments: [cut])
+            try db.execute(sql: "DELETE FROM segments WHERE start >= ? AND start < ?", arguments: [day * 86_400_000, cut])
+        }
+        state.withLock { s in
+            s.segments.removeAll { keys.contains($0) }
+            for key in keys { s.spans[key] = nil }
             s.counters.tablesDropped += 1
         }
     }

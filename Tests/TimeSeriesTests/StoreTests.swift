@@ -171,6 +171,27 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 3)
     }
 
+    /// One day alone over the size bound: its oldest hours go until it fits.
+    @Test func aDayOverTheSizeBoundLosesItsOldestHours() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        var ids: [EntityID] = []
+        var full: Int64 = 0
+        do {
+            let store = try open(path)
+            ids = try fill(store, entities: 200, from: day, count: 6 * 360)  // 6 hours
+            try store.maintain(now: day + 6 * 3_600_000 + 60_000)
+            full = try store.liveBytes()
+        }
+        let store = try open(path) { $0.maxBytes = full / 2 }
+        try store.maintain(now: day + 6 * 3_600_000 + 60_000)
+        #expect(try store.liveBytes() <= full / 2)
+        let left = try store.samples([ids[0]], metric: 0, from: day, to: day + 7 * 3_600_000)[ids[0]] ?? []
+        // The newest samples stay, the oldest went.
+        #expect(left.last?.time == day + Int64(6 * 360 - 1) * 10_000)
+        #expect((left.first?.time ?? 0) >= day + 3_600_000)
+    }
+
     @Test func labelsRoundTripThroughTheirText() {
         let labels = ["namespace": "a=b", "pod": "line\nbreak", "image": "back\\slash\\e", "": "empty key", "k": ""]
         #expect(TimeSeriesStore.parseLabels(TimeSeriesStore.formatLabels(labels)) == labels)
