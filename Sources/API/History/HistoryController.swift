@@ -190,7 +190,9 @@ struct HistoryController {
 
     /// `{"start","end","resolution","step"?,"series":{"<key>":[{"t","value"}]}}`, keys sorted.
     static func render(_ series: [String: [MetricPoint]], _ window: Window) -> Response {
-        render(series, window, resolution: window.resolution, step: window.step, bytesPerPoint: 48) { w, point in
+        // With a step, `resolution` names it only when it is one of the resolutions.
+        let resolution = window.step.map { step in Resolution.allCases.first { $0 != .raw && $0.seconds == step } } ?? window.resolution
+        return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { w, point in
             w.field("t", time: point.time)
             w.field("value", point.value)
         }
@@ -212,13 +214,13 @@ struct HistoryController {
         }
     }
 
-    static func render<Point>(_ series: [String: [Point]], _ window: Window, resolution: Resolution, step: Int64?, bytesPerPoint: Int,
+    static func render<Point>(_ series: [String: [Point]], _ window: Window, resolution: Resolution?, step: Int64?, bytesPerPoint: Int,
                               point write: (inout JSONWriter, Point) -> Void) -> Response {
         var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * bytesPerPoint })
         w.beginObject()
         w.field("start", UnixTime(seconds: window.start).rfc3339)
         w.field("end", UnixTime(seconds: window.end).rfc3339)
-        w.field("resolution", resolution.rawValue)
+        if let resolution { w.field("resolution", resolution.rawValue) }
         if let step { w.field("step", "\(step)s") }
         w.key("series")
         w.beginObject()

@@ -119,6 +119,11 @@ public final class SimulatedNodes: Service {
                         $0.restartCount = UInt32(p % 3)
                         $0.state = "running"
                         $0.startedAt = .with { $0.seconds = Int64(time) - Int64(sequence * seconds) }
+                        // The pod's one container uses what the pod uses.
+                        $0.usage = .with {
+                            $0.cpuUsageCoreNanoseconds = sequence * seconds * UInt64(10_000_000 + p * 1_000_000)
+                            $0.memoryWorkingSetBytes = UInt64(64 + (p * 13 + Int(sequence)) % 512) << 20
+                        }
                         $0.cpuRequestMillicores = 100
                         $0.memoryLimitBytes = 1 << 30
                     }]
