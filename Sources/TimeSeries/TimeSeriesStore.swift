@@ -59,6 +59,10 @@ public struct EntityInfo: Sendable {
         self.first = first
         self.last = last
     }
+
+    /// The placeholder of an id no entity holds (forgotten, or not yet replayed).
+    static func vacant(_ id: EntityID) -> EntityInfo { EntityInfo(id: id, family: vacantFamily, key: "", labelText: "", first: 0, last: 0) }
+    static let vacantFamily: UInt8 = 255
 }
 
 public enum StoreError: Error, CustomStringConvertible {
@@ -214,9 +218,6 @@ public final class TimeSeriesStore: Sendable {
             return (blocks.count - 1, start)
         }
 
-        func forEach(_ body: ([UInt64]) -> Void) { for block in blocks { block.forEach(body) } }
-
-        var rows: [SampleRow] { blocks.flatMap(\.rows) }
         var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.capacity + $1.last.capacity * 8 + 64 } }
     }
 
@@ -241,6 +242,26 @@ public final class TimeSeriesStore: Sendable {
         /// Blocks taken by a seal in progress: readers still see them.
         var sealing: [EntityID: [Block]] = [:]
         var counters = StoreCounters()
+
+        /// Puts an entity at its id's place in the index (ids are dense from 1).
+        mutating func place(_ info: EntityInfo) {
+            let index = Int(info.id.raw) - 1
+            while entities.count < index { entities.append(.vacant(EntityID(UInt32(entities.count + 1)))) }
+            if index < entities.count { entities[index] = info } else { entities.append(info) }
+            byKey[info.family, default: [:]][info.key] = info.id
+        }
+
+        /// The oldest segment the head holds rows of.
+        var oldestHeadSegment: Int64? { head.values.compactMap { $0.blocks.first?.segment }.min() }
+
+        /// Takes a seal's blocks out of `sealing`.
+        mutating func release(_ taken: [(EntityID, [Block], Int64)]) {
+            for (id, blocks, _) in taken {
+                guard var list = sealing[id] else { continue }
+                list.removeFirst(min(blocks.count, list.count))
+                sealing[id] = list.isEmpty ? nil : list
+            }
+        }
     }
 
     public init(path: String, families: [Family], configuration: StoreConfiguration = .init(), logger: Logger) throws {
@@ -261,7 +282,6 @@ public final class TimeSeriesStore: Sendable {
                     labels TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, UNIQUE(family, key));
                 CREATE TABLE IF NOT EXISTS segments(start INTEGER PRIMARY KEY, span INTEGER);
                 CREATE TABLE IF NOT EXISTS rolled(day INTEGER PRIMARY KEY);
-                CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """)
             // Stores written before merged hours existed have no span column.
             if try !db.columns(in: "segments").contains(where: { $0.name == "span" }) {
@@ -276,11 +296,7 @@ public final class TimeSeriesStore: Sendable {
                 let first: Int64 = row["first"], last: Int64 = row["last"]
                 let info = EntityInfo(id: id, family: UInt8(row["family"] as Int64), key: row["key"], labelText: row["labels"],
                                       first: first == 0 ? .max : first, last: last == 0 ? .min : last)
-                while initial.entities.count < Int(id.raw) - 1 {
-                    initial.entities.append(EntityInfo(id: EntityID(UInt32(initial.entities.count + 1)), family: 255, key: "", labels: [:], first: 0, last: 0))
-                }
-                initial.entities.append(info)
-                initial.byKey[info.family, default: [:]][info.key] = id
+                initial.place(info)
             }
             for row in try GRDB.Row.fetchAll(db, sql: "SELECT start, span FROM segments ORDER BY start") {
                 let start: Int64 = row["start"]
@@ -320,8 +336,6 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
-    public func entityCount(family: UInt8) -> Int { state.withLock { $0.byKey[family]?.count ?? 0 } }
-
     /// The entity with this key, registered with `labels` when it is new.
     public func register(family: UInt8, key: String, labels: () -> [String: String]) throws -> EntityID {
         guard families[family] != nil else { throw StoreError.unknownFamily(family) }
@@ -339,20 +353,29 @@ public final class TimeSeriesStore: Sendable {
 
     // MARK: - Appending
 
+    /// What one `append` did.
+    public struct Appended: Sendable, Equatable {
+        public var rows = 0
+        /// Values appended (one per present metric of each row taken).
+        public var samples = 0
+        /// Rows refused: not newer than their entity's newest, or of no known entity.
+        public var rejected = 0
+    }
+
     /// Appends rows (each entity's rows in time order; a row not newer than the entity's
-    /// newest is refused and counted). Returns how many rows were taken.
+    /// newest is refused and counted).
     @discardableResult
-    public func append(_ rows: [(entity: EntityID, row: SampleRow)]) throws -> Int {
+    public func append(_ rows: [(entity: EntityID, row: SampleRow)]) throws -> Appended {
         try state.withLock { s in
-            var payload: [UInt8] = [2]
-            payload.reserveCapacity(8 + rows.count * 24)
-            appendVarint(UInt64(rows.count), to: &payload)
-            var taken = 0
+            // The log record: 2, the row count, then each row after its entity's id.
+            var payload: [UInt8] = []
+            payload.reserveCapacity(rows.count * 24)
+            var done = Appended()
             for (entity, row) in rows {
                 let index = Int(entity.raw) - 1
-                guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family] else { s.counters.rowsRejected += 1; continue }
-                if s.entities[index].last >= row.time { s.counters.rowsRejected += 1; continue }
-                let segment = floorDiv(row.time, configuration.segment) * configuration.segment
+                guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family],
+                      s.entities[index].last < row.time else { done.rejected += 1; continue }
+                let segment = floor(row.time, toMultipleOf: configuration.segment)
                 var head = s.head.removeValue(forKey: entity) ?? Head(width: family.metrics.count)
                 let (block, start) = head.append(row, segment: segment)
                 appendVarint(UInt64(entity.raw), to: &payload)
@@ -362,19 +385,19 @@ public final class TimeSeriesStore: Sendable {
                 if s.entities[index].first == .max { s.entities[index].first = row.time }
                 s.entities[index].last = row.time
                 if s.headSegment == nil || segment < s.headSegment! { s.headSegment = max(segment, s.segments.last.map { $0 + configuration.segment } ?? segment) }
-                s.counters.samplesAppended += UInt64(row.present.nonzeroBitCount)
-                taken += 1
+                done.samples += row.present.nonzeroBitCount
+                done.rows += 1
             }
-            if taken > 0 {
-                // The row count was a guess; rows refused above are not in the payload.
-                var fixed: [UInt8] = [2]
-                appendVarint(UInt64(taken), to: &fixed)
-                let headerLength = 1 + varintLength(UInt64(rows.count))
-                fixed.append(contentsOf: payload[headerLength...])
-                try s.wal?.append(fixed)
+            s.counters.samplesAppended += UInt64(done.samples)
+            s.counters.rowsRejected += UInt64(done.rejected)
+            if done.rows > 0 {
+                var record: [UInt8] = [2]
+                appendVarint(UInt64(done.rows), to: &record)
+                record.append(contentsOf: payload)
+                try s.wal?.append(record)
                 s.counters.walBytes = UInt64(s.wal?.bytesWritten ?? 0)
             }
-            return taken
+            return done
         }
     }
 
@@ -403,12 +426,16 @@ public final class TimeSeriesStore: Sendable {
         }
         for slot in metrics.indices {
             for (id, rows) in heads[slot] { result[slot][id, default: []].append(contentsOf: rows) }
-            // Late rows sit in a later chunk: keep time order.
-            for (id, list) in result[slot] where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
-                result[slot][id] = list.sorted { $0.time < $1.time }
-            }
+            Self.restoreTimeOrder(&result[slot]) { $0.time }
         }
         return result
+    }
+
+    /// Late rows sit in a later chunk than their time's: sorts the lists they put out of order.
+    static func restoreTimeOrder<Item>(_ lists: inout [EntityID: [Item]], time: (Item) -> Int64) {
+        for (id, list) in lists where zip(list, list.dropFirst()).contains(where: { time($0) > time($1) }) {
+            lists[id] = list.sorted { time($0) < time($1) }
+        }
     }
 
     /// Some metrics' head samples in [from, to], the sealed segments and index entries.
@@ -514,9 +541,7 @@ public final class TimeSeriesStore: Sendable {
             }
         }
         for (id, rows) in heads { result[id, default: []].append(contentsOf: rows) }
-        for (id, list) in result where zip(list, list.dropFirst()).contains(where: { $0.time > $1.time }) {
-            result[id] = list.sorted { $0.time < $1.time }
-        }
+        Self.restoreTimeOrder(&result) { $0.time }
         return result
     }
 
@@ -545,12 +570,8 @@ public final class TimeSeriesStore: Sendable {
             for (id, list) in samples {
                 guard let info = info(id), let definition = families[info.family]?.metrics[safe: metric] else { continue }
                 var buckets = result[id] ?? [BucketStats](repeating: BucketStats(), count: grid.count)
-                // Only this span's part of the grid: a sub-grid whose buckets map onto the grid's.
-                var spanGrid = grid
-                spanGrid.start = grid.start
-                let clipped = list.filter { $0.time >= lower - configuration.gapLimit && $0.time < upper + configuration.gapLimit }
                 var partial = [BucketStats](repeating: BucketStats(), count: grid.count)
-                spanGrid.accumulate(clipped, metric: definition, origin: info.first, into: &partial)
+                grid.accumulate(list, metric: definition, origin: info.first, into: &partial)
                 // Keep only the pieces inside [lower, upper): the grid's buckets there.
                 for index in 0..<grid.count {
                     let bucketStart = grid.start + grid.step * Int64(index)
@@ -616,7 +637,7 @@ public final class TimeSeriesStore: Sendable {
     public func close() throws {
         let newest = state.withLock { s in s.head.values.compactMap(\.lastTime).max() }
         if let newest {
-            try seal(through: floorDiv(newest, configuration.segment) * configuration.segment + configuration.segment)
+            try seal(through: floor(newest, toMultipleOf: configuration.segment) + configuration.segment)
         } else {
             try seal(through: nil)
         }
@@ -627,21 +648,19 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
-    /// Moves head rows older than `end` into chunks keyed by their segment, in one
-    /// transaction with the entities registered since the last seal; starts a new log
-    /// generation holding what stays in the head.
+    /// Moves the head's blocks of segments before `end` (all with nil) into chunks keyed by
+    /// their segment, in one transaction with the entities registered since the last seal;
+    /// appends go to a new log file, and files whose rows are all sealed go.
     func seal(through end: Int64?) throws {
         sealSerial.lock()
         defer { sealSerial.unlock() }
         struct Work {
             var taken: [(EntityID, [Block], Int64)] = []
-            var chunks: [(segment: Int64, entity: EntityID, rows: [SampleRow], encodings: [ValueEncoding])] = []
             var entities: [EntityInfo] = []
-            var sealedLast: [EntityID: Int64] = [:]
         }
         // Under the lock, only moves: blocks of the sealed segments go to `sealing` (readers
         // still see them) and the log switches to a new file.
-        var work: Work = try state.withLock { s in
+        let work: Work = try state.withLock { s in
             var work = Work()
             let floor = s.segments.last.map { $0 + configuration.segment } ?? .min
             for id in Array(s.head.keys) {
@@ -664,7 +683,7 @@ public final class TimeSeriesStore: Sendable {
             s.wal = try WriteAheadLog(creating: "\(logPath).\(generation)", generation: generation)
             // Entities not yet in the database are named again in the new file.
             for id in s.unsaved.sorted() { try s.wal?.append(Self.registration(s.entities[Int(id.raw) - 1])) }
-            s.headSegment = s.head.isEmpty ? nil : s.head.values.compactMap { $0.blocks.first?.segment }.min()
+            s.headSegment = s.oldestHeadSegment
             return work
         }
         // Outside it, the rows become chunks: a block's rows go to their segment's chunk, or,
@@ -680,32 +699,27 @@ public final class TimeSeriesStore: Sendable {
                 sealedLast[id] = max(sealedLast[id] ?? .min, rows.last!.time)
             }
         }
-        work.chunks = chunks
-        work.sealedLast = sealedLast
         var sealedBytes = 0, sealedSamples = 0
-        let encoded = work.chunks.map { chunk -> (Int64, EntityID, [UInt8]) in
+        let encoded = chunks.map { chunk -> (Int64, EntityID, [UInt8]) in
             let bytes = Chunk.encode(chunk.rows[...], encodings: chunk.encodings)
             sealedBytes += bytes.count
             sealedSamples += chunk.rows.reduce(0) { $0 + $1.present.nonzeroBitCount }
             return (chunk.segment, chunk.entity, bytes.count > 0 ? bytes : [])
         }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
         do {
-            try write(encoded, work.entities, work.sealedLast)
+            try write(encoded, work.entities, sealedLast)
         } catch {
             // Nothing is lost: the blocks go back to the head (their log files stay), the
             // entities stay to be saved, and the next seal tries again.
             state.withLock { s in
+                s.release(work.taken)
                 for (id, blocks, _) in work.taken {
-                    if var list = s.sealing[id] {
-                        list.removeFirst(min(blocks.count, list.count))
-                        s.sealing[id] = list.isEmpty ? nil : list
-                    }
                     var head = s.head.removeValue(forKey: id) ?? Head(width: blocks.first?.width ?? 0)
                     head.blocks = blocks + head.blocks
                     s.head[id] = head
                 }
                 for info in work.entities { s.unsaved.insert(info.id) }
-                s.headSegment = s.head.values.compactMap { $0.blocks.first?.segment }.min()
+                s.headSegment = s.oldestHeadSegment
                 s.counters.sealFailures += 1
             }
             throw error
@@ -713,13 +727,9 @@ public final class TimeSeriesStore: Sendable {
         // Sealed: the blocks leave `sealing`, and log files holding only sealed rows go.
         let through = end ?? .max
         let obsolete: [String] = state.withLock { s in
-            for (id, blocks, _) in work.taken {
-                guard var list = s.sealing[id] else { continue }
-                list.removeFirst(min(blocks.count, list.count))
-                s.sealing[id] = list.isEmpty ? nil : list
-            }
+            s.release(work.taken)
             if end != nil {
-                let newSegments = Set(work.chunks.map(\.segment))
+                let newSegments = Set(chunks.map(\.segment))
                 s.segments = Array(Set(s.segments).union(newSegments)).sorted()
                 for segment in newSegments { s.rawDays.insert(floorDiv(segment, 86_400_000)) }
             }
@@ -739,15 +749,15 @@ public final class TimeSeriesStore: Sendable {
     private func write(_ encoded: [(Int64, EntityID, [UInt8])], _ entities: [EntityInfo], _ sealedLast: [EntityID: Int64]) throws {
         try pool.write { db in
             var created: Set<Int64> = []
-            for (segment, entity, bytes) in encoded {
+            for segment in Set(encoded.map(\.0)) {
                 let day = floorDiv(segment, 86_400_000)
-                let table = Self.rawTable(day: day)
-                if !created.contains(day) {
-                    try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table)(start INTEGER NOT NULL, entity INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(start, entity)) WITHOUT ROWID")
-                    try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
-                    created.insert(day)
+                if created.insert(day).inserted {
+                    try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(Self.rawTable(day: day))(start INTEGER NOT NULL, entity INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(start, entity)) WITHOUT ROWID")
                 }
                 try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
+            }
+            for (segment, entity, bytes) in encoded {
+                let table = Self.rawTable(day: floorDiv(segment, 86_400_000))
                 // A chunk already there for this segment (rows sealed twice after a crash
                 // between commit and log switch are the same rows): the new one adds late rows.
                 let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
@@ -755,13 +765,9 @@ public final class TimeSeriesStore: Sendable {
                 if db.changesCount == 0,
                    let existing = try Data.fetchOne(db, sql: "SELECT data FROM \(table) WHERE start = ? AND entity = ?", arguments: [segment, Int64(entity.raw)]),
                    let family = self.info(entity).flatMap({ self.families[$0.family] }) {
-                    let old = try Chunk.decodeRows([UInt8](existing), encodings: family.encodings)
-                    let new = try Chunk.decodeRows(bytes, encodings: family.encodings)
-                    var merged: [Int64: SampleRow] = [:]
-                    for row in old + new { merged[row.time] = row }
-                    let rows = merged.values.sorted { $0.time < $1.time }
+                    let merged = try Chunk.merge([[UInt8](existing), bytes], encodings: family.encodings)
                     try db.execute(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)",
-                                   arguments: [segment, Int64(entity.raw), Data(Chunk.encode(rows[...], encodings: family.encodings))])
+                                   arguments: [segment, Int64(entity.raw), Data(merged)])
                 }
             }
             // The index keeps each entity's first and newest *sealed* times: a replayed log
@@ -789,7 +795,7 @@ public final class TimeSeriesStore: Sendable {
             guard let last = s.segments.last else { return [] }
             var hours = Set<Int64>()
             for key in s.segments {
-                let hour = floorDiv(key, span) * span
+                let hour = floor(key, toMultipleOf: span)
                 // Finished (the segment after the hour is sealed too) and not merged yet.
                 if hour + span <= last && (key != hour || s.spans[key] == nil) { hours.insert(hour) }
             }
@@ -820,13 +826,10 @@ public final class TimeSeriesStore: Sendable {
                 var merged: [(Int64, Data)] = []
                 for (entity, parts) in chunks {
                     guard let info = info(EntityID(UInt32(truncatingIfNeeded: entity))), let family = families[info.family] else { continue }
-                    var byTime: [Int64: SampleRow] = [:]
-                    for part in parts { for row in try Chunk.decodeRows(part, encodings: family.encodings) { byTime[row.time] = row } }
-                    let rows = byTime.values.sorted { $0.time < $1.time }
-                    merged.append((entity, Data(Chunk.encode(rows[...], encodings: family.encodings))))
+                    merged.append((entity, Data(try Chunk.merge(parts, encodings: family.encodings))))
                 }
                 try pool.write { db in
-                            for key in keys where key != hour {
+                    for key in keys where key != hour {
                         try db.execute(sql: "DELETE FROM \(table) WHERE start = ? AND entity >= ? AND entity < ?", arguments: [key, lower, upper])
                     }
                     let statement = try db.cachedStatement(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
@@ -858,7 +861,7 @@ public final class TimeSeriesStore: Sendable {
             let grid = BucketGrid(start: day * 86_400_000, step: configuration.bucketWidth, count: Int(86_400_000 / configuration.bucketWidth),
                                   gapLimit: configuration.gapLimit)
             // Every entity seen that day.
-            let entities = state.withLock { s in s.entities.filter { $0.family != 255 && $0.first < dayEnd && $0.last >= grid.start - configuration.gapLimit } }
+            let entities = state.withLock { s in s.entities.filter { $0.family != EntityInfo.vacantFamily && $0.first < dayEnd && $0.last >= grid.start - configuration.gapLimit } }
             var rows: [(EntityID, [UInt8])] = []
             for batch in stride(from: 0, to: entities.count, by: 512) {
                 let slice = entities[batch..<min(batch + 512, entities.count)]
@@ -879,7 +882,7 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
             try pool.write { db in
-                    let table = Self.hourTable(day: day)
+                let table = Self.hourTable(day: day)
                 try db.execute(sql: "CREATE TABLE IF NOT EXISTS \(table)(entity INTEGER PRIMARY KEY, data BLOB NOT NULL)")
                 let insert = try db.cachedStatement(sql: "REPLACE INTO \(table)(entity, data) VALUES (?, ?)")
                 for (id, blob) in rows { try insert.execute(arguments: [Int64(id.raw), Data(blob)]) }
@@ -953,7 +956,7 @@ public final class TimeSeriesStore: Sendable {
                       state.withLock({ s in s.segments.filter { floorDiv($0, 86_400_000) == day }.count }) > 1 {
                 // The newest day alone is over the bound: its oldest hour goes (the pages it
                 // frees are reused; the day's buckets will show the gap in their coverage).
-                let cut = floorDiv(oldest, 3_600_000) * 3_600_000 + 3_600_000
+                let cut = floor(oldest, toMultipleOf: 3_600_000) + 3_600_000
                 logger.warning("history over its size bound with one day of raw chunks; dropping its oldest hour",
                                metadata: ["from": "\(oldest)", "to": "\(cut)", "limit": "\(configuration.maxBytes)"])
                 try drop(raw: day, before: cut)
@@ -961,7 +964,7 @@ public final class TimeSeriesStore: Sendable {
         }
         // Entities with no sample left anywhere are forgotten.
         let horizon = min(now - configuration.bucketRetention, now - configuration.rawRetention)
-        let gone = state.withLock { s in s.entities.filter { $0.family != 255 && $0.last != .min && $0.last < horizon && s.head[$0.id] == nil }.map(\.id) }
+        let gone = state.withLock { s in s.entities.filter { $0.family != EntityInfo.vacantFamily && $0.last != .min && $0.last < horizon && s.head[$0.id] == nil }.map(\.id) }
         if !gone.isEmpty {
             try pool.write { db in
                 let statement = try db.cachedStatement(sql: "DELETE FROM entities WHERE id = ?")
@@ -971,7 +974,7 @@ public final class TimeSeriesStore: Sendable {
                 for id in gone {
                     let info = s.entities[Int(id.raw) - 1]
                     s.byKey[info.family]?[info.key] = nil
-                    s.entities[Int(id.raw) - 1] = EntityInfo(id: id, family: 255, key: "", labels: [:], first: 0, last: 0)
+                    s.entities[Int(id.raw) - 1] = .vacant(id)
                 }
                 s.counters.entitiesForgotten += UInt64(gone.count)
             }
@@ -1047,8 +1050,7 @@ public final class TimeSeriesStore: Sendable {
         appendVarint(UInt64(info.id.raw), to: &payload)
         payload.append(info.family)
         appendString(info.key, to: &payload)
-        let labels = info.labelText
-        appendString(labels, to: &payload)
+        appendString(info.labelText, to: &payload)
         return payload
     }
 
@@ -1086,12 +1088,7 @@ public final class TimeSeriesStore: Sendable {
                             let key = try Self.readString(&cursor)
                             let labels = try Self.readString(&cursor)
                             if s.byKey[family]?[key] == nil, families[family] != nil {
-                                while s.entities.count < Int(id.raw) - 1 {
-                                    s.entities.append(EntityInfo(id: EntityID(UInt32(s.entities.count + 1)), family: 255, key: "", labels: [:], first: 0, last: 0))
-                                }
-                                let info = EntityInfo(id: id, family: family, key: key, labelText: labels, first: .max, last: .min)
-                                if s.entities.count >= Int(id.raw) { s.entities[Int(id.raw) - 1] = info } else { s.entities.append(info) }
-                                s.byKey[family, default: [:]][key] = id
+                                s.place(EntityInfo(id: id, family: family, key: key, labelText: labels, first: .max, last: .min))
                                 s.unsaved.insert(id)
                             }
                         case 2:
@@ -1109,7 +1106,7 @@ public final class TimeSeriesStore: Sendable {
                                 let index = Int(id.raw) - 1
                                 if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // sealed already
                                 let row = SampleRow(time: time, present: words[1], values: Array(words[2...]))
-                                let segment = floorDiv(time, configuration.segment) * configuration.segment
+                                let segment = floor(time, toMultipleOf: configuration.segment)
                                 var head = s.head.removeValue(forKey: id) ?? Head(width: family.metrics.count)
                                 _ = head.append(row, segment: segment)
                                 s.head[id] = head
@@ -1190,11 +1187,9 @@ public final class TimeSeriesStore: Sendable {
 
 @inline(__always) func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a - b + 1) / b }
 
-func varintLength(_ value: UInt64) -> Int {
-    var v = value, n = 1
-    while v >= 0x80 { v >>= 7; n += 1 }
-    return n
-}
+/// The largest multiple of `step` at or below `value` (times before 1970 included).
+@inline(__always) public func floor(_ value: Int64, toMultipleOf step: Int64) -> Int64 { floorDiv(value, step) * step }
+
 
 extension Array {
     subscript(safe index: Int) -> Element? { index >= 0 && index < count ? self[index] : nil }

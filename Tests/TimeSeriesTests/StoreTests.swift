@@ -202,8 +202,8 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         defer { removeStore(path) }
         let store = try open(path)
         let id = try store.register(family: 1, key: "a", labels: { [:] })
-        #expect(try store.append([(id, row(day + 10_000, 1, 1))]) == 1)
-        #expect(try store.append([(id, row(day + 10_000, 2, 2)), (id, row(day + 5_000, 2, 2))]) == 0)
+        #expect(try store.append([(id, row(day + 10_000, 1, 1))]).rows == 1)
+        #expect(try store.append([(id, row(day + 10_000, 2, 2)), (id, row(day + 5_000, 2, 2))]).rows == 0)
         #expect(store.counters.rowsRejected == 2)
     }
 

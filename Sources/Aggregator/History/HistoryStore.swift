@@ -177,11 +177,7 @@ public final class HistoryStore: Sendable {
                     rows.append((id, HistoryRows.container(container, time: time)))
                 }
             }
-            let before = store.counters
-            try store.append(rows)
-            let after = store.counters
-            appended.increment(by: Int(after.samplesAppended - before.samplesAppended))
-            if after.rowsRejected > before.rowsRejected { rejected.increment(by: Int(after.rowsRejected - before.rowsRejected)) }
+            try append(rows)
         } catch {
             logger.error("history append failed", metadata: ["node": "\(batch.nodeName)", "error": "\(error)"])
         }
@@ -198,7 +194,14 @@ public final class HistoryStore: Sendable {
             rows.append((id, SampleRow(time: time, values: [edge.totals.toServer, edge.totals.toClient, edge.totals.opened,
                                                             edge.totals.retransmits, UInt64(max(edge.active, 0))])))
         }
-        try store.append(rows)
+        try append(rows)
+    }
+
+    /// Appends and counts on /metrics what this append did (snapshots and edges alike).
+    private func append(_ rows: [(entity: EntityID, row: SampleRow)]) throws {
+        let done = try store.append(rows)
+        appended.increment(by: done.samples)
+        if done.rejected > 0 { rejected.increment(by: done.rejected) }
     }
 
     /// Seals, merges, rolls up and expires, on the history's own thread (seconds of work at
@@ -241,17 +244,6 @@ public final class HistoryStore: Sendable {
     }
 
     // MARK: - Reading
-
-    /// The display key of an entity: what the API names it by.
-    static func displayKey(_ info: EntityInfo) -> String? {
-        switch HistoryFamily(rawValue: info.family) {
-        case .node: info.labels["node"]
-        case .pod: info.labels["namespace"].flatMap { ns in info.labels["pod"].map { "\(ns)/\($0)" } }
-        case .container: info.labels["namespace"].flatMap { ns in info.labels["pod"].flatMap { pod in info.labels["container"].map { "\(ns)/\(pod)/\($0)" } } }
-        case .edge: info.labels["id"]
-        case nil: nil
-        }
-    }
 
     /// The selected entities, grouped by display key: only the namespaces a selection names
     /// are looked at.
@@ -308,7 +300,7 @@ public final class HistoryStore: Sendable {
             let ids = groups.values.flatMap { $0 }
             var evaluated: [[EntityID: [MetricPoint]]] = []
             if let step {
-                let first = alignToStep ? Self.floor(start, step) : start
+                let first = alignToStep ? floor(start, toMultipleOf: step) : start
                 let grid = BucketGrid(start: first * 1000, step: step * 1000, count: Int((end - first) / step + 1), gapLimit: gapLimit)
                 for (formula, aggregation) in formulas {
                     evaluated.append(try Self.bucketed(store, ids, formula, grid: grid, aggregation: aggregation))
@@ -344,8 +336,6 @@ public final class HistoryStore: Sendable {
         case .ratio(let top, let bottom): metrics(of: top) + metrics(of: bottom)
         }
     }
-
-    static func floor(_ value: Int64, _ step: Int64) -> Int64 { value >= 0 ? value / step * step : (value - step + 1) / step * step }
 
     /// Points of one key from several entities (a pod recreated under its name): at equal
     /// times, rates and increases add up; other values keep the newest entity's.

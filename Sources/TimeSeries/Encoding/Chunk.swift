@@ -109,6 +109,15 @@ public enum Chunk {
         return rows
     }
 
+    /// One chunk of the rows of several chunks of the same entity, ordered by time; of two
+    /// rows with one time the later chunk's wins (a seal after a replay, an hour's merge).
+    public static func merge(_ chunks: [[UInt8]], encodings: [ValueEncoding]) throws(ChunkError) -> [UInt8] {
+        var byTime: [Int64: SampleRow] = [:]
+        for chunk in chunks { for row in try decodeRows(chunk, encodings: encodings) { byTime[row.time] = row } }
+        let rows = byTime.values.sorted { $0.time < $1.time }
+        return encode(rows[...], encodings: encodings)
+    }
+
     public static func decodeTimes(_ bytes: [UInt8], into body: (Int64) -> Void) throws(ChunkError) {
         try bytes.withUnsafeBufferPointer { (buffer) throws(ChunkError) in
             var header = ByteCursor(buffer)
