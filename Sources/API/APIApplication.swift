@@ -34,6 +34,15 @@ public struct APIConfiguration: Sendable {
     public var maxStreams = 4096
     /// SSE keep-alive comment period.
     public var keepAlive: Duration = .seconds(15)
+    /// Kube-App's `API_USERNAME`/`API_PASSWORD`: `X-USERNAME`/`X-PASSWORD` act as an admin
+    /// on the Kube-App and allocation APIs.
+    public var kubeAppCredentials: KubeAppCredentials?
+    /// `--cluster-name`.
+    public var clusterName = ""
+    /// `--prices`: the allocation API shows costs only with a table.
+    public var prices: PriceTable?
+    /// The clock of the accounting APIs (tests fix it).
+    public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     public init(address: ListenAddress, serverName: String = "clustermon", registry: PrometheusCollectorRegistry,
                 readiness: [any ReadinessCheck] = [], cluster: (any ClusterView)? = nil, jwtSecret: String? = nil,
@@ -81,6 +90,10 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     if let history = configuration.history {
         HistoryController(history: history, live: configuration.live, auth: auth, visibility: visibility, refresh: configuration.refresh,
                           now: { Int64(Date().timeIntervalSince1970) }).addRoutes(to: router)
+        let accounting = AccountingAuth(auth: auth, credentials: configuration.kubeAppCredentials, visibility: visibility)
+        KubeAppController(history: history, access: accounting, clusterName: configuration.clusterName, now: configuration.now).addRoutes(to: router)
+        AllocationController(history: history, access: accounting, cluster: configuration.cluster, namespaceAccess: configuration.namespaceAccess,
+                             clusterName: configuration.clusterName, prices: configuration.prices, now: configuration.now).addRoutes(to: router)
     }
     return router
 }

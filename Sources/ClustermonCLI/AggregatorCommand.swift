@@ -131,7 +131,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
             cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
             heartbeatToken: environment["AUTH_TOKEN_BASIC"], heartbeatRateLimit: rateLimit, heartbeatRatePeriod: rateLimitPeriod.duration)
-        serving.serve(refresher, history: history, refresh: refresh.duration, in: &api)
+        try serving.serve(refresher, history: history, refresh: refresh.duration, environment: ProcessInfo.processInfo.environment, in: &api)
         let http = buildApplication(api, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: cluster), .init(service: events), .init(service: StreamSetupService(publisher: events, logger: logger)),

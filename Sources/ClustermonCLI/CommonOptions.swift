@@ -14,6 +14,7 @@ struct ServingOptions: ParsableArguments {
         .init("HISTORY_MAX_SIZE", "history-max-size"), .init("DROP_AFTER", "drop-after"), .init("MAX_STREAMS", "max-streams"),
         .init("KEEP_ALIVE", "keep-alive"), .init("GRAPH_WINDOW", "graph-window"), .init("GRAPH_MAX_WINDOW", "graph-max-window"),
         .init("GRAPH_MAX_CONNECTIONS", "graph-max-connections"), .init("NO_REVERSE_DNS", "no-reverse-dns", isSwitch: true),
+        .init("CLUSTER_NAME", "cluster-name"), .init("PRICES", "prices"),
     ]
 
     @Option(help: "Directory of the history database (history.sqlite); it survives restarts. (env DATA_DIR)")
@@ -49,6 +50,30 @@ struct ServingOptions: ParsableArguments {
     @Flag(help: "Do not look up reverse-DNS names of external addresses (they are shown by address). (env NO_REVERSE_DNS)")
     var noReverseDns = false
 
+    @Option(help: "This cluster's name: Kube-App's cluster_name tag and the allocation API's cluster property. (env CLUSTER_NAME)")
+    var clusterName = ""
+
+    @Option(help: "A JSON price table for the allocation API's costs: {\"cpuCoreHour\", \"ramGiBHour\", \"gpuHour\", \"networkGiB\", \"currency\"}; without it no costs are shown. (env PRICES)")
+    var prices: String?
+
+    /// The price table `--prices` names (read once at start; a bad file stops the start).
+    func priceTable() throws -> PriceTable? {
+        guard let prices else { return nil }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: prices)) } catch {
+            throw ValidationError("--prices: cannot read \(prices): \(error.localizedDescription)")
+        }
+        do {
+            let table = try JSONDecoder().decode(PriceTable.self, from: data)
+            guard [table.cpuCoreHour, table.ramGiBHour, table.gpuHour, table.networkGiB].allSatisfy({ $0.isFinite && $0 >= 0 }), !table.currency.isEmpty else {
+                throw ValidationError("--prices: prices must be finite and non-negative, and currency not empty")
+            }
+            return table
+        } catch let error as ValidationError { throw error } catch {
+            throw ValidationError("--prices: \(prices) is not a price table ({\"cpuCoreHour\": 0.03, \"ramGiBHour\": 0.004, \"gpuHour\": 0.9, \"networkGiB\": 0.01, \"currency\": \"CHF\"}): \(error)")
+        }
+    }
+
     func historyConfiguration() -> HistoryConfiguration {
         var configuration = HistoryConfiguration()
         configuration.retention = historyRetention.duration
@@ -79,7 +104,12 @@ struct ServingOptions: ParsableArguments {
 
     /// Points the HTTP face at the live views, the graph and the history, with these stream
     /// settings.
-    func serve(_ refresher: Refresher, history: HistoryStore, refresh: Duration, in api: inout APIConfiguration) {
+    func serve(_ refresher: Refresher, history: HistoryStore, refresh: Duration, environment: [String: String], in api: inout APIConfiguration) throws {
+        api.clusterName = clusterName
+        api.prices = try priceTable()
+        if let username = environment["API_USERNAME"], let password = environment["API_PASSWORD"], !username.isEmpty, !password.isEmpty {
+            api.kubeAppCredentials = KubeAppCredentials(username: username, password: password)
+        }
         api.live = refresher.live
         api.graph = refresher.graph
         api.history = history

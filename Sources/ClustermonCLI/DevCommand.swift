@@ -67,7 +67,7 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
         let refresher = Refresher(state: state, ingest: ingest, cluster: nil, history: history, events: bus,
                                   graph: graph, configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
         var api = APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)], jwtSecret: secret)
-        serving.serve(refresher, history: history, refresh: refresh.duration, in: &api)
+        try serving.serve(refresher, history: history, refresh: refresh.duration, environment: ProcessInfo.processInfo.environment, in: &api)
         let http = buildApplication(api, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: bus), .init(service: ingest), .init(service: agent), .init(service: refresher), .init(service: http),

@@ -549,64 +549,121 @@ public final class TimeSeriesStore: Sendable {
     /// where they are kept, from the stored hourly buckets of days rolled up where the grid
     /// is whole hours; raw samples win where both exist.
     public func buckets(_ entities: [EntityID], metric: Int, grid: BucketGrid) throws -> [EntityID: [BucketStats]] {
+        try buckets(entities, metrics: [metric], grid: grid)[0]
+    }
+
+    /// Several metrics of the given entities cut into the grid's buckets, one dictionary per
+    /// metric, each sample and stored bucket read once for all. `preferStored`: a rolled-up
+    /// day is read from its hourly buckets even while its raw samples are kept (the same
+    /// figures, computed by the same rule at rollup, but one row per entity a day instead of
+    /// every sample: accounting over long windows reads this way).
+    public func buckets(_ entities: [EntityID], metrics: [Int], grid: BucketGrid, preferStored: Bool = false) throws -> [[EntityID: [BucketStats]]] {
         let hourly = grid.step % configuration.bucketWidth == 0 && grid.start % configuration.bucketWidth == 0
         let (rolled, rawDays) = state.withLock { ($0.rolledDays, $0.rawDays) }
-        var result: [EntityID: [BucketStats]] = [:]
+        var result = [[EntityID: [BucketStats]]](repeating: [:], count: metrics.count)
         // Days of the grid: each from raw when its raw table exists, else from the buckets.
         let firstDay = floorDiv(grid.start, 86_400_000), lastDay = floorDiv(grid.end - 1, 86_400_000)
         var rawSpans: [(Int64, Int64)] = []
         var bucketDays: [Int64] = []
         var day = firstDay
         while day <= lastDay {
-            let useBuckets = hourly && rolled.contains(day) && !(rawDays.contains(day) && rawDays.contains(day - 1) && rawDays.contains(day + 1))
+            let rawAround = rawDays.contains(day) && rawDays.contains(day - 1) && rawDays.contains(day + 1)
+            let useBuckets = hourly && rolled.contains(day) && (preferStored || !rawAround)
             if useBuckets { bucketDays.append(day) } else {
                 let lower = max(grid.start, day * 86_400_000), upper = min(grid.end, (day + 1) * 86_400_000)
                 if let last = rawSpans.last, last.1 == lower { rawSpans[rawSpans.count - 1].1 = upper } else { rawSpans.append((lower, upper)) }
             }
             day += 1
         }
+        let empty = [BucketStats](repeating: BucketStats(), count: grid.count)
+        var partial = empty
         for (lower, upper) in rawSpans {
-            let samples = try samples(entities, metric: metric, from: lower - configuration.gapLimit, to: upper + configuration.gapLimit)
-            for (id, list) in samples {
-                guard let info = info(id), let definition = families[info.family]?.metrics[safe: metric] else { continue }
-                var buckets = result[id] ?? [BucketStats](repeating: BucketStats(), count: grid.count)
-                var partial = [BucketStats](repeating: BucketStats(), count: grid.count)
-                grid.accumulate(list, metric: definition, origin: info.first, into: &partial)
-                // Keep only the pieces inside [lower, upper): the grid's buckets there.
-                for index in 0..<grid.count {
-                    let bucketStart = grid.start + grid.step * Int64(index)
-                    if bucketStart >= lower && bucketStart < upper { buckets[index].merge(partial[index]) }
+            let fetched = try samples(entities, metrics: metrics, from: lower - configuration.gapLimit, to: upper + configuration.gapLimit)
+            // Only the grid's buckets inside [lower, upper) take this span's pieces.
+            let inside = (0..<grid.count).filter { index in
+                let bucketStart = grid.start + grid.step * Int64(index)
+                return bucketStart >= lower && bucketStart < upper
+            }
+            for (slot, metric) in metrics.enumerated() {
+                for (id, fetchedList) in fetched[slot] {
+                    guard let info = info(id), let definition = families[info.family]?.metrics[safe: metric] else { continue }
+                    var list = fetchedList
+                    try withPrevious(&list, of: info, metric: metric, definition: definition, lower: lower)
+                    var buckets = result[slot][id] ?? empty
+                    partial = empty
+                    grid.accumulate(list, metric: definition, origin: info.first, into: &partial)
+                    for index in inside { buckets[index].merge(partial[index]) }
+                    result[slot][id] = buckets
                 }
-                result[id] = buckets
             }
         }
         if !bucketDays.isEmpty {
-            let stored = try storedBuckets(entities, metric: metric, days: bucketDays)
-            for (id, hours) in stored {
-                var buckets = result[id] ?? [BucketStats](repeating: BucketStats(), count: grid.count)
-                for (start, stats) in hours {
-                    guard let index = grid.bucket(start) else { continue }
-                    buckets[index].merge(stats)
+            let stored = try storedBuckets(entities, metrics: metrics, days: bucketDays)
+            for slot in metrics.indices {
+                for (id, hours) in stored[slot] {
+                    var buckets = result[slot][id] ?? empty
+                    for (start, stats) in hours {
+                        guard let index = grid.bucket(start) else { continue }
+                        buckets[index].merge(stats)
+                    }
+                    result[slot][id] = buckets
                 }
-                result[id] = buckets
             }
         }
         return result
     }
 
+    /// A counter's samples fetched from `lower - gapLimit` on miss the sample before a gap
+    /// that crosses `lower`: the increase across the gap (which lands at the gap's end) needs
+    /// it. Puts that sample first, wherever it is, so that every window counts each increase
+    /// exactly once whatever its edges.
+    func withPrevious(_ samples: inout [(time: Int64, value: UInt64)], of info: EntityInfo, metric: Int, definition: MetricDefinition,
+                      lower: Int64) throws {
+        guard definition.kind == .counter, let first = samples.first, first.time >= lower, info.first < first.time else { return }
+        let to = lower - configuration.gapLimit - 1
+        var from = to - configuration.bucketWidth
+        while true {
+            let found = try self.samples([info.id], metric: metric, from: max(from, info.first), to: to)[info.id] ?? []
+            if let previous = found.last {
+                samples.insert(previous, at: 0)
+                return
+            }
+            if from <= info.first { return }
+            from = info.first
+        }
+    }
+
     static let statColumns: [ValueEncoding] = [.integer, .float, .float, .float, .float, .integer, .integer, .float, .integer]
 
-    func storedBuckets(_ entities: [EntityID], metric: Int, days: [Int64]) throws -> [EntityID: [(Int64, BucketStats)]] {
-        var result: [EntityID: [(Int64, BucketStats)]] = [:]
+    /// Above this many entities a day's bucket table is read whole (one pass) rather than
+    /// looked up entity by entity.
+    static let scanThreshold = 256
+
+    func storedBuckets(_ entities: [EntityID], metrics: [Int], days: [Int64]) throws -> [[EntityID: [(Int64, BucketStats)]]] {
+        var result = [[EntityID: [(Int64, BucketStats)]]](repeating: [:], count: metrics.count)
+        let wanted = entities.count > Self.scanThreshold ? Set(entities.map { Int64($0.raw) }) : nil
         try pool.read { db in
+            func take(_ id: Int64, _ data: Data) throws {
+                let stats = try Self.decodeBuckets([UInt8](data), metrics: metrics)
+                for slot in metrics.indices where !stats[slot].isEmpty {
+                    result[slot][EntityID(UInt32(id)), default: []].append(contentsOf: stats[slot])
+                }
+            }
             for day in days {
                 let table = Self.hourTable(day: day)
                 guard try db.tableExists(table) else { continue }
-                let statement = try db.cachedStatement(sql: "SELECT data FROM \(table) WHERE entity = ?")
-                for id in entities {
-                    guard let data = try Data.fetchOne(statement, arguments: [Int64(id.raw)]) else { continue }
-                    let stats = try Self.decodeBuckets([UInt8](data), metric: metric)
-                    result[id, default: []].append(contentsOf: stats)
+                if let wanted {
+                    let rows = try Row.fetchCursor(db, sql: "SELECT entity, data FROM \(table)")
+                    while let row = try rows.next() {
+                        let id: Int64 = row[0]
+                        if wanted.contains(id) { try take(id, row[1]) }
+                    }
+                } else {
+                    let statement = try db.cachedStatement(sql: "SELECT data FROM \(table) WHERE entity = ?")
+                    for id in entities {
+                        guard let data = try Data.fetchOne(statement, arguments: [Int64(id.raw)]) else { continue }
+                        try take(Int64(id.raw), data)
+                    }
                 }
             }
         }
@@ -872,7 +929,8 @@ public final class TimeSeriesStore: Sendable {
                     var any = false
                     for (metric, definition) in family.metrics.enumerated() {
                         let bit = UInt64(1) << UInt64(metric)
-                        let samples = list.compactMap { $0.present & bit != 0 ? (time: $0.time, value: $0.values[metric]) : nil }
+                        var samples = list.compactMap { $0.present & bit != 0 ? (time: $0.time, value: $0.values[metric]) : nil }
+                        try withPrevious(&samples, of: info, metric: metric, definition: definition, lower: grid.start)
                         let part = Self.encodeBuckets(grid.accumulate(samples, metric: definition, origin: info.first), grid: grid)
                         any = any || part.count > 1
                         appendVarint(UInt64(part.count), to: &blob)
@@ -905,34 +963,35 @@ public final class TimeSeriesStore: Sendable {
         return rows.isEmpty ? [0] : Chunk.encode(rows[...], encodings: statColumns)
     }
 
-    static func decodeBuckets(_ blob: [UInt8], metric: Int) throws -> [(Int64, BucketStats)] {
-        try blob.withUnsafeBufferPointer { buffer throws -> [(Int64, BucketStats)] in
+    static func decodeBuckets(_ blob: [UInt8], metrics: [Int]) throws -> [[(Int64, BucketStats)]] {
+        var result = [[(Int64, BucketStats)]](repeating: [], count: metrics.count)
+        try blob.withUnsafeBufferPointer { buffer in
             var cursor = ByteCursor(buffer)
             var index = 0
             while !cursor.atEnd {
                 let length = try cursor.count()
                 let part = try cursor.bytes(length)
-                if index == metric {
-                    let bytes = Array(part)
-                    if bytes == [0] { return [] }
-                    return try Chunk.decodeRows(bytes, encodings: statColumns).map { row in
-                        var stats = BucketStats()
-                        stats.count = row.values[0]
-                        stats.sum = Double(bitPattern: row.values[1])
-                        stats.min = Double(bitPattern: row.values[2])
-                        stats.max = Double(bitPattern: row.values[3])
-                        stats.last = Double(bitPattern: row.values[4])
-                        stats.lastTime = Int64(bitPattern: row.values[5])
-                        stats.increase = row.values[6]
-                        stats.integral = Double(bitPattern: row.values[7])
-                        stats.covered = Int64(bitPattern: row.values[8])
-                        return (row.time, stats)
-                    }
+                defer { index += 1 }
+                guard metrics.contains(index) else { continue }
+                let bytes = Array(part)
+                if bytes == [0] { continue }
+                let decoded = try Chunk.decodeRows(bytes, encodings: statColumns).map { row in
+                    var stats = BucketStats()
+                    stats.count = row.values[0]
+                    stats.sum = Double(bitPattern: row.values[1])
+                    stats.min = Double(bitPattern: row.values[2])
+                    stats.max = Double(bitPattern: row.values[3])
+                    stats.last = Double(bitPattern: row.values[4])
+                    stats.lastTime = Int64(bitPattern: row.values[5])
+                    stats.increase = row.values[6]
+                    stats.integral = Double(bitPattern: row.values[7])
+                    stats.covered = Int64(bitPattern: row.values[8])
+                    return (row.time, stats)
                 }
-                index += 1
+                for (slot, metric) in metrics.enumerated() where metric == index { result[slot] = decoded }
             }
-            return []
         }
+        return result
     }
 
     /// Drops raw days past the raw retention and bucket days past theirs (whole tables), then

@@ -28,4 +28,16 @@ public struct NamespaceAccess: Sendable {
             other != principal.userID && other.count > principal.userID.count && namespace.hasPrefix("compute-\(other)-")
         }
     }
+
+    /// The user id that owns a namespace: its owner label, else the longest known owner
+    /// whose `compute-<id>-` prefixes the name, else the id in `compute-<id>-...` up to the
+    /// next `-`; nil for every other name.
+    public func owner(of namespace: String, labels: [String: String]?, knownOwners: Set<String>) -> String? {
+        if let owner = labels?[ownerLabel] { return owner }
+        guard namespace.hasPrefix("compute-") else { return nil }
+        if let known = knownOwners.filter({ namespace.hasPrefix("compute-\($0)-") }).max(by: { $0.count < $1.count }) { return known }
+        let rest = namespace.dropFirst("compute-".count)
+        guard let dash = rest.firstIndex(of: "-"), dash > rest.startIndex else { return nil }
+        return String(rest[..<dash])
+    }
 }

@@ -354,13 +354,15 @@ public final class HistoryStore: Sendable {
 
     /// A formula's raw points from the fetched samples (`samples(metric)`: a stored metric's,
     /// from `from - gapLimit` on, so that the first rate has its previous sample).
+    /// `millisecondTimes`: points keep the samples' milliseconds (else Unix seconds).
     static func raw(_ formula: HistoryCatalog.Formula, from: Int64, to: Int64, gapLimit: Int64, encodings: [ValueEncoding],
-                    samples: (Int) -> [EntityID: [(time: Int64, value: UInt64)]]) -> [EntityID: [MetricPoint]] {
+                    millisecondTimes: Bool = false, samples: (Int) -> [EntityID: [(time: Int64, value: UInt64)]]) -> [EntityID: [MetricPoint]] {
+        let unit: Int64 = millisecondTimes ? 1 : 1000
         switch formula {
         case .stored(let metric):
             let encoding = metric < encodings.count ? encodings[metric] : .integer
             return samples(metric).mapValues { list in
-                list.compactMap { $0.time >= from ? MetricPoint(time: $0.time / 1000, value: number($0.value, encoding)) : nil }
+                list.compactMap { $0.time >= from ? MetricPoint(time: $0.time / unit, value: number($0.value, encoding)) : nil }
             }.filter { !$0.value.isEmpty }
         case .rate(let metric, let scale):
             // Each pair of consecutive samples gives the rate at the later one.
@@ -370,13 +372,13 @@ public final class HistoryStore: Sendable {
                     let gap = after.time - before.time
                     guard gap > 0, gap <= gapLimit else { continue }
                     let delta = after.value >= before.value ? after.value - before.value : after.value
-                    points.append(MetricPoint(time: after.time / 1000, value: Double(delta) / (Double(gap) / 1000) * scale))
+                    points.append(MetricPoint(time: after.time / unit, value: Double(delta) / (Double(gap) / 1000) * scale))
                 }
                 return points
             }.filter { !$0.value.isEmpty }
         case .ratio(let numerator, let denominator):
-            let top = raw(numerator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, samples: samples)
-            let bottom = raw(denominator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, samples: samples)
+            let top = raw(numerator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, millisecondTimes: millisecondTimes, samples: samples)
+            let bottom = raw(denominator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, millisecondTimes: millisecondTimes, samples: samples)
             return ratio(top, bottom)
         }
     }
@@ -560,8 +562,12 @@ enum HistoryRows {
         ])
     }
 
+    /// An entity label holding one of the pod's Kubernetes labels: `label:<key>`.
+    static let labelPrefix = "label:"
+
     static func podLabels(_ pod: Agent_V1_Pod, node: String, cluster: (any ClusterView)?) -> [String: String] {
         var labels = ["namespace": pod.namespace, "pod": pod.name, "pod_uid": pod.uid, "node": node]
+        for (key, value) in pod.labels { labels[labelPrefix + key] = value }
         let object = cluster?.pod(namespace: pod.namespace, name: pod.name)
         if let workload = object.flatMap({ cluster?.workload(of: $0) }) {
             labels["workload_kind"] = workload.kind

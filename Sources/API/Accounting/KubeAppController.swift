@@ -1,0 +1,207 @@
+import Aggregator
+import Foundation
+import Hummingbird
+import Kubernetes
+
+/// Kube-App's API (REFERENCE.md §5): `POST /api/<metric>` with its body, headers, row
+/// shapes, messages and codes, answered from the history, each container once and exactly.
+struct KubeAppController {
+    let history: HistoryStore
+    let access: AccountingAuth
+    let clusterName: String
+    /// Unix milliseconds.
+    let now: @Sendable () -> Int64
+
+    func addRoutes(to router: Router<APIContext>) {
+        router.post("/api/**") { request, context in try await self.query(request, context: context) }
+        for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+            router.on("/api/**", method: method) { _, _ in Self.answer(400, "Bad request") }
+        }
+        // `/api` redirects to `/api/`, which is Kube-App's 404 (one route: the router
+        // treats both paths alike).
+        router.on("/api", method: .post) { request, _ in Self.root(request) }
+        router.get("/api") { request, _ in Self.root(request) }
+    }
+
+    static func root(_ request: Request) -> Response {
+        if request.uri.path.hasSuffix("/") { return answer(404, "Request not found") }
+        return Response(status: .movedPermanently, headers: [.location: "/api/"])
+    }
+
+    /// `{"code": status, "message": text}` with that status.
+    static func answer(_ status: Int, _ message: String) -> Response {
+        var w = JSONWriter(capacity: 64 + message.utf8.count)
+        w.beginObject()
+        w.field("code", status)
+        w.field("message", message)
+        w.endObject()
+        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    /// A request body, parsed strictly.
+    struct Body: Equatable {
+        var namespace = "default"
+        var limit = 100
+        var agg: KubeApp.Grouping?
+        /// Unix milliseconds; nil: the last 60 minutes.
+        var begin: Int64?
+        var end: Int64?
+
+        static let fields = ["namespace", "limit", "agg", "timeBeginInterval", "timeEndInterval"]
+
+        /// An empty body is every default; anything else must be a JSON object of the known
+        /// fields, each of its type (`limit` a positive integer, as a number or a string).
+        init(_ bytes: [UInt8]) throws(BodyError) {
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return }
+            guard let object = JSONValue.object(bytes) else {
+                throw BodyError("the body must be a JSON object")
+            }
+            if let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
+                throw BodyError("unknown field \"\(unknown)\"; the fields: \(Self.fields.joined(separator: ", "))")
+            }
+            if let value = object["namespace"] {
+                guard case .string(let text) = value, !text.isEmpty else { throw BodyError("namespace must be a non-empty string") }
+                namespace = text
+            }
+            if let value = object["limit"] {
+                let parsed: Int? = switch value {
+                case .string(let text): Int(text)
+                case .number(let number) where number == number.rounded() && abs(number) < 1e15: Int(number)
+                default: nil
+                }
+                guard let parsed, parsed >= 1, parsed <= 1_000_000 else { throw BodyError("limit must be an integer from 1 to 1000000, as a number or a string") }
+                limit = parsed
+            }
+            if let value = object["agg"] {
+                guard case .string(let text) = value, let grouping = KubeApp.Grouping(rawValue: text) else {
+                    throw BodyError("agg must be one of \(KubeApp.Grouping.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                agg = grouping
+            }
+            func time(_ name: String) throws(BodyError) -> Int64? {
+                guard let value = object[name] else { return nil }
+                guard case .string(let text) = value, let parsed = Self.time(text) else {
+                    throw BodyError("\(name) must be an RFC 3339 time or YYYY-MM-DD[ hh:mm:ss] (UTC)")
+                }
+                return parsed
+            }
+            begin = try time("timeBeginInterval")
+            // As Kube-App: the end is read only with a beginning.
+            if begin != nil { end = try time("timeEndInterval") } else if object["timeEndInterval"] != nil {
+                throw BodyError("timeEndInterval needs timeBeginInterval")
+            }
+        }
+
+        /// RFC 3339, or `YYYY-MM-DD` / `YYYY-MM-DD hh:mm:ss` in UTC: Unix milliseconds.
+        static func time(_ text: String) -> Int64? {
+            var candidate = text
+            let bytes = Array(text.utf8)
+            if bytes.count == 10 { candidate = text + "T00:00:00Z" } else if bytes.count == 19, bytes[10] == UInt8(ascii: " ") {
+                candidate = String(text.prefix(10)) + "T" + String(text.suffix(8)) + "Z"
+            }
+            guard let parsed = UnixTime(rfc3339: candidate) else { return nil }
+            // The calendar must agree (no 2026-02-30).
+            let check = UnixTime(seconds: parsed.seconds).rfc3339
+            guard check.prefix(10) == candidate.prefix(10) else { return nil }
+            return parsed.seconds * 1000 + Int64(parsed.nanoseconds / 1_000_000)
+        }
+    }
+
+    struct BodyError: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    func query(_ request: Request, context: APIContext) async throws -> Response {
+        // Kube-App's order: method (routed), credentials, metric.
+        let principal: Principal
+        switch access.caller(request) {
+        case .failure(.missing): return Self.answer(401, "You are not authorized")
+        case .failure(.unrecognized): return Self.answer(401, "Username and password is not recognized")
+        case .success(let caller): principal = caller
+        }
+        let metric = context.parameters.getCatchAll().joined(separator: "/")
+        guard !metric.isEmpty, KubeApp.knows(metric) else { return Self.answer(404, "Request not found") }
+        var request = request
+        let buffer = try await request.collectBody(upTo: 64 * 1024)
+        let body: Body
+        do { body = try Body(Array(buffer: buffer)) } catch { return Self.answer(400, "Bad request: \(error.message)") }
+        let now = self.now()
+        let begin = body.begin ?? now - 3_600_000
+        let end = body.end ?? now
+        guard begin < end else { return Self.answer(400, "Bad request: timeBeginInterval must be before timeEndInterval") }
+        let visible = access.visibility.namespaces(for: principal)
+        let history = self.history
+        switch body.agg {
+        case nil, .podByNamespace:
+            guard visible(body.namespace) else { return Self.answer(403, "Forbidden") }
+        case .allPod, .allNamespace:
+            break
+        }
+        let namespace = body.namespace
+        do {
+            if let grouping = body.agg {
+                let admits: @Sendable (String) -> Bool
+                if grouping == .podByNamespace { admits = { $0 == namespace } } else { admits = { $0 != "kube-system" && visible($0) } }
+                let sums = try await Task.detached(priority: .userInitiated) {
+                    try history.kubeAppSums(metric, grouping: grouping, namespaces: admits, begin: begin, end: end)
+                }.value
+                if sums.isEmpty { return Self.answer(200, "Query returns empty set") }
+                return Self.render(sums, begin: begin)
+            }
+            let rows = try await Task.detached(priority: .userInitiated) {
+                try history.kubeAppRows(metric, namespaces: { $0 == namespace }, begin: begin, end: end, limit: body.limit)
+            }.value
+            if rows.isEmpty { return Self.answer(200, "Query returns empty set") }
+            return render(rows)
+        } catch {
+            return Self.answer(500, "Wrong configuration or query to the history")
+        }
+    }
+
+    static func render(_ sums: [KubeApp.Sum], begin: Int64) -> Response {
+        var w = JSONWriter(capacity: 64 + sums.count * 96)
+        let time = UnixTime(seconds: floorDivide(begin, 1000)).rfc3339
+        w.beginArray()
+        for sum in sums {
+            w.beginObject()
+            w.field("time", time)
+            if let exact = sum.exact { w.field("sum", exact) } else { w.field("sum", sum.sum) }
+            w.field("namespace_name", sum.namespace)
+            if let pod = sum.pod { w.field("pod_name", pod) }
+            w.endObject()
+        }
+        w.endArray()
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    func render(_ rows: [KubeApp.Row]) -> Response {
+        var w = JSONWriter(capacity: 64 + rows.count * 320)
+        w.beginArray()
+        for row in rows {
+            let p = row.properties
+            w.beginObject()
+            w.field("time", time: floorDivide(row.time, 1000))
+            if row.integer, row.value.magnitude < 9.0e15 { w.field("value", Int64(row.value)) } else { w.field("value", row.value) }
+            w.field("type", row.type)
+            w.field("pod_name", p.pod)
+            w.field("namespace_name", p.namespace)
+            Self.optional(&w, "container_name", row.type == "pod" ? "" : p.container)
+            Self.optional(&w, "nodename", p.node)
+            w.field("labels", p.labels.keys.sorted().map { "\($0):\(p.labels[$0]!)" }.joined(separator: ","))
+            Self.optional(&w, "container_base_image", row.type == "pod" ? "" : p.image)
+            Self.optional(&w, "cluster_name", clusterName)
+            w.endObject()
+        }
+        w.endArray()
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+
+    /// A tag that is missing is `null`, as InfluxDB answered.
+    static func optional(_ w: inout JSONWriter, _ name: String, _ value: String) {
+        w.key(name)
+        if value.isEmpty { w.null() } else { w.value(value) }
+    }
+}
+
+@inline(__always) func floorDivide(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }

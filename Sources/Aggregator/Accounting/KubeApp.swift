@@ -1,0 +1,130 @@
+import Foundation
+import TimeSeries
+
+/// Kube-App's history queries (REFERENCE.md §5) over the time-series history: raw rows per
+/// container and sums per pod or namespace, each container counted once and exactly.
+public enum KubeApp {
+    /// Kube-App's metrics clustermon has no family for yet (GPU memory comes with the GPU
+    /// collector): known names that answer an empty set.
+    public static let pending: Set<String> = ["gpu/usage"]
+
+    /// Which family answers a metric: the container's when it has it, else the pod's (the
+    /// network and the pod's filesystem limit are the pod's, as Heapster wrote them). Node
+    /// metrics have no namespace, so Kube-App's namespace filter never matched them: nil.
+    public static func family(_ metric: String) -> HistoryFamily? {
+        if HistoryCatalog.formula(metric, in: .container) != nil { return .container }
+        if HistoryCatalog.formula(metric, in: .pod) != nil { return .pod }
+        return nil
+    }
+
+    /// Every name the API answers to, sorted.
+    public static var metrics: [String] {
+        Array(Set(HistoryCatalog.names(.container) + HistoryCatalog.names(.pod) + HistoryCatalog.names(.node)).union(pending)).sorted()
+    }
+
+    public static func knows(_ metric: String) -> Bool {
+        pending.contains(metric) || HistoryFamily.allCases.contains { $0 != .edge && HistoryCatalog.formula(metric, in: $0) != nil }
+    }
+
+    /// One raw row.
+    public struct Row: Sendable, Equatable {
+        /// Unix milliseconds.
+        public var time: Int64
+        public var value: Double
+        /// Integer metrics print as integers.
+        public var integer: Bool
+        /// `pod_container` or `pod`.
+        public var type: String
+        public var properties: InstanceProperties
+    }
+
+    /// How `agg` groups.
+    public enum Grouping: String, Sendable, CaseIterable {
+        case podByNamespace = "pod-by-namespace", allPod = "all-pod", allNamespace = "all-namespace"
+    }
+
+    /// One `agg` row: the group and its sum in Kube-App's unit.
+    public struct Sum: Sendable, Equatable {
+        public var namespace: String
+        /// nil for `all-namespace`.
+        public var pod: String?
+        public var sum: Double
+        /// A counter's increase, exact (a month of core-nanoseconds exceeds a Double's 2^53).
+        public var exact: UInt64?
+    }
+}
+
+extension HistoryStore {
+    /// Rows of `metric` for the containers (or pods) of the namespaces `admits` allows,
+    /// begin < time < end (Unix milliseconds), newest first, at most `limit`.
+    public func kubeAppRows(_ metric: String, namespaces admits: @escaping @Sendable (String) -> Bool, begin: Int64, end: Int64,
+                            limit: Int) throws -> [KubeApp.Row] {
+        guard let family = KubeApp.family(metric), let formula = HistoryCatalog.formula(metric, in: family), end - begin > 1 else { return [] }
+        let entities = accountedEntities(family, namespaces: admits).filter { $0.last > begin && $0.first < end }
+        if entities.isEmpty { return [] }
+        let ids = entities.map(\.id)
+        let needed = Array(Set(Self.metrics(of: formula))).sorted()
+        let gapLimit = store.configuration.gapLimit
+        let from = begin + 1, to = end - 1
+        let fetched = try store.samples(ids, metrics: needed, from: from - gapLimit, to: to)
+        let byMetric = Dictionary(uniqueKeysWithValues: zip(needed, fetched))
+        let encodings = family.definition.encodings
+        let points = Self.raw(formula, from: from, to: to, gapLimit: gapLimit, encodings: encodings, millisecondTimes: true) { byMetric[$0] ?? [:] }
+        let integer: Bool = if case .stored(let index) = formula { encodings[index] == .integer } else { false }
+        let type = family == .container ? "pod_container" : "pod"
+        var rows: [KubeApp.Row] = []
+        for entity in entities {
+            for point in points[entity.id] ?? [] {
+                rows.append(KubeApp.Row(time: point.time, value: point.value, integer: integer, type: type, properties: entity.properties))
+            }
+        }
+        // Newest first; at one time, by pod and container (a stable order for equal times).
+        rows.sort { a, b in
+            if a.time != b.time { return a.time > b.time }
+            return (a.properties.namespace, a.properties.pod, a.properties.container, a.properties.containerID)
+                < (b.properties.namespace, b.properties.pod, b.properties.container, b.properties.containerID)
+        }
+        return Array(rows.prefix(limit))
+    }
+
+    /// `metric` over [begin, end) per pod or namespace, in Kube-App's unit: the value
+    /// integrated over the window in minutes (rates from the counter's exact increase, so
+    /// `cpu/usage_rate` gives millicore-minutes), a counter's increase, each container once.
+    public func kubeAppSums(_ metric: String, grouping: KubeApp.Grouping, namespaces admits: @escaping @Sendable (String) -> Bool,
+                            begin: Int64, end: Int64) throws -> [KubeApp.Sum] {
+        guard let family = KubeApp.family(metric), let formula = HistoryCatalog.formula(metric, in: family), begin < end else { return [] }
+        let entities = accountedEntities(family, namespaces: admits).filter { $0.last >= begin - store.configuration.gapLimit && $0.first < end }
+        if entities.isEmpty { return [] }
+        let index: Int, scale: Double, counter: Bool
+        switch formula {
+        case .stored(let stored):
+            index = stored
+            counter = family.definition.metrics[stored].kind == .counter
+            scale = counter ? 1 : 1.0 / 60
+        case .rate(let stored, let rateScale):
+            index = stored
+            counter = true
+            scale = rateScale / 60
+        case .ratio: return []
+        }
+        let properties = Dictionary(uniqueKeysWithValues: entities.map { ($0.id, $0.properties) })
+        struct Group: Hashable { var namespace: String; var pod: String? }
+        var increases: [Group: UInt64] = [:]
+        var integrals: [Group: Double] = [:]
+        try scan(entities.map(\.id), metrics: [index], windows: WindowPieces(edges: [begin, end])) { _, figures in
+            for (id, list) in figures[0] {
+                guard let p = properties[id] else { continue }
+                let group = Group(namespace: p.namespace, pod: grouping == .allNamespace ? nil : p.pod)
+                for stats in list where !stats.isEmpty {
+                    if counter { increases[group, default: 0] &+= stats.increase } else { integrals[group, default: 0] += stats.integral }
+                }
+            }
+        } windowDone: { _ in }
+        let exact = counter && scale == 1
+        var sums: [KubeApp.Sum] = counter
+            ? increases.map { KubeApp.Sum(namespace: $0.key.namespace, pod: $0.key.pod, sum: Double($0.value) * scale, exact: exact ? $0.value : nil) }
+            : integrals.map { KubeApp.Sum(namespace: $0.key.namespace, pod: $0.key.pod, sum: $0.value * scale, exact: nil) }
+        sums.sort { ($0.namespace, $0.pod ?? "") < ($1.namespace, $1.pod ?? "") }
+        return sums
+    }
+}
