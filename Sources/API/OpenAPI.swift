@@ -11,6 +11,8 @@ public enum AuthRule: String, Sendable {
     case admin
     /// The deployment heartbeat's static token (Basic or `?token=`).
     case heartbeat
+    /// Kube-App's `X-USERNAME`/`X-PASSWORD` (an admin), or any valid JWT.
+    case kubeApp
 }
 
 /// One documented operation: the OpenAPI document and the auth-matrix test are both built
@@ -26,9 +28,16 @@ public struct APIOperation: Sendable {
     public var produces: String
     public var schema: String?
     public var statuses: [Int]
+    /// Another content type of a 200 (the allocation API's CSV).
+    public var alsoProduces: String?
+    /// The JSON body's schema, for a POST.
+    public var requestBody: String?
+    /// The schema of error bodies (Kube-App's `{code, message}` on its paths).
+    public var errorSchema = "Error"
 
     init(_ method: String, _ path: String, _ summary: String, auth: AuthRule, parameters: [(String, String)] = [],
-         produces: String = "application/json", schema: String? = nil, statuses: [Int]) {
+         produces: String = "application/json", schema: String? = nil, statuses: [Int], alsoProduces: String? = nil,
+         requestBody: String? = nil, errorSchema: String = "Error") {
         self.method = method
         self.path = path
         self.summary = summary
@@ -37,6 +46,9 @@ public struct APIOperation: Sendable {
         self.produces = produces
         self.schema = schema
         self.statuses = statuses
+        self.alsoProduces = alsoProduces
+        self.requestBody = requestBody
+        self.errorSchema = errorSchema
     }
 }
 
@@ -61,6 +73,15 @@ public enum OpenAPI {
         ("window", "rates over this much of the latest traffic, 1s to the longest window kept (--graph-max-window, default 15m); default --graph-window (1m)"),
     ]
     static let podFilters: [(String, String)] = [("namespace", "one of the caller's namespaces (else 403)"), ("node", "node name")]
+    static let allocation: [(String, String)] = [
+        ("window", "today, yesterday, week (since Sunday 00:00 UTC), lastweek, month, lastmonth, a duration up to now (15m, 24h, 7d, 2w), <RFC3339>,<RFC3339> or <unix s>,<unix s>; never past now; default 24h"),
+        ("step", "a duration (1h, 1d, 1w) or day, week, month (calendar, UTC); default the whole window; at most 1000 steps"),
+        ("aggregate", "comma-separated: cluster, node, namespace, controllerKind, controller, pod, container, owner, label:<key>; default one allocation per container"),
+        ("accumulate", "true: the window as one step"),
+        ("filter", "applied to containers before grouping: namespace:\"a\",\"b\"+label[app]:\"web\" (fields namespace, node, controllerKind, controllerName, pod, container, label[<key>]; !: negates); a user naming another tenant's namespace: 403"),
+        ("basis", "what cpuCoreHours and ramByteHours count: max (max of request and usage per container instance and step, default), usage or request"),
+        ("format", "json (default) or csv"),
+    ]
 
     /// Every operation the aggregator serves.
     public static let operations: [APIOperation] = {
@@ -92,6 +113,14 @@ public enum OpenAPI {
             .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
             .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
         ]
+        ops.append(.init("get", "/api/v2/allocation", "Usage per step and group, exact from the history's counters (OpenCost's allocation fields, plus cpuCoreNanoseconds, coverage, containerInstances, restarts; costs with --prices). Users: their namespaces only; Kube-App's X-USERNAME/X-PASSWORD act as an admin.",
+                         auth: .user, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403], alsoProduces: "text/csv"))
+        ops.append(.init("post", "/api/v2/allocation", "The allocation API with its parameters as a JSON object (strings; accumulate may be a boolean).",
+                         auth: .user, schema: "AllocationResponse", statuses: [200, 400, 401, 403], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
+        for metric in KubeApp.metrics {
+            ops.append(.init("post", "/api/\(metric)", "Kube-App: \(metric) (\(HistoryCatalog.unit(metric))). Raw rows newest first, or with agg one sum per group (the value integrated over the window in minutes; a counter's increase). X-USERNAME/X-PASSWORD (API_USERNAME/API_PASSWORD, an admin) or a JWT (a user: own namespaces only).",
+                             auth: .kubeApp, schema: "KubeAppAnswer", statuses: [200, 400, 401, 403, 500], requestBody: "KubeAppRequest", errorSchema: "KubeAppMessage"))
+        }
         for name in ["pods", "nodes", "services", "ingress", "pvcs", "deployments"] {
             let filters = resourceFilters + (name == "pods" ? [("node", "the node a pod runs on")] : [])
             // Cluster-scoped kinds (nodes) belong to no namespace: admins only.
@@ -138,7 +167,42 @@ public enum OpenAPI {
        "retransmits_per_second":{"type":"number"},"rtt_ms":{"type":"number","description":"when the tracer reports RTT"}}},
      "Graph":{"type":"object","properties":{"timestamp":{"type":"string","format":"date-time"},"window_seconds":{"type":"number"},
        "nodes":{"type":"array","items":{"$ref":"#/components/schemas/GraphNode"}},"edges":{"type":"array","items":{"$ref":"#/components/schemas/GraphEdge"}}}},
-     "Items":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}}}
+     "Items":{"type":"object","properties":{"items":{"type":"array","items":{"type":"object"}}}},
+     "KubeAppMessage":{"type":"object","required":["code","message"],"properties":{"code":{"type":"integer"},"message":{"type":"string"}}},
+     "KubeAppRequest":{"type":"object","additionalProperties":false,"properties":{
+       "namespace":{"type":"string","minLength":1,"description":"default: default"},
+       "limit":{"description":"raw rows at most, 1 to 1000000; default 100","oneOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"string","pattern":"^[0-9]+$"}]},
+       "agg":{"type":"string","enum":["pod-by-namespace","all-pod","all-namespace"]},
+       "timeBeginInterval":{"type":"string","description":"RFC 3339 or YYYY-MM-DD[ hh:mm:ss] (UTC), exclusive; default an hour ago"},
+       "timeEndInterval":{"type":"string","description":"as timeBeginInterval, exclusive, read only with it; default now"}}},
+     "KubeAppRow":{"type":"object","required":["time","value","type","pod_name","namespace_name"],"properties":{
+       "time":{"type":"string","format":"date-time"},"value":{"type":"number"},"type":{"type":"string","enum":["pod_container","pod"]},
+       "pod_name":{"type":"string"},"namespace_name":{"type":"string"},"container_name":{"type":"string","nullable":true},
+       "nodename":{"type":"string","nullable":true},"labels":{"type":"string","description":"the pod's labels, k:v,k:v"},
+       "container_base_image":{"type":"string","nullable":true},"cluster_name":{"type":"string","nullable":true}}},
+     "KubeAppSum":{"type":"object","required":["time","sum","namespace_name"],"properties":{
+       "time":{"type":"string","format":"date-time","description":"the window's beginning"},"sum":{"type":"number"},
+       "namespace_name":{"type":"string"},"pod_name":{"type":"string","description":"not with all-namespace"}}},
+     "KubeAppAnswer":{"oneOf":[{"type":"array","items":{"$ref":"#/components/schemas/KubeAppRow"}},{"type":"array","items":{"$ref":"#/components/schemas/KubeAppSum"}},{"$ref":"#/components/schemas/KubeAppMessage"}]},
+     "AllocationRequest":{"type":"object","additionalProperties":false,"properties":{"window":{"type":"string"},"step":{"type":"string"},"aggregate":{"type":"string"},
+       "accumulate":{"oneOf":[{"type":"boolean"},{"type":"string","enum":["true","false"]}]},"filter":{"type":"string"},"basis":{"type":"string","enum":["max","usage","request"]},
+       "format":{"type":"string","enum":["json","csv"]}}},
+     "Allocation":{"type":"object","properties":{"name":{"type":"string"},
+       "properties":{"type":"object","properties":{"cluster":{"type":"string"},"node":{"type":"string"},"namespace":{"type":"string"},"controllerKind":{"type":"string"},
+         "controller":{"type":"string"},"pod":{"type":"string"},"container":{"type":"string"}},"description":"those every member shares"},
+       "window":{"type":"object","properties":{"start":{"type":"string","format":"date-time"},"end":{"type":"string","format":"date-time"}}},
+       "start":{"type":"string","format":"date-time","description":"first sample in the window"},"end":{"type":"string","format":"date-time","description":"last sample in the window"},
+       "minutes":{"type":"number","description":"observed minutes"},"cpuCoreRequestAverage":{"type":"number"},"cpuCoreUsageAverage":{"type":"number"},
+       "cpuCoreUsageMax":{"type":"number","description":"the highest one-hour (or edge part-hour) average"},"cpuCoreHours":{"type":"number","description":"by basis"},
+       "cpuCoreNanoseconds":{"type":"integer","description":"usage, exact"},"cpuEfficiency":{"type":"number"},"ramByteRequestAverage":{"type":"number"},
+       "ramByteUsageAverage":{"type":"number","description":"working set"},"ramByteUsageMax":{"type":"number"},"ramByteHours":{"type":"number","description":"by basis"},
+       "ramEfficiency":{"type":"number"},"gpuCount":{"type":"number"},"gpuHours":{"type":"number"},"networkReceiveBytes":{"type":"integer"},
+       "networkTransferBytes":{"type":"integer"},"pvBytes":{"type":"number"},"pvByteHours":{"type":"number"},"totalEfficiency":{"type":"number"},
+       "coverage":{"type":"number","minimum":0,"maximum":1},"containerInstances":{"type":"integer"},"restarts":{"type":"integer"},
+       "cpuCost":{"type":"number"},"ramCost":{"type":"number"},"gpuCost":{"type":"number"},"networkCost":{"type":"number"},"totalCost":{"type":"number"}}},
+     "AllocationResponse":{"type":"object","required":["code","status","data","meta"],"properties":{"code":{"type":"integer"},"status":{"type":"string"},
+       "data":{"type":"array","description":"one map per step","items":{"type":"object","additionalProperties":{"$ref":"#/components/schemas/Allocation"}}},
+       "meta":{"type":"object","properties":{"window":{"type":"object"},"step":{"type":"string","nullable":true},"basis":{"type":"string"},"accumulate":{"type":"boolean"},"units":{"type":"object"}}}}}}
     """#
 
     static let reasons: [Int: String] = [
@@ -153,7 +217,7 @@ public enum OpenAPI {
         w.field("openapi", "3.0.3")
         w.key("info"); w.beginObject()
         w.field("title", "clustermon aggregator API"); w.field("version", version)
-        w.field("description", "Live node and pod metrics, history, cached Kubernetes resources and the deployment heartbeat. JWT (HS256/384/512, JWT_SECRET) in `Authorization: Bearer` or `?token=`.")
+        w.field("description", "Live node and pod metrics, history, usage accounting (Kube-App's API and the allocation API), cached Kubernetes resources and the deployment heartbeat. JWT (HS256/384/512, JWT_SECRET) in `Authorization: Bearer` or `?token=`; on the accounting paths also Kube-App's X-USERNAME/X-PASSWORD.")
         w.endObject()
         w.key("paths"); w.beginObject()
         var byPath: [String: [APIOperation]] = [:]
@@ -167,6 +231,12 @@ public enum OpenAPI {
                 switch op.auth {
                 case .user, .admin:
                     w.key("security"); w.beginArray()
+                    w.beginObject(); w.key("bearer"); w.beginArray(); w.endArray(); w.endObject()
+                    w.beginObject(); w.key("queryToken"); w.beginArray(); w.endArray(); w.endObject()
+                    w.endArray()
+                case .kubeApp:
+                    w.key("security"); w.beginArray()
+                    w.beginObject(); w.key("kubeAppUser"); w.beginArray(); w.endArray(); w.key("kubeAppPassword"); w.beginArray(); w.endArray(); w.endObject()
                     w.beginObject(); w.key("bearer"); w.beginArray(); w.endArray(); w.endObject()
                     w.beginObject(); w.key("queryToken"); w.beginArray(); w.endArray(); w.endObject()
                     w.endArray()
@@ -188,6 +258,14 @@ public enum OpenAPI {
                     w.key("schema"); w.beginObject(); w.field("type", "string"); w.endObject(); w.endObject()
                 }
                 w.endArray()
+                if let body = op.requestBody {
+                    w.key("requestBody"); w.beginObject()
+                    w.field("required", false)
+                    w.key("content"); w.beginObject(); w.key("application/json"); w.beginObject()
+                    w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/\(body)"); w.endObject()
+                    w.endObject(); w.endObject()
+                    w.endObject()
+                }
                 w.key("responses"); w.beginObject()
                 for status in op.statuses {
                     w.key(String(status)); w.beginObject()
@@ -198,11 +276,13 @@ public enum OpenAPI {
                             if let schema = op.schema {
                                 w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/\(schema)"); w.endObject()
                             }
-                            w.endObject(); w.endObject()
+                            w.endObject()
+                            if let also = op.alsoProduces { w.key(also); w.beginObject(); w.key("schema"); w.beginObject(); w.field("type", "string"); w.endObject(); w.endObject() }
+                            w.endObject()
                         }
                     } else if status >= 400 {
                         w.key("content"); w.beginObject(); w.key("application/json"); w.beginObject()
-                        w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/Error"); w.endObject()
+                        w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/\(op.errorSchema)"); w.endObject()
                         w.endObject(); w.endObject()
                     }
                     w.endObject()
@@ -218,6 +298,8 @@ public enum OpenAPI {
         w.key("bearer"); w.beginObject(); w.field("type", "http"); w.field("scheme", "bearer"); w.field("bearerFormat", "JWT"); w.endObject()
         w.key("basic"); w.beginObject(); w.field("type", "http"); w.field("scheme", "basic"); w.endObject()
         w.key("queryToken"); w.beginObject(); w.field("type", "apiKey"); w.field("in", "query"); w.field("name", "token"); w.endObject()
+        w.key("kubeAppUser"); w.beginObject(); w.field("type", "apiKey"); w.field("in", "header"); w.field("name", "X-USERNAME"); w.endObject()
+        w.key("kubeAppPassword"); w.beginObject(); w.field("type", "apiKey"); w.field("in", "header"); w.field("name", "X-PASSWORD"); w.endObject()
         w.endObject()
         w.key("schemas"); w.raw(Array(schemas.utf8))
         w.endObject()

@@ -2,58 +2,9 @@ import Foundation
 import Logging
 import Testing
 import TimeSeries
+import TestSupport
 import Wire
 @testable import Aggregator
-
-/// A container as one snapshot reports it.
-struct ContainerSample {
-    var name = "main"
-    var id: String
-    var cpu: UInt64
-    var memory: UInt64 = 0
-    var cpuRequest: UInt64? = nil
-    var memoryRequest: UInt64? = nil
-}
-
-/// A pod as one snapshot reports it.
-struct PodSample {
-    var namespace: String
-    var name: String
-    var uid: String
-    var containers: [ContainerSample]
-    var rx: UInt64? = nil
-    var tx: UInt64? = nil
-    var labels: [String: String] = [:]
-}
-
-/// One node's snapshot at `time` (Unix milliseconds).
-func snapshotBatch(node: String = "n1", time: Int64, pods: [PodSample]) -> Agent_V1_Batch {
-    .with { batch in
-        batch.nodeName = node
-        batch.collectedAt = .with { $0.seconds = time / 1000; $0.nanos = Int32(time % 1000) * 1_000_000 }
-        batch.node = .with { $0.cpuCount = 4; $0.memoryTotalBytes = 16 << 30 }
-        batch.pods = pods.map { spec in
-            .with { pod in
-                pod.namespace = spec.namespace
-                pod.name = spec.name
-                pod.uid = spec.uid
-                pod.labels = spec.labels
-                pod.owners = [.with { $0.kind = "ReplicaSet"; $0.name = "\(spec.name)-rs"; $0.controller = true }]
-                if let rx = spec.rx, let tx = spec.tx { pod.interfaces = [.with { $0.name = "eth0"; $0.rxBytes = rx; $0.txBytes = tx }] }
-                pod.containers = spec.containers.map { c in
-                    .with {
-                        $0.name = c.name
-                        $0.id = c.id
-                        $0.image = "registry/\(c.name):1"
-                        $0.usage = .with { $0.cpuUsageCoreNanoseconds = c.cpu; $0.memoryWorkingSetBytes = c.memory; $0.memoryUsageBytes = c.memory }
-                        if let r = c.cpuRequest { $0.cpuRequestMillicores = r }
-                        if let r = c.memoryRequest { $0.memoryRequestBytes = r }
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// A small seeded generator (tests repeat exactly).
 struct SplitMix {
@@ -87,8 +38,8 @@ struct SplitMix {
         var time = start
         while time < start + seconds * 1000 {
             let elapsed = UInt64(time - start)
-            let sample = ContainerSample(id: id, cpu: elapsed * 500_000, memory: 1 << 30, cpuRequest: 1000, memoryRequest: 2 << 30)
-            history.record(snapshotBatch(time: time, pods: [PodSample(namespace: namespace, name: pod, uid: uid, containers: [sample],
+            let sample = ContainerSnapshot(id: id, cpu: elapsed * 500_000, memory: 1 << 30, cpuRequest: 1000, memoryRequest: 2 << 30)
+            history.record(snapshotBatch(time: time, pods: [PodSnapshot(namespace: namespace, name: pod, uid: uid, containers: [sample],
                                                                         rx: elapsed, tx: elapsed * 2, labels: ["app": pod])]), cluster: nil)
             time += every
         }
@@ -141,19 +92,19 @@ struct SplitMix {
         let (history, directory) = try store()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = String(repeating: "1", count: 64), second = String(repeating: "2", count: 64)
-        func record(_ time: Int64, _ containers: [ContainerSample], pod: String = "job", uid: String = "uid-job") {
-            history.record(snapshotBatch(time: time, pods: [PodSample(namespace: "team-a", name: pod, uid: uid, containers: containers)]), cluster: nil)
+        func record(_ time: Int64, _ containers: [ContainerSnapshot], pod: String = "job", uid: String = "uid-job") {
+            history.record(snapshotBatch(time: time, pods: [PodSnapshot(namespace: "team-a", name: pod, uid: uid, containers: containers)]), cluster: nil)
         }
         // Instance 1: 0, 10, 20 core-seconds; a reset to 3; then 8.
-        for (i, cpu) in [0, 10, 20, 3, 8].enumerated() { record(t0 + Int64(i) * 10_000, [ContainerSample(id: first, cpu: UInt64(cpu) * 1_000_000_000)]) }
+        for (i, cpu) in [0, 10, 20, 3, 8].enumerated() { record(t0 + Int64(i) * 10_000, [ContainerSnapshot(id: first, cpu: UInt64(cpu) * 1_000_000_000)]) }
         // The container restarts: instance 2 starts at 4 core-seconds (a new counter from 0).
-        for (i, cpu) in [4, 6].enumerated() { record(t0 + 50_000 + Int64(i) * 10_000, [ContainerSample(id: second, cpu: UInt64(cpu) * 1_000_000_000)]) }
+        for (i, cpu) in [4, 6].enumerated() { record(t0 + 50_000 + Int64(i) * 10_000, [ContainerSnapshot(id: second, cpu: UInt64(cpu) * 1_000_000_000)]) }
         // A gap of 20 minutes, then instance 2 goes on: 6 -> 16 across the gap, then 17.
-        record(t0 + 1_260_000, [ContainerSample(id: second, cpu: 16_000_000_000)])
-        record(t0 + 1_270_000, [ContainerSample(id: second, cpu: 17_000_000_000)])
+        record(t0 + 1_260_000, [ContainerSnapshot(id: second, cpu: 16_000_000_000)])
+        record(t0 + 1_270_000, [ContainerSnapshot(id: second, cpu: 17_000_000_000)])
         // A pod that lived 25 s, seen once with 2 core-seconds.
-        history.record(snapshotBatch(node: "n2", time: t0 + 30_000, pods: [PodSample(namespace: "team-a", name: "blip", uid: "uid-blip",
-                                                                                      containers: [ContainerSample(id: String(repeating: "3", count: 64), cpu: 2_000_000_000)])]), cluster: nil)
+        history.record(snapshotBatch(node: "n2", time: t0 + 30_000, pods: [PodSnapshot(namespace: "team-a", name: "blip", uid: "uid-blip",
+                                                                                      containers: [ContainerSnapshot(id: String(repeating: "3", count: 64), cpu: 2_000_000_000)])]), cluster: nil)
         let result = try allocations(history, [t0, t0 + 3_600_000])[0]
         let job = try #require(result["team-a/job/main"])
         // 10 + 10 + 3 (reset) + 5, then 4 (from zero) + 2 + 10 (across the gap, at its end) + 1.
@@ -201,9 +152,9 @@ struct SplitMix {
         let (history, directory) = try store()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for i in 0..<2 {
-            let containers = [ContainerSample(name: "a", id: String(repeating: "a", count: 64), cpu: UInt64(i)),
-                              ContainerSample(name: "b", id: String(repeating: "b", count: 64), cpu: UInt64(i))]
-            history.record(snapshotBatch(time: t0 + Int64(i) * 10_000, pods: [PodSample(namespace: "ns", name: "p", uid: "u", containers: containers,
+            let containers = [ContainerSnapshot(name: "a", id: String(repeating: "a", count: 64), cpu: UInt64(i)),
+                              ContainerSnapshot(name: "b", id: String(repeating: "b", count: 64), cpu: UInt64(i))]
+            history.record(snapshotBatch(time: t0 + Int64(i) * 10_000, pods: [PodSnapshot(namespace: "ns", name: "p", uid: "u", containers: containers,
                                                                                          rx: UInt64(i) * 1001, tx: UInt64(i) * 7)]), cluster: nil)
         }
         let result = try allocations(history, [t0, t0 + 60_000])[0]
@@ -250,8 +201,8 @@ struct SplitMix {
             if generator.next() % 100 == 0 { time += 900_000 }                          // a gap
             cpu = generator.next() % 200 == 0 ? generator.next() % 1000 : cpu + generator.next() % 3_000_000_000   // sometimes a reset
             rx += generator.next() % 100_000
-            history.record(snapshotBatch(time: time, pods: [PodSample(namespace: "ns", name: "p", uid: "u",
-                                                                      containers: [ContainerSample(id: String(repeating: "c", count: 64), cpu: cpu, memory: 1000)],
+            history.record(snapshotBatch(time: time, pods: [PodSnapshot(namespace: "ns", name: "p", uid: "u",
+                                                                      containers: [ContainerSnapshot(id: String(repeating: "c", count: 64), cpu: cpu, memory: 1000)],
                                                                       rx: rx, tx: rx)]), cluster: nil)
         }
         for _ in 0..<25 {

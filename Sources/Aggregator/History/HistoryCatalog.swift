@@ -71,6 +71,7 @@ public enum HistoryCatalog {
         case "cpu/usage_rate", "cpu/request", "cpu/limit", "cpu/node_capacity", "cpu/node_allocatable": "millicores"
         case "cpu/node_reservation", "cpu/node_utilization", "memory/node_reservation", "memory/node_utilization": "ratio"
         case "uptime": "milliseconds"
+        case "gpu/usage": "MB"
         case "memory/page_faults", "memory/major_page_faults", "connections/opened", "network/retransmits",
              "network/rx_errors", "network/tx_errors": "count"
         case "connections/active": "connections"
