@@ -39,13 +39,16 @@ public struct Family: Sendable {
     public var name: String
     public var metrics: [MetricDefinition]
     public var encodings: [ValueEncoding]
+    /// Metrics whose finished days are also kept as day summaries (`DaySummary`).
+    public var summarized: [Int]
 
-    public init(id: UInt8, name: String, metrics: [MetricDefinition]) {
+    public init(id: UInt8, name: String, metrics: [MetricDefinition], summarize: [String] = []) {
         precondition(metrics.count <= 64, "a family holds at most 64 metrics")
         self.id = id
         self.name = name
         self.metrics = metrics
         encodings = metrics.map(\.encoding)
+        summarized = summarize.map { name in metrics.firstIndex { $0.name == name }! }
     }
 
     public func index(of metric: String) -> Int? { metrics.firstIndex { $0.name == metric } }

@@ -68,11 +68,13 @@ public struct EntityInfo: Sendable {
 public enum StoreError: Error, CustomStringConvertible {
     case unknownFamily(UInt8)
     case notThisFormat(String)
+    case corrupt(String)
 
     public var description: String {
         switch self {
         case .unknownFamily(let id): "no family with id \(id)"
         case .notThisFormat(let why): why
+        case .corrupt(let what): "\(what) is corrupt"
         }
     }
 }
@@ -232,6 +234,9 @@ public final class TimeSeriesStore: Sendable {
         var spans: [Int64: Int64] = [:]
         /// Days whose hourly buckets are stored.
         var rolledDays: Set<Int64> = []
+        /// Rolled days that also have their day summaries (days rolled before summaries
+        /// existed have none).
+        var summarizedDays: Set<Int64> = []
         /// Days with a raw table.
         var rawDays: Set<Int64> = []
         /// The oldest segment the head may still hold rows of.
@@ -282,6 +287,7 @@ public final class TimeSeriesStore: Sendable {
                     labels TEXT NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL, UNIQUE(family, key));
                 CREATE TABLE IF NOT EXISTS segments(start INTEGER PRIMARY KEY, span INTEGER);
                 CREATE TABLE IF NOT EXISTS rolled(day INTEGER PRIMARY KEY);
+                CREATE TABLE IF NOT EXISTS summaries(day INTEGER NOT NULL, family INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY(day, family));
                 """)
             // Stores written before merged hours existed have no span column.
             if try !db.columns(in: "segments").contains(where: { $0.name == "span" }) {
@@ -304,6 +310,7 @@ public final class TimeSeriesStore: Sendable {
                 if let span: Int64 = row["span"] { initial.spans[start] = span }
             }
             initial.rolledDays = Set(try Int64.fetchAll(db, sql: "SELECT day FROM rolled"))
+            initial.summarizedDays = Set(try Int64.fetchAll(db, sql: "SELECT DISTINCT day FROM summaries"))
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'raw\\_%' ESCAPE '\\'")
             initial.rawDays = Set(tables.compactMap { Int64($0.dropFirst(4)) })
         }
@@ -633,6 +640,17 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
+    /// Days with day summaries.
+    public var summarizedDays: Set<Int64> { state.withLock { $0.summarizedDays } }
+
+    /// A family's summary of a finished day (nil when the day has none).
+    public func summary(day: Int64, family: UInt8) throws -> DaySummary? {
+        guard let data = try pool.read({ db in
+            try Data.fetchOne(db, sql: "SELECT data FROM summaries WHERE day = ? AND family = ?", arguments: [day, Int64(family)])
+        }) else { return nil }
+        return try DaySummary(day: day, decoding: [UInt8](data))
+    }
+
     static let statColumns: [ValueEncoding] = [.integer, .float, .float, .float, .float, .integer, .integer, .float, .integer]
 
     /// Above this many entities a day's bucket table is read whole (one pass) rather than
@@ -920,6 +938,8 @@ public final class TimeSeriesStore: Sendable {
             // Every entity seen that day.
             let entities = state.withLock { s in s.entities.filter { $0.family != EntityInfo.vacantFamily && $0.first < dayEnd && $0.last >= grid.start - configuration.gapLimit } }
             var rows: [(EntityID, [UInt8])] = []
+            var summaries: [UInt8: DaySummary] = [:]
+            for (id, family) in families where !family.summarized.isEmpty { summaries[id] = DaySummary(day: day, family: id, metrics: family.summarized) }
             for batch in stride(from: 0, to: entities.count, by: 512) {
                 let slice = entities[batch..<min(batch + 512, entities.count)]
                 let all = try self.rows(slice.map(\.id), from: grid.start - configuration.gapLimit, to: grid.end + configuration.gapLimit)
@@ -927,16 +947,22 @@ public final class TimeSeriesStore: Sendable {
                     guard let family = families[info.family], let list = all[info.id], !list.isEmpty else { continue }
                     var blob: [UInt8] = []
                     var any = false
+                    var hours: [[BucketStats]] = []
                     for (metric, definition) in family.metrics.enumerated() {
                         let bit = UInt64(1) << UInt64(metric)
                         var samples = list.compactMap { $0.present & bit != 0 ? (time: $0.time, value: $0.values[metric]) : nil }
                         try withPrevious(&samples, of: info, metric: metric, definition: definition, lower: grid.start)
-                        let part = Self.encodeBuckets(grid.accumulate(samples, metric: definition, origin: info.first), grid: grid)
+                        let buckets = grid.accumulate(samples, metric: definition, origin: info.first)
+                        let part = Self.encodeBuckets(buckets, grid: grid)
                         any = any || part.count > 1
                         appendVarint(UInt64(part.count), to: &blob)
                         blob.append(contentsOf: part)
+                        hours.append(buckets)
                     }
-                    if any { rows.append((info.id, blob)) }
+                    if any {
+                        rows.append((info.id, blob))
+                        summaries[info.family]?.add(info.id, hours: hours)
+                    }
                 }
             }
             try pool.write { db in
@@ -945,8 +971,14 @@ public final class TimeSeriesStore: Sendable {
                 let insert = try db.cachedStatement(sql: "REPLACE INTO \(table)(entity, data) VALUES (?, ?)")
                 for (id, blob) in rows { try insert.execute(arguments: [Int64(id.raw), Data(blob)]) }
                 try db.execute(sql: "INSERT OR IGNORE INTO rolled(day) VALUES (?)", arguments: [day])
+                let summary = try db.cachedStatement(sql: "REPLACE INTO summaries(day, family, data) VALUES (?, ?, ?)")
+                for (family, table) in summaries { try summary.execute(arguments: [day, Int64(family), Data(table.encoded())]) }
             }
-            state.withLock { s in s.rolledDays.insert(day); s.counters.rollups += 1 }
+            state.withLock { s in
+                s.rolledDays.insert(day)
+                if !summaries.isEmpty { s.summarizedDays.insert(day) }
+                s.counters.rollups += 1
+            }
         }
     }
 
@@ -1071,9 +1103,11 @@ public final class TimeSeriesStore: Sendable {
         try pool.write { db in
             try db.execute(sql: "DROP TABLE IF EXISTS \(Self.hourTable(day: day))")
             try db.execute(sql: "DELETE FROM rolled WHERE day = ?", arguments: [day])
+            try db.execute(sql: "DELETE FROM summaries WHERE day = ?", arguments: [day])
         }
         state.withLock { s in
             s.rolledDays.remove(day)
+            s.summarizedDays.remove(day)
             s.counters.tablesDropped += 1
         }
     }

@@ -112,7 +112,8 @@ struct SplitMix {
         #expect(job.containerInstances == 2 && job.restarts == 1)
         // Covered: instance 1 40 s, instance 2 10 s + 10 s; lived: 40 s + 1,220 s.
         #expect(job.coverage < 0.1 && job.coverage > 0)
-        #expect(job.observed == 60_000)
+        // It ran from its first sample to its last; the gap shows in coverage.
+        #expect(job.observed == 1_270_000)
         let blip = try #require(result["team-a/blip/main"])
         #expect(blip.cpuCoreNanoseconds == 2_000_000_000)
         #expect(blip.containerInstances == 1 && blip.coverage == 1)
@@ -172,6 +173,7 @@ struct SplitMix {
         let sumsBefore = try history.kubeAppSums("cpu/usage_rate", grouping: .allNamespace, namespaces: { _ in true }, begin: t0, end: t0 + 86_400_000)
         try history.store.maintain(now: t0 + 27 * 3_600_000)
         #expect(history.store.counters.rollups >= 1)
+        #expect(history.store.summarizedDays.contains(t0 / 86_400_000))
         let after = try allocations(history, day)[0]["team-a/web/main"]!
         #expect(after.cpuCoreNanoseconds == before.cpuCoreNanoseconds)
         #expect(after.cpuCoreNanoseconds == 1440 * 30_000_000_000)

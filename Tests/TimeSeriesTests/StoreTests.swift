@@ -9,7 +9,7 @@ let testFamilies = [
         MetricDefinition("cpu/usage", .counter, startsAtZero: true),
         MetricDefinition("memory/usage", .gauge),
         MetricDefinition("ratio", .gauge, .float),
-    ]),
+    ], summarize: ["cpu/usage", "memory/usage"]),
 ]
 
 func temporaryStorePath() -> String {
@@ -231,6 +231,36 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(dayTotal > 0)
         let coarse = try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 86_400_000, count: 2, gapLimit: store.configuration.gapLimit))
         #expect(coarse[ids[1]]?[0].increase == dayTotal)
+        // The day summary holds what the day's buckets add up to.
+        let summary = try #require(try store.summary(day: day / 86_400_000, family: 1))
+        #expect(summary.metrics == [0, 1] && Set(summary.entities) == Set(ids))
+        let row = try #require(summary.entities.firstIndex(of: ids[1]))
+        #expect(summary.columns[0].increase[row] == dayTotal)
+        #expect(summary.columns[0].covered[row] == fromBuckets[ids[1]]!.prefix(24).reduce(0) { $0 + $1.covered })
+        #expect(summary.columns[1].integral[row] == gaugeFromBuckets[ids[1]]!.prefix(24).reduce(0.0) { $0 + $1.integral })
+        #expect(summary.columns[1].max[row] == gaugeFromBuckets[ids[1]]!.prefix(24).map(\.max).max())
+        let peak = fromBuckets[ids[1]]!.prefix(24).filter { $0.covered > 0 }.map { Double($0.increase) / (Double($0.covered) / 1000) }.max()
+        #expect(summary.columns[0].peakRate[row] == peak)
+        // Retention drops it with the buckets.
+        try store.expire(now: day + 200 * 86_400_000)
+        #expect(try store.summary(day: day / 86_400_000, family: 1) == nil && store.summarizedDays.isEmpty)
+    }
+
+    @Test func daySummariesRoundTripAndRefuseCorruption() throws {
+        var summary = DaySummary(day: 19_000, family: 1, metrics: [0, 2])
+        var hour = BucketStats()
+        hour.count = 3; hour.increase = .max; hour.integral = .pi; hour.covered = 3_600_000; hour.max = 7; hour.sum = 12
+        summary.add(EntityID(7), hours: [[hour, hour], [], [BucketStats()]])
+        summary.add(EntityID(9), hours: [[], [], []])
+        let bytes = summary.encoded()
+        let decoded = try DaySummary(day: 19_000, decoding: bytes)
+        #expect(decoded == summary)
+        #expect(decoded.columns[0].increase[0] == UInt64.max &+ UInt64.max)
+        #expect(decoded.columns[1].max[1] == -.infinity)
+        for cut in [0, 4, 12, bytes.count - 1] {
+            #expect(throws: StoreError.self) { try DaySummary(day: 19_000, decoding: Array(bytes.prefix(cut))) }
+        }
+        #expect(throws: StoreError.self) { try DaySummary(day: 19_000, decoding: bytes + [0]) }
     }
 
     @Test func retentionDropsWholeDaysAndForgetsEntities() throws {

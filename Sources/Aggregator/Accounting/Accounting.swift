@@ -69,30 +69,43 @@ extension HistoryStore {
     /// Pieces read per store call (a day of hours).
     static let accountingSpan = 24
 
-    /// Visits `metrics` of `ids` over `windows`, window by window, a run of at most a day of
-    /// pieces and a batch of entities at a time: `visit(pieceRange, figures)` where
-    /// `figures[slot][id][i]` is piece `pieceRange.lowerBound + i`; `windowDone(w)` after
-    /// window `w`'s last visit.
-    public func scan(_ ids: [EntityID], metrics: [Int], windows: WindowPieces,
-                     visit: (Range<Int>, [[EntityID: [BucketStats]]]) throws -> Void,
-                     windowDone: (Int) throws -> Void) throws {
-        var index = 0
-        let pieces = windows.pieces
-        while index < pieces.count {
-            let window = pieces[index].window
-            var end = index
-            while end < pieces.count, pieces[end].window == window { end += 1 }
-            var chunk = index
-            while chunk < end {
-                let upper = min(chunk + Self.accountingSpan, end)
-                for batch in stride(from: 0, to: ids.count, by: Self.accountingBatch) {
-                    let slice = Array(ids[batch..<min(batch + Self.accountingBatch, ids.count)])
-                    try visit(chunk..<upper, try store.pieces(slice, metrics: metrics, pieces: pieces[chunk..<upper]))
-                }
-                chunk = upper
+    /// Visits `metrics` of `ids` over `pieces` (spans of `WindowPieces`), a run of at most a
+    /// day of pieces and a batch of entities at a time: `visit(pieceRange, figures)` where
+    /// `figures[slot][id][i]` is piece `pieceRange.lowerBound + i`.
+    public func scan(_ ids: [EntityID], metrics: [Int], pieces: [(start: Int64, end: Int64, window: Int)],
+                     visit: (Range<Int>, [[EntityID: [BucketStats]]]) throws -> Void) throws {
+        var chunk = 0
+        while chunk < pieces.count {
+            let upper = min(chunk + Self.accountingSpan, pieces.count)
+            for batch in stride(from: 0, to: ids.count, by: Self.accountingBatch) {
+                let slice = Array(ids[batch..<min(batch + Self.accountingBatch, ids.count)])
+                try visit(chunk..<upper, try store.pieces(slice, metrics: metrics, pieces: pieces[chunk..<upper]))
             }
-            try windowDone(window)
-            index = end
+            chunk = upper
         }
+    }
+
+    /// [start, end) cut into the finished days that have day summaries and the spans
+    /// between them (read piece by piece).
+    func ledgerSplit(_ start: Int64, _ end: Int64) -> (days: [Int64], spans: [(Int64, Int64)]) {
+        let summarized = store.summarizedDays
+        var days: [Int64] = [], spans: [(Int64, Int64)] = []
+        var cursor = start
+        var day = floor(start + 86_400_000 - 1, toMultipleOf: 86_400_000) / 86_400_000
+        while (day + 1) * 86_400_000 <= end {
+            if summarized.contains(day) {
+                if cursor < day * 86_400_000 { spans.append((cursor, day * 86_400_000)) }
+                days.append(day)
+                cursor = (day + 1) * 86_400_000
+            }
+            day += 1
+        }
+        if cursor < end { spans.append((cursor, end)) }
+        return (days, spans)
+    }
+
+    /// The pieces of the given spans.
+    static func pieces(of spans: [(Int64, Int64)]) -> [(start: Int64, end: Int64, window: Int)] {
+        spans.flatMap { WindowPieces(edges: [$0.0, $0.1]).pieces }
     }
 }

@@ -83,8 +83,8 @@ public struct Allocation: Sendable, Equatable {
     /// The first and last sample inside the window (Unix milliseconds).
     public var start: Int64 = .max
     public var end: Int64 = .min
-    /// Observed time (milliseconds): per piece, the longest covered time of one container
-    /// slot (a pod's container, whose instances follow each other, so theirs add up), summed.
+    /// From the first to the last sample of its members inside the window (milliseconds):
+    /// the time it ran (OpenCost's `minutes`); gaps inside it are in `coverage`.
     public var observed: Int64 = 0
     /// Time the members existed inside the window (first to last sample), summed.
     var lived: Int64 = 0
@@ -97,8 +97,10 @@ public struct Allocation: Sendable, Equatable {
     public var ramUsageByteSeconds: Double = 0
     public var ramRequestByteSeconds: Double = 0
     public var ramBasisByteSeconds: Double = 0
-    /// The highest average over one piece (an hour, or a part-hour at a window's edge).
+    /// The busiest member's highest one-hour average (a part-hour at a window's edge counts
+    /// as its own hour).
     public var cpuCoreUsageMax: Double = 0
+    /// The busiest member's largest working-set sample.
     public var ramByteUsageMax: Double = 0
     public var networkReceiveBytes: UInt64 = 0
     public var networkTransferBytes: UInt64 = 0
@@ -140,191 +142,128 @@ extension HistoryStore {
     /// (exact core-nanoseconds, differences split at window edges in proportion to time),
     /// memory and requests integrated over time, network from the pod's counters split
     /// evenly over the pod's containers of that step, gaps left out and reported in
-    /// `coverage`.
+    /// `coverage`. Finished days come from their day summaries, the rest piece by piece;
+    /// both give the same figures.
     public func allocations(_ query: AllocationQuery) throws -> [[String: Allocation]] {
         var query = query
         // Accumulated: the whole range is one step (instances counted once, the basis taken
         // over the whole range).
         if query.accumulate { query.edges = [query.edges.first!, query.edges.last!] }
-        let windows = WindowPieces(edges: query.edges)
         let container = HistoryFamily.container, pod = HistoryFamily.pod
         let instances = accountedEntities(container, namespaces: query.namespaces).filter { query.filter($0.properties) }
-        // Each instance's group key, computed once.
-        var keyOf: [EntityID: Int] = [:]
-        var keys: [String] = []
-        var keyIndex: [String: Int] = [:]
-        var byID: [EntityID: AccountedEntity] = [:]
-        for instance in instances {
-            let key = Self.allocationKey(instance.properties, query)
-            let index = keyIndex[key] ?? { keys.append(key); keyIndex[key] = keys.count - 1; return keys.count - 1 }()
-            keyOf[instance.id] = index
-            byID[instance.id] = instance
-        }
         if instances.isEmpty { return Array(repeating: [:], count: query.edges.count - 1) }
-
-        // The pods' network counters per step, by pod uid.
+        let byID = Dictionary(uniqueKeysWithValues: instances.map { ($0.id, $0) })
+        let keyOf = byID.mapValues { Self.allocationKey($0.properties, query) }
         let podUIDs = Set(instances.map(\.properties.podUID))
         let pods = accountedEntities(pod, namespaces: query.namespaces).filter { podUIDs.contains($0.properties.podUID) }
         let podUID = Dictionary(pods.map { ($0.id, $0.properties.podUID) }, uniquingKeysWith: { a, _ in a })
-        let rx = HistoryCatalog.index(pod, "network/rx"), tx = HistoryCatalog.index(pod, "network/tx")
-        var network: [[String: (rx: UInt64, tx: UInt64)]] = Array(repeating: [:], count: query.edges.count - 1)
-        try scan(pods.map(\.id), metrics: [rx, tx], windows: windows) { range, figures in
-            for slot in 0..<2 {
-                for (id, list) in figures[slot] {
-                    guard let uid = podUID[id] else { continue }
-                    for (offset, stats) in list.enumerated() {
-                        let window = windows.pieces[range.lowerBound + offset].window
-                        if slot == 0 { network[window][uid, default: (0, 0)].rx &+= stats.increase } else { network[window][uid, default: (0, 0)].tx &+= stats.increase }
-                    }
-                }
-            }
-        } windowDone: { _ in }
+        let metrics = AccountingMetrics()
 
-        let cpu = HistoryCatalog.index(container, "cpu/usage"), cpuRequest = HistoryCatalog.index(container, "cpu/request")
-        let memory = HistoryCatalog.index(container, "memory/working_set"), memoryRequest = HistoryCatalog.index(container, "memory/request")
-        /// One instance's figures over the current window.
-        struct Running {
-            var cpu: UInt64 = 0, cpuRequest = 0.0, memory = 0.0, memoryRequest = 0.0, covered: Int64 = 0, seen = false
-        }
-        var running: [EntityID: Running] = [:]
-        /// Per group and piece of the current run: usage and the longest slot's covered time.
-        var pieceUsage: [[(cpu: UInt64, memory: Double, covered: Int64)]] = []
-        /// A slot per pod uid and container name: its instances run one after the other.
-        var slotOf: [EntityID: Int] = [:]
-        var slotIndex: [String: Int] = [:]
-        for instance in instances {
-            let name = instance.properties.podUID + "/" + instance.properties.container
-            slotOf[instance.id] = slotIndex[name] ?? { slotIndex[name] = slotIndex.count; return slotIndex.count - 1 }()
-        }
-        /// Per slot touched in the current run: its instances' covered time per piece.
-        var slotCovered: [Int: (key: Int, covered: [Int64])] = [:]
         var steps: [[String: Allocation]] = []
-        var current: [Int: Allocation] = [:]
-        func allocation(_ key: Int, window: Int) -> Allocation {
-            current[key] ?? Allocation(name: keys[key], windowStart: query.edges[window], windowEnd: query.edges[window + 1])
-        }
-        var pieceRun = -1
-        /// The run's per-piece figures into the groups' maxima and observed time.
-        func foldPieces() {
-            guard !pieceUsage.isEmpty, pieceRun >= 0 else { return }
-            for (_, slot) in slotCovered {
-                for (offset, covered) in slot.covered.enumerated() {
-                    pieceUsage[slot.key][offset].covered = max(pieceUsage[slot.key][offset].covered, covered)
-                }
-            }
-            slotCovered = [:]
-            for (key, list) in pieceUsage.enumerated() {
-                var entry: Allocation?
-                for (offset, piece) in list.enumerated() where piece.covered > 0 || piece.cpu > 0 || piece.memory > 0 {
-                    let window = windows.pieces[pieceRun + offset].window
-                    if entry == nil { entry = allocation(key, window: window) }
-                    entry!.observed += piece.covered
-                    if piece.covered > 0 {
-                        let seconds = Double(piece.covered) / 1000
-                        entry!.cpuCoreUsageMax = max(entry!.cpuCoreUsageMax, Double(piece.cpu) / 1e9 / seconds)
-                        entry!.ramByteUsageMax = max(entry!.ramByteUsageMax, piece.memory / seconds)
+        for window in 0..<(query.edges.count - 1) {
+            let start = query.edges[window], end = query.edges[window + 1]
+            let live = instances.filter { $0.last >= start - store.configuration.gapLimit && $0.first < end }
+            var figures: [EntityID: InstanceFigures] = [:]
+            var network: [String: (rx: UInt64, tx: UInt64)] = [:]
+            let (days, spans) = ledgerSplit(start, end)
+            for day in days {
+                if let summary = try store.summary(day: day, family: container.rawValue) {
+                    metrics.slots(in: summary).map { slots in
+                        for (row, id) in summary.entities.enumerated() where byID[id] != nil { figures[id, default: .init()].add(summary, row: row, slots) }
                     }
                 }
-                if let entry { current[key] = entry }
-            }
-            pieceUsage = []
-        }
-        try scan(instances.map(\.id), metrics: [cpu, cpuRequest, memory, memoryRequest], windows: windows) { range, figures in
-            if pieceUsage.isEmpty || pieceUsage[0].count != range.count || range.lowerBound != pieceRun {
-                foldPieces()
-                pieceRun = range.lowerBound
-                pieceUsage = Array(repeating: Array(repeating: (0, 0, 0), count: range.count), count: keys.count)
-            }
-            for (id, list) in figures[0] {
-                guard let key = keyOf[id] else { continue }
-                var figures = running[id] ?? Running()
-                for (offset, stats) in list.enumerated() where !stats.isEmpty {
-                    figures.cpu &+= stats.increase
-                    figures.covered += stats.covered
-                    figures.seen = true
-                    pieceUsage[key][offset].cpu &+= stats.increase
-                    if stats.covered > 0, let slot = slotOf[id] {
-                        slotCovered[slot, default: (key, Array(repeating: 0, count: range.count))].covered[offset] += stats.covered
+                if let summary = try store.summary(day: day, family: pod.rawValue), let rx = summary.slot(of: metrics.rx), let tx = summary.slot(of: metrics.tx) {
+                    for (row, id) in summary.entities.enumerated() {
+                        guard let uid = podUID[id] else { continue }
+                        network[uid, default: (0, 0)].rx &+= summary.columns[rx].increase[row]
+                        network[uid, default: (0, 0)].tx &+= summary.columns[tx].increase[row]
                     }
                 }
-                running[id] = figures
             }
-            for slot in 1...3 {
-                for (id, list) in figures[slot] {
-                    guard let key = keyOf[id] else { continue }
-                    var figures = running[id] ?? Running()
-                    for (offset, stats) in list.enumerated() where !stats.isEmpty {
-                        figures.seen = true
-                        switch slot {
-                        case 1: figures.cpuRequest += stats.integral / 1000     // millicore-seconds -> core-seconds
-                        case 2:
-                            figures.memory += stats.integral
-                            pieceUsage[key][offset].memory += stats.integral
-                        default: figures.memoryRequest += stats.integral
+            let pieces = Self.pieces(of: spans)
+            if !pieces.isEmpty {
+                try scan(live.map(\.id), metrics: metrics.container, pieces: pieces) { _, found in
+                    for (slot, list) in found.enumerated() {
+                        for (id, buckets) in list {
+                            for stats in buckets where !stats.isEmpty { figures[id, default: .init()].add(stats, slot: slot) }
                         }
                     }
-                    running[id] = figures
+                }
+                let livePods = pods.filter { $0.last >= start - store.configuration.gapLimit && $0.first < end }
+                try scan(livePods.map(\.id), metrics: [metrics.rx, metrics.tx], pieces: pieces) { _, found in
+                    for (slot, list) in found.enumerated() {
+                        for (id, buckets) in list {
+                            guard let uid = podUID[id] else { continue }
+                            let increase = buckets.reduce(UInt64(0)) { $0 &+ $1.increase }
+                            if slot == 0 { network[uid, default: (0, 0)].rx &+= increase } else { network[uid, default: (0, 0)].tx &+= increase }
+                        }
+                    }
                 }
             }
-        } windowDone: { window in
-            foldPieces()
-            pieceUsage = []
-            // Each pod's network over its containers of this step, evenly, remainder first.
-            var podContainers: [String: [EntityID]] = [:]
-            for (id, figures) in running where figures.seen { podContainers[byID[id]!.properties.podUID, default: []].append(id) }
-            var share: [EntityID: (rx: UInt64, tx: UInt64)] = [:]
-            for (uid, members) in podContainers {
-                guard let totals = network[window][uid] else { continue }
-                let ordered = members.sorted { (byID[$0]!.properties.container, $0) < (byID[$1]!.properties.container, $1) }
-                let n = UInt64(ordered.count)
-                for (index, id) in ordered.enumerated() {
-                    let first = index == 0
-                    share[id] = (totals.rx / n + (first ? totals.rx % n : 0), totals.tx / n + (first ? totals.tx % n : 0))
-                }
-            }
-            var pairs: [Int: Set<String>] = [:]
-            for (id, figures) in running where figures.seen {
-                let instance = byID[id]!, key = keyOf[id]!
-                var entry = allocation(key, window: window)
-                let lower = max(instance.first, query.edges[window]), upper = min(instance.last, query.edges[window + 1])
-                entry.start = min(entry.start, lower)
-                entry.end = max(entry.end, upper)
-                entry.lived += max(upper - lower, 0)
-                entry.covered += figures.covered
-                entry.cpuCoreNanoseconds &+= figures.cpu
-                entry.cpuRequestCoreSeconds += figures.cpuRequest
-                entry.ramUsageByteSeconds += figures.memory
-                entry.ramRequestByteSeconds += figures.memoryRequest
-                let cpuSeconds = Double(figures.cpu) / 1e9
-                switch query.basis {
-                case .max:
-                    entry.cpuBasisCoreSeconds += max(cpuSeconds, figures.cpuRequest)
-                    entry.ramBasisByteSeconds += max(figures.memory, figures.memoryRequest)
-                case .usage:
-                    entry.cpuBasisCoreSeconds += cpuSeconds
-                    entry.ramBasisByteSeconds += figures.memory
-                case .request:
-                    entry.cpuBasisCoreSeconds += figures.cpuRequest
-                    entry.ramBasisByteSeconds += figures.memoryRequest
-                }
-                if let net = share[id] {
-                    entry.networkReceiveBytes &+= net.rx
-                    entry.networkTransferBytes &+= net.tx
-                }
-                entry.containerInstances += 1
-                pairs[key, default: []].insert(instance.properties.podUID + "/" + instance.properties.container)
-                let properties = Self.properties(instance.properties, query)
-                entry.properties = entry.containerInstances == 1 ? properties : entry.properties.filter { properties[$0.key] == $0.value }
-                current[key] = entry
-            }
-            for (key, distinct) in pairs { current[key]!.restarts = current[key]!.containerInstances - distinct.count }
-            steps.append(Dictionary(uniqueKeysWithValues: current.map { (keys[$0.key], $0.value) }))
-            current = [:]
-            running = [:]
+            steps.append(Self.group(figures, network: network, byID: byID, keyOf: keyOf, window: (start, end), query: query))
         }
-        // Steps without any allocation still answer (an empty map).
-        while steps.count < query.edges.count - 1 { steps.append([:]) }
         return steps
+    }
+
+    /// One step's instance figures into its allocations.
+    static func group(_ figures: [EntityID: InstanceFigures], network: [String: (rx: UInt64, tx: UInt64)], byID: [EntityID: AccountedEntity],
+                      keyOf: [EntityID: String], window: (Int64, Int64), query: AllocationQuery) -> [String: Allocation] {
+        // Each pod's network over its containers of this step, evenly, the remainder first.
+        var podContainers: [String: [EntityID]] = [:]
+        for id in figures.keys { podContainers[byID[id]!.properties.podUID, default: []].append(id) }
+        var share: [EntityID: (rx: UInt64, tx: UInt64)] = [:]
+        for (uid, members) in podContainers {
+            guard let totals = network[uid] else { continue }
+            let ordered = members.sorted { (byID[$0]!.properties.container, $0) < (byID[$1]!.properties.container, $1) }
+            let n = UInt64(ordered.count)
+            for (index, id) in ordered.enumerated() {
+                let first = index == 0
+                share[id] = (totals.rx / n + (first ? totals.rx % n : 0), totals.tx / n + (first ? totals.tx % n : 0))
+            }
+        }
+        var result: [String: Allocation] = [:]
+        var slots: [String: Set<String>] = [:]
+        for (id, f) in figures.sorted(by: { $0.key < $1.key }) {
+            let instance = byID[id]!, key = keyOf[id]!
+            var entry = result[key] ?? Allocation(name: key, windowStart: window.0, windowEnd: window.1)
+            let lower = max(instance.first, window.0), upper = min(instance.last, window.1)
+            entry.start = min(entry.start, lower)
+            entry.end = max(entry.end, upper)
+            entry.lived += max(upper - lower, 0)
+            entry.covered += f.covered
+            entry.cpuCoreNanoseconds &+= f.cpu
+            entry.cpuRequestCoreSeconds += f.cpuRequest
+            entry.ramUsageByteSeconds += f.memory
+            entry.ramRequestByteSeconds += f.memoryRequest
+            let cpuSeconds = Double(f.cpu) / 1e9
+            switch query.basis {
+            case .max:
+                entry.cpuBasisCoreSeconds += max(cpuSeconds, f.cpuRequest)
+                entry.ramBasisByteSeconds += max(f.memory, f.memoryRequest)
+            case .usage:
+                entry.cpuBasisCoreSeconds += cpuSeconds
+                entry.ramBasisByteSeconds += f.memory
+            case .request:
+                entry.cpuBasisCoreSeconds += f.cpuRequest
+                entry.ramBasisByteSeconds += f.memoryRequest
+            }
+            entry.cpuCoreUsageMax = max(entry.cpuCoreUsageMax, f.cpuPeak / 1e9)
+            entry.ramByteUsageMax = max(entry.ramByteUsageMax, f.memoryMax)
+            if let net = share[id] {
+                entry.networkReceiveBytes &+= net.rx
+                entry.networkTransferBytes &+= net.tx
+            }
+            entry.containerInstances += 1
+            slots[key, default: []].insert(instance.properties.podUID + "/" + instance.properties.container)
+            let properties = Self.properties(instance.properties, query)
+            entry.properties = entry.containerInstances == 1 ? properties : entry.properties.filter { properties[$0.key] == $0.value }
+            result[key] = entry
+        }
+        for (key, distinct) in slots {
+            result[key]!.restarts = result[key]!.containerInstances - distinct.count
+            result[key]!.observed = max(result[key]!.end - result[key]!.start, 0)
+        }
+        return result
     }
 
     static func allocationKey(_ p: InstanceProperties, _ query: AllocationQuery) -> String {
@@ -352,5 +291,60 @@ extension HistoryStore {
         if !p.controllerKind.isEmpty { result["controllerKind"] = p.controllerKind }
         if !p.controller.isEmpty { result["controller"] = p.controller }
         return result.filter { !$0.value.isEmpty }
+    }
+}
+
+/// The container and pod metrics accounting reads, by catalog index.
+struct AccountingMetrics {
+    let cpu = HistoryCatalog.index(.container, "cpu/usage")
+    let cpuRequest = HistoryCatalog.index(.container, "cpu/request")
+    let memory = HistoryCatalog.index(.container, "memory/working_set")
+    let memoryRequest = HistoryCatalog.index(.container, "memory/request")
+    let rx = HistoryCatalog.index(.pod, "network/rx")
+    let tx = HistoryCatalog.index(.pod, "network/tx")
+    /// The container metrics in `InstanceFigures` slot order.
+    var container: [Int] { [cpu, cpuRequest, memory, memoryRequest] }
+
+    /// The summary's column of each container metric, nil unless all are summarized.
+    func slots(in summary: DaySummary) -> [Int]? {
+        let found = container.compactMap(summary.slot(of:))
+        return found.count == container.count ? found : nil
+    }
+}
+
+/// One container instance's figures over one step.
+struct InstanceFigures {
+    var cpu: UInt64 = 0
+    /// Core-seconds, byte-seconds.
+    var cpuRequest = 0.0, memory = 0.0, memoryRequest = 0.0
+    var covered: Int64 = 0
+    /// Core-nanoseconds per second at its busiest hour; the largest working-set sample.
+    var cpuPeak = 0.0, memoryMax = 0.0
+
+    /// A piece's bucket of the metric in `AccountingMetrics.container`'s slot.
+    mutating func add(_ stats: BucketStats, slot: Int) {
+        switch slot {
+        case 0:
+            cpu &+= stats.increase
+            covered += stats.covered
+            if stats.covered > 0 { cpuPeak = max(cpuPeak, Double(stats.increase) / (Double(stats.covered) / 1000)) }
+        case 1: cpuRequest += stats.integral / 1000     // millicore-seconds
+        case 2:
+            memory += stats.integral
+            if stats.count > 0 { memoryMax = max(memoryMax, stats.max) }
+        default: memoryRequest += stats.integral
+        }
+    }
+
+    /// A day summary's row; `slots`: the summary's columns in slot order.
+    mutating func add(_ summary: DaySummary, row: Int, _ slots: [Int]) {
+        let cpuColumn = summary.columns[slots[0]]
+        cpu &+= cpuColumn.increase[row]
+        covered += cpuColumn.covered[row]
+        cpuPeak = max(cpuPeak, cpuColumn.peakRate[row])
+        cpuRequest += summary.columns[slots[1]].integral[row] / 1000
+        memory += summary.columns[slots[2]].integral[row]
+        if summary.columns[slots[2]].count[row] > 0 { memoryMax = max(memoryMax, summary.columns[slots[2]].max[row]) }
+        memoryRequest += summary.columns[slots[3]].integral[row]
     }
 }

@@ -111,15 +111,26 @@ extension HistoryStore {
         struct Group: Hashable { var namespace: String; var pod: String? }
         var increases: [Group: UInt64] = [:]
         var integrals: [Group: Double] = [:]
-        try scan(entities.map(\.id), metrics: [index], windows: WindowPieces(edges: [begin, end])) { _, figures in
-            for (id, list) in figures[0] {
-                guard let p = properties[id] else { continue }
-                let group = Group(namespace: p.namespace, pod: grouping == .allNamespace ? nil : p.pod)
-                for stats in list where !stats.isEmpty {
-                    if counter { increases[group, default: 0] &+= stats.increase } else { integrals[group, default: 0] += stats.integral }
-                }
+        func add(_ id: EntityID, increase: UInt64, integral: Double) {
+            guard let p = properties[id] else { return }
+            let group = Group(namespace: p.namespace, pod: grouping == .allNamespace ? nil : p.pod)
+            if counter { increases[group, default: 0] &+= increase } else { integrals[group, default: 0] += integral }
+        }
+        // Finished days from their summaries when the metric has them, the rest piece by piece.
+        var (days, spans) = family.definition.summarized.contains(index) ? ledgerSplit(begin, end) : ([], [(begin, end)])
+        for day in days {
+            guard let summary = try store.summary(day: day, family: family.rawValue), let slot = summary.slot(of: index) else {
+                spans.append((day * 86_400_000, (day + 1) * 86_400_000))
+                continue
             }
-        } windowDone: { _ in }
+            let column = summary.columns[slot]
+            for (row, id) in summary.entities.enumerated() { add(id, increase: column.increase[row], integral: column.integral[row]) }
+        }
+        try scan(entities.map(\.id), metrics: [index], pieces: Self.pieces(of: spans)) { _, figures in
+            for (id, list) in figures[0] {
+                for stats in list where !stats.isEmpty { add(id, increase: stats.increase, integral: stats.integral) }
+            }
+        }
         let exact = counter && scale == 1
         var sums: [KubeApp.Sum] = counter
             ? increases.map { KubeApp.Sum(namespace: $0.key.namespace, pod: $0.key.pod, sum: Double($0.value) * scale, exact: exact ? $0.value : nil) }

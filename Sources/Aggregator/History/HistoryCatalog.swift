@@ -36,7 +36,7 @@ public enum HistoryCatalog {
             gauge("filesystem/usage"), gauge("filesystem/limit"),
             counter("network/rx"), counter("network/tx"), counter("network/rx_errors"), counter("network/tx_errors"),
             gauge("uptime"),                        // milliseconds since the pod started
-        ]),
+        ], summarize: ["network/rx", "network/tx"]),
         Family(id: HistoryFamily.container.rawValue, name: "container", metrics: [
             counter("cpu/usage", fromZero: true),
             gauge("cpu/request"), gauge("cpu/limit"),
@@ -45,7 +45,7 @@ public enum HistoryCatalog {
             counter("memory/page_faults", fromZero: true), counter("memory/major_page_faults", fromZero: true),
             gauge("filesystem/usage"),
             gauge("uptime"),                        // milliseconds since this instance started
-        ]),
+        ], summarize: ["cpu/usage", "cpu/request", "memory/usage", "memory/working_set", "memory/request"]),
         Family(id: HistoryFamily.edge.rawValue, name: "edge", metrics: [
             counter("network/tx", fromZero: true),          // bytes client -> server
             counter("network/rx", fromZero: true),          // bytes server -> client
