@@ -44,6 +44,17 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "AccountingBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Aggregator", package: "clustermon"),
+                .product(name: "TimeSeries", package: "clustermon"),
+                .product(name: "Wire", package: "clustermon"),
+            ],
+            path: "AccountingBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "AggregatorBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -114,9 +114,9 @@ public enum OpenAPI {
             .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
         ]
         ops.append(.init("get", "/api/v2/allocation", "Usage per step and group, exact from the history's counters (OpenCost's allocation fields, plus cpuCoreNanoseconds, coverage, containerInstances, restarts; costs with --prices). Users: their namespaces only; Kube-App's X-USERNAME/X-PASSWORD act as an admin.",
-                         auth: .user, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403], alsoProduces: "text/csv"))
+                         auth: .user, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 500], alsoProduces: "text/csv"))
         ops.append(.init("post", "/api/v2/allocation", "The allocation API with its parameters as a JSON object (strings; accumulate may be a boolean).",
-                         auth: .user, schema: "AllocationResponse", statuses: [200, 400, 401, 403], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
+                         auth: .user, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 500], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
         for metric in KubeApp.metrics {
             ops.append(.init("post", "/api/\(metric)", "Kube-App: \(metric) (\(HistoryCatalog.unit(metric))). Raw rows newest first, or with agg one sum per group (the value integrated over the window in minutes; a counter's increase). X-USERNAME/X-PASSWORD (API_USERNAME/API_PASSWORD, an admin) or a JWT (a user: own namespaces only).",
                              auth: .kubeApp, schema: "KubeAppAnswer", statuses: [200, 400, 401, 403, 500], requestBody: "KubeAppRequest", errorSchema: "KubeAppMessage"))

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import Testing
 import TestSupport
 
@@ -33,6 +34,58 @@ struct DevProcessTests {
         let status = try await withTimeout(.seconds(30), "dev to exit") { await dev.waitForExit() }
         #expect(status == 0, "exit status \(status); log:\n\(dev.log)")
         #expect(dev.log.contains("clustermon dev stopped"))
+    }
+
+    /// Kube-App's API and the allocation API of a real `dev` with simulated nodes: its
+    /// credentials from the environment, `--cluster-name` and `--prices` from flags.
+    @Test func accountingAPIsAnswerFromTheHistory() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-dev-accounting-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let prices = directory + "/prices.json"
+        try #"{"cpuCoreHour": 0.05, "ramGiBHour": 0.01, "gpuHour": 1, "networkGiB": 0.02, "currency": "CHF"}"#.write(toFile: prices, atomically: true, encoding: .utf8)
+        let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0", "--data-dir", directory, "--simulate", "2", "--simulate-pods", "4",
+                                         "--interval", "1s", "--refresh", "1s", "--cluster-name", "lab", "--prices", prices],
+                                        environment: ["API_USERNAME": "billing", "API_PASSWORD": "s3cret", "JWT_SECRET": "dev-accounting-secret-of-32-bytes-plus"])
+        let log = try await withTimeout(.seconds(30), "dev to listen") { await dev.waitForLog("http listening") }
+        let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: log))
+        // Rows once a few snapshots are in (each poll is one request; bounded).
+        var rows: [[String: Any]] = []
+        for _ in 0..<60 where rows.count < 2 {
+            var request = HTTPClientRequest(url: "\(url)/api/cpu/usage_rate")
+            request.method = .POST
+            request.headers.add(name: "X-USERNAME", value: "billing")
+            request.headers.add(name: "X-PASSWORD", value: "s3cret")
+            request.body = .bytes(ByteBuffer(string: #"{"namespace":"compute-u1-app"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            rows = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [[String: Any]] ?? []
+            if rows.count < 2 { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        #expect(rows.count >= 2, "\(dev.log.suffix(2000))")
+        #expect(rows.first?["cluster_name"] as? String == "lab" && rows.first?["namespace_name"] as? String == "compute-u1-app")
+        var request = HTTPClientRequest(url: "\(url)/api/v2/allocation?window=1h&aggregate=namespace")
+        request.headers.add(name: "X-USERNAME", value: "billing")
+        request.headers.add(name: "X-PASSWORD", value: "s3cret")
+        let allocation = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(allocation.status == .ok)
+        let bytes = try await allocation.body.collect(upTo: 1 << 20)
+        let document = (try? JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any]
+        let namespace = (document?["data"] as? [[String: [String: Any]]])?.first?["compute-u1-app"]
+        #expect((namespace?["cpuCoreNanoseconds"] as? Int ?? 0) > 0, "\(String(buffer: bytes).prefix(1000))")
+        #expect(namespace?["totalCost"] is Double)
+        let meta = document?["meta"] as? [String: Any]
+        #expect((meta?["units"] as? [String: Any])?["currency"] as? String == "CHF")
+        dev.signal(SIGTERM)
+        #expect(try await withTimeout(.seconds(30), "dev to exit") { await dev.waitForExit() } == 0)
+    }
+
+    @Test func aBadPriceTableStopsTheStartWithTheReason() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-dev-prices-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0", "--data-dir", directory, "--prices", "/nonexistent/prices.json"])
+        #expect(try await withTimeout(.seconds(30), "dev to exit") { await dev.waitForExit() } != 0)
+        #expect(dev.log.contains("--prices"), "\(dev.log)")
     }
 
     @Test func agentOnceOutputsOneBatchAsJSON() async throws {

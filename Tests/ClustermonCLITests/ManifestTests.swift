@@ -50,7 +50,7 @@ struct ManifestTests {
     @Test func aggregatorDeploymentSetsOnlyVariablesTheAggregatorReads() throws {
         let names = try Self.environmentNames(in: "aggregator/deployment.yaml")
         #expect(names.contains("JWT_SECRET"))
-        let known = Set(Aggregator.environment.map(\.variable) + ["JWT_SECRET", "AUTH_TOKEN_BASIC", "MALLOC_ARENA_MAX"])
+        let known = Set(Aggregator.environment.map(\.variable) + ["JWT_SECRET", "AUTH_TOKEN_BASIC", "API_USERNAME", "API_PASSWORD", "MALLOC_ARENA_MAX"])
         for name in names { #expect(known.contains(name), "deployment.yaml sets \(name), which the aggregator does not read") }
     }
 }

@@ -2,6 +2,7 @@ import Aggregator
 import Foundation
 import Hummingbird
 import Kubernetes
+import Metrics
 
 /// `GET|POST /api/v2/allocation`: usage per container, pod, controller, namespace, owner or
 /// label, per step, exact from the history's counters (OpenCost's fields, REFERENCE.md §7).
@@ -14,6 +15,9 @@ struct AllocationController {
     let prices: PriceTable?
     /// Unix milliseconds.
     let now: @Sendable () -> Int64
+
+    let timer = Timer(label: "clustermon_accounting_query_seconds", dimensions: [("api", "allocation")])
+    let failures = Counter(label: "clustermon_accounting_failures_total", dimensions: [("api", "allocation")])
 
     static let parameters = ["window", "step", "aggregate", "accumulate", "filter", "basis", "format"]
     /// More steps than this in one answer are refused.
@@ -100,7 +104,16 @@ struct AllocationController {
         }
         let history = self.history
         let frozen = query
-        let steps = try await Task.detached(priority: .userInitiated) { try history.allocations(frozen) }.value
+        let started = ContinuousClock.now
+        defer { timer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6) }
+        let steps: [[String: Allocation]]
+        do {
+            steps = try await Task.detached(priority: .userInitiated) { try history.allocations(frozen) }.value
+        } catch {
+            failures.increment()
+            access.auth.logger.error("allocation query failed", metadata: ["error": "\(error)"])
+            throw APIFailure(.internalServerError, "the history could not be read: \(error)")
+        }
         let step = parameters["step"]
         return format == "csv" ? Self.csv(steps, prices: prices) : Self.json(steps, query: frozen, step: step, prices: prices)
     }

@@ -2,6 +2,7 @@ import Aggregator
 import Foundation
 import Hummingbird
 import Kubernetes
+import Metrics
 
 /// Kube-App's API (REFERENCE.md §5): `POST /api/<metric>` with its body, headers, row
 /// shapes, messages and codes, answered from the history, each container once and exactly.
@@ -11,6 +12,8 @@ struct KubeAppController {
     let clusterName: String
     /// Unix milliseconds.
     let now: @Sendable () -> Int64
+    let timer = Timer(label: "clustermon_accounting_query_seconds", dimensions: [("api", "kubeapp")])
+    let failures = Counter(label: "clustermon_accounting_failures_total", dimensions: [("api", "kubeapp")])
 
     func addRoutes(to router: Router<APIContext>) {
         router.post("/api/**") { request, context in try await self.query(request, context: context) }
@@ -139,6 +142,8 @@ struct KubeAppController {
             break
         }
         let namespace = body.namespace
+        let started = ContinuousClock.now
+        defer { timer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6) }
         do {
             if let grouping = body.agg {
                 let admits: @Sendable (String) -> Bool
@@ -155,6 +160,8 @@ struct KubeAppController {
             if rows.isEmpty { return Self.answer(200, "Query returns empty set") }
             return render(rows)
         } catch {
+            failures.increment()
+            access.auth.logger.error("kube-app query failed", metadata: ["metric": "\(metric)", "error": "\(error)"])
             return Self.answer(500, "Wrong configuration or query to the history")
         }
     }

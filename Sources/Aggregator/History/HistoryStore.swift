@@ -52,6 +52,8 @@ public struct HistoryConfiguration: Sendable {
     public var maxBytes: Int64 = 8 << 30
     /// Rows are sealed into chunks per segment of this length.
     public var segment: Duration = .seconds(300)
+    /// Consecutive samples further apart than this are a gap (not integrated, not covered).
+    public var gapLimit: Duration = .seconds(300)
     public init() {}
 }
 
@@ -108,6 +110,7 @@ public final class HistoryStore: Sendable {
         store.bucketRetention = configuration.retention.components.seconds * 1000
         store.maxBytes = configuration.maxBytes
         store.segment = max(configuration.segment.components.seconds, 1) * 1000
+        store.gapLimit = max(configuration.gapLimit.components.seconds, 1) * 1000
         do {
             self.store = try TimeSeriesStore(path: path, families: HistoryCatalog.families, configuration: store, logger: logger)
         } catch StoreError.notThisFormat(let why) {
