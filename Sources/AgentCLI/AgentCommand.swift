@@ -90,13 +90,16 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     @Flag(help: "Collect once, print the batch and exit (no NATS needed).")
     var once = false
 
-    @Option(help: "Output of --once: json.")
+    @Option(help: "Output of --once: json (a person's: addresses as text, RFC 3339 times, pod names beside uids), table, or proto-json (the wire contract's proto3 JSON mapping).")
     var output: OutputFormat = .json
 
     @OptionGroup var nats: NATSOptions
     @OptionGroup var logging: LoggingOptions
 
-    enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case json }
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case json, table
+        case protoJSON = "proto-json"
+    }
 
     public func validate() throws {
         guard SubjectPattern.isValidPublishSubject("agent.v1.\(nodeName)"), !nodeName.contains(".") else {
@@ -147,9 +150,11 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
             // No NATS: an in-process bus stands in, nothing is published.
             let agent = AgentService(configuration: agentConfiguration, bus: InProcessBus(), kubelet: kubelet, tracer: tracer, logger: logger)
             let batch = await agent.snapshot()
-            var options = JSONEncodingOptions()
-            options.preserveProtoFieldNames = true
-            print(try batch.jsonString(options: options))
+            switch output {
+            case .json: print(try BatchView.json(batch))
+            case .table: print(BatchView.table(batch), terminator: "")
+            case .protoJSON: print(try BatchView.protoJSON(batch))
+            }
             return
         }
         let configuration = nats.configuration(name: "clustermon-agent-\(nodeName)")

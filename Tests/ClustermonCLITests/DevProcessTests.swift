@@ -95,12 +95,24 @@ struct DevProcessTests {
         let output = await agent.waitForLog("}")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "not JSON: \(output.prefix(500))")
         #expect(json["node_name"] as? String == "cli-node")
-        #expect(json["sequence"] as? String == "1")
+        #expect(json["sequence"] as? Int == 1)
+        #expect(json["collected_at"] is String)
         let node = try #require(json["node"] as? [String: Any])
         #expect((node["cpu_count"] as? Int ?? 0) >= 1)
         #expect((node["filesystems"] as? [[String: Any]])?.first?["mount_point"] as? String == "/")
         let collectors = try #require(json["collectors"] as? [[String: Any]])
         #expect(collectors.compactMap { $0["name"] as? String }.contains("procfs-processes"))
+    }
+
+    @Test func agentOnceOutputsATableAndProtoJSON() async throws {
+        let table = try ClustermonProcess(["agent", "--node-name", "cli-node", "--no-kubelet", "--once", "--output", "table", "--fs-path", "root=/"])
+        #expect(try await withTimeout(.seconds(60), "agent --once") { await table.waitForExit() } == 0)
+        let text = await table.waitForLog("COLLECTOR")
+        #expect(text.contains("node cli-node") && text.contains("procfs-processes") && text.contains("PROTO"), "\(text.prefix(1000))")
+        let proto = try ClustermonProcess(["agent", "--node-name", "cli-node", "--no-kubelet", "--once", "--output", "proto-json"])
+        #expect(try await withTimeout(.seconds(60), "agent --once") { await proto.waitForExit() } == 0)
+        let json = await proto.waitForLog("}")
+        #expect(json.contains(#""sequence":"1""#), "\(json.prefix(300))")
     }
 
     @Test func agentWithoutNodeNameSaysWhatIsMissing() async throws {

@@ -44,12 +44,15 @@ public final class NATSServer: @unchecked Sendable {
 
     /// Starts a server; port 0 lets the server choose a free one. `extraArguments` adds auth
     /// (`--user`/`--pass`, `--auth`) and the like.
-    public static func start(port: Int = 0, storeDirectory: URL? = nil, extraArguments: [String] = []) async throws -> NATSServer {
+    public static func start(port: Int = 0, storeDirectory: URL? = nil, extraArguments: [String] = [],
+                             environment: [String: String] = [:]) async throws -> NATSServer {
         let store = storeDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-nats-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = try executable()
         process.arguments = ["-js", "-a", "127.0.0.1", "-p", port == 0 ? "-1" : String(port), "-sd", store.path] + extraArguments
+        // A configuration file's `$VARIABLE`s come from the server's environment.
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         let pipe = Pipe()
         process.standardError = pipe
         process.standardOutput = pipe

@@ -52,16 +52,21 @@ public struct AccountedEntity: Sendable {
 extension HistoryStore {
     /// Entities of the pod or container family in the namespaces `admits` allows.
     public func accountedEntities(_ family: HistoryFamily, namespaces admits: @escaping @Sendable (String) -> Bool) -> [AccountedEntity] {
-        let groups = entities(family, .namespaces(admits))
+        let ids = entities(family, .namespaces(admits)).values.flatMap { $0 }.sorted()
+        var known = accountingProperties.withLock { cache in ids.map { cache[$0] } }
+        var parsed: [(EntityID, InstanceProperties)] = []
         var result: [AccountedEntity] = []
-        result.reserveCapacity(groups.count)
-        for ids in groups.values {
-            for id in ids {
-                guard let info = store.info(id) else { continue }
-                result.append(AccountedEntity(id: id, properties: InstanceProperties(history: info.labels), first: info.first, last: info.last))
+        result.reserveCapacity(ids.count)
+        for (index, id) in ids.enumerated() {
+            guard let info = store.info(id) else { continue }
+            if known[index] == nil {
+                known[index] = InstanceProperties(history: info.labels)
+                parsed.append((id, known[index]!))
             }
+            result.append(AccountedEntity(id: id, properties: known[index]!, first: info.first, last: info.last))
         }
-        return result.sorted { $0.id < $1.id }
+        if !parsed.isEmpty { accountingProperties.withLock { cache in for (id, properties) in parsed { cache[id] = properties } } }
+        return result
     }
 
     /// Entities read per store call (bounds the memory of one call's figures).

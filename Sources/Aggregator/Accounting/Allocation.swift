@@ -107,6 +107,9 @@ public struct Allocation: Sendable, Equatable {
     public var containerInstances = 0
     public var restarts = 0
 
+    /// The properties an allocation reports, in order.
+    public static let propertyNames = ["cluster", "node", "namespace", "controllerKind", "controller", "pod", "container"]
+
     public var minutes: Double { Double(observed) / 60_000 }
     /// The share of the members' lifetime inside the window that had samples (1: no gap).
     public var coverage: Double { lived > 0 ? min(Double(covered) / Double(lived), 1) : (containerInstances > 0 ? 1 : 0) }
@@ -149,83 +152,203 @@ extension HistoryStore {
         // Accumulated: the whole range is one step (instances counted once, the basis taken
         // over the whole range).
         if query.accumulate { query.edges = [query.edges.first!, query.edges.last!] }
-        let container = HistoryFamily.container, pod = HistoryFamily.pod
-        let instances = accountedEntities(container, namespaces: query.namespaces).filter { query.filter($0.properties) }
-        if instances.isEmpty { return Array(repeating: [:], count: query.edges.count - 1) }
-        let byID = Dictionary(uniqueKeysWithValues: instances.map { ($0.id, $0) })
-        let keyOf = byID.mapValues { Self.allocationKey($0.properties, query) }
-        let podUIDs = Set(instances.map(\.properties.podUID))
-        let pods = accountedEntities(pod, namespaces: query.namespaces).filter { podUIDs.contains($0.properties.podUID) }
-        let podUID = Dictionary(pods.map { ($0.id, $0.properties.podUID) }, uniquingKeysWith: { a, _ in a })
+        let plan = AllocationPlan(self, query)
+        if plan.instances.isEmpty { return Array(repeating: [:], count: query.edges.count - 1) }
         let metrics = AccountingMetrics()
-
+        let container = HistoryFamily.container.rawValue, pod = HistoryFamily.pod.rawValue
         var steps: [[String: Allocation]] = []
         for window in 0..<(query.edges.count - 1) {
             let start = query.edges[window], end = query.edges[window + 1]
-            let live = instances.filter { $0.last >= start - store.configuration.gapLimit && $0.first < end }
-            var figures: [EntityID: InstanceFigures] = [:]
-            var network: [String: (rx: UInt64, tx: UInt64)] = [:]
+            var figures = [InstanceFigures](repeating: .init(), count: plan.instances.count)
+            var network = [(rx: UInt64, tx: UInt64)](repeating: (0, 0), count: plan.pods.count)
             let (days, spans) = ledgerSplit(start, end)
             for day in days {
-                if let summary = try store.summary(day: day, family: container.rawValue) {
-                    metrics.slots(in: summary).map { slots in
-                        for (row, id) in summary.entities.enumerated() where byID[id] != nil { figures[id, default: .init()].add(summary, row: row, slots) }
+                if let summary = try store.summary(day: day, family: container), let slots = metrics.slots(in: summary) {
+                    for (row, id) in summary.entities.enumerated() {
+                        if let index = plan.instance(id) { figures[index].add(summary, row: row, slots) }
                     }
                 }
-                if let summary = try store.summary(day: day, family: pod.rawValue), let rx = summary.slot(of: metrics.rx), let tx = summary.slot(of: metrics.tx) {
+                if let summary = try store.summary(day: day, family: pod), let rx = summary.slot(of: metrics.rx), let tx = summary.slot(of: metrics.tx) {
                     for (row, id) in summary.entities.enumerated() {
-                        guard let uid = podUID[id] else { continue }
-                        network[uid, default: (0, 0)].rx &+= summary.columns[rx].increase[row]
-                        network[uid, default: (0, 0)].tx &+= summary.columns[tx].increase[row]
+                        guard let index = plan.pod(id) else { continue }
+                        network[index].rx &+= summary.columns[rx].increase[row]
+                        network[index].tx &+= summary.columns[tx].increase[row]
                     }
                 }
             }
             let pieces = Self.pieces(of: spans)
             if !pieces.isEmpty {
-                try scan(live.map(\.id), metrics: metrics.container, pieces: pieces) { _, found in
+                let gap = store.configuration.gapLimit
+                let live = plan.instances.filter { $0.last >= start - gap && $0.first < end }.map(\.id)
+                try scan(live, metrics: metrics.container, pieces: pieces) { _, found in
                     for (slot, list) in found.enumerated() {
                         for (id, buckets) in list {
-                            for stats in buckets where !stats.isEmpty { figures[id, default: .init()].add(stats, slot: slot) }
+                            guard let index = plan.instance(id) else { continue }
+                            for stats in buckets where !stats.isEmpty { figures[index].add(stats, slot: slot) }
                         }
                     }
                 }
-                let livePods = pods.filter { $0.last >= start - store.configuration.gapLimit && $0.first < end }
-                try scan(livePods.map(\.id), metrics: [metrics.rx, metrics.tx], pieces: pieces) { _, found in
+                let livePods = plan.podEntities.filter { $0.last >= start - gap && $0.first < end }.map(\.id)
+                try scan(livePods, metrics: [metrics.rx, metrics.tx], pieces: pieces) { _, found in
                     for (slot, list) in found.enumerated() {
                         for (id, buckets) in list {
-                            guard let uid = podUID[id] else { continue }
+                            guard let index = plan.pod(id) else { continue }
                             let increase = buckets.reduce(UInt64(0)) { $0 &+ $1.increase }
-                            if slot == 0 { network[uid, default: (0, 0)].rx &+= increase } else { network[uid, default: (0, 0)].tx &+= increase }
+                            if slot == 0 { network[index].rx &+= increase } else { network[index].tx &+= increase }
                         }
                     }
                 }
             }
-            steps.append(Self.group(figures, network: network, byID: byID, keyOf: keyOf, window: (start, end), query: query))
+            steps.append(plan.group(figures, network: network, window: (start, end)))
         }
         return steps
     }
 
+    static func allocationKey(_ p: InstanceProperties, _ query: AllocationQuery) -> String {
+        guard !query.aggregate.isEmpty else { return "\(p.namespace)/\(p.pod)/\(p.container)" }
+        return query.aggregate.map { key -> String in
+            let value: String
+            switch key {
+            case .cluster: value = query.cluster
+            case .node: value = p.node
+            case .namespace: value = p.namespace
+            case .controllerKind: value = p.controllerKind
+            case .controller: value = p.controller.isEmpty ? "" : "\(p.namespace)/\(p.controller)"
+            case .pod: value = "\(p.namespace)/\(p.pod)"
+            case .container: value = "\(p.namespace)/\(p.pod)/\(p.container)"
+            case .owner: value = query.owner(p.namespace) ?? ""
+            case .label(let name): value = p.labels[name] ?? ""
+            }
+            return value.isEmpty ? "__unallocated__" : value
+        }.joined(separator: "/")
+    }
+
+    /// One of `Allocation.propertyNames` of an instance ("" when it has none).
+    static func property(_ name: String, _ p: InstanceProperties, _ query: AllocationQuery) -> String {
+        switch name {
+        case "cluster": query.cluster
+        case "node": p.node
+        case "namespace": p.namespace
+        case "controllerKind": p.controllerKind
+        case "controller": p.controller
+        case "pod": p.pod
+        case "container": p.container
+        default: ""
+        }
+    }
+}
+
+/// The container and pod metrics accounting reads, by catalog index.
+struct AccountingMetrics {
+    let cpu = HistoryCatalog.index(.container, "cpu/usage")
+    let cpuRequest = HistoryCatalog.index(.container, "cpu/request")
+    let memory = HistoryCatalog.index(.container, "memory/working_set")
+    let memoryRequest = HistoryCatalog.index(.container, "memory/request")
+    let rx = HistoryCatalog.index(.pod, "network/rx")
+    let tx = HistoryCatalog.index(.pod, "network/tx")
+    /// The container metrics in `InstanceFigures` slot order.
+    var container: [Int] { [cpu, cpuRequest, memory, memoryRequest] }
+
+    /// The summary's column of each container metric, nil unless all are summarized.
+    func slots(in summary: DaySummary) -> [Int]? {
+        let found = container.compactMap(summary.slot(of:))
+        return found.count == container.count ? found : nil
+    }
+}
+
+/// One allocation query's instances, pods, groups and slots as dense indexes, computed once
+/// for all its steps.
+struct AllocationPlan {
+    let query: AllocationQuery
+    let instances: [AccountedEntity]
+    let podEntities: [AccountedEntity]
+    /// Distinct pod uids of the instances.
+    let pods: [String]
+    /// EntityID.raw -> instance index + 1 (0: not in the query).
+    private let instanceByRaw: [Int32]
+    /// EntityID.raw -> pod index + 1 (pod entities; a recreated pod's entities share an index).
+    private let podByRaw: [Int32]
+    let keys: [String]
+    let keyOf: [Int]
+    let podOf: [Int]
+    /// A pod's instances, by container name then id (the order the network is split in).
+    let podMembers: [[Int]]
+    /// Pod uid + container name: instances of one slot run one after the other.
+    let slotOf: [Int]
+    /// Each instance's properties as `Allocation.propertyNames` orders them ("" when absent).
+    let propertyValues: [[String]]
+
+    init(_ history: HistoryStore, _ query: AllocationQuery) {
+        self.query = query
+        let instances = history.accountedEntities(.container, namespaces: query.namespaces).filter { query.filter($0.properties) }
+        var podIndex: [String: Int] = [:], pods: [String] = []
+        var keyIndex: [String: Int] = [:], keys: [String] = []
+        var slotIndex: [String: Int] = [:]
+        var keyOf: [Int] = [], podOf: [Int] = [], slotOf: [Int] = [], values: [[String]] = []
+        var instanceByRaw = [Int32](repeating: 0, count: Int(instances.last?.id.raw ?? 0) + 1)
+        for (index, instance) in instances.enumerated() {
+            let p = instance.properties
+            instanceByRaw[Int(instance.id.raw)] = Int32(index + 1)
+            let key = HistoryStore.allocationKey(p, query)
+            if let known = keyIndex[key] { keyOf.append(known) } else { keyIndex[key] = keys.count; keyOf.append(keys.count); keys.append(key) }
+            if let known = podIndex[p.podUID] { podOf.append(known) } else { podIndex[p.podUID] = pods.count; podOf.append(pods.count); pods.append(p.podUID) }
+            let slot = p.podUID + "/" + p.container
+            if let known = slotIndex[slot] { slotOf.append(known) } else { slotOf.append(slotIndex.count); slotIndex[slot] = slotIndex.count }
+            values.append(Allocation.propertyNames.map { HistoryStore.property($0, p, query) })
+        }
+        let podEntities = history.accountedEntities(.pod, namespaces: query.namespaces).filter { podIndex[$0.properties.podUID] != nil }
+        var podByRaw = [Int32](repeating: 0, count: Int(podEntities.last?.id.raw ?? 0) + 1)
+        for entity in podEntities { podByRaw[Int(entity.id.raw)] = Int32(podIndex[entity.properties.podUID]! + 1) }
+        var members = [[Int]](repeating: [], count: pods.count)
+        for index in instances.indices { members[podOf[index]].append(index) }
+        podMembers = members.map { list in
+            list.sorted { (instances[$0].properties.container, instances[$0].id) < (instances[$1].properties.container, instances[$1].id) }
+        }
+        self.instances = instances
+        self.podEntities = podEntities
+        self.pods = pods
+        self.keys = keys
+        self.keyOf = keyOf
+        self.podOf = podOf
+        self.slotOf = slotOf
+        propertyValues = values
+        self.instanceByRaw = instanceByRaw
+        self.podByRaw = podByRaw
+    }
+
+    @inline(__always) func instance(_ id: EntityID) -> Int? {
+        let raw = Int(id.raw)
+        guard raw < instanceByRaw.count else { return nil }
+        let found = instanceByRaw[raw]
+        return found > 0 ? Int(found) - 1 : nil
+    }
+
+    @inline(__always) func pod(_ id: EntityID) -> Int? {
+        let raw = Int(id.raw)
+        guard raw < podByRaw.count else { return nil }
+        let found = podByRaw[raw]
+        return found > 0 ? Int(found) - 1 : nil
+    }
+
     /// One step's instance figures into its allocations.
-    static func group(_ figures: [EntityID: InstanceFigures], network: [String: (rx: UInt64, tx: UInt64)], byID: [EntityID: AccountedEntity],
-                      keyOf: [EntityID: String], window: (Int64, Int64), query: AllocationQuery) -> [String: Allocation] {
+    func group(_ figures: [InstanceFigures], network: [(rx: UInt64, tx: UInt64)], window: (Int64, Int64)) -> [String: Allocation] {
         // Each pod's network over its containers of this step, evenly, the remainder first.
-        var podContainers: [String: [EntityID]] = [:]
-        for id in figures.keys { podContainers[byID[id]!.properties.podUID, default: []].append(id) }
-        var share: [EntityID: (rx: UInt64, tx: UInt64)] = [:]
-        for (uid, members) in podContainers {
-            guard let totals = network[uid] else { continue }
-            let ordered = members.sorted { (byID[$0]!.properties.container, $0) < (byID[$1]!.properties.container, $1) }
-            let n = UInt64(ordered.count)
-            for (index, id) in ordered.enumerated() {
-                let first = index == 0
-                share[id] = (totals.rx / n + (first ? totals.rx % n : 0), totals.tx / n + (first ? totals.tx % n : 0))
+        var share = [(rx: UInt64, tx: UInt64)](repeating: (0, 0), count: instances.count)
+        for (pod, members) in podMembers.enumerated() where network[pod] != (0, 0) {
+            let present = members.filter { figures[$0].seen }
+            guard !present.isEmpty else { continue }
+            let n = UInt64(present.count), totals = network[pod]
+            for (order, index) in present.enumerated() {
+                share[index] = (totals.rx / n + (order == 0 ? totals.rx % n : 0), totals.tx / n + (order == 0 ? totals.tx % n : 0))
             }
         }
-        var result: [String: Allocation] = [:]
-        var slots: [String: Set<String>] = [:]
-        for (id, f) in figures.sorted(by: { $0.key < $1.key }) {
-            let instance = byID[id]!, key = keyOf[id]!
-            var entry = result[key] ?? Allocation(name: key, windowStart: window.0, windowEnd: window.1)
+        var entries = [Allocation?](repeating: nil, count: keys.count)
+        /// Per key, the properties all its members so far agree on (nil: they disagree).
+        var agreed = [[String?]](repeating: [], count: keys.count)
+        var slots = [Set<Int>](repeating: [], count: keys.count)
+        for index in instances.indices where figures[index].seen {
+            let f = figures[index], instance = instances[index], key = keyOf[index]
+            var entry = entries[key] ?? Allocation(name: keys[key], windowStart: window.0, windowEnd: window.1)
             let lower = max(instance.first, window.0), upper = min(instance.last, window.1)
             entry.start = min(entry.start, lower)
             entry.end = max(entry.end, upper)
@@ -249,66 +372,27 @@ extension HistoryStore {
             }
             entry.cpuCoreUsageMax = max(entry.cpuCoreUsageMax, f.cpuPeak / 1e9)
             entry.ramByteUsageMax = max(entry.ramByteUsageMax, f.memoryMax)
-            if let net = share[id] {
-                entry.networkReceiveBytes &+= net.rx
-                entry.networkTransferBytes &+= net.tx
-            }
+            entry.networkReceiveBytes &+= share[index].rx
+            entry.networkTransferBytes &+= share[index].tx
             entry.containerInstances += 1
-            slots[key, default: []].insert(instance.properties.podUID + "/" + instance.properties.container)
-            let properties = Self.properties(instance.properties, query)
-            entry.properties = entry.containerInstances == 1 ? properties : entry.properties.filter { properties[$0.key] == $0.value }
-            result[key] = entry
+            slots[key].insert(slotOf[index])
+            let values = propertyValues[index]
+            if agreed[key].isEmpty {
+                agreed[key] = values.map { $0.isEmpty ? nil : $0 }
+            } else {
+                for (slot, value) in values.enumerated() where agreed[key][slot] != nil && agreed[key][slot] != value { agreed[key][slot] = nil }
+            }
+            entries[key] = entry
         }
-        for (key, distinct) in slots {
-            result[key]!.restarts = result[key]!.containerInstances - distinct.count
-            result[key]!.observed = max(result[key]!.end - result[key]!.start, 0)
+        var result: [String: Allocation] = [:]
+        for (key, found) in entries.enumerated() {
+            guard var entry = found else { continue }
+            entry.restarts = entry.containerInstances - slots[key].count
+            entry.observed = max(entry.end - entry.start, 0)
+            for (slot, name) in Allocation.propertyNames.enumerated() { if let value = agreed[key][slot] { entry.properties[name] = value } }
+            result[keys[key]] = entry
         }
         return result
-    }
-
-    static func allocationKey(_ p: InstanceProperties, _ query: AllocationQuery) -> String {
-        guard !query.aggregate.isEmpty else { return "\(p.namespace)/\(p.pod)/\(p.container)" }
-        return query.aggregate.map { key -> String in
-            let value: String
-            switch key {
-            case .cluster: value = query.cluster
-            case .node: value = p.node
-            case .namespace: value = p.namespace
-            case .controllerKind: value = p.controllerKind
-            case .controller: value = p.controller.isEmpty ? "" : "\(p.namespace)/\(p.controller)"
-            case .pod: value = "\(p.namespace)/\(p.pod)"
-            case .container: value = "\(p.namespace)/\(p.pod)/\(p.container)"
-            case .owner: value = query.owner(p.namespace) ?? ""
-            case .label(let name): value = p.labels[name] ?? ""
-            }
-            return value.isEmpty ? "__unallocated__" : value
-        }.joined(separator: "/")
-    }
-
-    static func properties(_ p: InstanceProperties, _ query: AllocationQuery) -> [String: String] {
-        var result = ["namespace": p.namespace, "pod": p.pod, "container": p.container, "node": p.node]
-        if !query.cluster.isEmpty { result["cluster"] = query.cluster }
-        if !p.controllerKind.isEmpty { result["controllerKind"] = p.controllerKind }
-        if !p.controller.isEmpty { result["controller"] = p.controller }
-        return result.filter { !$0.value.isEmpty }
-    }
-}
-
-/// The container and pod metrics accounting reads, by catalog index.
-struct AccountingMetrics {
-    let cpu = HistoryCatalog.index(.container, "cpu/usage")
-    let cpuRequest = HistoryCatalog.index(.container, "cpu/request")
-    let memory = HistoryCatalog.index(.container, "memory/working_set")
-    let memoryRequest = HistoryCatalog.index(.container, "memory/request")
-    let rx = HistoryCatalog.index(.pod, "network/rx")
-    let tx = HistoryCatalog.index(.pod, "network/tx")
-    /// The container metrics in `InstanceFigures` slot order.
-    var container: [Int] { [cpu, cpuRequest, memory, memoryRequest] }
-
-    /// The summary's column of each container metric, nil unless all are summarized.
-    func slots(in summary: DaySummary) -> [Int]? {
-        let found = container.compactMap(summary.slot(of:))
-        return found.count == container.count ? found : nil
     }
 }
 
@@ -320,9 +404,12 @@ struct InstanceFigures {
     var covered: Int64 = 0
     /// Core-nanoseconds per second at its busiest hour; the largest working-set sample.
     var cpuPeak = 0.0, memoryMax = 0.0
+    /// It had any figure in the step.
+    var seen = false
 
     /// A piece's bucket of the metric in `AccountingMetrics.container`'s slot.
     mutating func add(_ stats: BucketStats, slot: Int) {
+        seen = true
         switch slot {
         case 0:
             cpu &+= stats.increase
@@ -338,6 +425,7 @@ struct InstanceFigures {
 
     /// A day summary's row; `slots`: the summary's columns in slot order.
     mutating func add(_ summary: DaySummary, row: Int, _ slots: [Int]) {
+        seen = true
         let cpuColumn = summary.columns[slots[0]]
         cpu &+= cpuColumn.increase[row]
         covered += cpuColumn.covered[row]

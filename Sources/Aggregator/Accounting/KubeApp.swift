@@ -107,14 +107,25 @@ extension HistoryStore {
             scale = rateScale / 60
         case .ratio: return []
         }
-        let properties = Dictionary(uniqueKeysWithValues: entities.map { ($0.id, $0.properties) })
+        // Each entity's group as a dense index, looked up by the entity's raw id.
         struct Group: Hashable { var namespace: String; var pod: String? }
-        var increases: [Group: UInt64] = [:]
-        var integrals: [Group: Double] = [:]
+        var groups: [Group] = [], groupIndex: [Group: Int] = [:]
+        var groupByRaw = [Int32](repeating: 0, count: Int(entities.map(\.id.raw).max() ?? 0) + 1)
+        for entity in entities {
+            let group = Group(namespace: entity.properties.namespace, pod: grouping == .allNamespace ? nil : entity.properties.pod)
+            let index = groupIndex[group] ?? { groups.append(group); groupIndex[group] = groups.count - 1; return groups.count - 1 }()
+            groupByRaw[Int(entity.id.raw)] = Int32(index + 1)
+        }
+        var increases = [UInt64](repeating: 0, count: groups.count)
+        var integrals = [Double](repeating: 0, count: groups.count)
+        var seen = [Bool](repeating: false, count: groups.count)
         func add(_ id: EntityID, increase: UInt64, integral: Double) {
-            guard let p = properties[id] else { return }
-            let group = Group(namespace: p.namespace, pod: grouping == .allNamespace ? nil : p.pod)
-            if counter { increases[group, default: 0] &+= increase } else { integrals[group, default: 0] += integral }
+            let raw = Int(id.raw)
+            guard raw < groupByRaw.count, groupByRaw[raw] > 0 else { return }
+            let index = Int(groupByRaw[raw]) - 1
+            increases[index] &+= increase
+            integrals[index] += integral
+            seen[index] = true
         }
         // Finished days from their summaries when the metric has them, the rest piece by piece.
         var (days, spans) = family.definition.summarized.contains(index) ? ledgerSplit(begin, end) : ([], [(begin, end)])
@@ -132,9 +143,12 @@ extension HistoryStore {
             }
         }
         let exact = counter && scale == 1
-        var sums: [KubeApp.Sum] = counter
-            ? increases.map { KubeApp.Sum(namespace: $0.key.namespace, pod: $0.key.pod, sum: Double($0.value) * scale, exact: exact ? $0.value : nil) }
-            : integrals.map { KubeApp.Sum(namespace: $0.key.namespace, pod: $0.key.pod, sum: $0.value * scale, exact: nil) }
+        var sums: [KubeApp.Sum] = []
+        for (index, group) in groups.enumerated() where seen[index] {
+            sums.append(counter
+                ? KubeApp.Sum(namespace: group.namespace, pod: group.pod, sum: Double(increases[index]) * scale, exact: exact ? increases[index] : nil)
+                : KubeApp.Sum(namespace: group.namespace, pod: group.pod, sum: integrals[index] * scale, exact: nil))
+        }
         sums.sort { ($0.namespace, $0.pod ?? "") < ($1.namespace, $1.pod ?? "") }
         return sums
     }

@@ -97,6 +97,9 @@ public final class HistoryStore: Sendable {
     private let reported = Mutex(StoreCounters())
     /// Entities by family, namespace and display key (queries read only what they name).
     private let index = Mutex(HistoryIndex())
+    /// Pod and container entities' properties as accounting reads them, parsed from their
+    /// labels once (entities never change their labels).
+    let accountingProperties = Mutex<[EntityID: InstanceProperties]>([:])
     /// Seals, merges, rollups and retention run here, at a lower priority than requests.
     private let worker = BackgroundThread(name: "clustermon-history")
 
@@ -136,6 +139,8 @@ public final class HistoryStore: Sendable {
         }
         fresh.forgotten = store.counters.entitiesForgotten
         index.withLock { $0 = fresh }
+        // Forgotten entities' ids may be given to new ones.
+        accountingProperties.withLock { $0 = [:] }
     }
 
     // MARK: - Recording
