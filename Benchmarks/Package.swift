@@ -54,6 +54,15 @@ let package = Package(
             path: "AccountingBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Not a benchmark: times the phases of an accounting query (see its main.swift).
+        .executableTarget(
+            name: "AccountingProbe",
+            dependencies: [
+                .product(name: "Aggregator", package: "clustermon"),
+                .product(name: "TimeSeries", package: "clustermon"),
+            ],
+            path: "AccountingProbe"
+        ),
         .executableTarget(
             name: "AggregatorBenchmarks",
             dependencies: [

@@ -1,3 +1,6 @@
+import GRDB
+import GRDBSQLite
+
 /// One finished day of a family's summarized metrics, for every entity that had samples:
 /// what the day's hourly buckets add up to, in plain fixed-width columns, so that a month
 /// of a whole cluster is read without decoding a single chunk (accounting over long
@@ -82,43 +85,130 @@ public struct DaySummary: Sendable, Equatable {
     }
 
     init(day: Int64, decoding bytes: [UInt8]) throws {
+        self = try DaySummaryView(day: day, bytes: bytes).materialized()
+    }
+}
+
+/// A stored day summary read in place: each figure is loaded from the blob when asked for,
+/// so that a month of a cluster's summaries is read without building its columns.
+public struct DaySummaryView: Sendable {
+    public let day: Int64
+    public let family: UInt8
+    public let metrics: [Int]
+    /// Entities (rows).
+    public let count: Int
+    private let bytes: [UInt8]
+    private let ids: Int
+
+    init(day: Int64, bytes: [UInt8]) throws {
         self.day = day
         let fail = StoreError.corrupt("day summary of day \(day)")
-        guard bytes.count >= 9, Array(bytes[0..<3]) == Self.magic else { throw fail }
+        guard bytes.count >= 9, Array(bytes[0..<3]) == DaySummary.magic else { throw fail }
         family = bytes[3]
-        let count = Int(bytes[4])
-        guard bytes.count >= 5 + count + 4 else { throw fail }
-        metrics = bytes[5..<(5 + count)].map(Int.init)
-        var offset = 5 + count
-        let decoded: (entities: [EntityID], columns: [Columns])? = bytes.withUnsafeBytes { raw in
-            func read<T: FixedWidthInteger>(_: T.Type) -> T? {
-                guard offset + MemoryLayout<T>.size <= raw.count else { return nil }
-                defer { offset += MemoryLayout<T>.size }
-                return T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
-            }
-            func array<T: FixedWidthInteger>(_: T.Type, _ n: Int) -> [T]? {
-                guard offset + n * MemoryLayout<T>.size <= raw.count else { return nil }
-                let start = offset
-                offset += n * MemoryLayout<T>.size
-                return [T](unsafeUninitializedCapacity: n) { buffer, initialized in
-                    for i in 0..<n { buffer[i] = T(littleEndian: raw.loadUnaligned(fromByteOffset: start + i * MemoryLayout<T>.size, as: T.self)) }
-                    initialized = n
-                }
-            }
-            guard let n32 = read(UInt32.self) else { return nil }
-            let n = Int(n32)
-            guard let ids = array(UInt32.self, n) else { return nil }
-            var columns: [Columns] = []
-            for _ in 0..<count {
-                guard let increase = array(UInt64.self, n), let integral = array(UInt64.self, n), let covered = array(Int64.self, n),
-                      let counts = array(UInt64.self, n), let max = array(UInt64.self, n), let peak = array(UInt64.self, n) else { return nil }
-                columns.append(Columns(increase: increase, integral: integral.map(Double.init(bitPattern:)), covered: covered, count: counts,
-                                       max: max.map(Double.init(bitPattern:)), peakRate: peak.map(Double.init(bitPattern:))))
-            }
-            return (ids.map(EntityID.init), columns)
+        let metricCount = Int(bytes[4])
+        guard bytes.count >= 5 + metricCount + 4 else { throw fail }
+        metrics = bytes[5..<(5 + metricCount)].map(Int.init)
+        let header = 5 + metricCount
+        count = Int(bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: header, as: UInt32.self)) })
+        ids = header + 4
+        guard bytes.count == ids + count * 4 + metricCount * 6 * 8 * count else { throw fail }
+        self.bytes = bytes
+    }
+
+    /// The column slot of a family metric, nil when it is not summarized.
+    public func slot(of metric: Int) -> Int? { metrics.firstIndex(of: metric) }
+
+    @inline(__always) private func word(_ slot: Int, _ column: Int, _ row: Int) -> UInt64 {
+        let offset = ids + count * 4 + ((slot * 6 + column) * count + row) * 8
+        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+    }
+
+    @inline(__always) public func entity(_ row: Int) -> EntityID {
+        EntityID(bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: ids + row * 4, as: UInt32.self)) })
+    }
+    @inline(__always) public func increase(_ slot: Int, _ row: Int) -> UInt64 { word(slot, 0, row) }
+    @inline(__always) public func integral(_ slot: Int, _ row: Int) -> Double { Double(bitPattern: word(slot, 1, row)) }
+    @inline(__always) public func covered(_ slot: Int, _ row: Int) -> Int64 { Int64(bitPattern: word(slot, 2, row)) }
+    @inline(__always) public func samples(_ slot: Int, _ row: Int) -> UInt64 { word(slot, 3, row) }
+    @inline(__always) public func max(_ slot: Int, _ row: Int) -> Double { Double(bitPattern: word(slot, 4, row)) }
+    @inline(__always) public func peakRate(_ slot: Int, _ row: Int) -> Double { Double(bitPattern: word(slot, 5, row)) }
+
+    /// Every column as arrays.
+    public func materialized() -> DaySummary {
+        var summary = DaySummary(day: day, family: family, metrics: metrics)
+        summary.entities = (0..<count).map(entity)
+        summary.columns = metrics.indices.map { slot in
+            DaySummary.Columns(increase: (0..<count).map { increase(slot, $0) }, integral: (0..<count).map { integral(slot, $0) },
+                               covered: (0..<count).map { covered(slot, $0) }, count: (0..<count).map { samples(slot, $0) },
+                               max: (0..<count).map { max(slot, $0) }, peakRate: (0..<count).map { peakRate(slot, $0) })
         }
-        guard let decoded, offset == bytes.count else { throw fail }
-        entities = decoded.entities
-        columns = decoded.columns
+        return summary
+    }
+}
+
+/// One figure of a summarized metric (a column of the day summary).
+public enum SummaryField: Int, Sendable {
+    case increase = 0, integral, covered, samples, max, peakRate
+}
+
+/// Some columns of a day summary, read from the blob without the rest.
+public struct SummaryColumns: Sendable {
+    public let day: Int64
+    /// The entities (rows).
+    public let entities: [EntityID]
+    /// The requested fields in request order (nil when the summary lacks the metric): one
+    /// raw 64-bit word per row (`UInt64` for increase and samples, `Int64` for covered, the
+    /// bits of a `Double` for the rest).
+    public let words: [[UInt64]?]
+
+    @inline(__always) public func double(_ field: Int, _ row: Int) -> Double { Double(bitPattern: words[field]![row]) }
+}
+
+extension TimeSeriesStore {
+    /// The requested fields of a family's summary of a finished day, read with SQLite's
+    /// incremental blob I/O: a month of summaries reads only the columns it needs (a
+    /// fraction of each day's blob). Nil when the day has no summary.
+    public func summaryColumns(day: Int64, family: UInt8, fields: [(metric: Int, field: SummaryField)]) throws -> SummaryColumns? {
+        try pool.read { db -> SummaryColumns? in
+            guard let rowid = try Int64.fetchOne(db, sql: "SELECT rowid FROM summaries WHERE day = ? AND family = ?", arguments: [day, Int64(family)]) else {
+                return nil
+            }
+            var blob: OpaquePointer?
+            guard sqlite3_blob_open(db.sqliteConnection, "main", "summaries", "data", rowid, 0, &blob) == SQLITE_OK, let blob else {
+                throw StoreError.corrupt("day summary of day \(day)")
+            }
+            defer { sqlite3_blob_close(blob) }
+            let size = Int(sqlite3_blob_bytes(blob))
+            let fail = StoreError.corrupt("day summary of day \(day)")
+            func read(_ count: Int, at offset: Int) throws -> [UInt8] {
+                guard count >= 0, offset + count <= size else { throw fail }
+                var bytes = [UInt8](repeating: 0, count: count)
+                guard count == 0 || bytes.withUnsafeMutableBytes({ sqlite3_blob_read(blob, $0.baseAddress, Int32(count), Int32(offset)) }) == SQLITE_OK else { throw fail }
+                return bytes
+            }
+            let head = try read(5, at: 0)
+            guard Array(head[0..<3]) == DaySummary.magic, head[3] == family else { throw fail }
+            let metricCount = Int(head[4])
+            let metrics = try read(metricCount, at: 5).map(Int.init)
+            let count = Int(try read(4, at: 5 + metricCount).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
+            let ids = 5 + metricCount + 4
+            guard size == ids + count * 4 + metricCount * 6 * 8 * count else { throw fail }
+            /// `n` little-endian integers read straight into their array (no byte copy between).
+            func integers<T: FixedWidthInteger>(_: T.Type, _ n: Int, at offset: Int) throws -> [T] {
+                let length = n * MemoryLayout<T>.size
+                guard offset + length <= size else { throw fail }
+                var values = [T](repeating: 0, count: n)
+                guard n == 0 || values.withUnsafeMutableBytes({ sqlite3_blob_read(blob, $0.baseAddress, Int32(length), Int32(offset)) }) == SQLITE_OK else { throw fail }
+                if T(1).littleEndian != T(1) { values = values.map { T(littleEndian: $0) } }
+                return values
+            }
+            let entities = try integers(UInt32.self, count, at: ids).map(EntityID.init)
+            let columns = ids + count * 4
+            let words = try fields.map { request -> [UInt64]? in
+                guard let slot = metrics.firstIndex(of: request.metric) else { return nil }
+                return try integers(UInt64.self, count, at: columns + (slot * 6 + request.field.rawValue) * count * 8)
+            }
+            return SummaryColumns(day: day, entities: entities, words: words)
+        }
     }
 }

@@ -330,6 +330,22 @@ public final class TimeSeriesStore: Sendable {
         state.withLock { s in Int(id.raw) <= s.entities.count ? s.entities[Int(id.raw) - 1] : nil }
     }
 
+    /// The first and last sample times of many entities, under one lock (nil: unknown).
+    public func spans(_ ids: [EntityID]) -> [(first: Int64, last: Int64)?] {
+        state.withLock { s in
+            ids.map { id in
+                guard id.raw >= 1, Int(id.raw) <= s.entities.count else { return nil }
+                let info = s.entities[Int(id.raw) - 1]
+                return info.family == EntityInfo.vacantFamily ? nil : (info.first, info.last)
+            }
+        }
+    }
+
+    /// Many entities' ids by key, under one lock.
+    public func lookup(family: UInt8, keys: [String]) -> [EntityID?] {
+        state.withLock { s in keys.map { s.byKey[family]?[$0] } }
+    }
+
     /// The entities of a family that `include` admits (asked with each entity's info).
     public func entities(family: UInt8, where include: (EntityInfo) -> Bool = { _ in true }) -> [EntityInfo] {
         state.withLock { s in
@@ -644,11 +660,11 @@ public final class TimeSeriesStore: Sendable {
     public var summarizedDays: Set<Int64> { state.withLock { $0.summarizedDays } }
 
     /// A family's summary of a finished day (nil when the day has none).
-    public func summary(day: Int64, family: UInt8) throws -> DaySummary? {
+    public func summary(day: Int64, family: UInt8) throws -> DaySummaryView? {
         guard let data = try pool.read({ db in
             try Data.fetchOne(db, sql: "SELECT data FROM summaries WHERE day = ? AND family = ?", arguments: [day, Int64(family)])
         }) else { return nil }
-        return try DaySummary(day: day, decoding: [UInt8](data))
+        return try DaySummaryView(day: day, bytes: [UInt8](data))
     }
 
     static let statColumns: [ValueEncoding] = [.integer, .float, .float, .float, .float, .integer, .integer, .float, .integer]

@@ -43,29 +43,72 @@ public struct InstanceProperties: Sendable, Equatable {
 /// The history's entities of one family, with their properties, that a query reads.
 public struct AccountedEntity: Sendable {
     public var id: EntityID
-    public var properties: InstanceProperties
+    let record: AccountingRecord
+    public var properties: InstanceProperties { record.properties }
     /// Its first and last sample (Unix milliseconds).
     public var first: Int64
     public var last: Int64
 }
 
+/// An entity's properties parsed once, with interned ids of the texts accounting groups by.
+final class AccountingRecord: Sendable {
+    let properties: InstanceProperties
+    /// Ids (in `AccountingCache.texts`) of node, namespace, controllerKind, controller,
+    /// pod, container (`Allocation.propertyNames` without cluster), the pod uid and the slot
+    /// (pod uid + container name).
+    let ids: [Int32]
+    static let podUID = 6, slot = 7
+
+    init(_ properties: InstanceProperties, ids: [Int32]) {
+        self.properties = properties
+        self.ids = ids
+    }
+}
+
+/// Parsed entities and the interned texts of their properties.
+struct AccountingCache {
+    var records: [EntityID: AccountingRecord] = [:]
+    var texts: [String] = [""]
+    var index: [String: Int32] = ["": 0]
+
+    mutating func intern(_ text: String) -> Int32 {
+        if let id = index[text] { return id }
+        texts.append(text)
+        index[text] = Int32(texts.count - 1)
+        return Int32(texts.count - 1)
+    }
+
+    mutating func record(_ p: InstanceProperties) -> AccountingRecord {
+        AccountingRecord(p, ids: [intern(p.node), intern(p.namespace), intern(p.controllerKind), intern(p.controller), intern(p.pod),
+                                  intern(p.container), intern(p.podUID), intern(p.podUID + "/" + p.container)])
+    }
+}
+
 extension HistoryStore {
     /// Entities of the pod or container family in the namespaces `admits` allows.
     public func accountedEntities(_ family: HistoryFamily, namespaces admits: @escaping @Sendable (String) -> Bool) -> [AccountedEntity] {
-        let ids = entities(family, .namespaces(admits)).values.flatMap { $0 }.sorted()
-        var known = accountingProperties.withLock { cache in ids.map { cache[$0] } }
-        var parsed: [(EntityID, InstanceProperties)] = []
+        let ids = entityIDs(family, namespaces: admits)
+        var known = accountingProperties.withLock { cache in ids.map { cache.records[$0] } }
+        let spans = store.spans(ids)
+        var missing: [(Int, InstanceProperties)] = []
+        for (index, id) in ids.enumerated() where known[index] == nil {
+            if let info = store.info(id) { missing.append((index, InstanceProperties(history: info.labels))) }
+        }
+        if !missing.isEmpty {
+            accountingProperties.withLock { cache in
+                for (index, properties) in missing {
+                    let record = cache.record(properties)
+                    cache.records[ids[index]] = record
+                    known[index] = record
+                }
+            }
+        }
         var result: [AccountedEntity] = []
         result.reserveCapacity(ids.count)
         for (index, id) in ids.enumerated() {
-            guard let info = store.info(id) else { continue }
-            if known[index] == nil {
-                known[index] = InstanceProperties(history: info.labels)
-                parsed.append((id, known[index]!))
-            }
-            result.append(AccountedEntity(id: id, properties: known[index]!, first: info.first, last: info.last))
+            guard let span = spans[index], let record = known[index] else { continue }
+            result.append(AccountedEntity(id: id, record: record, first: span.first, last: span.last))
         }
-        if !parsed.isEmpty { accountingProperties.withLock { cache in for (id, properties) in parsed { cache[id] = properties } } }
         return result
     }
 

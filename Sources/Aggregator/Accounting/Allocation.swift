@@ -157,22 +157,37 @@ extension HistoryStore {
         let metrics = AccountingMetrics()
         let container = HistoryFamily.container.rawValue, pod = HistoryFamily.pod.rawValue
         var steps: [[String: Allocation]] = []
+        // Buffers of one step, reused by the next.
+        var figures = [InstanceFigures](repeating: .init(), count: plan.instances.count)
+        var network = [(rx: UInt64, tx: UInt64)](repeating: (0, 0), count: plan.pods.count)
+        var scratch = AllocationPlan.Scratch(plan)
         for window in 0..<(query.edges.count - 1) {
             let start = query.edges[window], end = query.edges[window + 1]
-            var figures = [InstanceFigures](repeating: .init(), count: plan.instances.count)
-            var network = [(rx: UInt64, tx: UInt64)](repeating: (0, 0), count: plan.pods.count)
+            if window > 0 {
+                figures.withUnsafeMutableBufferPointer { $0.update(repeating: .init()) }
+                network.withUnsafeMutableBufferPointer { $0.update(repeating: (0, 0)) }
+            }
             let (days, spans) = ledgerSplit(start, end)
             for day in days {
-                if let summary = try store.summary(day: day, family: container), let slots = metrics.slots(in: summary) {
-                    for (row, id) in summary.entities.enumerated() {
-                        if let index = plan.instance(id) { figures[index].add(summary, row: row, slots) }
+                if let columns = try store.summaryColumns(day: day, family: container, fields: metrics.containerFields) {
+                    let words = columns.words.compactMap { $0 }
+                    guard words.count == 8 else { continue }
+                    let (cpu, covered, peak, cpuRequest, memory, samples, memoryMax, memoryRequest) =
+                        (words[0], words[1], words[2], words[3], words[4], words[5], words[6], words[7])
+                    figures.withUnsafeMutableBufferPointer { figures in
+                        for (row, id) in columns.entities.enumerated() {
+                            guard let index = plan.instance(id) else { continue }
+                            figures[index].add(cpu: cpu[row], covered: covered[row], peak: peak[row], cpuRequest: cpuRequest[row], memory: memory[row],
+                                               samples: samples[row], memoryMax: memoryMax[row], memoryRequest: memoryRequest[row])
+                        }
                     }
                 }
-                if let summary = try store.summary(day: day, family: pod), let rx = summary.slot(of: metrics.rx), let tx = summary.slot(of: metrics.tx) {
-                    for (row, id) in summary.entities.enumerated() {
+                if let columns = try store.summaryColumns(day: day, family: pod, fields: [(metrics.rx, .increase), (metrics.tx, .increase)]),
+                   let rx = columns.words[0], let tx = columns.words[1] {
+                    for (row, id) in columns.entities.enumerated() {
                         guard let index = plan.pod(id) else { continue }
-                        network[index].rx &+= summary.columns[rx].increase[row]
-                        network[index].tx &+= summary.columns[tx].increase[row]
+                        network[index].rx &+= rx[row]
+                        network[index].tx &+= tx[row]
                     }
                 }
             }
@@ -199,13 +214,14 @@ extension HistoryStore {
                     }
                 }
             }
-            steps.append(plan.group(figures, network: network, window: (start, end)))
+            steps.append(plan.group(figures, network: network, window: (start, end), scratch: &scratch))
         }
         return steps
     }
 
     static func allocationKey(_ p: InstanceProperties, _ query: AllocationQuery) -> String {
         guard !query.aggregate.isEmpty else { return "\(p.namespace)/\(p.pod)/\(p.container)" }
+        if query.aggregate == [.namespace] { return p.namespace.isEmpty ? "__unallocated__" : p.namespace }
         return query.aggregate.map { key -> String in
             let value: String
             switch key {
@@ -249,10 +265,10 @@ struct AccountingMetrics {
     /// The container metrics in `InstanceFigures` slot order.
     var container: [Int] { [cpu, cpuRequest, memory, memoryRequest] }
 
-    /// The summary's column of each container metric, nil unless all are summarized.
-    func slots(in summary: DaySummary) -> [Int]? {
-        let found = container.compactMap(summary.slot(of:))
-        return found.count == container.count ? found : nil
+    /// The day-summary columns `InstanceFigures.add(_:row:)` reads, in its order.
+    var containerFields: [(metric: Int, field: SummaryField)] {
+        [(cpu, .increase), (cpu, .covered), (cpu, .peakRate), (cpuRequest, .integral), (memory, .integral), (memory, .samples), (memory, .max),
+         (memoryRequest, .integral)]
     }
 }
 
@@ -275,34 +291,62 @@ struct AllocationPlan {
     let podMembers: [[Int]]
     /// Pod uid + container name: instances of one slot run one after the other.
     let slotOf: [Int]
-    /// Each instance's properties as `Allocation.propertyNames` orders them ("" when absent).
-    let propertyValues: [[String]]
+    let slotCount: Int
+    /// Each instance's properties as `Allocation.propertyNames` orders them, as ids into
+    /// `propertyText` (0: absent), `propertyNames.count` per instance.
+    let propertyIDs: [Int32]
+    let propertyText: [String]
 
     init(_ history: HistoryStore, _ query: AllocationQuery) {
         self.query = query
         let instances = history.accountedEntities(.container, namespaces: query.namespaces).filter { query.filter($0.properties) }
-        var podIndex: [String: Int] = [:], pods: [String] = []
+        let texts = history.accountingProperties.withLock { $0.texts }
+        var podIndex: [Int32: Int] = [:], pods: [String] = []
         var keyIndex: [String: Int] = [:], keys: [String] = []
-        var slotIndex: [String: Int] = [:]
-        var keyOf: [Int] = [], podOf: [Int] = [], slotOf: [Int] = [], values: [[String]] = []
+        var namespaceKey: [Int32: Int] = [:]
+        var slotIndex: [Int32: Int] = [:]
+        var keyOf: [Int] = [], podOf: [Int] = [], slotOf: [Int] = []
+        keyOf.reserveCapacity(instances.count); podOf.reserveCapacity(instances.count); slotOf.reserveCapacity(instances.count)
+        // Property ids: the cluster's name is one more text after the cache's.
+        let clusterID = Int32(texts.count)
+        var propertyText = texts
+        propertyText.append(query.cluster)
+        var propertyIDs: [Int32] = []
+        propertyIDs.reserveCapacity(instances.count * Allocation.propertyNames.count)
+        let byNamespace = query.aggregate == [.namespace]
         var instanceByRaw = [Int32](repeating: 0, count: Int(instances.last?.id.raw ?? 0) + 1)
         for (index, instance) in instances.enumerated() {
-            let p = instance.properties
+            let ids = instance.record.ids
             instanceByRaw[Int(instance.id.raw)] = Int32(index + 1)
-            let key = HistoryStore.allocationKey(p, query)
-            if let known = keyIndex[key] { keyOf.append(known) } else { keyIndex[key] = keys.count; keyOf.append(keys.count); keys.append(key) }
-            if let known = podIndex[p.podUID] { podOf.append(known) } else { podIndex[p.podUID] = pods.count; podOf.append(pods.count); pods.append(p.podUID) }
-            let slot = p.podUID + "/" + p.container
+            // The key: by namespace without building text, else from the properties.
+            if byNamespace, let known = namespaceKey[ids[1]] { keyOf.append(known) } else {
+                let key = HistoryStore.allocationKey(instance.properties, query)
+                if let known = keyIndex[key] { keyOf.append(known) } else { keyIndex[key] = keys.count; keyOf.append(keys.count); keys.append(key) }
+                if byNamespace { namespaceKey[ids[1]] = keyOf.last! }
+            }
+            let uid = ids[AccountingRecord.podUID]
+            if let known = podIndex[uid] { podOf.append(known) } else { podIndex[uid] = pods.count; podOf.append(pods.count); pods.append(texts[Int(uid)]) }
+            let slot = ids[AccountingRecord.slot]
             if let known = slotIndex[slot] { slotOf.append(known) } else { slotOf.append(slotIndex.count); slotIndex[slot] = slotIndex.count }
-            values.append(Allocation.propertyNames.map { HistoryStore.property($0, p, query) })
+            // cluster, node, namespace, controllerKind, controller, pod, container.
+            propertyIDs.append(query.cluster.isEmpty ? 0 : clusterID)
+            propertyIDs.append(contentsOf: ids[0..<6])
         }
-        let podEntities = history.accountedEntities(.pod, namespaces: query.namespaces).filter { podIndex[$0.properties.podUID] != nil }
-        var podByRaw = [Int32](repeating: 0, count: Int(podEntities.last?.id.raw ?? 0) + 1)
-        for entity in podEntities { podByRaw[Int(entity.id.raw)] = Int32(podIndex[entity.properties.podUID]! + 1) }
+        // A pod entity's key is its uid.
+        let podIDs = history.store.lookup(family: HistoryFamily.pod.rawValue, keys: pods)
+        let podSpans = history.store.spans(podIDs.map { $0 ?? EntityID(0) })
+        var podEntities: [AccountedEntity] = []
+        var podByRaw = [Int32](repeating: 0, count: Int(podIDs.compactMap { $0?.raw }.max() ?? 0) + 1)
+        for (index, id) in podIDs.enumerated() {
+            guard let id, let span = podSpans[index] else { continue }
+            podByRaw[Int(id.raw)] = Int32(index + 1)
+            podEntities.append(AccountedEntity(id: id, record: AccountingRecord(InstanceProperties(namespace: "", pod: "", podUID: pods[index]), ids: []),
+                                               first: span.first, last: span.last))
+        }
         var members = [[Int]](repeating: [], count: pods.count)
         for index in instances.indices { members[podOf[index]].append(index) }
         podMembers = members.map { list in
-            list.sorted { (instances[$0].properties.container, instances[$0].id) < (instances[$1].properties.container, instances[$1].id) }
+            list.count < 2 ? list : list.sorted { (instances[$0].properties.container, instances[$0].id) < (instances[$1].properties.container, instances[$1].id) }
         }
         self.instances = instances
         self.podEntities = podEntities
@@ -311,7 +355,9 @@ struct AllocationPlan {
         self.keyOf = keyOf
         self.podOf = podOf
         self.slotOf = slotOf
-        propertyValues = values
+        slotCount = slotIndex.count
+        self.propertyIDs = propertyIDs
+        self.propertyText = propertyText
         self.instanceByRaw = instanceByRaw
         self.podByRaw = podByRaw
     }
@@ -330,66 +376,120 @@ struct AllocationPlan {
         return found > 0 ? Int(found) - 1 : nil
     }
 
+    /// Per-step working arrays, reused across steps.
+    struct Scratch {
+        var share: [(rx: UInt64, tx: UInt64)]
+        var presentInPod: [Int32]
+        /// The step (+1) a slot was last counted in.
+        var slotStep: [Int32]
+        var step: Int32 = 0
+
+        init(_ plan: AllocationPlan) {
+            share = Array(repeating: (0, 0), count: plan.instances.count)
+            presentInPod = Array(repeating: 0, count: plan.pods.count)
+            slotStep = Array(repeating: 0, count: plan.slotCount)
+        }
+    }
+
+    /// A group's figures while a step is grouped.
+    struct Totals {
+        var seen = false
+        var start = Int64.max, end = Int64.min, lived: Int64 = 0, covered: Int64 = 0
+        var cpu: UInt64 = 0, cpuRequest = 0.0, cpuBasis = 0.0, memory = 0.0, memoryRequest = 0.0, memoryBasis = 0.0
+        var cpuMax = 0.0, memoryMax = 0.0, rx: UInt64 = 0, tx: UInt64 = 0
+        var instances = 0, slots = 0
+    }
+
     /// One step's instance figures into its allocations.
-    func group(_ figures: [InstanceFigures], network: [(rx: UInt64, tx: UInt64)], window: (Int64, Int64)) -> [String: Allocation] {
-        // Each pod's network over its containers of this step, evenly, the remainder first.
-        var share = [(rx: UInt64, tx: UInt64)](repeating: (0, 0), count: instances.count)
-        for (pod, members) in podMembers.enumerated() where network[pod] != (0, 0) {
-            let present = members.filter { figures[$0].seen }
-            guard !present.isEmpty else { continue }
-            let n = UInt64(present.count), totals = network[pod]
-            for (order, index) in present.enumerated() {
-                share[index] = (totals.rx / n + (order == 0 ? totals.rx % n : 0), totals.tx / n + (order == 0 ? totals.tx % n : 0))
+    func group(_ figures: [InstanceFigures], network: [(rx: UInt64, tx: UInt64)], window: (Int64, Int64), scratch: inout Scratch) -> [String: Allocation] {
+        scratch.step += 1
+        let step = scratch.step
+        // Each pod's network over its containers of this step, evenly, the remainder to the
+        // first (by container name).
+        for index in instances.indices where figures[index].seen { scratch.presentInPod[podOf[index]] += 1 }
+        for (pod, members) in podMembers.enumerated() {
+            let n = UInt64(scratch.presentInPod[pod])
+            scratch.presentInPod[pod] = 0
+            guard n > 0 else { continue }
+            let totals = network[pod]
+            var first = true
+            for index in members where figures[index].seen {
+                scratch.share[index] = (totals.rx / n + (first ? totals.rx % n : 0), totals.tx / n + (first ? totals.tx % n : 0))
+                first = false
             }
         }
-        var entries = [Allocation?](repeating: nil, count: keys.count)
-        /// Per key, the properties all its members so far agree on (nil: they disagree).
-        var agreed = [[String?]](repeating: [], count: keys.count)
-        var slots = [Set<Int>](repeating: [], count: keys.count)
+        let width = Allocation.propertyNames.count
+        var totals = [Totals](repeating: Totals(), count: keys.count)
+        /// Per key, the property ids its members agree on (-1: they disagree).
+        var agreed = [Int32](repeating: -1, count: keys.count * width)
         for index in instances.indices where figures[index].seen {
             let f = figures[index], instance = instances[index], key = keyOf[index]
-            var entry = entries[key] ?? Allocation(name: keys[key], windowStart: window.0, windowEnd: window.1)
             let lower = max(instance.first, window.0), upper = min(instance.last, window.1)
-            entry.start = min(entry.start, lower)
-            entry.end = max(entry.end, upper)
-            entry.lived += max(upper - lower, 0)
-            entry.covered += f.covered
-            entry.cpuCoreNanoseconds &+= f.cpu
-            entry.cpuRequestCoreSeconds += f.cpuRequest
-            entry.ramUsageByteSeconds += f.memory
-            entry.ramRequestByteSeconds += f.memoryRequest
             let cpuSeconds = Double(f.cpu) / 1e9
-            switch query.basis {
-            case .max:
-                entry.cpuBasisCoreSeconds += max(cpuSeconds, f.cpuRequest)
-                entry.ramBasisByteSeconds += max(f.memory, f.memoryRequest)
-            case .usage:
-                entry.cpuBasisCoreSeconds += cpuSeconds
-                entry.ramBasisByteSeconds += f.memory
-            case .request:
-                entry.cpuBasisCoreSeconds += f.cpuRequest
-                entry.ramBasisByteSeconds += f.memoryRequest
+            let share = scratch.share[index]
+            let first = !totals[key].seen
+            totals.withUnsafeMutableBufferPointer { all in
+                let t = all.baseAddress! + key
+                t.pointee.seen = true
+                t.pointee.start = min(t.pointee.start, lower)
+                t.pointee.end = max(t.pointee.end, upper)
+                t.pointee.lived += max(upper - lower, 0)
+                t.pointee.covered += f.covered
+                t.pointee.cpu &+= f.cpu
+                t.pointee.cpuRequest += f.cpuRequest
+                t.pointee.memory += f.memory
+                t.pointee.memoryRequest += f.memoryRequest
+                switch query.basis {
+                case .max:
+                    t.pointee.cpuBasis += max(cpuSeconds, f.cpuRequest)
+                    t.pointee.memoryBasis += max(f.memory, f.memoryRequest)
+                case .usage:
+                    t.pointee.cpuBasis += cpuSeconds
+                    t.pointee.memoryBasis += f.memory
+                case .request:
+                    t.pointee.cpuBasis += f.cpuRequest
+                    t.pointee.memoryBasis += f.memoryRequest
+                }
+                t.pointee.cpuMax = max(t.pointee.cpuMax, f.cpuPeak / 1e9)
+                t.pointee.memoryMax = max(t.pointee.memoryMax, f.memoryMax)
+                t.pointee.rx &+= share.rx
+                t.pointee.tx &+= share.tx
+                t.pointee.instances += 1
+                if scratch.slotStep[slotOf[index]] != step {
+                    scratch.slotStep[slotOf[index]] = step
+                    t.pointee.slots += 1
+                }
             }
-            entry.cpuCoreUsageMax = max(entry.cpuCoreUsageMax, f.cpuPeak / 1e9)
-            entry.ramByteUsageMax = max(entry.ramByteUsageMax, f.memoryMax)
-            entry.networkReceiveBytes &+= share[index].rx
-            entry.networkTransferBytes &+= share[index].tx
-            entry.containerInstances += 1
-            slots[key].insert(slotOf[index])
-            let values = propertyValues[index]
-            if agreed[key].isEmpty {
-                agreed[key] = values.map { $0.isEmpty ? nil : $0 }
-            } else {
-                for (slot, value) in values.enumerated() where agreed[key][slot] != nil && agreed[key][slot] != value { agreed[key][slot] = nil }
+            let base = index * width, at = key * width
+            for slot in 0..<width {
+                let id = propertyIDs[base + slot]
+                if first { agreed[at + slot] = id == 0 ? -1 : id } else if agreed[at + slot] != id { agreed[at + slot] = -1 }
             }
-            entries[key] = entry
         }
         var result: [String: Allocation] = [:]
-        for (key, found) in entries.enumerated() {
-            guard var entry = found else { continue }
-            entry.restarts = entry.containerInstances - slots[key].count
-            entry.observed = max(entry.end - entry.start, 0)
-            for (slot, name) in Allocation.propertyNames.enumerated() { if let value = agreed[key][slot] { entry.properties[name] = value } }
+        result.reserveCapacity(keys.count)
+        for (key, t) in totals.enumerated() where t.seen {
+            var entry = Allocation(name: keys[key], windowStart: window.0, windowEnd: window.1)
+            entry.start = t.start
+            entry.end = t.end
+            entry.observed = max(t.end - t.start, 0)
+            entry.lived = t.lived
+            entry.covered = t.covered
+            entry.cpuCoreNanoseconds = t.cpu
+            entry.cpuRequestCoreSeconds = t.cpuRequest
+            entry.cpuBasisCoreSeconds = t.cpuBasis
+            entry.ramUsageByteSeconds = t.memory
+            entry.ramRequestByteSeconds = t.memoryRequest
+            entry.ramBasisByteSeconds = t.memoryBasis
+            entry.cpuCoreUsageMax = t.cpuMax
+            entry.ramByteUsageMax = t.memoryMax
+            entry.networkReceiveBytes = t.rx
+            entry.networkTransferBytes = t.tx
+            entry.containerInstances = t.instances
+            entry.restarts = t.instances - t.slots
+            for (slot, name) in Allocation.propertyNames.enumerated() where agreed[key * width + slot] > 0 {
+                entry.properties[name] = propertyText[Int(agreed[key * width + slot])]
+            }
             result[keys[key]] = entry
         }
         return result
@@ -424,15 +524,16 @@ struct InstanceFigures {
     }
 
     /// A day summary's row; `slots`: the summary's columns in slot order.
-    mutating func add(_ summary: DaySummary, row: Int, _ slots: [Int]) {
+    /// A day summary's row: the words of `AccountingMetrics.containerFields`.
+    @inline(__always)
+    mutating func add(cpu: UInt64, covered: UInt64, peak: UInt64, cpuRequest: UInt64, memory: UInt64, samples: UInt64, memoryMax: UInt64, memoryRequest: UInt64) {
         seen = true
-        let cpuColumn = summary.columns[slots[0]]
-        cpu &+= cpuColumn.increase[row]
-        covered += cpuColumn.covered[row]
-        cpuPeak = max(cpuPeak, cpuColumn.peakRate[row])
-        cpuRequest += summary.columns[slots[1]].integral[row] / 1000
-        memory += summary.columns[slots[2]].integral[row]
-        if summary.columns[slots[2]].count[row] > 0 { memoryMax = max(memoryMax, summary.columns[slots[2]].max[row]) }
-        memoryRequest += summary.columns[slots[3]].integral[row]
+        self.cpu &+= cpu
+        self.covered += Int64(bitPattern: covered)
+        cpuPeak = max(cpuPeak, Double(bitPattern: peak))
+        self.cpuRequest += Double(bitPattern: cpuRequest) / 1000
+        self.memory += Double(bitPattern: memory)
+        if samples > 0 { self.memoryMax = max(self.memoryMax, Double(bitPattern: memoryMax)) }
+        self.memoryRequest += Double(bitPattern: memoryRequest)
     }
 }

@@ -93,8 +93,6 @@ extension HistoryStore {
     public func kubeAppSums(_ metric: String, grouping: KubeApp.Grouping, namespaces admits: @escaping @Sendable (String) -> Bool,
                             begin: Int64, end: Int64) throws -> [KubeApp.Sum] {
         guard let family = KubeApp.family(metric), let formula = HistoryCatalog.formula(metric, in: family), begin < end else { return [] }
-        let entities = accountedEntities(family, namespaces: admits).filter { $0.last >= begin - store.configuration.gapLimit && $0.first < end }
-        if entities.isEmpty { return [] }
         let index: Int, scale: Double, counter: Bool
         switch formula {
         case .stored(let stored):
@@ -107,39 +105,44 @@ extension HistoryStore {
             scale = rateScale / 60
         case .ratio: return []
         }
-        // Each entity's group as a dense index, looked up by the entity's raw id.
-        struct Group: Hashable { var namespace: String; var pod: String? }
-        var groups: [Group] = [], groupIndex: [Group: Int] = [:]
-        var groupByRaw = [Int32](repeating: 0, count: Int(entities.map(\.id.raw).max() ?? 0) + 1)
-        for entity in entities {
-            let group = Group(namespace: entity.properties.namespace, pod: grouping == .allNamespace ? nil : entity.properties.pod)
-            let index = groupIndex[group] ?? { groups.append(group); groupIndex[group] = groups.count - 1; return groups.count - 1 }()
-            groupByRaw[Int(entity.id.raw)] = Int32(index + 1)
-        }
+        // Each entity's group as a dense index by raw id, from the index's display keys (no
+        // entity's labels are read).
+        let (groups, groupByRaw) = kubeAppGroups(family, namespaces: admits, byPod: grouping != .allNamespace)
+        if groups.isEmpty { return [] }
         var increases = [UInt64](repeating: 0, count: groups.count)
         var integrals = [Double](repeating: 0, count: groups.count)
         var seen = [Bool](repeating: false, count: groups.count)
-        func add(_ id: EntityID, increase: UInt64, integral: Double) {
+        @inline(__always) func group(_ id: EntityID) -> Int? {
             let raw = Int(id.raw)
-            guard raw < groupByRaw.count, groupByRaw[raw] > 0 else { return }
-            let index = Int(groupByRaw[raw]) - 1
-            increases[index] &+= increase
-            integrals[index] += integral
-            seen[index] = true
+            guard raw < groupByRaw.count, groupByRaw[raw] > 0 else { return nil }
+            return Int(groupByRaw[raw]) - 1
         }
         // Finished days from their summaries when the metric has them, the rest piece by piece.
         var (days, spans) = family.definition.summarized.contains(index) ? ledgerSplit(begin, end) : ([], [(begin, end)])
         for day in days {
-            guard let summary = try store.summary(day: day, family: family.rawValue), let slot = summary.slot(of: index) else {
+            guard let columns = try store.summaryColumns(day: day, family: family.rawValue, fields: [(index, counter ? .increase : .integral)]),
+                  let words = columns.words[0] else {
                 spans.append((day * 86_400_000, (day + 1) * 86_400_000))
                 continue
             }
-            let column = summary.columns[slot]
-            for (row, id) in summary.entities.enumerated() { add(id, increase: column.increase[row], integral: column.integral[row]) }
+            for (row, id) in columns.entities.enumerated() {
+                guard let index = group(id) else { continue }
+                seen[index] = true
+                if counter { increases[index] &+= words[row] } else { integrals[index] += Double(bitPattern: words[row]) }
+            }
         }
-        try scan(entities.map(\.id), metrics: [index], pieces: Self.pieces(of: spans)) { _, figures in
-            for (id, list) in figures[0] {
-                for stats in list where !stats.isEmpty { add(id, increase: stats.increase, integral: stats.integral) }
+        let pieces = Self.pieces(of: spans)
+        if !pieces.isEmpty {
+            let ids = entityIDs(family, namespaces: admits)
+            try scan(ids, metrics: [index], pieces: pieces) { _, figures in
+                for (id, list) in figures[0] {
+                    guard let index = group(id) else { continue }
+                    for stats in list where !stats.isEmpty {
+                        seen[index] = true
+                        increases[index] &+= stats.increase
+                        integrals[index] += stats.integral
+                    }
+                }
             }
         }
         let exact = counter && scale == 1

@@ -99,7 +99,7 @@ public final class HistoryStore: Sendable {
     private let index = Mutex(HistoryIndex())
     /// Pod and container entities' properties as accounting reads them, parsed from their
     /// labels once (entities never change their labels).
-    let accountingProperties = Mutex<[EntityID: InstanceProperties]>([:])
+    let accountingProperties = Mutex(AccountingCache())
     /// Seals, merges, rollups and retention run here, at a lower priority than requests.
     private let worker = BackgroundThread(name: "clustermon-history")
 
@@ -140,7 +140,7 @@ public final class HistoryStore: Sendable {
         fresh.forgotten = store.counters.entitiesForgotten
         index.withLock { $0 = fresh }
         // Forgotten entities' ids may be given to new ones.
-        accountingProperties.withLock { $0 = [:] }
+        accountingProperties.withLock { $0 = AccountingCache() }
     }
 
     // MARK: - Recording
@@ -281,6 +281,51 @@ public final class HistoryStore: Sendable {
             }
             return groups
         }
+    }
+
+    /// The ids of the entities of the namespaces `admits` allows (pods and containers), in
+    /// id order, without building display keys.
+    public func entityIDs(_ family: HistoryFamily, namespaces admits: (String) -> Bool) -> [EntityID] {
+        var ids: [EntityID] = []
+        index.withLock { index in
+            for (namespace, keys) in index.entries[family] ?? [:] where !namespace.isEmpty && admits(namespace) {
+                for list in keys.values { ids.append(contentsOf: list) }
+            }
+        }
+        return ids.sorted()
+    }
+
+    /// Kube-App's groups of the entities of the namespaces `admits` allows: per namespace, or
+    /// per namespace and pod (from the display keys `<namespace>/<pod>[/...]`), and each
+    /// entity's group (by raw id, + 1; 0: none).
+    func kubeAppGroups(_ family: HistoryFamily, namespaces admits: (String) -> Bool, byPod: Bool) -> (groups: [(namespace: String, pod: String?)], groupByRaw: [Int32]) {
+        var groups: [(namespace: String, pod: String?)] = []
+        var groupByRaw: [Int32] = []
+        index.withLock { index in
+            for (namespace, keys) in index.entries[family] ?? [:] where !namespace.isEmpty && admits(namespace) {
+                var podGroups: [Substring: Int32] = [:]
+                let namespaceGroup = Int32(groups.count + 1)
+                if !byPod { groups.append((namespace, nil)) }
+                for (key, ids) in keys {
+                    var group = namespaceGroup
+                    if byPod {
+                        let rest = key.dropFirst(namespace.utf8.count + 1)
+                        let pod = rest.prefix { $0 != "/" }
+                        if let known = podGroups[pod] { group = known } else {
+                            groups.append((namespace, String(pod)))
+                            group = Int32(groups.count)
+                            podGroups[pod] = group
+                        }
+                    }
+                    for id in ids {
+                        let raw = Int(id.raw)
+                        if raw >= groupByRaw.count { groupByRaw.append(contentsOf: repeatElement(0, count: raw + 1 - groupByRaw.count)) }
+                        groupByRaw[raw] = group
+                    }
+                }
+            }
+        }
+        return (groups, groupByRaw)
     }
 
     /// Whether an entity of that display key has been recorded (and not yet forgotten).
