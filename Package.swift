@@ -207,7 +207,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
-        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "AggregatorTests", dependencies: [
             "Aggregator", "TimeSeries", "Kubernetes", "Messaging", "Wire", "TestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),

@@ -659,14 +659,6 @@ public final class TimeSeriesStore: Sendable {
     /// Days with day summaries.
     public var summarizedDays: Set<Int64> { state.withLock { $0.summarizedDays } }
 
-    /// A family's summary of a finished day (nil when the day has none).
-    public func summary(day: Int64, family: UInt8) throws -> DaySummaryView? {
-        guard let data = try pool.read({ db in
-            try Data.fetchOne(db, sql: "SELECT data FROM summaries WHERE day = ? AND family = ?", arguments: [day, Int64(family)])
-        }) else { return nil }
-        return try DaySummaryView(day: day, bytes: [UInt8](data))
-    }
-
     static let statColumns: [ValueEncoding] = [.integer, .float, .float, .float, .float, .integer, .integer, .float, .integer]
 
     /// Above this many entities a day's bucket table is read whole (one pass) rather than

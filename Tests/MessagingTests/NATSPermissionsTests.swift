@@ -22,6 +22,15 @@ private func shippedServer() async throws -> NATSServer {
     return try await NATSServer.start(extraArguments: ["-c", copy.path], environment: passwords)
 }
 
+/// The aggregator's user, connected.
+private func aggregatorConnection(_ server: NATSServer) async throws -> NATSConnection {
+    let connection = try await NATSConnection.connect(
+        NATSConfiguration(servers: ["nats://aggregator:aggregator-pw@127.0.0.1:\(server.port)"], reconnectWait: .milliseconds(100), connectTimeout: .seconds(2)),
+        logger: logger)
+    try await withTimeout(.seconds(10), "connected") { await connection.waitFor(.connected) }
+    return connection
+}
+
 private func violation(_ errors: [String], _ kind: String, _ subject: String) -> Bool {
     errors.contains { $0.contains("Permissions Violation for \(kind) to \"\(subject)\"") || $0.contains("Permissions Violation for \(kind) to \(subject)") }
 }
@@ -54,10 +63,7 @@ struct NATSPermissionsTests {
     @Test func theAggregatorRunsEndToEndWithItsUser() async throws {
         let server = try await shippedServer()
         defer { server.stop() }
-        let connection = try await NATSConnection.connect(
-            NATSConfiguration(servers: ["nats://aggregator:aggregator-pw@127.0.0.1:\(server.port)"], reconnectWait: .milliseconds(100), connectTimeout: .seconds(2)),
-            logger: logger)
-        try await withTimeout(.seconds(10), "connected") { await connection.waitFor(.connected) }
+        let connection = try await aggregatorConnection(server)
         defer { connection.close() }
         // It receives every agent's batches.
         let batches = try await connection.subscribe(to: "agent.v1.>", bufferCapacity: 8)
@@ -91,10 +97,7 @@ struct NATSPermissionsTests {
     @Test func alertingConsumesTheStreamAndCannotPublishEvents() async throws {
         let server = try await shippedServer()
         defer { server.stop() }
-        let connection = try await NATSConnection.connect(
-            NATSConfiguration(servers: ["nats://aggregator:aggregator-pw@127.0.0.1:\(server.port)"], reconnectWait: .milliseconds(100), connectTimeout: .seconds(2)),
-            logger: logger)
-        try await withTimeout(.seconds(10), "connected") { await connection.waitFor(.connected) }
+        let connection = try await aggregatorConnection(server)
         defer { connection.close() }
         let publisher = try JetStreamPublisher(connection: connection, logger: logger)
         _ = try await publisher.ensureStream(.cluster)

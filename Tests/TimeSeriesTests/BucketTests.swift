@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import TimeSeries
 
 @Suite struct BucketTests {
@@ -8,7 +9,7 @@ import Testing
     /// A container's CPU counter sampled every ~10 s with jitter, a reset, a long gap.
     func history() -> [(time: Int64, value: UInt64)] {
         var samples: [(time: Int64, value: UInt64)] = []
-        var rng = SplitMix(state: 11)
+        var rng = SplitMix(seed: 11)
         var counter: UInt64 = 0
         var time: Int64 = 1_000_000
         for i in 0..<400 {
@@ -91,7 +92,7 @@ import Testing
     }
 
     @Test func piecesOfOnePairAlwaysAddUpToIt() {
-        var rng = SplitMix(state: 5)
+        var rng = SplitMix(seed: 5)
         for _ in 0..<2000 {
             let delta = rng.next()
             let gap = Int64(rng.next() % 1_000_000) + 1

@@ -1,18 +1,8 @@
 import Testing
+import TestSupport
 @testable import TimeSeries
 
 /// A deterministic generator, so that a failure can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func roundTripIntegers(_ values: [UInt64]) throws -> [UInt64] {
     var writer = BitWriter()
     var encoder = IntegerEncoder()
@@ -40,7 +30,7 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
 @Suite struct EncodingTests {
     @Test func bitsRoundTripAtEveryWidth() throws {
         var writer = BitWriter()
-        var rng = SplitMix(state: 1)
+        var rng = SplitMix(seed: 1)
         var written: [(UInt64, Int)] = []
         for width in 0...64 {
             let value = width == 0 ? 0 : rng.next() >> UInt64(64 - width)
@@ -61,7 +51,7 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
     }
 
     @Test func randomAndSteadyIntegersAreExact() throws {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix(seed: 42)
         let random = (0..<2000).map { _ in rng.next() >> (rng.next() % 64) }
         #expect(try roundTripIntegers(random) == random)
         let steady = (0..<1000).map { UInt64($0) * 10_000_000_000 + UInt64($0 % 3) }
@@ -80,7 +70,7 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
         let special: [Double] = [0, -0.0, .nan, -.nan, Double(bitPattern: 0x7FF8_0000_0000_1234), .infinity, -.infinity,
                                  .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1, 1, 1, 0.1, 0.2, 0.30000000000000004, -5]
         #expect(try roundTripFloats(special) == special.map(\.bitPattern))
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix(seed: 7)
         let noisy = (0..<2000).map { i in Double(i % 50) * 1.5 + Double(rng.next() % 1000) / 1000 }
         #expect(try roundTripFloats(noisy) == noisy.map(\.bitPattern))
         let random = (0..<500).map { _ in Double(bitPattern: rng.next()) }
@@ -119,7 +109,7 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
         for cut in 0..<bytes.count {
             #expect(throws: ChunkError.self) { _ = try Chunk.decodeRows(Array(bytes[0..<cut]), encodings: [.integer, .float]) }
         }
-        var rng = SplitMix(state: 3)
+        var rng = SplitMix(seed: 3)
         for _ in 0..<500 {
             var corrupt = bytes
             corrupt[Int(rng.next() % UInt64(corrupt.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)

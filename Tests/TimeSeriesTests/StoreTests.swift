@@ -232,7 +232,16 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         let coarse = try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 86_400_000, count: 2, gapLimit: store.configuration.gapLimit))
         #expect(coarse[ids[1]]?[0].increase == dayTotal)
         // The day summary holds what the day's buckets add up to.
-        let summary = try #require(try store.summary(day: day / 86_400_000, family: 1)?.materialized())
+        let fields: [SummaryField] = [.increase, .integral, .covered, .samples, .max, .peakRate]
+        let read = try #require(try store.summaryColumns(day: day / 86_400_000, family: 1, fields: [0, 1].flatMap { metric in fields.map { (metric, $0) } }))
+        func column(_ metric: Int, _ field: SummaryField) -> [UInt64] { read.words[metric * 6 + field.rawValue]! }
+        var summary = DaySummary(day: day / 86_400_000, family: 1, metrics: [0, 1])
+        summary.entities = read.entities
+        summary.columns = [0, 1].map { metric in
+            DaySummary.Columns(increase: column(metric, .increase), integral: column(metric, .integral).map(Double.init(bitPattern:)),
+                               covered: column(metric, .covered).map { Int64(bitPattern: $0) }, count: column(metric, .samples),
+                               max: column(metric, .max).map(Double.init(bitPattern:)), peakRate: column(metric, .peakRate).map(Double.init(bitPattern:)))
+        }
         #expect(summary.metrics == [0, 1] && Set(summary.entities) == Set(ids))
         let row = try #require(summary.entities.firstIndex(of: ids[1]))
         #expect(summary.columns[0].increase[row] == dayTotal)
@@ -248,7 +257,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(columns.words[2] == nil)
         // Retention drops it with the buckets.
         try store.expire(now: day + 200 * 86_400_000)
-        #expect(try store.summary(day: day / 86_400_000, family: 1) == nil && store.summarizedDays.isEmpty)
+        #expect(try store.summaryColumns(day: day / 86_400_000, family: 1, fields: [(0, .increase)]) == nil && store.summarizedDays.isEmpty)
     }
 
     @Test func daySummariesRoundTripAndRefuseCorruption() throws {

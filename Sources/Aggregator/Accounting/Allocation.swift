@@ -238,20 +238,6 @@ extension HistoryStore {
             return value.isEmpty ? "__unallocated__" : value
         }.joined(separator: "/")
     }
-
-    /// One of `Allocation.propertyNames` of an instance ("" when it has none).
-    static func property(_ name: String, _ p: InstanceProperties, _ query: AllocationQuery) -> String {
-        switch name {
-        case "cluster": query.cluster
-        case "node": p.node
-        case "namespace": p.namespace
-        case "controllerKind": p.controllerKind
-        case "controller": p.controller
-        case "pod": p.pod
-        case "container": p.container
-        default: ""
-        }
-    }
 }
 
 /// The container and pod metrics accounting reads, by catalog index.
