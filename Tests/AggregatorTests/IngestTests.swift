@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Synchronization
 import Testing
 import TestSupport
 import Wire
@@ -185,6 +186,31 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect(ingest.count(.malformed) == 2)
         #expect(state.snapshot().map(\.name) == ["n1"])
         #expect(state.node("n1")?.pods.map(\.name) == ["p"])
+    }
+
+    /// An agent whose clock is an hour off: its batches are accepted by sequence, placed at
+    /// their receive time and counted; a restarted agent an hour behind is not "older".
+    @Test func agentClockAnHourOffIsClampedToTheReceiveTime() throws {
+        let state = ClusterState()
+        let clock = Mutex(1_800_000_000.0)
+        let ingest = IngestService(bus: InProcessBus(), state: state, logger: Logger(label: "test"), now: { clock.withLock { $0 } })
+        let ahead = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1_800_003_600)
+        #expect(ingest.handle(try message(ahead)) == .complete)
+        #expect(state.node("n1")?.collectedAt == 1_800_000_000)
+        clock.withLock { $0 += 10 }
+        #expect(ingest.handle(try message(TestBatches.batch(node: "n1", sequence: 2, collectedAt: 1_800_003_610))) == .complete)
+        #expect(state.node("n1")?.collectedAt == 1_800_000_010)
+        // The same agent's earlier sequence is still stale, whatever its time says.
+        #expect(ingest.handle(try message(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1_800_003_700))) == .stale)
+        // Restarted with its clock an hour behind: a new instance, accepted at its receive time.
+        clock.withLock { $0 += 10 }
+        let behind = TestBatches.batch(node: "n1", instance: "agent-2", sequence: 1, collectedAt: 1_799_996_420)
+        #expect(ingest.handle(try message(behind)) == .complete)
+        #expect(state.node("n1")?.collectedAt == 1_800_000_020)
+        // An honest clock a few seconds off is left alone.
+        clock.withLock { $0 += 10 }
+        #expect(ingest.handle(try message(TestBatches.batch(node: "n2", sequence: 1, collectedAt: 1_800_000_025))) == .complete)
+        #expect(state.node("n2")?.collectedAt == 1_800_000_025)
     }
 
     /// Node names may contain dots: the subject's remainder is the node.

@@ -30,6 +30,14 @@ public final class IngestService: Service {
     private let bytes = Counter(label: "clustermon_ingest_bytes_total")
     private let nodes = Gauge(label: "clustermon_ingest_nodes")
     private let lag = Timer(label: "clustermon_ingest_batch_age_seconds")
+    private let skewAhead = Counter(label: "clustermon_ingest_clock_skew_total", dimensions: [("direction", "ahead")])
+    private let skewBehind = Counter(label: "clustermon_ingest_clock_skew_total", dimensions: [("direction", "behind")])
+    /// Nodes whose clock was found off (each is logged once, when first seen off).
+    private let skewed = Mutex<Set<String>>([])
+    /// An agent's collection time further ahead of the receive time than `ahead` seconds,
+    /// or further behind than `behind` (beyond any queueing delay), is not trusted: the
+    /// snapshot is placed at its receive time and counted. Ordering stays by sequence.
+    public let clockTolerance: (ahead: Double, behind: Double)
     /// Counts per outcome, for tests and logs.
     private let counts = Mutex<[Outcome: Int]>([:])
 
@@ -37,8 +45,9 @@ public final class IngestService: Service {
     ///   - maxBatchBytes: larger messages are refused unread (a part never exceeds the
     ///     server's max_payload; default 8 MiB so that a server configured above 1 MiB works).
     public init(bus: any MessageBus, state: ClusterState, graph: ConnectionGraph? = nil, history: HistoryStore? = nil, cluster: (any ClusterView)? = nil,
-                maxBatchBytes: Int = 8 << 20, bufferCapacity: Int = 8192,
+                maxBatchBytes: Int = 8 << 20, bufferCapacity: Int = 8192, clockTolerance: (ahead: Double, behind: Double) = (30, 600),
                 logger: Logger, now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.clockTolerance = clockTolerance
         self.bus = bus
         self.state = state
         self.graph = graph
@@ -84,13 +93,15 @@ public final class IngestService: Service {
             logger.warning("batch refused: too large", metadata: ["node": "\(node)", "bytes": "\(message.payload.count)", "limit": "\(maxBatchBytes)"])
             return .oversized
         }
-        let batch: Agent_V1_Batch
+        var batch: Agent_V1_Batch
         do {
             batch = try Agent_V1_Batch(serializedBytes: message.payload)
         } catch {
             logger.warning("batch refused: not a valid agent.v1.Batch", metadata: ["node": "\(node)", "bytes": "\(message.payload.count)", "error": "\(error)"])
             return .malformed
         }
+        let received = now()
+        clampClock(&batch, node: node, received: received)
         let verdict = assembler.withLock { $0.accept(batch, subjectNode: node) }
         switch verdict {
         case .pending:
@@ -102,7 +113,6 @@ public final class IngestService: Service {
             logger.warning("batch refused", metadata: ["node": "\(node)", "reason": "\(reason)"])
             return .invalid
         case .complete(let whole):
-            let received = now()
             state.ingest(whole, receivedAt: received)
             graph?.ingest(whole, receivedAt: received)
             // Every snapshot once, at the time the agent collected it.
@@ -110,6 +120,25 @@ public final class IngestService: Service {
             nodes.record(state.nodeCount)
             lag.recordSeconds(max(0, received - ClusterState.seconds(whole.collectedAt)))
             return .complete
+        }
+    }
+
+    /// An agent whose clock is off (an hour ahead, a day behind): its snapshot is placed at
+    /// the time it arrived, so that rates, history and ordering across agent restarts hold.
+    func clampClock(_ batch: inout Agent_V1_Batch, node: String, received: Double) {
+        let offset = ClusterState.seconds(batch.collectedAt) - received
+        guard offset > clockTolerance.ahead || offset < -clockTolerance.behind else { return }
+        (offset > 0 ? skewAhead : skewBehind).increment()
+        let first = skewed.withLock { $0.insert(node).inserted }
+        if first {
+            logger.warning("agent clock is off: its snapshots are placed at their receive time", metadata: [
+                "node": "\(node)", "offset_seconds": "\(Int(offset.rounded()))", "instance": "\(batch.agentInstance)",
+            ])
+        }
+        let whole = received.rounded(.down)
+        batch.collectedAt = .with {
+            $0.seconds = Int64(whole)
+            $0.nanos = Int32(((received - whole) * 1e9).rounded(.down))
         }
     }
 
