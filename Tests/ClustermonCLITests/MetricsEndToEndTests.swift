@@ -13,16 +13,18 @@ import Wire
 /// counters, the way `clustermon agent` does.
 private func publishBatches(_ bus: NATSConnection, period: Duration) async {
     var sequence: UInt64 = 0
-    // Collection times one second apart, whatever the publishing pace: rates are exact.
-    let start = Int64(Date().timeIntervalSince1970)
+    // Collection times exactly half a second apart, as the agent's clock would say (they
+    // keep pace with the wall clock: an agent clock far ahead is clamped by the aggregator).
+    let start = Int64(Date().timeIntervalSince1970 * 1000)
     while !Task.isCancelled {
         sequence += 1
-        let now = start + Int64(sequence)
+        let collected = start + Int64(sequence) * 500
         var batch = TestBatches.batch(
-            node: "n1", sequence: sequence, collectedAt: now, cpuBusyNanoseconds: sequence * 2_000_000_000, cpuTotalNanoseconds: sequence * 4_000_000_000,
-            pods: [.init("compute-u1-web", "web-1", uid: "uid-web-1", cpuCoreNanoseconds: sequence * 500_000_000, memoryBytes: 64 << 20, diskBytes: 4096),
+            node: "n1", sequence: sequence, collectedAt: collected / 1000, cpuBusyNanoseconds: sequence * 2_000_000_000, cpuTotalNanoseconds: sequence * 4_000_000_000,
+            pods: [.init("compute-u1-web", "web-1", uid: "uid-web-1", cpuCoreNanoseconds: sequence * 250_000_000, memoryBytes: 64 << 20, diskBytes: 4096),
                    .init("kube-system", "dns", uid: "uid-dns", memoryBytes: 32 << 20)],
             intervalMs: 500)
+        batch.collectedAt.nanos = Int32(collected % 1000) * 1_000_000
         // web-1 asks kube-dns (its ClusterIP) over UDP, 100 bytes out and 300 back per snapshot.
         batch.connections = [connection(.udp, from: "10.244.0.7", 38_811, to: "10.96.0.10", 53, .outgoing, pod: "uid-web-1",
                                         sent: sequence * 100, received: sequence * 300)]
