@@ -57,6 +57,42 @@ struct HistoryCrashTests {
         #expect(Set(seen).isSubset(of: Set(after)), "before: \(seen)\nafter: \(after)")
     }
 
+    /// The real aggregator (batches over a real nats-server from `clustermon simulate`, the
+    /// fake API server) killed with SIGKILL while it writes: it restarts with every point it
+    /// had served.
+    @Test func aKilledAggregatorRestartsWithItsHistory() async throws {
+        let nats = try await NATSServer.start()
+        defer { nats.stop() }
+        let api = FakeAPIServer()
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-kill-token-\(UUID().uuidString)")
+        try api.token.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-kill-\(UUID().uuidString)").path
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(at: tokenFile)
+        }
+        let simulator = try ClustermonProcess(["simulate", "--nodes", "3", "--pods", "4", "--interval", "1s", "--nats", nats.url])
+        defer { simulator.signal(SIGKILL) }
+        try await withLocalServer(api.router(), tls: true) { endpoint in
+            func start() async throws -> (ClustermonProcess, String) {
+                let process = try ClustermonProcess(
+                    ["aggregator", "--addr", "127.0.0.1:0", "--api-server", endpoint.baseURL, "--api-token-file", tokenFile.path,
+                     "--api-ca", try TestCertificates.get().caCertificate, "--nats", nats.url, "--refresh", "1s", "--data-dir", directory],
+                    environment: ["JWT_SECRET": secret])
+                return (process, try await url(of: process))
+            }
+            let (first, firstURL) = try await start()
+            let seen = try await waitForPoints(firstURL, node: "sim-node-0001", count: 6)
+            first.signal(SIGKILL)
+            _ = await first.waitForExit()
+            let (second, secondURL) = try await start()
+            defer { second.signal(SIGKILL) }
+            #expect(second.log.contains("history log replayed"), "\(second.log.suffix(2000))")
+            let after = try await times(secondURL, node: "sim-node-0001")
+            #expect(!seen.isEmpty && Set(seen).isSubset(of: Set(after)), "before: \(seen)\nafter: \(after)")
+        }
+    }
+
     @Test func aGracefulStopSealsTheHead() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-stop-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
