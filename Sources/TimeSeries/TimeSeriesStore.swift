@@ -244,6 +244,9 @@ public final class TimeSeriesStore: Sendable {
         var wal: WriteAheadLog?
         /// Earlier log files, kept until every row they hold is sealed: (path, newest time).
         var retired: [(path: String, newest: Int64)] = []
+        /// Entities whose last rows never reached the log (its write failed: a full disk):
+        /// their next logged row is written whole, not as a difference from rows the log lacks.
+        var relog: Set<EntityID> = []
         /// Blocks taken by a seal in progress: readers still see them.
         var sealing: [EntityID: [Block]] = [:]
         var counters = StoreCounters()
@@ -394,6 +397,7 @@ public final class TimeSeriesStore: Sendable {
             var payload: [UInt8] = []
             payload.reserveCapacity(rows.count * 24)
             var done = Appended()
+            var applied: [EntityID] = []
             for (entity, row) in rows {
                 let index = Int(entity.raw) - 1
                 guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family],
@@ -402,7 +406,12 @@ public final class TimeSeriesStore: Sendable {
                 var head = s.head.removeValue(forKey: entity) ?? Head(width: family.metrics.count)
                 let (block, start) = head.append(row, segment: segment)
                 appendVarint(UInt64(entity.raw), to: &payload)
-                payload.append(contentsOf: head.blocks[block].bytes[start...])
+                if s.relog.contains(entity) {
+                    Block.encode(row, previous: [], width: family.metrics.count, into: &payload)
+                } else {
+                    payload.append(contentsOf: head.blocks[block].bytes[start...])
+                }
+                applied.append(entity)
                 s.head[entity] = head
                 s.wal?.newest = max(s.wal?.newest ?? .min, row.time)
                 if s.entities[index].first == .max { s.entities[index].first = row.time }
@@ -417,7 +426,15 @@ public final class TimeSeriesStore: Sendable {
                 var record: [UInt8] = [2]
                 appendVarint(UInt64(done.rows), to: &record)
                 record.append(contentsOf: payload)
-                try s.wal?.append(record)
+                do {
+                    try s.wal?.append(record)
+                } catch {
+                    // The rows stay in the head (a seal writes them once the disk takes
+                    // them); the log goes on from whole rows for these entities.
+                    s.relog.formUnion(applied)
+                    throw error
+                }
+                if !s.relog.isEmpty { s.relog.subtract(applied) }
                 s.counters.walBytes = UInt64(s.wal?.bytesWritten ?? 0)
             }
             return done

@@ -59,7 +59,12 @@ final class WriteAheadLog {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Failure.io("writing \(path)", errno)
+                let code = errno
+                // A record written in part (a full disk) would stop every later replay at
+                // it: cut the file back to its last whole record.
+                _ = ftruncate(fd, off_t(bytesWritten))
+                _ = lseek(fd, off_t(bytesWritten), SEEK_SET)
+                throw Failure.io("writing \(path)", code)
             }
             offset += n
         }

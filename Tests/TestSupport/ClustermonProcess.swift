@@ -39,6 +39,16 @@ public final class ClustermonProcess: @unchecked Sendable {
     public var log: String { output.all }
 
     /// The value of `key=value` in the first log line that contains `marker`.
+    /// Runs a command to its end; its exit status.
+    public static func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     public static func field(_ key: String, inLineWith marker: String, of log: String) -> String? {
         guard let line = log.split(separator: "\n").first(where: { $0.contains(marker) }) else { return nil }
         guard let start = line.range(of: "\(key)=") else { return nil }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import Testing
+import TestSupport
 @testable import TimeSeries
 
 let testFamilies = [
@@ -103,6 +104,48 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: log))
         let store = try open(path)
         #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 9)
+    }
+
+    /// A full disk in the middle of a log record: the record is cut back (the appends after
+    /// space returns were lost behind the torn record), and the rows the log missed do not
+    /// shift the ones after them (logged as differences from missing rows, they replayed
+    /// 90 seconds early).
+    @Test func aLogWriteOnAFullDiskLeavesNoTornRecordBehind() throws {
+        let mount = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-ts-full-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        let mounted = try ClustermonProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount])
+        try #require(mounted == 0, "mounting a tmpfs needs root: the tests run as root (as CI does)")
+        defer {
+            _ = try? ClustermonProcess.run("/bin/umount", [mount])
+            try? FileManager.default.removeItem(atPath: mount)
+        }
+        let path = mount + "/history.sqlite"
+        var ids: [EntityID] = []
+        var kept = 0
+        do {
+            let store = try open(path)
+            ids = try fill(store, entities: 2000, from: day, count: 2)
+            kept = 2
+            // Fill the volume, then append a row too large for what is left.
+            let filler = mount + "/filler"
+            FileManager.default.createFile(atPath: filler, contents: nil)
+            let handle = try #require(FileHandle(forWritingAtPath: filler))
+            while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
+            try? handle.close()
+            // A record of 2,000 rows (tens of KiB) where a few KiB are left.
+            #expect(throws: (any Error).self) { try store.append(ids.map { ($0, row(day + 100_000, 99, 1)) }) }
+            try FileManager.default.removeItem(atPath: filler)
+            for i in 0..<3 {
+                _ = try store.append([(ids[0], row(day + 200_000 + Int64(i) * 10_000, UInt64(100 + i), 1))])
+                kept += 1
+            }
+        }
+        // Reopened (the log replayed): the rows before and after the failure are all there.
+        let store = try open(path)
+        let samples = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]] ?? []
+        #expect(samples.map { $0.time - day } == [0, 10_000, 200_000, 210_000, 220_000])
+        #expect(samples.map(\.value).suffix(3) == [100, 101, 102])
+        #expect(samples.count == kept)
     }
 
     @Test func finishedHoursAreMergedIntoOneChunkPerEntity() throws {

@@ -79,6 +79,9 @@ public final class HistoryStore: Sendable {
     let logger: Logger
     private let appended = Counter(label: "clustermon_history_samples_appended_total")
     private let rejected = Counter(label: "clustermon_history_rows_rejected_total")
+    private let failures = Counter(label: "clustermon_history_failures_total")
+    /// When a failed append was last logged (a full disk fails every snapshot: one line a minute).
+    private let lastFailureLogged = Mutex<ContinuousClock.Instant?>(nil)
     private let recordTimer = Timer(label: "clustermon_history_record_seconds")
     private let queryTimer = Timer(label: "clustermon_history_query_seconds")
     private let maintenanceTimer = Timer(label: "clustermon_history_maintenance_seconds")
@@ -187,7 +190,17 @@ public final class HistoryStore: Sendable {
             }
             try append(rows)
         } catch {
-            logger.error("history append failed", metadata: ["node": "\(batch.nodeName)", "error": "\(error)"])
+            failures.increment()
+            let now = ContinuousClock.now
+            let log = lastFailureLogged.withLock { last in
+                guard last.map({ now - $0 >= .seconds(60) }) ?? true else { return false }
+                last = now
+                return true
+            }
+            if log {
+                logger.error("history append failed (the rows stay in memory and are sealed once the disk takes them again; counted in clustermon_history_failures_total)",
+                             metadata: ["node": "\(batch.nodeName)", "error": "\(error)"])
+            }
         }
         recordTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
     }
