@@ -23,5 +23,21 @@ xfailed=$(grep -Ec "^Test Case '.*' failed" "$log")
 passed=$((passed + xpassed))
 failed=$((failed + xfailed))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a crash ends the run without a per-test line
+
+# Every fuzz target for a bounded time (FUZZ_SECONDS each, default 30); each counts as a
+# test: passed when it ran its time without a crash.
+fuzzlog="$(mktemp)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | tee "$fuzzlog"
+fuzzstatus=${PIPESTATUS[0]}
+fuzzran=$(sed -nE 's/^([0-9]+) targets ran, ([0-9]+) crashed$/\1/p' "$fuzzlog")
+fuzzcrashed=$(sed -nE 's/^([0-9]+) targets ran, ([0-9]+) crashed$/\2/p' "$fuzzlog")
+rm -f "$fuzzlog"
+if [ -z "$fuzzran" ]; then
+  failed=$((failed + 1))   # the fuzz build failed
+else
+  passed=$((passed + fuzzran - fuzzcrashed))
+  failed=$((failed + fuzzcrashed))
+fi
+[ "$fuzzstatus" -eq 0 ] || status=1
 echo "$passed passed, $failed failed"
 exit "$status"

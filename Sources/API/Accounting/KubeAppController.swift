@@ -211,4 +211,15 @@ struct KubeAppController {
     }
 }
 
+/// Kube-App's request body checked as the API checks it: nil when it is accepted, else the
+/// 400's message (for the fuzz target and tools).
+public func kubeAppBodyProblem(_ bytes: [UInt8]) -> String? {
+    do {
+        _ = try KubeAppController.Body(bytes)
+        return nil
+    } catch {
+        return error.message
+    }
+}
+
 @inline(__always) func floorDivide(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
