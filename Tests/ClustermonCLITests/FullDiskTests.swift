@@ -21,14 +21,8 @@ struct FullDiskTests {
     }
 
     @Test func historyWritesFailAreCountedAndResumeWhileLiveViewsGoOn() async throws {
-        let mount = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-full-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let mounted = try ClustermonProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount])
-        try #require(mounted == 0, "mounting a tmpfs needs root: the tests run as root (as CI does)")
-        defer {
-            _ = try? ClustermonProcess.run("/bin/umount", [mount])
-            try? FileManager.default.removeItem(atPath: mount)
-        }
+        let volume = try SmallVolume(megabytes: 8)
+        let mount = volume.path
         let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0", "--data-dir", mount, "--interval", "1s", "--refresh", "1s",
                                          "--simulate", "10", "--simulate-pods", "20"], environment: ["JWT_SECRET": secret])
         defer { dev.signal(SIGKILL) }
@@ -36,13 +30,7 @@ struct FullDiskTests {
         let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: log))
         let admin = try JWTVerifier(secret: secret).sign(userID: "root", isAdmin: true, ttl: .seconds(600))
 
-        // Fill the volume.
-        let filler = mount + "/filler"
-        FileManager.default.createFile(atPath: filler, contents: nil)
-        let handle = try #require(FileHandle(forWritingAtPath: filler))
-        let block = Data(count: 64 << 10)
-        while (try? handle.write(contentsOf: block)) != nil {}
-        try? handle.close()
+        let filler = try volume.fill()
 
         // Appends fail and are counted; the live views go on.
         let failing = try await withTimeout(.seconds(60), "history failures counted") {
@@ -76,5 +64,6 @@ struct FullDiskTests {
         dev.signal(SIGTERM)
         #expect(await dev.waitForExit() == 0, "\(dev.log.suffix(3000))")
         #expect(dev.log.contains("history append failed"))
+        withExtendedLifetime(volume) {}
     }
 }

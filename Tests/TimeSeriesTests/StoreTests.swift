@@ -111,15 +111,8 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
     /// shift the ones after them (logged as differences from missing rows, they replayed
     /// 90 seconds early).
     @Test func aLogWriteOnAFullDiskLeavesNoTornRecordBehind() throws {
-        let mount = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-ts-full-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
-        let mounted = try ClustermonProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mount])
-        try #require(mounted == 0, "mounting a tmpfs needs root: the tests run as root (as CI does)")
-        defer {
-            _ = try? ClustermonProcess.run("/bin/umount", [mount])
-            try? FileManager.default.removeItem(atPath: mount)
-        }
-        let path = mount + "/history.sqlite"
+        let volume = try SmallVolume(megabytes: 1)
+        let path = volume.path + "/history.sqlite"
         var ids: [EntityID] = []
         var kept = 0
         do {
@@ -127,11 +120,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             ids = try fill(store, entities: 2000, from: day, count: 2)
             kept = 2
             // Fill the volume, then append a row too large for what is left.
-            let filler = mount + "/filler"
-            FileManager.default.createFile(atPath: filler, contents: nil)
-            let handle = try #require(FileHandle(forWritingAtPath: filler))
-            while (try? handle.write(contentsOf: Data(count: 4096))) != nil {}
-            try? handle.close()
+            let filler = try volume.fill()
             // A record of 2,000 rows (tens of KiB) where a few KiB are left.
             #expect(throws: (any Error).self) { try store.append(ids.map { ($0, row(day + 100_000, 99, 1)) }) }
             try FileManager.default.removeItem(atPath: filler)
@@ -141,11 +130,14 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             }
         }
         // Reopened (the log replayed): the rows before and after the failure are all there.
-        let store = try open(path)
-        let samples = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]] ?? []
-        #expect(samples.map { $0.time - day } == [0, 10_000, 200_000, 210_000, 220_000])
-        #expect(samples.map(\.value).suffix(3) == [100, 101, 102])
-        #expect(samples.count == kept)
+        do {
+            let store = try open(path)
+            let samples = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]] ?? []
+            #expect(samples.map { $0.time - day } == [0, 10_000, 200_000, 210_000, 220_000])
+            #expect(samples.map(\.value).suffix(3) == [100, 101, 102])
+            #expect(samples.count == kept)
+        }
+        withExtendedLifetime(volume) {}
     }
 
     @Test func finishedHoursAreMergedIntoOneChunkPerEntity() throws {
