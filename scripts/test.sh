@@ -3,7 +3,7 @@
 # real sockets). Ends with one line `N passed, N failed` from the real counts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh || exit $?
+scripts/setup.sh --tests || exit $?
 
 # One build of everything (tests spawn the clustermon binary), then the tests.
 swift build --build-tests || { echo "build failed"; exit 1; }

