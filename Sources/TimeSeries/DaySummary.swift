@@ -57,9 +57,6 @@ public struct DaySummary: Sendable, Equatable {
         for (slot, metric) in metrics.enumerated() { columns[slot].append(hours[metric]) }
     }
 
-    /// The column slot of a family metric, nil when it is not summarized.
-    public func slot(of metric: Int) -> Int? { metrics.firstIndex(of: metric) }
-
     static let magic: [UInt8] = Array("DS1".utf8)
 
     /// `DS1`, family, metric count, metric indices, entity count (u32), ids (u32), then per
@@ -84,66 +81,57 @@ public struct DaySummary: Sendable, Equatable {
         return bytes
     }
 
+    /// Decodes `encoded()` (a blob read whole).
     init(day: Int64, decoding bytes: [UInt8]) throws {
-        self = try DaySummaryView(day: day, bytes: bytes).materialized()
+        let layout = try SummaryLayout(day: day, size: bytes.count) { count, offset in Array(bytes[offset..<(offset + count)]) }
+        func words(_ n: Int, at offset: Int) -> [UInt64] {
+            bytes.withUnsafeBytes { raw in (0..<n).map { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset + $0 * 8, as: UInt64.self)) } }
+        }
+        self.day = day
+        family = layout.family
+        metrics = layout.metrics
+        let n = layout.count
+        entities = bytes.withUnsafeBytes { raw in
+            (0..<n).map { EntityID(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: layout.ids + $0 * 4, as: UInt32.self))) }
+        }
+        columns = layout.metrics.indices.map { slot in
+            Columns(increase: words(n, at: layout.column(slot, .increase)),
+                    integral: words(n, at: layout.column(slot, .integral)).map(Double.init(bitPattern:)),
+                    covered: words(n, at: layout.column(slot, .covered)).map { Int64(bitPattern: $0) },
+                    count: words(n, at: layout.column(slot, .samples)),
+                    max: words(n, at: layout.column(slot, .max)).map(Double.init(bitPattern:)),
+                    peakRate: words(n, at: layout.column(slot, .peakRate)).map(Double.init(bitPattern:)))
+        }
     }
 }
 
-/// A stored day summary read in place: each figure is loaded from the blob when asked for,
-/// so that a month of a cluster's summaries is read without building its columns.
-public struct DaySummaryView: Sendable {
-    public let day: Int64
-    public let family: UInt8
-    public let metrics: [Int]
+/// Where the parts of a day summary's blob are (`DaySummary.encoded()`), from its header and
+/// its size; a blob whose size does not match its header is corrupt.
+struct SummaryLayout {
+    let family: UInt8
+    let metrics: [Int]
     /// Entities (rows).
-    public let count: Int
-    private let bytes: [UInt8]
-    private let ids: Int
+    let count: Int
+    /// Offset of the entity ids.
+    let ids: Int
 
-    init(day: Int64, bytes: [UInt8]) throws {
-        self.day = day
+    /// - Parameter read: `count` bytes at an offset (only ever within the header).
+    init(day: Int64, size: Int, read: (_ count: Int, _ offset: Int) throws -> [UInt8]) throws {
         let fail = StoreError.corrupt("day summary of day \(day)")
-        guard bytes.count >= 9, Array(bytes[0..<3]) == DaySummary.magic else { throw fail }
-        family = bytes[3]
-        let metricCount = Int(bytes[4])
-        guard bytes.count >= 5 + metricCount + 4 else { throw fail }
-        metrics = bytes[5..<(5 + metricCount)].map(Int.init)
-        let header = 5 + metricCount
-        count = Int(bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: header, as: UInt32.self)) })
-        ids = header + 4
-        guard bytes.count == ids + count * 4 + metricCount * 6 * 8 * count else { throw fail }
-        self.bytes = bytes
+        guard size >= 9 else { throw fail }
+        let head = try read(5, 0)
+        guard Array(head[0..<3]) == DaySummary.magic else { throw fail }
+        family = head[3]
+        let metricCount = Int(head[4])
+        guard size >= 5 + metricCount + 4 else { throw fail }
+        metrics = try read(metricCount, 5).map(Int.init)
+        count = Int(try read(4, 5 + metricCount).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
+        ids = 5 + metricCount + 4
+        guard size == ids + count * 4 + metricCount * 6 * 8 * count else { throw fail }
     }
 
-    /// The column slot of a family metric, nil when it is not summarized.
-    public func slot(of metric: Int) -> Int? { metrics.firstIndex(of: metric) }
-
-    @inline(__always) private func word(_ slot: Int, _ column: Int, _ row: Int) -> UInt64 {
-        let offset = ids + count * 4 + ((slot * 6 + column) * count + row) * 8
-        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
-    }
-
-    @inline(__always) public func entity(_ row: Int) -> EntityID {
-        EntityID(bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: ids + row * 4, as: UInt32.self)) })
-    }
-    @inline(__always) public func increase(_ slot: Int, _ row: Int) -> UInt64 { word(slot, 0, row) }
-    @inline(__always) public func integral(_ slot: Int, _ row: Int) -> Double { Double(bitPattern: word(slot, 1, row)) }
-    @inline(__always) public func covered(_ slot: Int, _ row: Int) -> Int64 { Int64(bitPattern: word(slot, 2, row)) }
-    @inline(__always) public func samples(_ slot: Int, _ row: Int) -> UInt64 { word(slot, 3, row) }
-    @inline(__always) public func max(_ slot: Int, _ row: Int) -> Double { Double(bitPattern: word(slot, 4, row)) }
-    @inline(__always) public func peakRate(_ slot: Int, _ row: Int) -> Double { Double(bitPattern: word(slot, 5, row)) }
-
-    /// Every column as arrays.
-    public func materialized() -> DaySummary {
-        var summary = DaySummary(day: day, family: family, metrics: metrics)
-        summary.entities = (0..<count).map(entity)
-        summary.columns = metrics.indices.map { slot in
-            DaySummary.Columns(increase: (0..<count).map { increase(slot, $0) }, integral: (0..<count).map { integral(slot, $0) },
-                               covered: (0..<count).map { covered(slot, $0) }, count: (0..<count).map { samples(slot, $0) },
-                               max: (0..<count).map { max(slot, $0) }, peakRate: (0..<count).map { peakRate(slot, $0) })
-        }
-        return summary
-    }
+    /// Offset of one metric slot's field column.
+    func column(_ slot: Int, _ field: SummaryField) -> Int { ids + count * 4 + (slot * 6 + field.rawValue) * count * 8 }
 }
 
 /// One figure of a summarized metric (a column of the day summary).
@@ -160,8 +148,6 @@ public struct SummaryColumns: Sendable {
     /// raw 64-bit word per row (`UInt64` for increase and samples, `Int64` for covered, the
     /// bits of a `Double` for the rest).
     public let words: [[UInt64]?]
-
-    @inline(__always) public func double(_ field: Int, _ row: Int) -> Double { Double(bitPattern: words[field]![row]) }
 }
 
 extension TimeSeriesStore {
@@ -186,13 +172,8 @@ extension TimeSeriesStore {
                 guard count == 0 || bytes.withUnsafeMutableBytes({ sqlite3_blob_read(blob, $0.baseAddress, Int32(count), Int32(offset)) }) == SQLITE_OK else { throw fail }
                 return bytes
             }
-            let head = try read(5, at: 0)
-            guard Array(head[0..<3]) == DaySummary.magic, head[3] == family else { throw fail }
-            let metricCount = Int(head[4])
-            let metrics = try read(metricCount, at: 5).map(Int.init)
-            let count = Int(try read(4, at: 5 + metricCount).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) })
-            let ids = 5 + metricCount + 4
-            guard size == ids + count * 4 + metricCount * 6 * 8 * count else { throw fail }
+            let layout = try SummaryLayout(day: day, size: size) { count, offset in try read(count, at: offset) }
+            guard layout.family == family else { throw fail }
             /// `n` little-endian integers read straight into their array (no byte copy between).
             func integers<T: FixedWidthInteger>(_: T.Type, _ n: Int, at offset: Int) throws -> [T] {
                 let length = n * MemoryLayout<T>.size
@@ -202,11 +183,10 @@ extension TimeSeriesStore {
                 if T(1).littleEndian != T(1) { values = values.map { T(littleEndian: $0) } }
                 return values
             }
-            let entities = try integers(UInt32.self, count, at: ids).map(EntityID.init)
-            let columns = ids + count * 4
+            let entities = try integers(UInt32.self, layout.count, at: layout.ids).map(EntityID.init)
             let words = try fields.map { request -> [UInt64]? in
-                guard let slot = metrics.firstIndex(of: request.metric) else { return nil }
-                return try integers(UInt64.self, count, at: columns + (slot * 6 + request.field.rawValue) * count * 8)
+                guard let slot = layout.metrics.firstIndex(of: request.metric) else { return nil }
+                return try integers(UInt64.self, layout.count, at: layout.column(slot, request.field))
             }
             return SummaryColumns(day: day, entities: entities, words: words)
         }

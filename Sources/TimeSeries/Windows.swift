@@ -3,36 +3,28 @@
 /// that fall inside an hour, the part-hours on either side (raw samples only). Each piece's
 /// figures follow the store's pair-splitting rule, so that the pieces of a window add up to
 /// the window and adjacent windows add up to their union.
-public struct WindowPieces: Sendable {
-    /// The windows' edges, ascending: window `i` is [edges[i], edges[i + 1]).
-    public let edges: [Int64]
-    /// Every piece: its span and the window it belongs to, in time order.
-    public let pieces: [(start: Int64, end: Int64, window: Int)]
-
+public enum WindowPieces {
+    /// [start, end) in pieces, in time order.
     /// - Parameter hour: the store's bucket width.
-    public init(edges: [Int64], hour: Int64 = 3_600_000) {
-        precondition(edges.count >= 2 && zip(edges, edges.dropFirst()).allSatisfy { $0 < $1 }, "edges must ascend")
-        self.edges = edges
-        var pieces: [(start: Int64, end: Int64, window: Int)] = []
-        for window in 0..<(edges.count - 1) {
-            let start = edges[window], end = edges[window + 1]
-            let firstHour = floor(start + hour - 1, toMultipleOf: hour), lastHour = floor(end, toMultipleOf: hour)
-            guard firstHour < lastHour else { pieces.append((start, end, window)); continue }
-            if start < firstHour { pieces.append((start, firstHour, window)) }
-            var cursor = firstHour
-            while cursor < lastHour { pieces.append((cursor, cursor + hour, window)); cursor += hour }
-            if lastHour < end { pieces.append((lastHour, end, window)) }
-        }
-        self.pieces = pieces
+    public static func pieces(_ start: Int64, _ end: Int64, hour: Int64 = 3_600_000) -> [(start: Int64, end: Int64)] {
+        precondition(start < end, "an empty window")
+        let firstHour = floor(start + hour - 1, toMultipleOf: hour), lastHour = floor(end, toMultipleOf: hour)
+        guard firstHour < lastHour else { return [(start, end)] }
+        var pieces: [(start: Int64, end: Int64)] = []
+        if start < firstHour { pieces.append((start, firstHour)) }
+        var cursor = firstHour
+        while cursor < lastHour { pieces.append((cursor, cursor + hour)); cursor += hour }
+        if lastHour < end { pieces.append((lastHour, end)) }
+        return pieces
     }
 }
 
 extension TimeSeriesStore {
-    /// The given metrics of the given entities over each of `pieces` (a run of
-    /// `WindowPieces.pieces`): one dictionary per metric, one `BucketStats` per piece. Runs
+    /// The given metrics of the given entities over each of `pieces` (`WindowPieces.pieces`
+    /// of one or more windows): one dictionary per metric, one `BucketStats` per piece. Runs
     /// of whole hours are read as one hourly grid (rolled-up days from their stored
     /// buckets); each part-hour from raw samples.
-    public func pieces(_ entities: [EntityID], metrics: [Int], pieces: ArraySlice<(start: Int64, end: Int64, window: Int)>) throws -> [[EntityID: [BucketStats]]] {
+    public func pieces(_ entities: [EntityID], metrics: [Int], pieces: ArraySlice<(start: Int64, end: Int64)>) throws -> [[EntityID: [BucketStats]]] {
         let hour = configuration.bucketWidth
         let pieces = Array(pieces)
         let count = pieces.count

@@ -93,7 +93,6 @@ struct AllocationController {
         }
         query.namespaces = visible
         query.cluster = clusterName
-        query.prices = prices
         if let cluster {
             let owners = namespaceAccess.namespaceOwners(cluster)
             let rules = namespaceAccess

@@ -117,17 +117,17 @@ extension HistoryStore {
     /// Pieces read per store call (a day of hours).
     static let accountingSpan = 24
 
-    /// Visits `metrics` of `ids` over `pieces` (spans of `WindowPieces`), a run of at most a
-    /// day of pieces and a batch of entities at a time: `visit(pieceRange, figures)` where
-    /// `figures[slot][id][i]` is piece `pieceRange.lowerBound + i`.
-    public func scan(_ ids: [EntityID], metrics: [Int], pieces: [(start: Int64, end: Int64, window: Int)],
-                     visit: (Range<Int>, [[EntityID: [BucketStats]]]) throws -> Void) throws {
+    /// Visits `metrics` of `ids` over `pieces` (`WindowPieces.pieces`), a run of at most a
+    /// day of pieces and a batch of entities at a time: `visit(figures)` where
+    /// `figures[slot][id]` has one `BucketStats` per piece of the run.
+    public func scan(_ ids: [EntityID], metrics: [Int], pieces: [(start: Int64, end: Int64)],
+                     visit: ([[EntityID: [BucketStats]]]) throws -> Void) throws {
         var chunk = 0
         while chunk < pieces.count {
             let upper = min(chunk + Self.accountingSpan, pieces.count)
             for batch in stride(from: 0, to: ids.count, by: Self.accountingBatch) {
                 let slice = Array(ids[batch..<min(batch + Self.accountingBatch, ids.count)])
-                try visit(chunk..<upper, try store.pieces(slice, metrics: metrics, pieces: pieces[chunk..<upper]))
+                try visit(try store.pieces(slice, metrics: metrics, pieces: pieces[chunk..<upper]))
             }
             chunk = upper
         }
@@ -153,7 +153,7 @@ extension HistoryStore {
     }
 
     /// The pieces of the given spans.
-    static func pieces(of spans: [(Int64, Int64)]) -> [(start: Int64, end: Int64, window: Int)] {
-        spans.flatMap { WindowPieces(edges: [$0.0, $0.1]).pieces }
+    static func pieces(of spans: [(Int64, Int64)]) -> [(start: Int64, end: Int64)] {
+        spans.flatMap { WindowPieces.pieces($0.0, $0.1) }
     }
 }

@@ -68,7 +68,6 @@ public struct AllocationQuery: Sendable {
     /// A namespace's owner (user id), for `aggregate=owner`.
     public var owner: @Sendable (String) -> String? = { _ in nil }
     public var cluster = ""
-    public var prices: PriceTable?
 
     public init(edges: [Int64]) { self.edges = edges }
 }
@@ -195,7 +194,7 @@ extension HistoryStore {
             if !pieces.isEmpty {
                 let gap = store.configuration.gapLimit
                 let live = plan.instances.filter { $0.last >= start - gap && $0.first < end }.map(\.id)
-                try scan(live, metrics: metrics.container, pieces: pieces) { _, found in
+                try scan(live, metrics: metrics.container, pieces: pieces) { found in
                     for (slot, list) in found.enumerated() {
                         for (id, buckets) in list {
                             guard let index = plan.instance(id) else { continue }
@@ -204,7 +203,7 @@ extension HistoryStore {
                     }
                 }
                 let livePods = plan.podEntities.filter { $0.last >= start - gap && $0.first < end }.map(\.id)
-                try scan(livePods, metrics: [metrics.rx, metrics.tx], pieces: pieces) { _, found in
+                try scan(livePods, metrics: [metrics.rx, metrics.tx], pieces: pieces) { found in
                     for (slot, list) in found.enumerated() {
                         for (id, buckets) in list {
                             guard let index = plan.pod(id) else { continue }
@@ -251,7 +250,7 @@ struct AccountingMetrics {
     /// The container metrics in `InstanceFigures` slot order.
     var container: [Int] { [cpu, cpuRequest, memory, memoryRequest] }
 
-    /// The day-summary columns `InstanceFigures.add(_:row:)` reads, in its order.
+    /// The day-summary columns `InstanceFigures.add(cpu:covered:...)` takes, in its order.
     var containerFields: [(metric: Int, field: SummaryField)] {
         [(cpu, .increase), (cpu, .covered), (cpu, .peakRate), (cpuRequest, .integral), (memory, .integral), (memory, .samples), (memory, .max),
          (memoryRequest, .integral)]
@@ -509,7 +508,6 @@ struct InstanceFigures {
         }
     }
 
-    /// A day summary's row; `slots`: the summary's columns in slot order.
     /// A day summary's row: the words of `AccountingMetrics.containerFields`.
     @inline(__always)
     mutating func add(cpu: UInt64, covered: UInt64, peak: UInt64, cpuRequest: UInt64, memory: UInt64, samples: UInt64, memoryMax: UInt64, memoryRequest: UInt64) {

@@ -134,7 +134,7 @@ extension HistoryStore {
         let pieces = Self.pieces(of: spans)
         if !pieces.isEmpty {
             let ids = entityIDs(family, namespaces: admits)
-            try scan(ids, metrics: [index], pieces: pieces) { _, figures in
+            try scan(ids, metrics: [index], pieces: pieces) { figures in
                 for (id, list) in figures[0] {
                     guard let index = group(id) else { continue }
                     for stats in list where !stats.isEmpty {
