@@ -61,9 +61,23 @@ public struct APIConfiguration: Sendable {
     }
 }
 
+extension APIConfiguration {
+    /// What this configuration serves.
+    public var features: Set<APIFeature> {
+        var features: Set<APIFeature> = [.core]
+        if cluster != nil { features.insert(.cluster) }
+        if live != nil { features.insert(.live) }
+        if graph != nil { features.insert(.graph) }
+        if history != nil { features.insert(.history) }
+        return features
+    }
+}
+
 /// The router with every controller's routes: used by the server and by in-memory tests.
 public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logger(label: "clustermon.api")) -> Router<APIContext> {
     let router = Router(context: APIContext.self)
+    let features = configuration.features
+    router.add(middleware: MethodGuard(operations: OpenAPI.operations(serving: features)))
     var heartbeat: HeartbeatController?
     if let cluster = configuration.cluster {
         let limiter = FixedWindowRateLimiter(limit: configuration.heartbeatRateLimit, period: configuration.heartbeatRatePeriod)
@@ -71,7 +85,7 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     }
     HealthController(checks: configuration.readiness, heartbeat: heartbeat).addRoutes(to: router)
     MetricsController(registry: configuration.registry).addRoutes(to: router)
-    OpenAPIController().addRoutes(to: router)
+    OpenAPIController(features: features).addRoutes(to: router)
     let auth = Authenticator(verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
     let visibility = Visibility(cluster: configuration.cluster, access: configuration.namespaceAccess)
     if let cluster = configuration.cluster, let heartbeat {

@@ -1,4 +1,5 @@
 import Aggregator
+import Foundation
 import Hummingbird
 
 /// Who may call an operation.
@@ -15,6 +16,21 @@ public enum AuthRule: String, Sendable {
     case kubeApp
 }
 
+/// What a server has, which decides the operations it serves: `clustermon dev` has no
+/// API server, so no resource cache and no heartbeat, and its document says so.
+public enum APIFeature: Sendable, Hashable, CaseIterable {
+    /// Health, metrics and this document: always.
+    case core
+    /// The API server's cache: resources and the deployment heartbeat.
+    case cluster
+    /// Live node and pod metrics.
+    case live
+    /// The dependency graph.
+    case graph
+    /// The history: history queries and the accounting APIs.
+    case history
+}
+
 /// One documented operation: the OpenAPI document and the auth-matrix test are both built
 /// from this table, and a test holds it equal to the router's routes.
 public struct APIOperation: Sendable {
@@ -23,7 +39,7 @@ public struct APIOperation: Sendable {
     public var path: String
     public var summary: String
     public var auth: AuthRule
-    public var parameters: [(name: String, description: String)]
+    public var parameters: [APIParameter]
     /// `application/json`, `text/event-stream`, `text/plain`, or `websocket`.
     public var produces: String
     public var schema: String?
@@ -34,15 +50,18 @@ public struct APIOperation: Sendable {
     public var requestBody: String?
     /// The schema of error bodies (Kube-App's `{code, message}` on its paths).
     public var errorSchema = "Error"
+    /// What the server must have for the operation to be served (and documented).
+    public var feature: APIFeature
 
-    init(_ method: String, _ path: String, _ summary: String, auth: AuthRule, parameters: [(String, String)] = [],
+    init(_ method: String, _ path: String, _ summary: String, auth: AuthRule, feature: APIFeature = .core, parameters: [APIParameter] = [],
          produces: String = "application/json", schema: String? = nil, statuses: [Int], alsoProduces: String? = nil,
          requestBody: String? = nil, errorSchema: String = "Error") {
+        self.feature = feature
         self.method = method
         self.path = path
         self.summary = summary
         self.auth = auth
-        self.parameters = parameters.map { (name: $0.0, description: $0.1) }
+        self.parameters = parameters
         self.produces = produces
         self.schema = schema
         self.statuses = statuses
@@ -53,81 +72,112 @@ public struct APIOperation: Sendable {
 }
 
 public enum OpenAPI {
-    static let history: [(String, String)] = [
-        ("start", "RFC 3339; default end minus one hour"), ("end", "RFC 3339; default now"),
-        ("resolution", "raw, 1m, 5m, 15m or 1h; default by span: <=1h raw, <=6h 1m, <=24h 5m, <=7d 15m, else 1h (1h also for windows older than the raw retention)"),
-        ("step", "seconds between points as a duration (30s, 5m, 1h; whole seconds); not with resolution"),
-        ("metric", "a catalog name (cpu/usage_rate, memory/working_set, network/rx_rate, ...; a 400 lists them): points become {t, value}"),
-        ("agg", "with metric: how a bucket becomes one value: avg, min, max, sum, last or increase; default avg (last for counters)"),
+    static func history(_ family: HistoryFamily) -> [APIParameter] {
+        [
+            .init("start", "RFC 3339; default end minus one hour; before end", .dateTime),
+            .init("end", "RFC 3339; default now", .dateTime),
+            .init("resolution", "default by span: <=1h raw, <=6h 1m, <=24h 5m, <=7d 15m, else 1h (1h also for windows older than the raw retention); not with step",
+                  .oneOf(Resolution.allCases.map(\.rawValue))),
+            .init("step", "seconds between points (30s, 5m, 1h); not with resolution; whole hours for windows older than the raw retention", .duration),
+            .init("metric", "a catalog name: points become {t, value}", .oneOf(HistoryCatalog.names(family))),
+            .init("agg", "with metric: how a bucket becomes one value; default avg (last for counters)", .oneOf(Aggregation.allCases.map(\.rawValue))),
+        ]
+    }
+    static let resourceFilters: [APIParameter] = [
+        .init("name", "exact object name", .objectName), .init("namespace", "exact namespace", .namespace),
+        .init("label_selector", "equality-based selector: a=b,c!=d,e==f,g (exists),!h (absent)",
+              .text(pattern: ParameterPatterns.labelSelector, maxLength: 4096, means: "an equality-based label selector such as app=web,tier!=db")),
     ]
-    static let resourceFilters: [(String, String)] = [
-        ("name", "exact object name"), ("namespace", "exact namespace"),
-        ("label_selector", "equality-based selector: a=b,c!=d,e==f"),
+    static let graphFilters: [APIParameter] = [
+        .init("namespace", "edges with an end in this namespace (one of the caller's, else 403); with service: that service's namespace", .namespace),
+        .init("service", "a vertex's neighbourhood: a Service name (with namespace), namespace/name, or a vertex id such as workload:shop/Deployment/cart; unknown: an empty graph",
+              .text(pattern: "^[!-~]+$", maxLength: 512, means: "a Service name, namespace/name or a vertex id (printable ASCII, no spaces)")),
+        .init("depth", "hops from service; default 1; needs service", .integer(1...Int64(GraphController.maxDepth))),
+        .init("min_bytes", "leave out edges that moved fewer bytes (both ways) over the window", .integer(0...(1 << 53))),
+        .init("top", "only the N heaviest edges", .integer(1...1_000_000)),
+        .init("window", "rates over this much of the latest traffic, up to the longest window kept (--graph-max-window, default 15m; longer: 422); default --graph-window (1m)", .duration),
     ]
-    static let graphFilters: [(String, String)] = [
-        ("namespace", "edges with an end in this namespace (one of the caller's, else 403); with service: that service's namespace"),
-        ("service", "a vertex's neighbourhood: a Service name (with namespace), namespace/name, or a vertex id such as workload:shop/Deployment/cart"),
-        ("depth", "hops from service, 1 to 10; default 1"),
-        ("min_bytes", "leave out edges that moved fewer bytes (both ways) over the window"),
-        ("top", "only the N heaviest edges"),
-        ("window", "rates over this much of the latest traffic, 1s to the longest window kept (--graph-max-window, default 15m); default --graph-window (1m)"),
+    static let graphPast: [APIParameter] = [
+        .init("from", "RFC 3339: the graph of a past window from the history (before to; not with window)", .dateTime),
+        .init("to", "RFC 3339; default now", .dateTime),
     ]
-    static let podFilters: [(String, String)] = [("namespace", "one of the caller's namespaces (else 403)"), ("node", "node name")]
-    static let allocation: [(String, String)] = [
-        ("window", "today, yesterday, week (since Sunday 00:00 UTC), lastweek, month, lastmonth, a duration up to now (15m, 24h, 7d, 2w), <RFC3339>,<RFC3339> or <unix s>,<unix s>; never past now; default 24h"),
-        ("step", "a duration (1h, 1d, 1w) or day, week, month (calendar, UTC); default the whole window; at most 1000 steps"),
-        ("aggregate", "comma-separated: cluster, node, namespace, controllerKind, controller, pod, container, owner, label:<key>; default one allocation per container"),
-        ("accumulate", "true: the window as one step"),
-        ("filter", "applied to containers before grouping: namespace:\"a\",\"b\"+label[app]:\"web\" (fields namespace, node, controllerKind, controllerName, pod, container, label[<key>]; !: negates); a user naming another tenant's namespace: 403"),
-        ("basis", "what cpuCoreHours and ramByteHours count: max (max of request and usage per container instance and step, default), usage or request"),
-        ("format", "json (default) or csv"),
+    static let podFilters: [APIParameter] = [
+        .init("namespace", "one of the caller's namespaces (else 403)", .namespace), .init("node", "node name", .objectName),
     ]
+    static let podHistory: [APIParameter] = history(.pod) + [
+        .init("namespace", "one of the caller's namespaces (else 403)", .namespace), .init("pod", "pods of this name (in namespace when given)", .objectName),
+    ]
+    static let containerHistory: [APIParameter] = history(.container) + [
+        .init("namespace", "one of the caller's namespaces (else 403)", .namespace), .init("pod", "pods of this name (in namespace when given)", .objectName),
+        .init("container", "containers of this name", .container),
+    ]
+
+    static let allocationDuration = "[1-9][0-9]{0,5}[mh]|[1-9][0-9]{0,4}[dw]"
+    static let allocationWindow = "^(today|yesterday|week|lastweek|month|lastmonth|\(allocationDuration)|[0-9]{1,11},[0-9]{1,11}|\(ParameterPatterns.dateTimeBody),\(ParameterPatterns.dateTimeBody))$"
+    static let allocationKey = "(cluster|node|namespace|controllerKind|controller|pod|container|owner|label:[A-Za-z0-9/._-]+)"
+    static let filterClause = #"(namespace|node|controllerKind|controllerName|controller|pod|container|label\[[A-Za-z0-9/._-]+\])!?:("([^"\\]|\\.)+"|[^",+\s]+)(,("([^"\\]|\\.)+"|[^",+\s]+))*"#
+    static let allocation: [APIParameter] = [
+        .init("window", "today, yesterday, week (since Sunday 00:00 UTC), lastweek, month, lastmonth, a duration up to now (15m, 24h, 7d, 2w), <RFC3339>,<RFC3339> or <unix s>,<unix s>; never past now (a window wholly in the future: 422); default 24h",
+              .text(pattern: allocationWindow, maxLength: 128, means: "today, yesterday, week, lastweek, month, lastmonth, a duration (15m, 24h, 7d, 2w), <RFC3339>,<RFC3339> or <unix seconds>,<unix seconds>")),
+        .init("step", "a duration (30m, 1h, 1d, 1w) or day, week, month (calendar, UTC); default the whole window; more than 1000 steps: 422",
+              .text(pattern: "^(day|week|month|\(allocationDuration))$", maxLength: 16, means: "a duration (30m, 1h, 1d, 1w) or day, week or month")),
+        .init("aggregate", "comma-separated: cluster, node, namespace, controllerKind, controller, pod, container, owner, label:<key>; default one allocation per container",
+              .text(pattern: "^\(allocationKey)(,\(allocationKey))*$", maxLength: 1024, means: "one or more of \(AllocationKey.names), comma-separated")),
+        .init("accumulate", "true: the window as one step", .oneOf(["true", "false"])),
+        .init("filter", "applied to containers before grouping: namespace:\"a\",\"b\"+label[app]:\"web\" (fields namespace, node, controllerKind, controllerName, pod, container, label[<key>]; !: negates; values quoted, with \\\" for a quote, or bare); a user naming another tenant's namespace: 403",
+              .text(pattern: "^\(filterClause)(\\+\(filterClause))*$", maxLength: 4096,
+                    means: "clauses such as namespace:\"a\",\"b\"+label[app]:\"web\" (fields namespace, node, controllerKind, controllerName, pod, container, label[<key>]; !: negates)")),
+        .init("basis", "what cpuCoreHours and ramByteHours count: max (max of request and usage per container instance and step, default), usage or request",
+              .oneOf(AllocationBasis.allCases.map(\.rawValue))),
+        .init("format", "json (default) or csv", .oneOf(["json", "csv"])),
+    ]
+    /// The path parameters' schemas, by name.
+    static let pathSchemas: [String: ParameterSchema] = ["name": .objectName, "namespace": .namespace]
 
     /// Every operation the aggregator serves.
     public static let operations: [APIOperation] = {
+        let refused = "a bad parameter (400) or parameters that cannot be answered together (422)"
         var ops: [APIOperation] = [
             .init("get", "/healthz", "Liveness: `ok`. With a heartbeat token (Basic or ?token=): the API server check of the deployment heartbeat.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503]),
             .init("head", "/healthz", "Liveness, without a body.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503]),
             .init("get", "/readyz", "Ready when informers have synced and NATS is connected; otherwise 503 with what is missing.", auth: .none, produces: "text/plain", statuses: [200, 503]),
             .init("get", "/metrics", "Prometheus text exposition.", auth: .none, produces: "text/plain", statuses: [200]),
-            .init("get", "/openapi.json", "This document.", auth: .none, statuses: [200]),
-            .init("get", "/cluster-info", "Every node's live metrics.", auth: .admin, schema: "ClusterInfo", statuses: [200, 400, 401, 403]),
-            .init("get", "/pod-metrics", "The caller's pods' live metrics.", auth: .user, parameters: podFilters, schema: "PodMetricsList", statuses: [200, 400, 401, 403]),
-            .init("get", "/sse/health", "Server-sent events: `{\"type\":\"cluster\",\"payload\":ClusterInfo}` (admins only) and `{\"type\":\"pods\",\"payload\":PodMetricsList}` per refresh.", auth: .user, parameters: podFilters, produces: "text/event-stream", statuses: [200, 400, 401, 403, 503]),
-            .init("get", "/sse/cluster-info", "Server-sent events: a ClusterInfo per refresh.", auth: .admin, produces: "text/event-stream", schema: "ClusterInfo", statuses: [200, 400, 401, 403, 503]),
-            .init("get", "/sse/pod-metrics", "Server-sent events: the caller's pods (a bare array of PodMetrics) per refresh.", auth: .user, parameters: podFilters, produces: "text/event-stream", statuses: [200, 400, 401, 403, 503]),
-            .init("get", "/ws/cluster-info", "WebSocket: text frames, a ClusterInfo per refresh, the current one first.", auth: .admin, produces: "websocket", schema: "ClusterInfo", statuses: [101, 400, 401, 403, 503]),
-            .init("get", "/ws/pod-metrics", "WebSocket: text frames, the caller's pods (a bare array of PodMetrics) per refresh.", auth: .user, parameters: podFilters, produces: "websocket", statuses: [101, 400, 401, 403, 503]),
-            .init("get", "/api/metrics/nodes", "Node history: cpu, mem and disk percents.", auth: .admin, parameters: history, schema: "History", statuses: [200, 400, 401, 403]),
-            .init("get", "/api/metrics/nodes/{name}", "One node's history.", auth: .admin, parameters: history, schema: "History", statuses: [200, 400, 401, 403, 404]),
-            .init("get", "/api/metrics/pods", "Pod history keyed `<namespace>/<pod>`: cpu in nanocores, mem and disk in bytes; the caller's namespaces only.", auth: .user,
-                  parameters: history + [("namespace", "one of the caller's namespaces (else 403)"), ("pod", "one pod of `namespace`")], schema: "History", statuses: [200, 400, 401, 403]),
-            .init("get", "/api/metrics/containers", "Container history keyed `<namespace>/<pod>/<container>`, points {t, value} of `metric` (default cpu/usage_rate); the caller's namespaces only.", auth: .user,
-                  parameters: history + [("namespace", "one of the caller's namespaces (else 403)"), ("pod", "one pod of `namespace`"), ("container", "one container of `pod`")],
-                  schema: "History", statuses: [200, 400, 401, 403]),
-            .init("get", "/api/graph/dependencies", "The service dependency graph: `{\"nodes\":[{\"id\",\"label\",\"type\"}],\"edges\":[{\"id\",\"source\",\"target\",\"type\",\"label\"}]}` with traffic on every edge. Admins see every vertex; users the edges touching their namespaces, other tenants as one anonymous `other` vertex.", auth: .user,
-                  parameters: graphFilters + [("from", "RFC 3339: the graph of a past window from the history (with to; not with window)"), ("to", "RFC 3339; default now")],
-                  schema: "Graph", statuses: [200, 400, 401, 403]),
-            .init("get", "/sse/graph", "Server-sent events: the (filtered) dependency graph every refresh.", auth: .user, parameters: graphFilters,
-                  produces: "text/event-stream", schema: "Graph", statuses: [200, 400, 401, 403, 503]),
-            .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
-            .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, statuses: [200, 401, 403, 404, 429, 503]),
+            .init("get", "/openapi.json", "This document: the operations this server serves.", auth: .none, statuses: [200]),
+            .init("get", "/cluster-info", "Every node's live metrics.", auth: .admin, feature: .live, schema: "ClusterInfo", statuses: [200, 400, 401, 403]),
+            .init("get", "/pod-metrics", "The caller's pods' live metrics.", auth: .user, feature: .live, parameters: podFilters, schema: "PodMetricsList", statuses: [200, 400, 401, 403]),
+            .init("get", "/sse/health", "Server-sent events: `{\"type\":\"cluster\",\"payload\":ClusterInfo}` (admins only) and `{\"type\":\"pods\",\"payload\":PodMetricsList}` per refresh.", auth: .user, feature: .live, parameters: podFilters, produces: "text/event-stream", statuses: [200, 400, 401, 403, 503]),
+            .init("get", "/sse/cluster-info", "Server-sent events: a ClusterInfo per refresh.", auth: .admin, feature: .live, produces: "text/event-stream", schema: "ClusterInfo", statuses: [200, 400, 401, 403, 503]),
+            .init("get", "/sse/pod-metrics", "Server-sent events: the caller's pods (a bare array of PodMetrics) per refresh.", auth: .user, feature: .live, parameters: podFilters, produces: "text/event-stream", statuses: [200, 400, 401, 403, 503]),
+            .init("get", "/ws/cluster-info", "WebSocket: text frames, a ClusterInfo per refresh, the current one first. Without an upgrade request: 426.", auth: .admin, feature: .live, produces: "websocket", schema: "ClusterInfo", statuses: [101, 400, 401, 403, 426, 503]),
+            .init("get", "/ws/pod-metrics", "WebSocket: text frames, the caller's pods (a bare array of PodMetrics) per refresh. Without an upgrade request: 426.", auth: .user, feature: .live, parameters: podFilters, produces: "websocket", statuses: [101, 400, 401, 403, 426, 503]),
+            .init("get", "/api/metrics/nodes", "Node history: cpu, mem and disk percents, or `metric`. 422: \(refused).", auth: .admin, feature: .history, parameters: history(.node), schema: "History", statuses: [200, 400, 401, 403, 422]),
+            .init("get", "/api/metrics/nodes/{name}", "One node's history.", auth: .admin, feature: .history, parameters: history(.node), schema: "History", statuses: [200, 400, 401, 403, 404, 422]),
+            .init("get", "/api/metrics/pods", "Pod history keyed `<namespace>/<pod>`: cpu in nanocores, mem and disk in bytes, or `metric`; the caller's namespaces only.", auth: .user, feature: .history,
+                  parameters: podHistory, schema: "History", statuses: [200, 400, 401, 403, 422]),
+            .init("get", "/api/metrics/containers", "Container history keyed `<namespace>/<pod>/<container>`, points {t, value} of `metric` (default cpu/usage_rate); the caller's namespaces only.", auth: .user, feature: .history,
+                  parameters: containerHistory, schema: "History", statuses: [200, 400, 401, 403, 422]),
+            .init("get", "/api/graph/dependencies", "The service dependency graph: `{\"nodes\":[{\"id\",\"label\",\"type\"}],\"edges\":[{\"id\",\"source\",\"target\",\"type\",\"label\"}]}` with traffic on every edge. Admins see every vertex; users the edges touching their namespaces, other tenants as one anonymous `other` vertex.", auth: .user, feature: .graph,
+                  parameters: graphFilters + graphPast, schema: "Graph", statuses: [200, 400, 401, 403, 422]),
+            .init("get", "/sse/graph", "Server-sent events: the (filtered) dependency graph every refresh.", auth: .user, feature: .graph, parameters: graphFilters,
+                  produces: "text/event-stream", schema: "Graph", statuses: [200, 400, 401, 403, 422, 503]),
+            .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, feature: .cluster, statuses: [200, 401, 403, 404, 429, 503]),
+            .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, feature: .cluster, statuses: [200, 401, 403, 404, 429, 503]),
         ]
         ops.append(.init("get", "/api/v2/allocation", "Usage per step and group, exact from the history's counters (OpenCost's allocation fields, plus cpuCoreNanoseconds, coverage, containerInstances, restarts; costs with --prices). Users: their namespaces only; Kube-App's X-USERNAME/X-PASSWORD act as an admin.",
-                         auth: .user, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 500], alsoProduces: "text/csv"))
+                         auth: .user, feature: .history, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv"))
         ops.append(.init("post", "/api/v2/allocation", "The allocation API with its parameters as a JSON object (strings; accumulate may be a boolean).",
-                         auth: .user, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 500], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
+                         auth: .user, feature: .history, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
         for metric in KubeApp.metrics {
-            ops.append(.init("post", "/api/\(metric)", "Kube-App: \(metric) (\(HistoryCatalog.unit(metric))). Raw rows newest first, or with agg one sum per group (the value integrated over the window in minutes; a counter's increase). X-USERNAME/X-PASSWORD (API_USERNAME/API_PASSWORD, an admin) or a JWT (a user: own namespaces only).",
-                             auth: .kubeApp, schema: "KubeAppAnswer", statuses: [200, 400, 401, 403, 500], requestBody: "KubeAppRequest", errorSchema: "KubeAppMessage"))
+            ops.append(.init("post", "/api/\(metric)", "Kube-App: \(metric) (\(HistoryCatalog.unit(metric))). Raw rows newest first, or with agg one sum per group (the value integrated over the window in minutes; a counter's increase). X-USERNAME/X-PASSWORD (API_USERNAME/API_PASSWORD, an admin) or a JWT (a user: own namespaces only). As Kube-App, any other method is 400 `{\"code\":400,\"message\":\"Bad request\"}`.",
+                             auth: .kubeApp, feature: .history, schema: "KubeAppAnswer", statuses: [200, 400, 401, 403, 500], requestBody: "KubeAppRequest", errorSchema: "KubeAppMessage"))
         }
         for name in ["pods", "nodes", "services", "ingress", "pvcs", "deployments"] {
-            let filters = resourceFilters + (name == "pods" ? [("node", "the node a pod runs on")] : [])
+            let filters = resourceFilters + (name == "pods" ? [APIParameter("node", "the node a pod runs on", .objectName)] : [])
             // Cluster-scoped kinds (nodes) belong to no namespace: admins only.
             let auth: AuthRule = name == "nodes" ? .admin : .user
             let summary = "Cached \(name) as the API server sent them, sorted by namespace and name" + (auth == .user ? "; users see their own namespaces only." : "; admins only.")
-            ops.append(.init("get", "/api/resources/\(name)", summary, auth: auth, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
-            ops.append(.init("get", "/\(name)", "The Kubernetes Resource Monitor's path for /api/resources/\(name).", auth: auth, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
+            ops.append(.init("get", "/api/resources/\(name)", summary, auth: auth, feature: .cluster, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
+            ops.append(.init("get", "/\(name)", "The Kubernetes Resource Monitor's path for /api/resources/\(name).", auth: auth, feature: .cluster, parameters: filters, schema: "Items", statuses: [200, 400, 401, 403, 503]))
         }
         return ops
     }()
@@ -171,10 +221,10 @@ public enum OpenAPI {
      "KubeAppMessage":{"type":"object","required":["code","message"],"properties":{"code":{"type":"integer"},"message":{"type":"string"}}},
      "KubeAppRequest":{"type":"object","additionalProperties":false,"properties":{
        "namespace":{"type":"string","minLength":1,"description":"default: default"},
-       "limit":{"description":"raw rows at most, 1 to 1000000; default 100","oneOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"string","pattern":"^[0-9]+$"}]},
+       "limit":{"description":"raw rows at most, 1 to 1000000; default 100","oneOf":[{"type":"integer","minimum":1,"maximum":1000000},{"type":"string","pattern":"KUBEAPP_LIMIT"}]},
        "agg":{"type":"string","enum":["pod-by-namespace","all-pod","all-namespace"]},
-       "timeBeginInterval":{"type":"string","description":"RFC 3339 or YYYY-MM-DD[ hh:mm:ss] (UTC), exclusive; default an hour ago"},
-       "timeEndInterval":{"type":"string","description":"as timeBeginInterval, exclusive, read only with it; default now"}}},
+       "timeBeginInterval":{"type":"string","pattern":"KUBEAPP_TIME","description":"RFC 3339 or YYYY-MM-DD[ hh:mm:ss] (UTC), exclusive; default an hour before the end; at or after the end: an empty set"},
+       "timeEndInterval":{"type":"string","pattern":"KUBEAPP_TIME","description":"as timeBeginInterval, exclusive; default now"}}},
      "KubeAppRow":{"type":"object","required":["time","value","type","pod_name","namespace_name"],"properties":{
        "time":{"type":"string","format":"date-time"},"value":{"type":"number"},"type":{"type":"string","enum":["pod_container","pod"]},
        "pod_name":{"type":"string"},"namespace_name":{"type":"string"},"container_name":{"type":"string","nullable":true},
@@ -184,9 +234,7 @@ public enum OpenAPI {
        "time":{"type":"string","format":"date-time","description":"the window's beginning"},"sum":{"type":"number"},
        "namespace_name":{"type":"string"},"pod_name":{"type":"string","description":"not with all-namespace"}}},
      "KubeAppAnswer":{"oneOf":[{"type":"array","items":{"$ref":"#/components/schemas/KubeAppRow"}},{"type":"array","items":{"$ref":"#/components/schemas/KubeAppSum"}},{"$ref":"#/components/schemas/KubeAppMessage"}]},
-     "AllocationRequest":{"type":"object","additionalProperties":false,"properties":{"window":{"type":"string"},"step":{"type":"string"},"aggregate":{"type":"string"},
-       "accumulate":{"oneOf":[{"type":"boolean"},{"type":"string","enum":["true","false"]}]},"filter":{"type":"string"},"basis":{"type":"string","enum":["max","usage","request"]},
-       "format":{"type":"string","enum":["json","csv"]}}},
+     "AllocationRequest":ALLOCATION_REQUEST,
      "Allocation":{"type":"object","properties":{"name":{"type":"string"},
        "properties":{"type":"object","properties":{"cluster":{"type":"string"},"node":{"type":"string"},"namespace":{"type":"string"},"controllerKind":{"type":"string"},
          "controller":{"type":"string"},"pod":{"type":"string"},"container":{"type":"string"}},"description":"those every member shares"},
@@ -206,12 +254,41 @@ public enum OpenAPI {
     """#
 
     static let reasons: [Int: String] = [
-        101: "switching to WebSocket", 200: "OK", 400: "bad parameter (the body says which)", 401: "no valid credentials",
-        403: "not allowed for this caller", 404: "not found", 429: "rate limit exceeded", 503: "not ready, unavailable, or too many open streams",
+        101: "switching to WebSocket", 200: "OK", 400: "a malformed or unknown parameter (the body says which)", 401: "no valid credentials",
+        403: "not allowed for this caller", 404: "not found", 422: "parameters each well-formed that cannot be answered together (the body says why)",
+        426: "a WebSocket path asked without an upgrade", 429: "rate limit exceeded", 500: "the history could not be read",
+        503: "not ready, unavailable, or too many open streams",
     ]
 
     /// The OpenAPI 3.0 document.
-    public static func document(version: String = "0.1.0") -> [UInt8] {
+    /// The allocation API's body: its query parameters as fields (`accumulate` also a boolean).
+    static var allocationRequest: String {
+        var w = JSONWriter(capacity: 4096)
+        w.beginObject()
+        w.field("type", "object"); w.field("additionalProperties", false)
+        w.key("properties"); w.beginObject()
+        for parameter in allocation {
+            w.key(parameter.name)
+            if parameter.name == "accumulate" {
+                w.beginObject(); w.key("oneOf"); w.beginArray()
+                w.beginObject(); w.field("type", "boolean"); w.endObject()
+                parameter.schema.write(to: &w)
+                w.endArray(); w.endObject()
+            } else {
+                parameter.schema.write(to: &w)
+            }
+        }
+        w.endObject(); w.endObject()
+        return String(decoding: w.bytes, as: UTF8.self)
+    }
+
+    /// The operations a server with these features serves.
+    public static func operations(serving features: Set<APIFeature>) -> [APIOperation] {
+        operations.filter { features.contains($0.feature) }
+    }
+
+    /// The OpenAPI 3.0 document of a server with these features.
+    public static func document(version: String = "0.1.0", features: Set<APIFeature> = Set(APIFeature.allCases)) -> [UInt8] {
         var w = JSONWriter(capacity: 32 * 1024)
         w.beginObject()
         w.field("openapi", "3.0.3")
@@ -221,7 +298,7 @@ public enum OpenAPI {
         w.endObject()
         w.key("paths"); w.beginObject()
         var byPath: [String: [APIOperation]] = [:]
-        for op in operations { byPath[op.path, default: []].append(op) }
+        for op in operations(serving: features) { byPath[op.path, default: []].append(op) }
         for path in byPath.keys.sorted() {
             w.key(path); w.beginObject()
             for op in byPath[path]! {
@@ -251,11 +328,11 @@ public enum OpenAPI {
                 w.key("parameters"); w.beginArray()
                 for name in pathParameters {
                     w.beginObject(); w.field("name", name); w.field("in", "path"); w.field("required", true)
-                    w.key("schema"); w.beginObject(); w.field("type", "string"); w.endObject(); w.endObject()
+                    w.key("schema"); (pathSchemas[name] ?? .objectName).write(to: &w); w.endObject()
                 }
                 for parameter in op.parameters {
                     w.beginObject(); w.field("name", parameter.name); w.field("in", "query"); w.field("description", parameter.description)
-                    w.key("schema"); w.beginObject(); w.field("type", "string"); w.endObject(); w.endObject()
+                    w.key("schema"); parameter.schema.write(to: &w); w.endObject()
                 }
                 w.endArray()
                 if let body = op.requestBody {
@@ -301,7 +378,11 @@ public enum OpenAPI {
         w.key("kubeAppUser"); w.beginObject(); w.field("type", "apiKey"); w.field("in", "header"); w.field("name", "X-USERNAME"); w.endObject()
         w.key("kubeAppPassword"); w.beginObject(); w.field("type", "apiKey"); w.field("in", "header"); w.field("name", "X-PASSWORD"); w.endObject()
         w.endObject()
-        w.key("schemas"); w.raw(Array(schemas.utf8))
+        // The body schemas' patterns are the server's own (JSON-escaped).
+        let escaped = { (pattern: String) in pattern.replacingOccurrences(of: "\\", with: "\\\\") }
+        let body = schemas.replacingOccurrences(of: "KUBEAPP_LIMIT", with: escaped(ParameterPatterns.kubeAppLimit))
+            .replacingOccurrences(of: "KUBEAPP_TIME", with: escaped(ParameterPatterns.kubeAppTime))
+        w.key("schemas"); w.raw(Array(body.replacingOccurrences(of: "ALLOCATION_REQUEST", with: allocationRequest).utf8))
         w.endObject()
         w.endObject()
         return w.bytes
@@ -310,8 +391,10 @@ public enum OpenAPI {
 
 /// `/openapi.json`.
 struct OpenAPIController {
+    let features: Set<APIFeature>
+
     func addRoutes(to router: Router<APIContext>) {
-        let document = OpenAPI.document()
+        let document = OpenAPI.document(features: features)
         router.get("/openapi.json") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }

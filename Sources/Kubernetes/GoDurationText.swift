@@ -19,7 +19,10 @@ public enum GoDurationText {
             seconds += value * unit.1
             rest = rest.dropFirst(unitText.count)
         }
-        return .nanoseconds(Int64((seconds * 1e9).rounded()))
+        // Go's limit: an Int64 of nanoseconds (about 2,562,047 hours); beyond it, no duration.
+        let nanoseconds = (seconds * 1e9).rounded()
+        guard nanoseconds.isFinite, nanoseconds < 9.2e18 else { return nil }
+        return .nanoseconds(Int64(nanoseconds))
     }
 
     public static func format(_ duration: Duration) -> String {

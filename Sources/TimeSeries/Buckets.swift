@@ -62,6 +62,29 @@ public struct BucketGrid: Sendable {
 
     public var end: Int64 { start + step * Int64(count) }
 
+    /// The grid's buckets cut to [lower, upper): a partial first bucket, the whole ones, a
+    /// partial last bucket, each as (index of its first bucket in this grid, its grid).
+    func clipped(_ lower: Int64, _ upper: Int64) -> [(Int, BucketGrid)] {
+        let low = max(lower, start), high = min(upper, end)
+        guard low < high else { return [] }
+        func bucketStart(_ index: Int) -> Int64 { start + step * Int64(index) }
+        var first = Int((low - start) / step)
+        var last = Int((high - 1 - start) / step)
+        var parts: [(Int, BucketGrid)] = []
+        if bucketStart(first) < low {
+            parts.append((first, BucketGrid(start: low, step: min(bucketStart(first + 1), high) - low, count: 1, gapLimit: gapLimit)))
+            first += 1
+        }
+        var tail: (Int, BucketGrid)?
+        if first <= last, bucketStart(last + 1) > high {
+            tail = (last, BucketGrid(start: bucketStart(last), step: high - bucketStart(last), count: 1, gapLimit: gapLimit))
+            last -= 1
+        }
+        if first <= last { parts.append((first, BucketGrid(start: bucketStart(first), step: step, count: last - first + 1, gapLimit: gapLimit))) }
+        if let tail { parts.append(tail) }
+        return parts
+    }
+
     @inline(__always) func bucket(_ time: Int64) -> Int? {
         guard time >= start, time < end else { return nil }
         return Int((time - start) / step)

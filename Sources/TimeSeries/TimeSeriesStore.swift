@@ -602,7 +602,18 @@ public final class TimeSeriesStore: Sendable {
         let (rolled, rawDays) = state.withLock { ($0.rolledDays, $0.rawDays) }
         var result = [[EntityID: [BucketStats]]](repeating: [:], count: metrics.count)
         // Days of the grid: each from raw when its raw table exists, else from the buckets.
-        let firstDay = floorDiv(grid.start, 86_400_000), lastDay = floorDiv(grid.end - 1, 86_400_000)
+        var firstDay = floorDiv(grid.start, 86_400_000), lastDay = floorDiv(grid.end - 1, 86_400_000)
+        // Days beyond the entities' samples (and a day's margin) hold nothing: a grid of
+        // centuries costs what its data costs.
+        let (oldest, newest) = state.withLock { s in
+            entities.reduce((Int64.max, Int64.min)) { bounds, id in
+                guard let info = s.entities[safe: Int(id.raw) - 1], info.first != .max else { return bounds }
+                return (min(bounds.0, info.first), max(bounds.1, info.last))
+            }
+        }
+        guard oldest <= newest else { return result }
+        firstDay = max(firstDay, floorDiv(oldest - configuration.gapLimit, 86_400_000) - 1)
+        lastDay = min(lastDay, floorDiv(newest + configuration.gapLimit, 86_400_000) + 1)
         var rawSpans: [(Int64, Int64)] = []
         var bucketDays: [Int64] = []
         var day = firstDay
@@ -616,23 +627,24 @@ public final class TimeSeriesStore: Sendable {
             day += 1
         }
         let empty = [BucketStats](repeating: BucketStats(), count: grid.count)
-        var partial = empty
+        var partial: [BucketStats] = []
         for (lower, upper) in rawSpans {
+            let parts = grid.clipped(lower, upper)
+            if parts.isEmpty { continue }
             let fetched = try samples(entities, metrics: metrics, from: lower - configuration.gapLimit, to: upper + configuration.gapLimit)
-            // Only the grid's buckets inside [lower, upper) take this span's pieces.
-            let inside = (0..<grid.count).filter { index in
-                let bucketStart = grid.start + grid.step * Int64(index)
-                return bucketStart >= lower && bucketStart < upper
-            }
             for (slot, metric) in metrics.enumerated() {
                 for (id, fetchedList) in fetched[slot] {
                     guard let info = info(id), let definition = families[info.family]?.metrics[safe: metric] else { continue }
                     var list = fetchedList
                     try withPrevious(&list, of: info, metric: metric, definition: definition, lower: lower)
                     var buckets = result[slot][id] ?? empty
-                    partial = empty
-                    grid.accumulate(list, metric: definition, origin: info.first, into: &partial)
-                    for index in inside { buckets[index].merge(partial[index]) }
+                    // The span's share of each bucket it overlaps, cut at the span's edges
+                    // (a bucket longer than a day may straddle a raw span and stored days).
+                    for (first, part) in parts {
+                        partial = [BucketStats](repeating: BucketStats(), count: part.count)
+                        part.accumulate(list, metric: definition, origin: info.first, into: &partial)
+                        for (offset, stats) in partial.enumerated() { buckets[first + offset].merge(stats) }
+                    }
                     result[slot][id] = buckets
                 }
             }
@@ -675,6 +687,20 @@ public final class TimeSeriesStore: Sendable {
 
     /// Days with day summaries.
     public var summarizedDays: Set<Int64> { state.withLock { $0.summarizedDays } }
+
+    /// The time from the oldest entity's first sample to the newest sample (Unix
+    /// milliseconds), nil when nothing was ever written. Retention may have dropped the
+    /// oldest of it: a bound, not a promise of data.
+    public var extent: (first: Int64, last: Int64)? {
+        state.withLock { s in
+            var first = Int64.max, last = Int64.min
+            for info in s.entities where info.first != .max {
+                first = min(first, info.first)
+                last = max(last, info.last)
+            }
+            return first <= last ? (first, last) : nil
+        }
+    }
 
     static let statColumns: [ValueEncoding] = [.integer, .float, .float, .float, .float, .integer, .integer, .float, .integer]
 
@@ -1078,8 +1104,9 @@ public final class TimeSeriesStore: Sendable {
                 try drop(raw: day, before: cut)
             } else { break }
         }
-        // Entities with no sample left anywhere are forgotten.
-        let horizon = min(now - configuration.bucketRetention, now - configuration.rawRetention)
+        // Entities with no sample left anywhere are forgotten: retention drops whole days,
+        // so an entity lives as long as the day of its last sample is kept.
+        let horizon = min(bucketCutoff, rawCutoff) * 86_400_000
         let gone = state.withLock { s in s.entities.filter { $0.family != EntityInfo.vacantFamily && $0.last != .min && $0.last < horizon && s.head[$0.id] == nil }.map(\.id) }
         if !gone.isEmpty {
             try pool.write { db in

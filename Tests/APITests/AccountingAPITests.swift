@@ -119,8 +119,8 @@ private func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             // Malformed bodies are refused, never read as the defaults.
             for bad in [#"{"limit": true}"#, #"{"limit": "ten"}"#, #"{"limit": 0}"#, #"{"limit": 1.5}"#, "[1]", "{", #"{"page": 2}"#,
                         #"{"agg": "all"}"#, #"{"namespace": 3}"#, #"{"timeBeginInterval": "2023-02-30"}"#,
-                        #"{"timeBeginInterval": "yesterday"}"#, #"{"timeEndInterval": "2023-11-15"}"#,
-                        #"{"timeBeginInterval": "2023-11-15 02:00:00", "timeEndInterval": "2023-11-15 01:00:00"}"#] {
+                        #"{"timeBeginInterval": "yesterday"}"#, #"{"limit": "0010"}"#, #"{"limit": "+5"}"#,
+                        #"{"timeBeginInterval": "2023-11-15T01:00:00+24:00"}"#, #"{"timeEndInterval": "2023-11-15 1:00:00"}"#] {
                 try await client.execute(uri: "/api/cpu/usage_rate", method: .post, headers: kubeApp, body: body(bad)) { response in
                     #expect(response.status == .badRequest, "\(bad)")
                     #expect(message(response)?.hasPrefix("400 Bad request: ") == true, "\(bad)")
@@ -128,6 +128,12 @@ private func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             }
             // The default namespace has nothing: Kube-App's empty answer.
             try await client.execute(uri: "/api/memory/usage", method: .post, headers: kubeApp) { response in
+                #expect(response.status == .ok)
+                #expect(message(response) == "200 Query returns empty set")
+            }
+            // Exclusive bounds, as Kube-App's query: a beginning at or after the end selects nothing.
+            try await client.execute(uri: "/api/memory/usage", method: .post, headers: kubeApp,
+                                     body: body(#"{"namespace":"compute-u1-web","timeBeginInterval":"2023-11-15 02:00:00","timeEndInterval":"2023-11-15 01:00:00"}"#)) { response in
                 #expect(response.status == .ok)
                 #expect(message(response) == "200 Query returns empty set")
             }
@@ -200,6 +206,14 @@ private func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
             #expect(memory[0]["sum"] as? Double == 60 * Double(1 << 30))
             let counter = try await sums("pod-by-namespace", metric: "cpu/usage")
             #expect(counter[0]["sum"] as? Int == 1_800_000_000_000)
+            // An end alone: the hour before it (Kube-App ignored it; here it means what it says).
+            let endOnly = try await client.execute(uri: "/api/cpu/usage_rate", method: .post, headers: kubeApp,
+                                                   body: body(#"{"agg":"all-namespace","timeEndInterval":"2023-11-15T01:00:00Z"}"#)) { json($0.body) as? [[String: Any]] ?? [] }
+            #expect(endOnly.map { $0["sum"] as? Double } == [30_000, 15_000])
+            // A window of centuries costs what its data costs, and sums the same.
+            let centuries = try await client.execute(uri: "/api/cpu/usage_rate", method: .post, headers: kubeApp,
+                                                     body: body(#"{"agg":"all-namespace","timeBeginInterval":"0001-01-01","timeEndInterval":"2023-11-15T01:00:00Z"}"#)) { json($0.body) as? [[String: Any]] ?? [] }
+            #expect(centuries.map { $0["sum"] as? Double } == namespaces.map { $0["sum"] as? Double })
             // A user's token: their namespaces only, others refused in Kube-App's shape.
             let u1 = try bearer("u1")
             let own = try await sums("all-namespace", headers: u1)

@@ -56,7 +56,9 @@ struct GraphAPITests {
         let u1 = try verifier.sign(userID: "u1", isAdmin: false, ttl: .seconds(600))
         let u1x = try verifier.sign(userID: "u1-x", isAdmin: false, ttl: .seconds(600))
         let admin = try verifier.sign(userID: "root", isAdmin: true, ttl: .seconds(600))
-        let from = UnixTime(seconds: Int64(Date().timeIntervalSince1970) - 600).rfc3339
+        // A past window that holds the refresh just written (its end is exclusive, and the
+        // refresh may fall in this very second).
+        let from = UnixTime(seconds: Int64(Date().timeIntervalSince1970) - 600).rfc3339 + "&to=" + UnixTime(seconds: Int64(Date().timeIntervalSince1970) + 60).rfc3339
         try await app.test(.router) { client in
             let everything = try await client.execute(uri: "/api/graph/dependencies", method: .get, headers: headers(admin)) { String(buffer: $0.body) }
             for name in ["compute-u1-web", "compute-u1-x-web", "203.0.113.5", "198.51.100.77"] {
@@ -109,11 +111,14 @@ struct GraphAPITests {
             #expect(edge["bytes"] as? Double == 10_000)
             #expect(edge["active_connections"] as? Int == 1)
             let cases: [(String, HTTPResponse.Status)] = [
-                ("?depth=2", .badRequest), ("?service=x&depth=0", .badRequest), ("?service=x&depth=11", .badRequest),
-                ("?top=0", .badRequest), ("?top=many", .badRequest), ("?min_bytes=-1", .badRequest), ("?window=2h", .badRequest),
-                ("?window=soon", .badRequest), ("?window=1m&from=2026-01-01T00:00:00Z", .badRequest), ("?from=yesterday", .badRequest),
-                ("?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", .badRequest), ("?verbose=1", .badRequest),
-                ("?window=15m", .ok), ("?service=nothing-here", .ok),
+                // Malformed: 400; well-formed but not answerable together (or beyond a limit): 422.
+                ("?depth=2", .unprocessableContent), ("?service=x&depth=0", .badRequest), ("?service=x&depth=11", .badRequest),
+                ("?top=0", .badRequest), ("?top=many", .badRequest), ("?min_bytes=-1", .badRequest), ("?min_bytes=1.5", .badRequest),
+                ("?window=2h", .unprocessableContent), ("?window=soon", .badRequest), ("?window=1m30s", .badRequest),
+                ("?window=1m&from=2026-01-01T00:00:00Z", .unprocessableContent), ("?from=yesterday", .badRequest),
+                ("?from=2026-02-30T00:00:00Z", .badRequest), ("?namespace=Not_A_Label", .badRequest), ("?service=two%20words", .badRequest),
+                ("?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", .unprocessableContent), ("?verbose=1", .badRequest),
+                ("?window=15m", .ok), ("?service=nothing-here", .ok), ("?from=0001-01-01T00:00:00Z", .ok),
             ]
             for (query, expected) in cases {
                 let status = try await client.execute(uri: "/api/graph/dependencies" + query, method: .get, headers: headers(admin)) { $0.status }

@@ -215,12 +215,17 @@ struct LiveAPITests {
             #expect(health.hasPrefix(#"data: {"type":"cluster","payload":{"timestamp":"#))
             #expect(health.contains("\n\ndata: {\"type\":\"pods\",\"payload\":{\"timestamp\":"))
             let cases: [(String, HTTPResponse.Status)] = [
+                // Malformed: 400; well-formed but not answerable together (or too large): 422.
                 ("/api/metrics/nodes?resolution=2m", .badRequest), ("/api/metrics/nodes?start=yesterday", .badRequest),
-                ("/api/metrics/nodes?start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z", .badRequest),
-                ("/api/metrics/nodes?step=1", .badRequest), ("/api/metrics/nodes/unknown", .notFound), ("/api/metrics/pods?pod=web", .badRequest),
+                ("/api/metrics/nodes?start=2026-01-02T00:00:00Z&end=2026-01-01T00:00:00Z", .unprocessableContent),
+                ("/api/metrics/nodes?start=2026-02-29T00:00:00Z", .badRequest), ("/api/metrics/nodes?start=2028-02-29T00:00:00%2B24:00", .badRequest),
+                ("/api/metrics/nodes?step=1", .badRequest), ("/api/metrics/nodes?step=1m30s", .badRequest), ("/api/metrics/nodes/unknown", .notFound),
                 ("/api/metrics/pods?metric=cpu/usage_ratio", .badRequest), ("/api/metrics/nodes?metric=cpu/usage&agg=median", .badRequest),
-                ("/api/metrics/nodes?agg=max", .badRequest), ("/api/metrics/nodes?resolution=raw&step=1m", .badRequest),
-                ("/api/metrics/containers?container=main", .badRequest), ("/api/metrics/containers?namespace=core&container=main", .badRequest),
+                ("/api/metrics/nodes?agg=max", .unprocessableContent), ("/api/metrics/nodes?resolution=raw&step=1m", .unprocessableContent),
+                ("/api/metrics/nodes?start=0001-01-01T00:00:00Z&end=9999-12-31T23:59:59Z&step=999999h", .unprocessableContent),
+                ("/api/metrics/nodes?start=0001-01-01T00:00:00Z&end=9999-12-31T23:59:59Z&step=999999h&metric=cpu/usage", .ok),
+                ("/api/metrics/pods?namespace=Core", .badRequest), ("/api/metrics/pods?pod=web", .ok),
+                ("/api/metrics/containers?container=main", .ok), ("/api/metrics/containers?namespace=core&container=main", .ok),
                 ("/api/metrics/nodes?metric=cpu/node_utilization&step=1m", .ok), ("/api/metrics/containers?metric=memory/working_set&resolution=raw", .ok),
                 ("/cluster-info?verbose=1", .badRequest), ("/api/metrics/nodes/n1?resolution=raw", .ok),
             ]
@@ -248,32 +253,67 @@ struct LiveAPITests {
         }
     }
 
-    /// The OpenAPI document lists exactly the routes the router serves.
+    /// The OpenAPI document lists exactly the routes the router serves, for a full server
+    /// and for one without an API server (as `clustermon dev`) or without a history.
     @Test func openAPIMatchesTheRouter() async throws {
         let fixture = try LiveFixture()
-        let router = buildRouter(fixture.configuration())
-        // Kube-App's catch-all (`/api/**`: every metric, and 400 for other methods) and its
-        // `/api` redirect are documented as one path per metric.
-        let served = Set(router.routes.filter { !$0.path.description.contains("**") && $0.path.description != "/api" }.map { route in
-            "\(route.method.rawValue.lowercased()) " + route.path.description.replacingOccurrences(of: ":", with: "")
-        })
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPI.document())) as? [String: Any])
-        #expect(document["openapi"] as? String == "3.0.3")
-        let paths = try #require(document["paths"] as? [String: [String: Any]])
-        let documented = Set(paths.flatMap { path, methods in
-            methods.filter { ($0.value as? [String: Any])?["x-auth"] as? String != "kubeApp" }.keys
-                .map { "\($0) " + path.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "") }
-        })
-        // Every documented Kube-App path is one metric the API knows, and every metric is there.
-        let kubeApp = paths.filter { ($0.value["post"] as? [String: Any])?["x-auth"] as? String == "kubeApp" }.keys
-        #expect(Set(kubeApp) == Set(KubeApp.metrics.map { "/api/\($0)" }))
-        let servedNormalized = Set(served.map { $0.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "") })
-        #expect(servedNormalized.subtracting(documented).isEmpty, "served but not documented: \(servedNormalized.subtracting(documented).sorted())")
-        #expect(documented.subtracting(servedNormalized).isEmpty, "documented but not served: \(documented.subtracting(servedNormalized).sorted())")
-        let app = Application(router: router)
+        var withoutCluster = fixture.configuration()
+        withoutCluster.cluster = nil
+        var withoutHistory = fixture.configuration()
+        withoutHistory.history = nil
+        for configuration in [fixture.configuration(), withoutCluster, withoutHistory] {
+            let router = buildRouter(configuration)
+            // Kube-App's catch-all (`/api/**`: every metric, and 400 for other methods) and its
+            // `/api` redirect are documented as one path per metric.
+            let served = Set(router.routes.filter { !$0.path.description.contains("**") && $0.path.description != "/api" }.map { route in
+                "\(route.method.rawValue.lowercased()) " + route.path.description.replacingOccurrences(of: ":", with: "")
+            })
+            let features = configuration.features
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPI.document(features: features))) as? [String: Any])
+            #expect(document["openapi"] as? String == "3.0.3")
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            let documented = Set(paths.flatMap { path, methods in
+                methods.filter { ($0.value as? [String: Any])?["x-auth"] as? String != "kubeApp" }.keys
+                    .map { "\($0) " + path.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "") }
+            })
+            // Every documented Kube-App path is one metric the API knows, and every metric is there.
+            let kubeApp = paths.filter { ($0.value["post"] as? [String: Any])?["x-auth"] as? String == "kubeApp" }.keys
+            #expect(Set(kubeApp) == (features.contains(.history) ? Set(KubeApp.metrics.map { "/api/\($0)" }) : []))
+            let servedNormalized = Set(served.map { $0.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "") })
+            #expect(servedNormalized.subtracting(documented).isEmpty, "served but not documented: \(servedNormalized.subtracting(documented).sorted())")
+            #expect(documented.subtracting(servedNormalized).isEmpty, "documented but not served: \(documented.subtracting(servedNormalized).sorted())")
+            let app = Application(router: router)
+            try await app.test(.router) { client in
+                let body = try await client.execute(uri: "/openapi.json", method: .get) { $0.body }
+                #expect(Array(buffer: body) == OpenAPI.document(features: features))
+            }
+        }
+        #expect(withoutCluster.features == [.core, .live, .graph, .history])
+    }
+
+    /// A served path asked with a method it does not serve: 405 with `Allow` (JSON body);
+    /// Kube-App's paths keep Kube-App's 400; unknown paths stay 404.
+    @Test func wrongMethodsAre405WithAllow() async throws {
+        let fixture = try LiveFixture()
+        let app = Application(router: buildRouter(fixture.configuration()))
         try await app.test(.router) { client in
-            let body = try await client.execute(uri: "/openapi.json", method: .get) { $0.body }
-            #expect(Array(buffer: body) == OpenAPI.document())
+            let cases: [(HTTPRequest.Method, String, String)] = [
+                (.delete, "/cluster-info", "GET"), (.post, "/healthz", "GET, HEAD"), (.put, "/api/v2/allocation", "GET, POST"),
+                (.patch, "/api/metrics/nodes/n1", "GET"), (.head, "/pod-metrics", "GET"), (.post, "/api/healthz/ns/deployment/web", "GET, HEAD"),
+            ]
+            for (method, path, allow) in cases {
+                try await client.execute(uri: path, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(path)")
+                    #expect(response.headers[.allow] == allow, "\(method) \(path)")
+                    #expect(response.headers[.contentType] == "application/json")
+                    if method != .head { #expect(String(buffer: response.body).contains("allowed: \(allow)")) }
+                }
+            }
+            try await client.execute(uri: "/api/cpu/usage", method: .get) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body) == #"{"code":400,"message":"Bad request"}"#)
+            }
+            try await client.execute(uri: "/no/such/path", method: .delete) { #expect($0.status == .notFound) }
         }
     }
 

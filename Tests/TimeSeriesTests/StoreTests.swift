@@ -312,6 +312,37 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(throws: StoreError.self) { try DaySummary(day: 19_000, decoding: bytes + [0]) }
     }
 
+    /// A bucket longer than a day that straddles stored days (raw dropped) and raw days, or
+    /// a grid of centuries around a few days of data: each bucket holds all its samples,
+    /// exactly what its hours add up to.
+    @Test func bucketsAcrossStoredAndRawDaysAndCenturies() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path) { $0.rawRetention = 2 * 86_400_000 }
+        // Three days and a bit, every 60 s.
+        let ids = try fill(store, entities: 1, from: day + 7_000, count: 3 * 1440 + 100, step: 60_000)
+        try store.maintain(now: day + 3 * 86_400_000 + 100 * 60_000)
+        // The first day's raw samples go: it is answered from its hourly buckets, the rest from raw.
+        try store.expire(now: day + 3 * 86_400_000 + 1)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 86_400_000).isEmpty)
+        #expect(!(try store.samples(ids, metric: 0, from: day + 86_400_000, to: day + 2 * 86_400_000)).isEmpty)
+        let gap = store.configuration.gapLimit
+        let hours = try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 3_600_000, count: 72, gapLimit: gap))[ids[0]]!
+        let hourly = hours.reduce(UInt64(0)) { $0 + $1.increase }
+        #expect(hourly > 0)
+        // One bucket of three days: stored day 1, raw days 2 and 3.
+        let whole = try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 3 * 86_400_000, count: 1, gapLimit: gap))[ids[0]]!
+        #expect(whole[0].increase == hourly)
+        // Two-day buckets starting a day early: the second straddles stored and raw days.
+        let twoDays = try store.buckets(ids, metric: 0, grid: BucketGrid(start: day - 86_400_000, step: 2 * 86_400_000, count: 2, gapLimit: gap))[ids[0]]!
+        #expect(twoDays[0].increase == hours.prefix(24).reduce(0) { $0 + $1.increase })
+        #expect(twoDays[1].increase == hours.dropFirst(24).prefix(48).reduce(0) { $0 + $1.increase })
+        // A grid from year 1 with a bucket of about 114 years: the same total, at once.
+        let start = -62_135_596_800_000 as Int64
+        let centuries = try store.buckets(ids, metric: 0, grid: BucketGrid(start: start, step: 3_599_996_400_000, count: 20, gapLimit: gap))[ids[0]]!
+        #expect(centuries.reduce(UInt64(0)) { $0 + $1.increase } == hourly + (try store.buckets(ids, metric: 0, grid: BucketGrid(start: day + 3 * 86_400_000, step: 3_600_000, count: 3, gapLimit: gap))[ids[0]]!.reduce(0) { $0 + $1.increase }))
+    }
+
     @Test func retentionDropsWholeDaysAndForgetsEntities() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }

@@ -19,18 +19,18 @@ struct AllocationController {
     let timer = Timer(label: "clustermon_accounting_query_seconds", dimensions: [("api", "allocation")])
     let failures = Counter(label: "clustermon_accounting_failures_total", dimensions: [("api", "allocation")])
 
-    static let parameters = ["window", "step", "aggregate", "accumulate", "filter", "basis", "format"]
+    static var parameters: [String] { OpenAPI.allocation.map(\.name) }
     /// More steps than this in one answer are refused.
     static let maxSteps = 1000
 
     func addRoutes(to router: Router<APIContext>) {
         router.get("/api/v2/allocation") { request, _ in
-            try await self.answer(request, parameters: try request.checkedQuery(Self.parameters))
+            try await self.answer(request) { try request.checkedQuery(OpenAPI.allocation) }
         }
         router.post("/api/v2/allocation") { request, _ in
             var request = request
             let buffer = try await request.collectBody(upTo: 64 * 1024)
-            return try await self.answer(request, parameters: try Self.bodyParameters(Array(buffer: buffer)))
+            return try await self.answer(request) { try Self.bodyParameters(Array(buffer: buffer)) }
         }
     }
 
@@ -43,7 +43,7 @@ struct AllocationController {
         }
         var result: [String: String] = [:]
         for (key, value) in object {
-            guard parameters.contains(key) else {
+            guard let parameter = OpenAPI.allocation.first(where: { $0.name == key }) else {
                 throw APIFailure(.badRequest, "unknown field \"\(key)\"; allowed: \(parameters.joined(separator: ", "))")
             }
             switch value {
@@ -52,16 +52,19 @@ struct AllocationController {
             default:
                 throw APIFailure(.badRequest, "\(key) must be a string\(key == "accumulate" ? " or a boolean" : "")")
             }
+            try parameter.check(result[key]!)
         }
         return result
     }
 
-    func answer(_ request: Request, parameters: [String: String]) async throws -> Response {
+    /// The answer to a caller's parameters (read once the caller is known: credentials first).
+    func answer(_ request: Request, parameters read: () throws -> [String: String]) async throws -> Response {
         let principal: Principal
         switch access.caller(request) {
         case .success(let caller): principal = caller
         case .failure: throw APIFailure.unauthorized
         }
+        let parameters = try read()
         let now = self.now()
         var query = AllocationQuery(edges: try Self.edges(window: parameters["window"] ?? "24h", step: parameters["step"], now: now))
         if let text = parameters["aggregate"], !text.isEmpty {
@@ -123,7 +126,7 @@ struct AllocationController {
     static func edges(window text: String, step: String?, now: Int64) throws -> [Int64] {
         var (start, end) = try window(text, now: now)
         end = min(end, now)
-        guard start < end else { throw APIFailure(.badRequest, "window \"\(text)\" is empty or in the future") }
+        guard start < end else { throw APIFailure(.unprocessableContent, "window \"\(text)\" is empty or in the future") }
         guard let step, !step.isEmpty else { return [start, end] }
         var edges = [start]
         func next(_ time: Int64) throws -> Int64 {
@@ -142,7 +145,7 @@ struct AllocationController {
             let upcoming = try next(edges.last!)
             edges.append(min(upcoming, end))
             if edges.count > maxSteps + 1 {
-                throw APIFailure(.badRequest, "window \"\(text)\" with step \"\(step)\" makes more than \(maxSteps) steps; choose a longer step")
+                throw APIFailure(.unprocessableContent, "window \"\(text)\" with step \"\(step)\" makes more than \(maxSteps) steps; choose a longer step")
             }
         }
         return edges

@@ -68,7 +68,7 @@ struct KubeAppController {
             }
             if let value = object["limit"] {
                 let parsed: Int? = switch value {
-                case .string(let text): Int(text)
+                case .string(let text): ParameterPatterns.matches(ParameterPatterns.kubeAppLimit, text) ? Int(text) : nil
                 case .number(let number) where number == number.rounded() && abs(number) < 1e15: Int(number)
                 default: nil
                 }
@@ -89,14 +89,13 @@ struct KubeAppController {
                 return parsed
             }
             begin = try time("timeBeginInterval")
-            // As Kube-App: the end is read only with a beginning.
-            if begin != nil { end = try time("timeEndInterval") } else if object["timeEndInterval"] != nil {
-                throw BodyError("timeEndInterval needs timeBeginInterval")
-            }
+            // Kube-App read the end only with a beginning; here an end alone is the hour before it.
+            end = try time("timeEndInterval")
         }
 
         /// RFC 3339, or `YYYY-MM-DD` / `YYYY-MM-DD hh:mm:ss` in UTC: Unix milliseconds.
         static func time(_ text: String) -> Int64? {
+            guard ParameterPatterns.matches(ParameterPatterns.kubeAppTime, text) else { return nil }
             var candidate = text
             let bytes = Array(text.utf8)
             if bytes.count == 10 { candidate = text + "T00:00:00Z" } else if bytes.count == 19, bytes[10] == UInt8(ascii: " ") {
@@ -130,9 +129,10 @@ struct KubeAppController {
         let body: Body
         do { body = try Body(Array(buffer: buffer)) } catch { return Self.answer(400, "Bad request: \(error.message)") }
         let now = self.now()
-        let begin = body.begin ?? now - 3_600_000
         let end = body.end ?? now
-        guard begin < end else { return Self.answer(400, "Bad request: timeBeginInterval must be before timeEndInterval") }
+        let begin = body.begin ?? end - 3_600_000
+        // Both bounds exclusive, as Kube-App's query: a beginning at or after the end selects nothing.
+        guard begin < end else { return Self.answer(200, "Query returns empty set") }
         let visible = access.visibility.namespaces(for: principal)
         let history = self.history
         switch body.agg {

@@ -19,7 +19,6 @@ struct GraphController {
     let refresh: Duration
     let now: @Sendable () -> Int64
 
-    static let filters = ["namespace", "service", "depth", "min_bytes", "top", "window"]
     static let maxDepth = 10
 
     func addRoutes(to router: Router<APIContext>) {
@@ -34,24 +33,21 @@ struct GraphController {
             guard let depth = Int(text), depth >= 1, depth <= Self.maxDepth else {
                 throw APIFailure(.badRequest, "depth must be an integer from 1 to \(Self.maxDepth), got \"\(text)\"")
             }
-            guard graphQuery.service != nil else { throw APIFailure(.badRequest, "depth needs service") }
+            guard graphQuery.service != nil else { throw APIFailure(.unprocessableContent, "depth needs service") }
             graphQuery.depth = depth
         }
         if let text = query["min_bytes"] {
-            guard let bytes = Double(text), bytes >= 0, bytes.isFinite else {
-                throw APIFailure(.badRequest, "min_bytes must be a number of bytes >= 0, got \"\(text)\"")
-            }
-            graphQuery.minBytes = bytes
+            // An integer (checked with the query).
+            graphQuery.minBytes = Double(text) ?? 0
         }
         if let text = query["top"] {
-            guard let top = Int(text), top >= 1 else { throw APIFailure(.badRequest, "top must be an integer >= 1, got \"\(text)\"") }
-            graphQuery.top = top
+            graphQuery.top = Int(text)
         }
         var window = graph.defaultWindowSeconds
         if let text = query["window"] {
             let longest = graph.configuration.maxWindow
             guard let duration = GoDurationText.parse(text), duration >= .seconds(1), duration <= longest else {
-                throw APIFailure(.badRequest, "window must be a duration from 1s to \(GoDurationText.format(longest)) such as 30s, 1m or 5m, got \"\(text)\"; use from/to for older or longer windows")
+                throw APIFailure(.unprocessableContent, "window must be a duration from 1s to \(GoDurationText.format(longest)) such as 30s, 1m or 5m, got \"\(text)\"; use from/to for older or longer windows")
             }
             window = Int(duration.components.seconds)
         }
@@ -74,13 +70,13 @@ struct GraphController {
 
     func dependencies(_ request: Request) async throws -> Response {
         let principal = try auth.user(request)
-        let query = try request.checkedQuery(Self.filters + ["from", "to"])
+        let query = try request.checkedQuery(OpenAPI.graphFilters + OpenAPI.graphPast)
         let (graphQuery, window) = try parse(query)
         guard query["from"] != nil || query["to"] != nil else {
             return LiveController.json(try render(graph.view(window: window), graphQuery, principal: principal))
         }
-        guard query["window"] == nil else { throw APIFailure(.badRequest, "window and from/to exclude each other") }
-        guard let history else { throw APIFailure(.badRequest, "from/to need the history (the aggregator's --data-dir)") }
+        guard query["window"] == nil else { throw APIFailure(.unprocessableContent, "window and from/to exclude each other") }
+        guard let history else { throw APIFailure(.unprocessableContent, "from/to need the history (the aggregator's --data-dir)") }
         let span = try HistoryController.window(query, start: "from", end: "to", defaultSpan: Int64(graph.defaultWindowSeconds),
                                                 history: history, now: now())
         // A user's query reads only edges with an end in their namespaces.
@@ -94,7 +90,7 @@ struct GraphController {
 
     func stream(_ request: Request) throws -> Response {
         let principal = try auth.user(request)
-        let query = try request.checkedQuery(Self.filters)
+        let query = try request.checkedQuery(OpenAPI.graphFilters)
         let (graphQuery, window) = try parse(query)
         // Refused before the stream starts (403), not as a frame.
         do { try GraphView.checkAccess(graphQuery, visible: visible(principal)) } catch { throw APIFailure.forbidden }

@@ -53,18 +53,19 @@ struct HistoryController {
         }
         let end = try time(endName) ?? now
         let start = try time(startName) ?? end - defaultSpan
-        guard start < end else { throw APIFailure(.badRequest, "\(startName) must be before \(endName)") }
+        guard start < end else { throw APIFailure(.unprocessableContent, "\(startName) must be before \(endName)") }
         var step: Int64?
         if let text = query["step"] {
+            // The pattern (checked with the query) admits only whole seconds, minutes or hours.
             guard let duration = GoDurationText.parse(text), duration.components.seconds >= 1, duration.components.attoseconds == 0 else {
-                throw APIFailure(.badRequest, "step must be a whole number of seconds as a duration such as 30s, 5m or 1h, got \"\(text)\"")
+                throw APIFailure(.badRequest, "step must be \(ParameterSchema.duration.requirement), got \"\(text)\"")
             }
             step = duration.components.seconds
         }
         var resolution: Resolution
         var chosenBySpan = false
         if let text = query["resolution"] {
-            guard step == nil else { throw APIFailure(.badRequest, "resolution and step exclude each other") }
+            guard step == nil else { throw APIFailure(.unprocessableContent, "resolution and step exclude each other") }
             guard let chosen = Resolution(rawValue: text) else {
                 throw APIFailure(.badRequest, "resolution must be one of raw, 1m, 5m, 15m, 1h, got \"\(text)\"")
             }
@@ -80,7 +81,7 @@ struct HistoryController {
         let rawFrom = now - history.configuration.rawRetention.components.seconds
         if start < rawFrom && chosenBySpan { resolution = .oneHour }
         if start < rawFrom, let given = step, given % 3600 != 0 {
-            throw APIFailure(.badRequest, "step must be a whole number of hours for a window that starts before the raw retention (\(GoDurationText.format(history.configuration.rawRetention)) ago): hourly buckets are all that is kept")
+            throw APIFailure(.unprocessableContent, "step must be a whole number of hours for a window that starts before the raw retention (\(GoDurationText.format(history.configuration.rawRetention)) ago): hourly buckets are all that is kept")
         }
         return Window(start: start, end: end, resolution: resolution, step: step)
     }
@@ -90,10 +91,19 @@ struct HistoryController {
         window.step ?? (window.resolution == .raw ? max(refresh.components.seconds, 1) : window.resolution.seconds)
     }
 
-    func checkSize(series: Int, _ window: Window) throws {
-        let points = series * Int((window.end - window.start) / Self.step(window, refresh: refresh) + 1)
-        if points > maxPoints {
-            throw APIFailure(.badRequest, "the query would return about \(points) points (at most \(maxPoints)); choose a coarser resolution or step, or a shorter span")
+    /// Refuses (422) a query whose answer would hold more than `maxPoints` points; `legacy`:
+    /// the cpu/mem/disk shape, whose points are its resolution apart (a step becomes the
+    /// nearest resolution at or above it, at most an hour).
+    func checkSize(series: Int, _ window: Window, legacy: Bool = false) throws {
+        var step = Self.step(window, refresh: refresh)
+        if legacy {
+            let resolution = Self.legacy(window)
+            step = resolution == .raw ? max(refresh.components.seconds, 1) : resolution.seconds
+        }
+        let (span, _) = (window.end - window.start).dividedReportingOverflow(by: step)
+        let (points, overflow) = Int64(series).multipliedReportingOverflow(by: span + 1)
+        if overflow || points > Int64(maxPoints) {
+            throw APIFailure(.unprocessableContent, "the query would return about \(points) points (at most \(maxPoints)); choose a coarser resolution or step, or a shorter span")
         }
     }
 
@@ -107,7 +117,7 @@ struct HistoryController {
             aggregation = chosen
         }
         guard let name = query["metric"] else {
-            if aggregation != nil { throw APIFailure(.badRequest, "agg needs metric") }
+            if aggregation != nil { throw APIFailure(.unprocessableContent, "agg needs metric") }
             return nil
         }
         guard let formula = HistoryCatalog.formula(name, in: family) else {
@@ -125,7 +135,7 @@ struct HistoryController {
 
     func nodes(_ request: Request, name: String?) async throws -> Response {
         _ = try auth.admin(request)
-        let query = try request.checkedQuery(["start", "end", "resolution", "step", "metric", "agg"])
+        let query = try request.checkedQuery(OpenAPI.history(.node))
         let window = try window(query)
         let metric = try metric(query, .node)
         var selection = SeriesSelection.all
@@ -134,7 +144,7 @@ struct HistoryController {
             guard live || history.knows(.node, key: name) else { throw APIFailure(.notFound, "node \"\(name)\" not found") }
             selection = .keys([name])
         }
-        try checkSize(series: history.seriesCount(.node, selection), window)
+        try checkSize(series: history.seriesCount(.node, selection), window, legacy: metric == nil)
         if let (formula, aggregation) = metric { return try await points(.node, selection, window, formula, aggregation) }
         let series = try await history.nodePoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
         return Self.render(series, window, integers: false)
@@ -146,31 +156,39 @@ struct HistoryController {
         return Resolution.allCases.first { $0 != .raw && $0.seconds >= step } ?? .oneHour
     }
 
-    /// The namespaces, pods (and containers) a user's query may read.
+    /// The namespaces, pods (and containers) a user's query may read: `namespace`, `pod` and
+    /// `container` are independent filters (a pod's name across the caller's namespaces, a
+    /// container's name across pods).
     func selection(_ query: [String: String], principal: Principal, containers: Bool) throws -> SeriesSelection {
         let visible = visibility.namespaces(for: principal)
+        let pod = query["pod"], container = containers ? query["container"] : nil
+        var namespaces: @Sendable (String) -> Bool = visible
+        if principal.isAdmin { namespaces = { _ in true } }
         if let namespace = query["namespace"] {
             guard visible(namespace) else { throw APIFailure.forbidden }
-            guard let pod = query["pod"] else {
-                if query["container"] != nil { throw APIFailure(.badRequest, "container needs pod") }
-                return .prefix("\(namespace)/")
+            switch (pod, container) {
+            case (nil, nil): return .prefix("\(namespace)/")
+            case (let pod?, nil): return containers ? .prefix("\(namespace)/\(pod)/") : .keys(["\(namespace)/\(pod)"])
+            case (let pod?, let container?): return .keys(["\(namespace)/\(pod)/\(container)"])
+            case (nil, _?): namespaces = { $0 == namespace }
             }
-            guard containers else { return .keys(["\(namespace)/\(pod)"]) }
-            if let container = query["container"] { return .keys(["\(namespace)/\(pod)/\(container)"]) }
-            return .prefix("\(namespace)/\(pod)/")
+        } else if pod == nil && container == nil {
+            return principal.isAdmin ? .all : .namespaces(visible)
         }
-        if query["pod"] != nil { throw APIFailure(.badRequest, "pod needs namespace") }
-        if query["container"] != nil { throw APIFailure(.badRequest, "container needs namespace and pod") }
-        return principal.isAdmin ? .all : .namespaces(visible)
+        return .filtered(namespaces: namespaces) { key in
+            let parts = key.split(separator: "/")
+            guard parts.count >= 2 else { return false }
+            return (pod == nil || parts[1] == pod!) && (container == nil || (parts.count > 2 && parts[2] == container!))
+        }
     }
 
     func pods(_ request: Request) async throws -> Response {
         let principal = try auth.user(request)
-        let query = try request.checkedQuery(["start", "end", "resolution", "step", "metric", "agg", "namespace", "pod"])
+        let query = try request.checkedQuery(OpenAPI.podHistory)
         let window = try window(query)
         let metric = try metric(query, .pod)
         let selection = try selection(query, principal: principal, containers: false)
-        try checkSize(series: history.seriesCount(.pod, selection), window)
+        try checkSize(series: history.seriesCount(.pod, selection), window, legacy: metric == nil)
         if let (formula, aggregation) = metric { return try await points(.pod, selection, window, formula, aggregation) }
         let series = try await history.podPoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
         return Self.render(series, window, integers: true)
@@ -178,7 +196,7 @@ struct HistoryController {
 
     func containers(_ request: Request) async throws -> Response {
         let principal = try auth.user(request)
-        let query = try request.checkedQuery(["start", "end", "resolution", "step", "metric", "agg", "namespace", "pod", "container"])
+        let query = try request.checkedQuery(OpenAPI.containerHistory)
         let window = try window(query)
         guard let (formula, aggregation) = try metric(query.merging(["metric": query["metric"] ?? "cpu/usage_rate"]) { a, _ in a }, .container) else {
             throw APIFailure(.badRequest, "metric is required")

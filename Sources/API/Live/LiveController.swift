@@ -32,7 +32,7 @@ struct LiveController {
         }
         router.get("/pod-metrics") { request, _ -> Response in
             let principal = try self.auth.user(request)
-            let query = try request.checkedQuery(["namespace", "node"])
+            let query = try request.checkedQuery(OpenAPI.podFilters)
             let view = self.live.value.view
             let pods = try self.pods(view, principal: principal, query: query)
             return Self.json(view.podMetricsJSON(pods))
@@ -65,7 +65,7 @@ struct LiveController {
     /// Auth and parameters of a stream: returns the principal and the frame renderer.
     func admit(_ request: Request, feed: Feed) throws -> @Sendable (LiveView) -> [UInt8] {
         let principal = feed == .clusterInfo ? try auth.admin(request) : try auth.user(request)
-        let query = try request.checkedQuery(feed == .clusterInfo ? [] : ["namespace", "node"])
+        let query = try request.checkedQuery(feed == .clusterInfo ? [] : OpenAPI.podFilters)
         if let namespace = query["namespace"], !visibility.namespaces(for: principal)(namespace) { throw APIFailure.forbidden }
         let visibility = self.visibility
         return { view in

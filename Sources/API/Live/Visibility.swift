@@ -25,23 +25,6 @@ struct Visibility: Sendable {
     }
 }
 
-extension Request {
-    /// Refuses query parameters outside `allowed` (`token` is always allowed) with a 400
-    /// that names them; returns the parameters.
-    func checkedQuery(_ allowed: [String]) throws -> [String: String] {
-        var result: [String: String] = [:]
-        for (key, value) in uri.queryParameters {
-            let name = String(key)
-            guard name == "token" || allowed.contains(name) else {
-                let list = allowed.isEmpty ? "none" : allowed.joined(separator: ", ")
-                throw APIFailure(.badRequest, "unknown parameter \"\(name)\" for \(uri.path); allowed: \(list)")
-            }
-            result[name] = String(value)
-        }
-        return result
-    }
-}
-
 /// Caps the number of open streams (SSE and WebSocket together).
 final class StreamLimiter: Sendable {
     let limit: Int

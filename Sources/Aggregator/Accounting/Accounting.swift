@@ -136,6 +136,7 @@ extension HistoryStore {
     /// [start, end) cut into the finished days that have day summaries and the spans
     /// between them (read piece by piece).
     func ledgerSplit(_ start: Int64, _ end: Int64) -> (days: [Int64], spans: [(Int64, Int64)]) {
+        guard let (start, end) = narrowed(start, end) else { return ([], []) }
         let summarized = store.summarizedDays
         var days: [Int64] = [], spans: [(Int64, Int64)] = []
         var cursor = start
@@ -150,6 +151,18 @@ extension HistoryStore {
         }
         if cursor < end { spans.append((cursor, end)) }
         return (days, spans)
+    }
+
+    /// [start, end) narrowed to whole days around the stored samples (a day's margin and the
+    /// gap limit on each side), nil when it holds none: outside, every piece is empty, so the
+    /// figures are the same and a window of centuries costs what its data costs.
+    func narrowed(_ start: Int64, _ end: Int64) -> (Int64, Int64)? {
+        guard let extent = store.extent else { return nil }
+        let day: Int64 = 86_400_000, gap = store.configuration.gapLimit
+        let low = floor(extent.first - gap, toMultipleOf: day) - day
+        let high = floor(extent.last + gap, toMultipleOf: day) + 2 * day
+        let narrowedStart = max(start, low), narrowedEnd = min(end, high)
+        return narrowedStart < narrowedEnd ? (narrowedStart, narrowedEnd) : nil
     }
 
     /// The pieces of the given spans.

@@ -118,7 +118,7 @@ extension HistoryStore {
             return Int(groupByRaw[raw]) - 1
         }
         // Finished days from their summaries when the metric has them, the rest piece by piece.
-        var (days, spans) = family.definition.summarized.contains(index) ? ledgerSplit(begin, end) : ([], [(begin, end)])
+        var (days, spans) = family.definition.summarized.contains(index) ? ledgerSplit(begin, end) : ([], narrowed(begin, end).map { [$0] } ?? [])
         for day in days {
             guard let columns = try store.summaryColumns(day: day, family: family.rawValue, fields: [(index, counter ? .increase : .integral)]),
                   let words = columns.words[0] else {

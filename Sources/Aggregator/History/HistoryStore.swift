@@ -41,6 +41,8 @@ public enum SeriesSelection: Sendable {
     case prefix(String)
     /// The entities of the namespaces the predicate admits.
     case namespaces(@Sendable (String) -> Bool)
+    /// The entities of the namespaces the first predicate admits whose keys the second admits.
+    case filtered(namespaces: @Sendable (String) -> Bool, keys: @Sendable (String) -> Bool)
 }
 
 public struct HistoryConfiguration: Sendable {
@@ -291,6 +293,8 @@ public final class HistoryStore: Sendable {
                 }
             case .namespaces(let admits):
                 for (namespace, keys) in namespaces where !namespace.isEmpty && admits(namespace) { take(keys) }
+            case .filtered(let admits, let include):
+                for (namespace, keys) in namespaces where !namespace.isEmpty && admits(namespace) { take(keys, include) }
             }
             return groups
         }
