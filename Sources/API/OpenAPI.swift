@@ -88,6 +88,7 @@ public enum OpenAPI {
         .init("label_selector", "equality-based selector: a=b,c!=d,e==f,g (exists),!h (absent)",
               .text(pattern: ParameterPatterns.labelSelector, maxLength: 4096, means: "an equality-based label selector such as app=web,tier!=db")),
     ]
+    static let podNode = APIParameter("node", "the node a pod runs on", .objectName)
     static let graphFilters: [APIParameter] = [
         .init("namespace", "edges with an end in this namespace (one of the caller's, else 403); with service: that service's namespace", .namespace),
         .init("service", "a vertex's neighbourhood: a Service name (with namespace), namespace/name, or a vertex id such as workload:shop/Deployment/cart; unknown: an empty graph",
@@ -115,7 +116,10 @@ public enum OpenAPI {
     static let allocationDuration = "[1-9][0-9]{0,5}[mh]|[1-9][0-9]{0,4}[dw]"
     static let allocationWindow = "^(today|yesterday|week|lastweek|month|lastmonth|\(allocationDuration)|[0-9]{1,11},[0-9]{1,11}|\(ParameterPatterns.dateTimeBody),\(ParameterPatterns.dateTimeBody))$"
     static let allocationKey = "(cluster|node|namespace|controllerKind|controller|pod|container|owner|label:[A-Za-z0-9/._-]+)"
-    static let filterClause = #"(namespace|node|controllerKind|controllerName|controller|pod|container|label\[[A-Za-z0-9/._-]+\])!?:("([^"\\]|\\.)+"|[^",+\s]+)(,("([^"\\]|\\.)+"|[^",+\s]+))*"#
+    /// A value: quoted (non-empty, `\` escapes the next character) or bare (none of `",+`
+    /// and no ASCII white space: `\s`, `\v` differ between regex dialects).
+    static let filterValue = #"("([^"\\]|\\[\s\S])+"|[^",+ \t\n\r\x0B\x0C]+)"#
+    static let filterClause = #"(namespace|node|controllerKind|controllerName|controller|pod|container|label\[[A-Za-z0-9/._-]+\])!?:"# + filterValue + "(," + filterValue + ")*"
     static let allocation: [APIParameter] = [
         .init("window", "today, yesterday, week (since Sunday 00:00 UTC), lastweek, month, lastmonth, a duration up to now (15m, 24h, 7d, 2w), <RFC3339>,<RFC3339> or <unix s>,<unix s>; never past now (a window wholly in the future: 422); default 24h",
               .text(pattern: allocationWindow, maxLength: 128, means: "today, yesterday, week, lastweek, month, lastmonth, a duration (15m, 24h, 7d, 2w), <RFC3339>,<RFC3339> or <unix seconds>,<unix seconds>")),
@@ -138,8 +142,8 @@ public enum OpenAPI {
     public static let operations: [APIOperation] = {
         let refused = "a bad parameter (400) or parameters that cannot be answered together (422)"
         var ops: [APIOperation] = [
-            .init("get", "/healthz", "Liveness: `ok`. With a heartbeat token (Basic or ?token=): the API server check of the deployment heartbeat.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503]),
-            .init("head", "/healthz", "Liveness, without a body.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503]),
+            .init("get", "/healthz", "Liveness: `ok`. With a heartbeat token (Basic or ?token=): the API server check of the deployment heartbeat (200 with an empty body, or 503 with the reason).", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503], errorSchema: "HeartbeatAnswer"),
+            .init("head", "/healthz", "Liveness, without a body.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503], errorSchema: "HeartbeatAnswer"),
             .init("get", "/readyz", "Ready when informers have synced and NATS is connected; otherwise 503 with what is missing.", auth: .none, produces: "text/plain", statuses: [200, 503]),
             .init("get", "/metrics", "Prometheus text exposition.", auth: .none, produces: "text/plain", statuses: [200]),
             .init("get", "/openapi.json", "This document: the operations this server serves.", auth: .none, statuses: [200]),
@@ -160,8 +164,8 @@ public enum OpenAPI {
                   parameters: graphFilters + graphPast, schema: "Graph", statuses: [200, 400, 401, 403, 422]),
             .init("get", "/sse/graph", "Server-sent events: the (filtered) dependency graph every refresh.", auth: .user, feature: .graph, parameters: graphFilters,
                   produces: "text/event-stream", schema: "Graph", statuses: [200, 400, 401, 403, 422, 503]),
-            .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, feature: .cluster, statuses: [200, 401, 403, 404, 429, 503]),
-            .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, feature: .cluster, statuses: [200, 401, 403, 404, 429, 503]),
+            .init("get", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat: 200 with an empty body when Available, 503 with the reason, 404 when unknown; rate-limited per client (X-RateLimit-*).", auth: .heartbeat, feature: .cluster, produces: "", statuses: [200, 401, 403, 404, 429, 503], errorSchema: "HeartbeatAnswer"),
+            .init("head", "/api/healthz/{namespace}/deployment/{name}", "Deployment heartbeat without a body.", auth: .heartbeat, feature: .cluster, produces: "", statuses: [200, 401, 403, 404, 429, 503], errorSchema: "HeartbeatAnswer"),
         ]
         ops.append(.init("get", "/api/v2/allocation", "Usage per step and group, exact from the history's counters (OpenCost's allocation fields, plus cpuCoreNanoseconds, coverage, containerInstances, restarts; costs with --prices). Users: their namespaces only; Kube-App's X-USERNAME/X-PASSWORD act as an admin.",
                          auth: .user, feature: .history, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv"))
@@ -172,7 +176,7 @@ public enum OpenAPI {
                              auth: .kubeApp, feature: .history, schema: "KubeAppAnswer", statuses: [200, 400, 401, 403, 500], requestBody: "KubeAppRequest", errorSchema: "KubeAppMessage"))
         }
         for name in ["pods", "nodes", "services", "ingress", "pvcs", "deployments"] {
-            let filters = resourceFilters + (name == "pods" ? [APIParameter("node", "the node a pod runs on", .objectName)] : [])
+            let filters = resourceFilters + (name == "pods" ? [podNode] : [])
             // Cluster-scoped kinds (nodes) belong to no namespace: admins only.
             let auth: AuthRule = name == "nodes" ? .admin : .user
             let summary = "Cached \(name) as the API server sent them, sorted by namespace and name" + (auth == .user ? "; users see their own namespaces only." : "; admins only.")
@@ -184,6 +188,9 @@ public enum OpenAPI {
 
     static let schemas = #"""
     {"Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
+     "HeartbeatAnswer":{"anyOf":[{"$ref":"#/components/schemas/Error"},{"type":"object","required":["status","reason"],"properties":{
+       "status":{"type":"string","enum":["unavailable","not_found","unknown"]},"reason":{"type":"string"},
+       "ready_replicas":{"type":"string"},"desired_replicas":{"type":"string"}}}]},
      "Condition":{"type":"object","properties":{"type":{"type":"string"},"status":{"type":"string"}}},
      "NodeMetrics":{"type":"object","required":["name","cpu_usage","cpu_capacity","cpu_percent","memory_usage","memory_capacity","memory_percent","disk_usage","disk_capacity","disk_percent","conditions"],"properties":{
        "name":{"type":"string"},"cpu_usage":{"type":"string","description":"quantity, e.g. 500m"},"cpu_capacity":{"type":"string","description":"quantity, e.g. 4"},
@@ -348,7 +355,7 @@ public enum OpenAPI {
                     w.key(String(status)); w.beginObject()
                     w.field("description", reasons[status] ?? "")
                     if status == 200 || status == 101 {
-                        if op.produces != "websocket" {
+                        if op.produces != "websocket" && !op.produces.isEmpty {
                             w.key("content"); w.beginObject(); w.key(op.produces); w.beginObject()
                             if let schema = op.schema {
                                 w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/\(schema)"); w.endObject()

@@ -128,11 +128,18 @@ struct LiveAPITests {
                     case .admin: .ok
                     }
                     let method: HTTPRequest.Method = op.method == "head" ? .head : .get
-                    let status = try await client.execute(uri: concrete(op.path), method: method, headers: headers(caller.token())) { $0.status }
+                    // WebSocket paths are asked as a browser would (without an upgrade: 426).
+                    var upgrade: HTTPFields = [:]
+                    if op.produces == "websocket" {
+                        upgrade = [.connection: "Upgrade", .upgrade: "websocket", .secWebSocketVersion: "13", .secWebSocketKey: "dGhlIHNhbXBsZSBub25jZQ=="]
+                    }
+                    var fields = try headers(caller.token())
+                    fields.append(contentsOf: upgrade)
+                    let status = try await client.execute(uri: concrete(op.path), method: method, headers: fields) { $0.status }
                     #expect(status == expected, "\(op.method) \(op.path) as \(caller)")
                     // The same token in ?token= is equivalent.
                     if let token = try caller.token() {
-                        let viaQuery = try await client.execute(uri: concrete(op.path) + "?token=\(token)", method: method) { $0.status }
+                        let viaQuery = try await client.execute(uri: concrete(op.path) + "?token=\(token)", method: method, headers: upgrade) { $0.status }
                         #expect(viaQuery == expected, "\(op.method) \(op.path)?token= as \(caller)")
                     }
                 }
@@ -314,6 +321,12 @@ struct LiveAPITests {
                 #expect(String(buffer: response.body) == #"{"code":400,"message":"Bad request"}"#)
             }
             try await client.execute(uri: "/no/such/path", method: .delete) { #expect($0.status == .notFound) }
+            // A WebSocket path without an upgrade.
+            try await client.execute(uri: "/ws/cluster-info", method: .get) { response in
+                #expect(response.status == .upgradeRequired)
+                #expect(response.headers[.upgrade] == "websocket")
+                #expect(response.headers[.contentType] == "application/json")
+            }
         }
     }
 

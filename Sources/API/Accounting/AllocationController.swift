@@ -332,10 +332,20 @@ struct AllocationFilter: Sendable {
     /// The namespaces a positive `namespace` clause names (a user may name only their own).
     var namespaces: [String] { clauses.filter { $0.field == .namespace }.flatMap(\.values) }
 
+    /// The characters that end a bare value: those of the grammar and ASCII white space.
+    static let bareStops: Set<Unicode.Scalar> = ["\"", ",", "+", " ", "\t", "\n", "\r", "\u{0B}", "\u{0C}"]
+
+    /// Parses the grammar the document's pattern states, and nothing else:
+    /// `clause(+clause)*`, `clause = field!?:value(,value)*`, a value `"..."` (non-empty,
+    /// `\` escapes the next character) or bare (none of `",+` or white space).
     init(_ text: String) throws {
-        for part in Self.split(text) {
-            guard let colon = part.firstIndex(of: ":") else { throw Self.error("\"\(part)\" has no ':'") }
-            var name = String(part[..<colon]).trimmingCharacters(in: .whitespaces)
+        let scalars = Array(text.unicodeScalars)
+        var i = 0
+        while i < scalars.count {
+            var name = ""
+            while i < scalars.count, scalars[i] != ":" { name.unicodeScalars.append(scalars[i]); i += 1 }
+            guard i < scalars.count else { throw Self.error("\"\(name)\" has no ':'") }
+            i += 1
             let negated = name.hasSuffix("!")
             if negated { name.removeLast() }
             let field: Field
@@ -352,9 +362,33 @@ struct AllocationFilter: Sendable {
                 }
                 field = .label(String(name.dropFirst(6).dropLast()))
             }
-            let values = try Self.values(String(part[part.index(after: colon)...]))
-            guard !values.isEmpty else { throw Self.error("\(name) has no value") }
+            var values: [String] = []
+            while true {
+                var value = ""
+                if i < scalars.count, scalars[i] == "\"" {
+                    i += 1
+                    while i < scalars.count, scalars[i] != "\"" {
+                        if scalars[i] == "\\" { i += 1 }
+                        guard i < scalars.count else { break }
+                        value.unicodeScalars.append(scalars[i])
+                        i += 1
+                    }
+                    guard i < scalars.count else { throw Self.error("an unclosed quote") }
+                    i += 1
+                } else {
+                    while i < scalars.count, !Self.bareStops.contains(scalars[i]) { value.unicodeScalars.append(scalars[i]); i += 1 }
+                }
+                guard !value.isEmpty else { throw Self.error("\(name) has an empty value") }
+                values.append(value)
+                guard i < scalars.count, scalars[i] == "," else { break }
+                i += 1
+            }
             clauses.append(Clause(field: field, values: values, negated: negated))
+            if i < scalars.count {
+                guard scalars[i] == "+" else { throw Self.error("\"\(Character(scalars[i]))\" after a value") }
+                i += 1
+                guard i < scalars.count else { throw Self.error("nothing after '+'") }
+            }
         }
     }
 
@@ -377,47 +411,6 @@ struct AllocationFilter: Sendable {
 
     static func error(_ why: String) -> APIFailure {
         APIFailure(.badRequest, "filter: \(why); the form is namespace:\"a\",\"b\"+label[app]:\"web\" (fields namespace, node, controllerKind, controllerName, pod, container, label[<key>]; !: negates)")
-    }
-
-    /// Splits at `+` outside quotes.
-    static func split(_ text: String) -> [String] {
-        var parts: [String] = [], current = "", quoted = false, escaped = false
-        for character in text {
-            if escaped { current.append(character); escaped = false; continue }
-            if character == "\\" && quoted { current.append(character); escaped = true; continue }
-            if character == "\"" { quoted.toggle() }
-            if character == "+" && !quoted { parts.append(current); current = ""; continue }
-            current.append(character)
-        }
-        parts.append(current)
-        return parts.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// `"a","b"` (quotes with `\"` escapes) or bare `a,b`.
-    static func values(_ text: String) throws -> [String] {
-        var values: [String] = [], current = "", quoted = false, escaped = false, wasQuoted = false
-        for character in text.trimmingCharacters(in: .whitespaces) {
-            if escaped { current.append(character); escaped = false; continue }
-            if quoted {
-                if character == "\\" { escaped = true } else if character == "\"" { quoted = false } else { current.append(character) }
-                continue
-            }
-            switch character {
-            case "\"":
-                guard current.isEmpty, !wasQuoted else { throw error("a quote inside a value") }
-                quoted = true
-                wasQuoted = true
-            case ",":
-                values.append(current); current = ""; wasQuoted = false
-            case " ": continue
-            default:
-                guard !wasQuoted else { throw error("text after a quoted value") }
-                current.append(character)
-            }
-        }
-        guard !quoted else { throw error("an unclosed quote") }
-        values.append(current)
-        return values.filter { !$0.isEmpty }
     }
 }
 

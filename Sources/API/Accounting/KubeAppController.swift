@@ -17,7 +17,9 @@ struct KubeAppController {
 
     func addRoutes(to router: Router<APIContext>) {
         router.post("/api/**") { request, context in try await self.query(request, context: context) }
-        for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+        // Kube-App answered the other methods of HTTP/1.1 with 400 (others, such as TRACE or
+        // QUERY, which no client of it sends, are 405: MethodGuard).
+        for method in MethodGuard.kubeAppMethods {
             router.on("/api/**", method: method) { _, _ in Self.answer(400, "Bad request") }
         }
         // `/api` redirects to `/api/`, which is Kube-App's 404 (one route: the router
@@ -101,10 +103,8 @@ struct KubeAppController {
             if bytes.count == 10 { candidate = text + "T00:00:00Z" } else if bytes.count == 19, bytes[10] == UInt8(ascii: " ") {
                 candidate = String(text.prefix(10)) + "T" + String(text.suffix(8)) + "Z"
             }
+            // The pattern holds the calendar (no 2026-02-30) and the offsets' ranges.
             guard let parsed = UnixTime(rfc3339: candidate) else { return nil }
-            // The calendar must agree (no 2026-02-30).
-            let check = UnixTime(seconds: parsed.seconds).rfc3339
-            guard check.prefix(10) == candidate.prefix(10) else { return nil }
             return parsed.seconds * 1000 + Int64(parsed.nanoseconds / 1_000_000)
         }
     }

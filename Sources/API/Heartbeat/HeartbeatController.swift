@@ -80,14 +80,16 @@ struct HeartbeatController {
 
     func apiServer(_ request: Request, _ context: APIContext) throws -> Response {
         let headers = try admit(request, context)
-        return cluster.isSynced ? Response(status: .ok, headers: headers)
+        var plain = headers
+        plain[.contentType] = "text/plain; charset=utf-8"
+        return cluster.isSynced ? Response(status: .ok, headers: plain)
             : respond(request, .serviceUnavailable, headers, ["status": "unavailable", "reason": "the API server has not been listed yet"])
     }
 
     private func respond(_ request: Request, _ status: HTTPResponse.Status, _ headers: HTTPFields, _ body: [String: String]) -> Response {
         var headers = headers
-        guard request.method != .head else { return Response(status: status, headers: headers) }
         headers[.contentType] = "application/json"
+        guard request.method != .head else { return Response(status: status, headers: headers) }
         let json = "{" + body.sorted { $0.key < $1.key }.map { #""\#($0.key)":"\#(JWTVerifier.escape($0.value))""# }.joined(separator: ",") + "}"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
     }

@@ -26,18 +26,13 @@ struct ResourceController {
 
     func list(_ request: Request, name kindName: String, kind: ResourceKind) throws -> Response {
         let principal = try auth.user(request)
-        var allowed = ["name", "namespace", "label_selector", "token"]
-        if kind == .pods { allowed.append("node") }
-        let query = request.uri.queryParameters
-        for (key, _) in query where !allowed.contains(String(key)) {
-            throw APIFailure(.badRequest, "unknown parameter \"\(key)\" for /\(kindName); allowed: \(allowed.filter { $0 != "token" }.joined(separator: ", "))")
-        }
-        let name = query["name"].map(String.init)
-        let namespace = query["namespace"].map(String.init)
-        let node = query["node"].map(String.init)
+        let query = try request.checkedQuery(OpenAPI.resourceFilters + (kind == .pods ? [OpenAPI.podNode] : []))
+        let name = query["name"]
+        let namespace = query["namespace"]
+        let node = query["node"]
         var selector: LabelSelector?
         if let text = query["label_selector"] {
-            do { selector = try LabelSelector(parsing: String(text)) } catch { throw APIFailure(.badRequest, "\(error)") }
+            do { selector = try LabelSelector(parsing: text) } catch { throw APIFailure(.badRequest, "\(error)") }
         }
         let owners = access.namespaceOwners(cluster)
         if !kind.namespaced && !principal.isAdmin { throw APIFailure.forbidden }
