@@ -5,6 +5,13 @@ public protocol ReadinessCheck: Sendable {
     var name: String { get }
     /// nil when ready, else what is missing (for a person).
     func notReadyReason() async -> String?
+    /// nil when whole; else what is wrong while the part still serves (for a person): the
+    /// process stays ready, and `/readyz` says it.
+    func degradedReason() async -> String?
+}
+
+extension ReadinessCheck {
+    public func degradedReason() async -> String? { nil }
 }
 
 /// `/healthz` (the process answers: `ok`) and `/readyz` (every part is ready).
@@ -27,11 +34,12 @@ struct HealthController {
         router.get("/healthz", use: health)
         router.head("/healthz", use: health)
         router.get("/readyz") { _, _ -> Response in
-            var failures: [String] = []
+            var failures: [String] = [], degraded: [String] = []
             for check in checks {
                 if let reason = await check.notReadyReason() { failures.append("\(check.name): \(reason)") }
+                else if let reason = await check.degradedReason() { degraded.append("\(check.name): degraded: \(reason)") }
             }
-            let body = failures.isEmpty ? "ok\n" : failures.joined(separator: "\n") + "\n"
+            let body = (failures.isEmpty ? ["ok"] + degraded : failures + degraded).joined(separator: "\n") + "\n"
             return Response(
                 status: failures.isEmpty ? .ok : .serviceUnavailable,
                 headers: [.contentType: "text/plain; charset=utf-8"],

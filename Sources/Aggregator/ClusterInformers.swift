@@ -120,6 +120,17 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
             .filter { !$0.1 }.map(\.0.plural)
     }
 
+    /// Kinds the API server is failing (errors, or expirations a new list does not cure):
+    /// for how long and the last error. Their cached objects are still served.
+    public var failing: [(kind: String, duration: Duration, error: String)] {
+        let all: [(ResourceKind, (duration: Duration, error: String)?)] = [
+            (pods.kind, pods.failure), (nodes.kind, nodes.failure), (services.kind, services.failure),
+            (endpointSlices.kind, endpointSlices.failure), (deployments.kind, deployments.failure),
+            (replicaSets.kind, replicaSets.failure), (namespaces.kind, namespaces.failure),
+            (persistentVolumeClaims.kind, persistentVolumeClaims.failure), (ingresses.kind, ingresses.failure)]
+        return all.compactMap { kind, failure in failure.map { (kind.plural, $0.duration, $0.error) } }
+    }
+
     public func resources(_ kind: ResourceKind) -> [CachedResource]? {
         func map<T>(_ informer: Informer<T>, node: (T) -> String = { _ in "" }) -> [CachedResource] {
             informer.entries().map { entry in

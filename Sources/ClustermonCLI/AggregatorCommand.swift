@@ -181,4 +181,13 @@ struct InformerReadiness: ReadinessCheck {
         let missing = cluster.unsynced
         return missing.isEmpty ? nil : "not synced: \(missing.joined(separator: ", "))"
     }
+
+    /// The API server failing after the first list: the cache is still served (it is the
+    /// best answer there is), so the aggregator stays ready, and says so.
+    func degradedReason() async -> String? {
+        let failing = cluster.failing
+        guard !failing.isEmpty else { return nil }
+        return failing.map { "\($0.kind) failing for \($0.duration.components.seconds)s (\($0.error))" }.joined(separator: "; ")
+            + "; serving the cached objects"
+    }
 }

@@ -49,6 +49,9 @@ public final class FakeAPIServer: Sendable {
         var oldestWatchable: UInt64 = 0
         var expireContinueTokens = 0
         var failNext = 0
+        /// Every list or watch answered with this status until reset (nil: served).
+        var failLists: Int?
+        var failWatches: Int?
         var requests: [String] = []
     }
 
@@ -139,6 +142,12 @@ public final class FakeAPIServer: Sendable {
 
     /// The next `n` requests answer 500.
     public func failNextRequests(_ n: Int) { state.withLock { $0.failNext = n } }
+    /// Answers every list and/or every watch with `status` (500: etcd timing out; 410: a
+    /// resourceVersion too old) until called again with nil.
+    public func fail(lists: Int?, watches: Int?) { state.withLock { $0.failLists = lists; $0.failWatches = watches } }
+    /// Lists and watches asked so far, each counted once.
+    public var listCount: Int { state.withLock { $0.requests.filter { $0.hasPrefix("LIST") }.count } }
+    public var watchCount: Int { state.withLock { $0.requests.filter { $0.hasPrefix("WATCH") }.count } }
 
     /// The next `n` list requests that carry a continue token answer 410.
     public func expireNextContinueTokens(_ n: Int) { state.withLock { $0.expireContinueTokens = n } }
@@ -158,14 +167,19 @@ public final class FakeAPIServer: Sendable {
     private func handle(_ request: Request, _ kind: Kind) throws -> Response {
         let query = request.uri.queryParameters
         let isWatch = query["watch"].map { $0 == "1" || $0 == "true" } ?? false
-        let failing = state.withLock { state -> Bool in
+        let (failing, persistent) = state.withLock { state -> (Bool, Int?) in
             state.requests.append(isWatch ? "WATCH \(kind.plural) rv=\(query["resourceVersion"] ?? "")" : "LIST \(kind.plural) continue=\(query["continue"] ?? "")")
-            guard state.failNext > 0 else { return false }
+            let persistent = isWatch ? state.failWatches : state.failLists
+            guard state.failNext > 0 else { return (false, persistent) }
             state.failNext -= 1
-            return true
+            return (true, persistent)
         }
         guard request.headers[.authorization] == "Bearer \(token)" else {
             return Self.json(.unauthorized, Self.status(401, "Unauthorized", "Unauthorized"))
+        }
+        if let code = persistent {
+            let (reason, message) = code == 410 ? ("Expired", "too old resource version") : ("InternalError", "etcdserver: request timed out")
+            return Self.json(.init(code: code), Self.status(code, reason, message))
         }
         if failing { return Self.json(.internalServerError, Self.status(500, "InternalError", "etcdserver: request timed out")) }
         return isWatch ? try watch(kind, query) : list(kind, query)

@@ -71,6 +71,12 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     private let repaired: Counter
     private let delay: Timer
     private let objects: Gauge
+    private let failingSeconds: Gauge
+    /// Whether the current watch has delivered an event.
+    private let delivered = Mutex(false)
+    /// Since when the API server has failed this informer, how, and when it last seemed
+    /// to answer again (a failure soon after that continues the same run).
+    private let failing = Mutex<(since: ContinuousClock.Instant, error: String, answered: ContinuousClock.Instant?)?>(nil)
 
     public init(client: APIClient, configuration: InformerConfiguration = .init(), logger: Logger) {
         kind = Object.resource
@@ -87,6 +93,40 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         repaired = Counter(label: "clustermon_informer_repaired_total", dimensions: dimension)
         delay = Timer(label: "clustermon_informer_stream_delay_seconds", dimensions: dimension)
         objects = Gauge(label: "clustermon_informer_objects", dimensions: dimension)
+        failingSeconds = Gauge(label: "clustermon_informer_failing_seconds", dimensions: dimension)
+    }
+
+    /// How long the API server has failed this informer (errors, or expirations that
+    /// listing again does not cure), and the last error; nil while it answers. The cache
+    /// keeps serving what the last list and watch brought.
+    public var failure: (duration: Duration, error: String)? {
+        failing.withLock { state in
+            guard let state, state.answered == nil else { return nil }
+            return (ContinuousClock.now - state.since, state.error)
+        }
+    }
+
+    private func recordFailure(_ error: String) {
+        let since = failing.withLock { state -> ContinuousClock.Instant in
+            let now = ContinuousClock.now
+            var since = now
+            if let state, state.answered.map({ now - $0 < .seconds(10) }) ?? true { since = state.since }
+            state = (since, error, nil)
+            return since
+        }
+        failingSeconds.record(Double((ContinuousClock.now - since) / .milliseconds(1)) / 1000)
+    }
+
+    private func recordHealthy() {
+        let wasFailing = failing.withLock { state -> Bool in
+            guard state != nil, state?.answered == nil else { return false }
+            state?.answered = .now
+            return true
+        }
+        if wasFailing {
+            failingSeconds.record(0)
+            logger.info("informer recovered", metadata: ["kind": "\(kind)"])
+        }
     }
 
     // MARK: Reading the cache
@@ -110,31 +150,47 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         var backoff = configuration.initialBackoff
         var mustList = true
         var lastList = clock.now
+        // Expirations since the last watch that delivered anything: the first lists again at
+        // once (client-go's rule); more mean the API server cannot serve a watch from a
+        // fresh list, and they back off like errors instead of listing in a loop.
+        var expirations = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 if mustList {
                     try await listAll()
                     lastList = clock.now
                     mustList = false
+                    if expirations == 0 { recordHealthy() }
                 }
                 var watchFor = configuration.watchTimeout
                 if configuration.verifyInterval > .zero {
                     watchFor = min(watchFor, max(.seconds(1), configuration.verifyInterval - (clock.now - lastList)))
                 }
                 let window = watchFor
+                delivered.withLock { $0 = false }
                 try await cancelWhenGracefulShutdown { try await self.watch(for: window) }
                 backoff = configuration.initialBackoff
+                expirations = 0
+                recordHealthy()
                 if configuration.verifyInterval > .zero && clock.now - lastList >= configuration.verifyInterval {
                     mustList = true  // verification: repair what the watch missed
                 }
-            } catch let error as APIError where error.isExpired {
+            } catch let error as APIError where error.isExpired && (expirations == 0 || delivered.withLock({ $0 })) {
+                // The first expiration, or one after a watch that delivered events.
                 logger.info("resourceVersion expired; listing again", metadata: ["kind": "\(kind)", "detail": "\(error.message)"])
+                expirations = 1
+                backoff = configuration.initialBackoff
                 mustList = true
             } catch is CancellationError {
                 return
             } catch {
                 if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                if let api = error as? APIError, api.isExpired {
+                    expirations += 1
+                    mustList = true
+                }
                 watchRestarts.increment()
+                recordFailure("\(error)")
                 logger.warning("informer error; retrying", metadata: ["kind": "\(kind)", "error": "\(error)", "retry_in": "\(backoff)"])
                 let wait = backoff
                 do {
@@ -266,11 +322,14 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
 
     /// One watch request from the current resourceVersion, applied event by event, until
     /// the server ends it or `duration` passes.
+    /// Watches for `duration`; each event applied marks the API server as serving again.
     func watch(for duration: Duration) async throws {
         let version = resourceVersion
         let seconds = max(1, duration.components.seconds)
         let path = "\(kind.path)?watch=1&allowWatchBookmarks=true&resourceVersion=\(PercentEncoding.encode(version))&timeoutSeconds=\(seconds)"
         let lines = try await client.watchLines(path, deadline: duration + .seconds(30))
+        // The watch is open: the API server answers (an error in the stream says otherwise).
+        recordHealthy()
         for try await line in lines {
             let event: WatchEvent<Object>
             do {
@@ -282,6 +341,10 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
             }
             events[event.kind]?.increment()
             try apply(event)
+            if event.kind != .error, !delivered.withLock({ $0 }) {
+                delivered.withLock { $0 = true }
+                recordHealthy()
+            }
         }
     }
 
