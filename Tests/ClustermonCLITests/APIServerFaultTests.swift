@@ -11,37 +11,22 @@ import TestSupport
 /// server answers again, the cache catches up and the note goes.
 @Suite("API server faults under the aggregator", .serialized)
 struct APIServerFaultTests {
-    static func get(_ url: String, token: String? = nil) async throws -> (status: UInt, body: String) {
-        var request = HTTPClientRequest(url: url)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-        return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 22)))
-    }
-
     @Test func errorsAndExpirationsBackOffAndTheCacheIsServed() async throws {
         let nats = try await NATSServer.start()
         defer { nats.stop() }
         let api = FakeAPIServer()
         api.upsert(.namespaces, #"{"metadata":{"name":"shop"}}"#)
         api.upsert(.pods, #"{"metadata":{"name":"web-1","namespace":"shop"},"spec":{"nodeName":"n1"}}"#)
-        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-fault-token-\(UUID().uuidString)")
-        try api.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokenFile) }
-        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-fault-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let launch = try AggregatorLaunch(apiToken: api.token)
         let secret = "fault-test-secret-of-32-bytes-xyz"
         let admin = try JWTVerifier(secret: secret).sign(userID: "root", isAdmin: true, ttl: .seconds(600))
 
         try await withLocalServer(api.router(), tls: true) { endpoint in
-            let aggregator = try ClustermonProcess(
-                ["aggregator", "--addr", "127.0.0.1:0", "--api-server", endpoint.baseURL, "--api-token-file", tokenFile.path, "--data-dir", dataDir,
-                 "--api-ca", try TestCertificates.get().caCertificate, "--nats", nats.url],
-                environment: ["JWT_SECRET": secret])
+            let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: secret)
             defer { aggregator.signal(SIGTERM) }
             _ = try await withTimeout(.seconds(60), "nine informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
-            let listening = try await withTimeout(.seconds(30), "listening") { await aggregator.waitForLog("http listening") }
-            let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: listening))
-            #expect(try await Self.get("\(url)/readyz").body == "ok\n")
+            let url = try await AggregatorLaunch.url(of: aggregator)
+            #expect(try await httpGet("\(url)/readyz").body == "ok\n")
 
             // Every list and watch fails with 500 (open watches are cut).
             api.fail(lists: 500, watches: 500)
@@ -52,13 +37,13 @@ struct APIServerFaultTests {
             // retrying at once would make thousands.
             let failedRequests = api.requests.count - requestsBefore
             #expect(failedRequests <= 9 * 6, "\(failedRequests) requests in 6 s")
-            let pods = try await Self.get("\(url)/api/resources/pods", token: admin)
+            let pods = try await httpGet("\(url)/api/resources/pods", bearer: admin)
             #expect(pods.status == 200 && pods.body.contains(#""name":"web-1""#), "the cache is served: \(pods.body)")
-            let degraded = try await Self.get("\(url)/readyz")
+            let degraded = try await httpGet("\(url)/readyz")
             #expect(degraded.status == 200, "the cache still serves: ready")
             #expect(degraded.body.hasPrefix("ok\ninformers: degraded: "), "\(degraded.body)")
             #expect(degraded.body.contains("pods failing for") && degraded.body.contains("HTTP 500") && degraded.body.contains("serving the cached objects"), "\(degraded.body)")
-            let metrics = try await Self.get("\(url)/metrics").body
+            let metrics = try await httpGet("\(url)/metrics").body
             let failing = metrics.split(separator: "\n").first { $0.hasPrefix(#"clustermon_informer_failing_seconds{kind="pods"}"#) }
             #expect(failing.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 > 0 } == true, "\(failing ?? "no gauge")")
 
@@ -68,15 +53,15 @@ struct APIServerFaultTests {
             try await Task.sleep(for: .seconds(6))
             let lists = api.listCount - listsBefore
             #expect(lists <= 9 * 4, "\(lists) lists in 6 s while every watch expires")
-            #expect(try await Self.get("\(url)/readyz").body.contains("HTTP 410"))
+            #expect(try await httpGet("\(url)/readyz").body.contains("HTTP 410"))
 
             // The API server is back: the cache catches up and the note goes.
             api.fail(lists: nil, watches: nil)
             api.upsert(.pods, #"{"metadata":{"name":"web-2","namespace":"shop"},"spec":{"nodeName":"n1"}}"#)
             let recovered = try await withTimeout(.seconds(90), "web-2 in the cache and /readyz whole") {
                 while true {
-                    let pods = try await Self.get("\(url)/api/resources/pods", token: admin).body
-                    let ready = try await Self.get("\(url)/readyz").body
+                    let pods = try await httpGet("\(url)/api/resources/pods", bearer: admin).body
+                    let ready = try await httpGet("\(url)/readyz").body
                     if pods.contains(#""name":"web-2""#) && ready == "ok\n" { return ready }
                     try await Task.sleep(for: .milliseconds(500))
                 }

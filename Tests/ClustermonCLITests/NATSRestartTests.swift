@@ -10,16 +10,9 @@ import TestSupport
 /// the disconnection and the batches' age are counted, and every node is fresh again after.
 @Suite("NATS restarted under load", .serialized)
 struct NATSRestartTests {
-    static func get(_ url: String, token: String? = nil) async throws -> (status: UInt, body: String) {
-        var request = HTTPClientRequest(url: url)
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
-        return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 26)))
-    }
-
     /// Nodes of /cluster-info and how many were last seen at or after `since` (Unix seconds).
     static func nodes(_ url: String, token: String, since: Int64) async throws -> (total: Int, fresh: Int) {
-        let body = try await get("\(url)/cluster-info", token: token).body
+        let body = try await httpGet("\(url)/cluster-info", bearer: token).body
         let object = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
         let nodes = object?["nodes"] as? [[String: Any]] ?? []
         let fresh = nodes.filter { node in
@@ -33,25 +26,17 @@ struct NATSRestartTests {
         let nats = try await NATSServer.start()
         defer { nats.stop() }
         let api = FakeAPIServer()
-        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-nats-restart-token-\(UUID().uuidString)")
-        try api.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokenFile) }
-        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-nats-restart-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let launch = try AggregatorLaunch(apiToken: api.token)
         let secret = "nats-restart-secret-of-32-bytes-x"
         let admin = try JWTVerifier(secret: secret).sign(userID: "root", isAdmin: true, ttl: .seconds(600))
 
         try await withLocalServer(api.router(), tls: true) { endpoint in
-            let aggregator = try ClustermonProcess(
-                ["aggregator", "--addr", "127.0.0.1:0", "--api-server", endpoint.baseURL, "--api-token-file", tokenFile.path, "--data-dir", dataDir,
-                 "--api-ca", try TestCertificates.get().caCertificate, "--nats", nats.url, "--refresh", "2s"],
-                environment: ["JWT_SECRET": secret])
+            let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: secret, arguments: ["--refresh", "2s"])
             defer { aggregator.signal(SIGTERM) }
             let simulated = try ClustermonProcess(["simulate", "--nodes", "1000", "--pods", "5", "--interval", "5s", "--nats", nats.url,
                                                    "--nats-reconnect-wait", "250ms"])
             defer { simulated.signal(SIGTERM) }
-            let listening = try await withTimeout(.seconds(60), "listening") { await aggregator.waitForLog("http listening") }
-            let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: listening))
+            let url = try await AggregatorLaunch.url(of: aggregator)
             let start = Int64(Date().timeIntervalSince1970)
             let before = try await withTimeout(.seconds(120), "a thousand nodes") {
                 while true {
@@ -65,9 +50,9 @@ struct NATSRestartTests {
             // NATS goes away for a few seconds, then comes back on its port.
             nats.stop()
             try await Task.sleep(for: .seconds(3))
-            let away = try await Self.get("\(url)/readyz")
+            let away = try await httpGet("\(url)/readyz")
             #expect(away.status == 503 && away.body.contains("nats:"), "\(away.body)")
-            let served = try await Self.get("\(url)/cluster-info", token: admin)
+            let served = try await httpGet("\(url)/cluster-info", bearer: admin)
             #expect(served.status == 200, "the live view is served while NATS is away")
             let restarted = try await nats.restarted()
             defer { restarted.stop() }
@@ -84,13 +69,13 @@ struct NATSRestartTests {
             #expect(after.total == 1000 && after.fresh == 1000)
             let ready = try await withTimeout(.seconds(30), "ready again") {
                 while true {
-                    let ready = try await Self.get("\(url)/readyz")
+                    let ready = try await httpGet("\(url)/readyz")
                     if ready.status == 200 { return ready.body }
                     try await Task.sleep(for: .milliseconds(250))
                 }
             }
             #expect(ready.hasPrefix("ok"))
-            let metrics = try await Self.get("\(url)/metrics").body
+            let metrics = try await httpGet("\(url)/metrics").body
             func value(_ name: String) -> Double? {
                 metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
                     .flatMap { Double($0.split(separator: " ").last ?? "") }

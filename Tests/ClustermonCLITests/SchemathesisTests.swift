@@ -59,21 +59,14 @@ struct SchemathesisTests {
         api.upsert(.pods, #"{"metadata":{"name":"web-1","namespace":"compute-u1-web","labels":{"app":"web"}},"spec":{"nodeName":"n1"}}"#)
         api.upsert(.services, #"{"metadata":{"name":"web","namespace":"compute-u1-web"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":80}]}}"#)
         api.upsert(.deployments, #"{"metadata":{"name":"shop","namespace":"compute-u1-web"},"spec":{"replicas":1},"status":{"readyReplicas":1,"conditions":[{"type":"Available","status":"True"}]}}"#)
-        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-st-token-\(UUID().uuidString)")
-        try api.token.write(to: tokenFile, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokenFile) }
-        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-st-aggregator-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dataDir) }
+        let launch = try AggregatorLaunch(apiToken: api.token)
         try await withLocalServer(api.router(), tls: true) { endpoint in
-            let aggregator = try ClustermonProcess(
-                ["aggregator", "--addr", "127.0.0.1:0", "--api-server", endpoint.baseURL, "--api-token-file", tokenFile.path, "--data-dir", dataDir,
-                 "--api-ca", try TestCertificates.get().caCertificate, "--nats", nats.url, "--refresh", "1s"],
-                environment: ["JWT_SECRET": Self.secret, "AUTH_TOKEN_BASIC": "beat", "API_USERNAME": "billing", "API_PASSWORD": "billing-password"])
+            let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: Self.secret, arguments: ["--refresh", "1s"],
+                                              environment: ["AUTH_TOKEN_BASIC": "beat", "API_USERNAME": "billing", "API_PASSWORD": "billing-password"])
             defer { aggregator.signal(SIGTERM) }
             let simulated = try ClustermonProcess(["simulate", "--nodes", "3", "--pods", "5", "--interval", "1s", "--nats", nats.url])
             defer { simulated.signal(SIGTERM) }
-            let listening = try await withTimeout(.seconds(60), "listening") { await aggregator.waitForLog("http listening") }
-            let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: listening))
+            let url = try await AggregatorLaunch.url(of: aggregator)
             _ = try await withTimeout(.seconds(60), "informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
             try await Task.sleep(for: .seconds(3))
             let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))

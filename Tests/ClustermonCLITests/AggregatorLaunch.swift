@@ -1,0 +1,46 @@
+import AsyncHTTPClient
+import Foundation
+import TestSupport
+
+/// `clustermon aggregator` as the process tests run it: against a fake API server on real
+/// TLS (its token in a file) and a real nats-server, with its own history directory.
+final class AggregatorLaunch: Sendable {
+    let tokenFile: URL
+    let dataDir: String
+
+    init(apiToken: String) throws {
+        let id = UUID().uuidString
+        tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-api-token-\(id)")
+        dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-aggregator-\(id)").path
+        try apiToken.write(to: tokenFile, atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: tokenFile)
+        try? FileManager.default.removeItem(atPath: dataDir)
+    }
+
+    func start(apiServer: String, nats: String, secret: String, arguments: [String] = [], environment: [String: String] = [:]) throws -> ClustermonProcess {
+        try ClustermonProcess(
+            ["aggregator", "--addr", "127.0.0.1:0", "--api-server", apiServer, "--api-token-file", tokenFile.path, "--data-dir", dataDir,
+             "--api-ca", try TestCertificates.get().caCertificate, "--nats", nats] + arguments,
+            environment: ["JWT_SECRET": secret].merging(environment) { $1 })
+    }
+
+    /// The address a started process listens on, once it says so.
+    static func url(of process: ClustermonProcess) async throws -> String {
+        let listening = try await withTimeout(.seconds(60), "listening") { await process.waitForLog("http listening") }
+        guard let url = ClustermonProcess.field("url", inLineWith: "http listening", of: listening) else {
+            throw NATSServer.Failure.didNotStart("no url in: \(listening)")
+        }
+        return url
+    }
+}
+
+/// A GET over a real socket: status and body.
+func httpGet(_ url: String, bearer token: String? = nil) async throws -> (status: UInt, body: String) {
+    var request = HTTPClientRequest(url: url)
+    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+    return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 26)))
+}
