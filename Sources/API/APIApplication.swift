@@ -26,6 +26,8 @@ public struct APIConfiguration: Sendable {
     public var live: Observed<LiveFrame>?
     /// The dependency graph; without it the graph endpoints are not served.
     public var graph: ConnectionGraph?
+    /// The agents' latest snapshots; without them metrics.k8s.io is not served.
+    public var nodeSamples: (@Sendable () -> [NodeSample])?
     /// The history; without it the history endpoints are not served.
     public var history: HistoryStore?
     /// The refresh interval (raw history points are this far apart).
@@ -69,6 +71,7 @@ extension APIConfiguration {
         if live != nil { features.insert(.live) }
         if graph != nil { features.insert(.graph) }
         if history != nil { features.insert(.history) }
+        if nodeSamples != nil { features.insert(.metricsAPI) }
         return features
     }
 }
@@ -96,6 +99,10 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     if let live = configuration.live {
         LiveController(live: live, auth: auth, visibility: visibility, limiter: streams,
                        keepAlive: configuration.keepAlive).addRoutes(to: router)
+    }
+    if let samples = configuration.nodeSamples {
+        MetricsAPIController(samples: samples, cluster: configuration.cluster, auth: auth, visibility: visibility,
+                             now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
     }
     if let graph = configuration.graph {
         GraphController(graph: graph, history: configuration.history, auth: auth, visibility: visibility, limiter: streams,

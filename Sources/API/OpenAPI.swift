@@ -29,6 +29,8 @@ public enum APIFeature: Sendable, Hashable, CaseIterable {
     case graph
     /// The history: history queries and the accounting APIs.
     case history
+    /// metrics.k8s.io from the agents' latest snapshots.
+    case metricsAPI
 }
 
 /// One documented operation: the OpenAPI document and the auth-matrix test are both built
@@ -135,6 +137,21 @@ public enum OpenAPI {
               .oneOf(AllocationBasis.allCases.map(\.rawValue))),
         .init("format", "json (default) or csv", .oneOf(["json", "csv"])),
     ]
+    static let labelSelectorSchema = ParameterSchema.text(pattern: ParameterPatterns.labelSelector, maxLength: 4096,
+                                                          means: "an equality-based label selector such as app=web,tier!=db")
+    static func fieldSelector(_ fields: String) -> ParameterSchema {
+        let term = "metadata\\.(\(fields))(=|==|!=)[a-z0-9.-]{0,253}"
+        return .text(pattern: "^\(term)(,\(term))*$", maxLength: 1024, means: "metadata.<\(fields)> with =, == or !=, comma-separated")
+    }
+    static let nodeMetricsSelectors: [APIParameter] = [
+        .init("labelSelector", "the nodes' labels (from the API server): a=b,c!=d,e,!f", labelSelectorSchema),
+        .init("fieldSelector", "metadata.name=<node> (=, == or !=)", fieldSelector("name")),
+    ]
+    static let podMetricsSelectors: [APIParameter] = [
+        .init("labelSelector", "the pods' labels (from the API server): a=b,c!=d,e,!f", labelSelectorSchema),
+        .init("fieldSelector", "metadata.name or metadata.namespace (=, == or !=), comma-separated", fieldSelector("name|namespace")),
+    ]
+
     /// The path parameters' schemas, by name.
     static let pathSchemas: [String: ParameterSchema] = ["name": .objectName, "namespace": .namespace]
 
@@ -171,6 +188,22 @@ public enum OpenAPI {
                          auth: .user, feature: .history, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv"))
         ops.append(.init("post", "/api/v2/allocation", "The allocation API with its parameters as a JSON object (strings; accumulate may be a boolean).",
                          auth: .user, feature: .history, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
+        let metricsAPI = "metrics.k8s.io/v1beta1 as metrics-server serves it (kubectl top, the HPA), from the agents' latest snapshots; errors are Kubernetes Status objects"
+        ops += [
+            .init("get", "/apis", "API discovery: the groups served (metrics.k8s.io).", auth: .user, feature: .metricsAPI, schema: "APIGroupList", statuses: [200, 400, 401], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io", "API discovery: the metrics.k8s.io group.", auth: .user, feature: .metricsAPI, schema: "APIGroup", statuses: [200, 400, 401], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1", "API discovery: nodes and pods.", auth: .user, feature: .metricsAPI, schema: "APIResourceList", statuses: [200, 400, 401], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1/nodes", "NodeMetricsList: \(metricsAPI).", auth: .admin, feature: .metricsAPI, parameters: nodeMetricsSelectors,
+                  schema: "K8sNodeMetricsList", statuses: [200, 400, 401, 403], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1/nodes/{name}", "NodeMetrics of one node; 404 when it has no metrics.", auth: .admin, feature: .metricsAPI,
+                  schema: "K8sNodeMetrics", statuses: [200, 400, 401, 403, 404], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1/pods", "PodMetricsList of the caller's namespaces: \(metricsAPI).", auth: .user, feature: .metricsAPI, parameters: podMetricsSelectors,
+                  schema: "K8sPodMetricsList", statuses: [200, 400, 401, 403], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", "PodMetricsList of one namespace (the caller's, else 403).", auth: .user, feature: .metricsAPI,
+                  parameters: podMetricsSelectors, schema: "K8sPodMetricsList", statuses: [200, 400, 401, 403], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", "PodMetrics of one pod; 404 when it has no metrics.", auth: .user, feature: .metricsAPI,
+                  schema: "K8sPodMetrics", statuses: [200, 400, 401, 403, 404], errorSchema: "Status"),
+        ]
         for metric in KubeApp.metrics {
             ops.append(.init("post", "/api/\(metric)", "Kube-App: \(metric) (\(HistoryCatalog.unit(metric))). Raw rows newest first, or with agg one sum per group (the value integrated over the window in minutes; a counter's increase). X-USERNAME/X-PASSWORD (API_USERNAME/API_PASSWORD, an admin) or a JWT (a user: own namespaces only). As Kube-App, any other method is 400 `{\"code\":400,\"message\":\"Bad request\"}`.",
                              auth: .kubeApp, feature: .history, schema: "KubeAppAnswer", statuses: [200, 400, 401, 403, 500], requestBody: "KubeAppRequest", errorSchema: "KubeAppMessage"))
@@ -188,6 +221,28 @@ public enum OpenAPI {
 
     static let schemas = #"""
     {"Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
+     "Status":{"type":"object","required":["kind","apiVersion","status","message","reason","code"],"properties":{"kind":{"type":"string","enum":["Status"]},"apiVersion":{"type":"string"},
+       "metadata":{"type":"object"},"status":{"type":"string"},"message":{"type":"string"},"reason":{"type":"string"},"details":{"type":"object"},"code":{"type":"integer"}}},
+     "GroupVersion":{"type":"object","required":["groupVersion","version"],"properties":{"groupVersion":{"type":"string"},"version":{"type":"string"}}},
+     "APIGroup":{"type":"object","required":["name","versions","preferredVersion"],"properties":{"kind":{"type":"string"},"apiVersion":{"type":"string"},"name":{"type":"string"},
+       "versions":{"type":"array","items":{"$ref":"#/components/schemas/GroupVersion"}},"preferredVersion":{"$ref":"#/components/schemas/GroupVersion"}}},
+     "APIGroupList":{"type":"object","required":["kind","groups"],"properties":{"kind":{"type":"string"},"apiVersion":{"type":"string"},"groups":{"type":"array","items":{"$ref":"#/components/schemas/APIGroup"}}}},
+     "APIResourceList":{"type":"object","required":["kind","groupVersion","resources"],"properties":{"kind":{"type":"string"},"apiVersion":{"type":"string"},"groupVersion":{"type":"string"},
+       "resources":{"type":"array","items":{"type":"object","required":["name","namespaced","kind","verbs"],"properties":{"name":{"type":"string"},"singularName":{"type":"string"},
+         "namespaced":{"type":"boolean"},"kind":{"type":"string"},"verbs":{"type":"array","items":{"type":"string"}}}}}}},
+     "ResourceUsage":{"type":"object","required":["cpu","memory"],"properties":{"cpu":{"type":"string","description":"canonical quantity, e.g. 137052385n"},"memory":{"type":"string","description":"canonical quantity, e.g. 1426520Ki"}}},
+     "MetricsMetadata":{"type":"object","required":["name","creationTimestamp"],"properties":{"name":{"type":"string"},"namespace":{"type":"string"},
+       "creationTimestamp":{"type":"string","format":"date-time"},"labels":{"type":"object","additionalProperties":{"type":"string"}}}},
+     "K8sNodeMetrics":{"type":"object","required":["metadata","timestamp","window","usage"],"properties":{"kind":{"type":"string"},"apiVersion":{"type":"string"},
+       "metadata":{"$ref":"#/components/schemas/MetricsMetadata"},"timestamp":{"type":"string","format":"date-time"},"window":{"type":"string","description":"a Go duration, e.g. 10.062s"},
+       "usage":{"$ref":"#/components/schemas/ResourceUsage"}}},
+     "K8sNodeMetricsList":{"type":"object","required":["kind","apiVersion","metadata","items"],"properties":{"kind":{"type":"string","enum":["NodeMetricsList"]},"apiVersion":{"type":"string"},
+       "metadata":{"type":"object"},"items":{"type":"array","items":{"$ref":"#/components/schemas/K8sNodeMetrics"}}}},
+     "K8sPodMetrics":{"type":"object","required":["metadata","timestamp","window","containers"],"properties":{"kind":{"type":"string"},"apiVersion":{"type":"string"},
+       "metadata":{"$ref":"#/components/schemas/MetricsMetadata"},"timestamp":{"type":"string","format":"date-time"},"window":{"type":"string"},
+       "containers":{"type":"array","items":{"type":"object","required":["name","usage"],"properties":{"name":{"type":"string"},"usage":{"$ref":"#/components/schemas/ResourceUsage"}}}}}},
+     "K8sPodMetricsList":{"type":"object","required":["kind","apiVersion","metadata","items"],"properties":{"kind":{"type":"string","enum":["PodMetricsList"]},"apiVersion":{"type":"string"},
+       "metadata":{"type":"object"},"items":{"type":"array","items":{"$ref":"#/components/schemas/K8sPodMetrics"}}}},
      "HeartbeatAnswer":{"anyOf":[{"$ref":"#/components/schemas/Error"},{"type":"object","required":["status","reason"],"properties":{
        "status":{"type":"string","enum":["unavailable","not_found","unknown"]},"reason":{"type":"string"},
        "ready_replicas":{"type":"string"},"desired_replicas":{"type":"string"}}}]},

@@ -37,7 +37,7 @@ public struct RefreshConfiguration: Sendable {
 /// (and message ids).
 public final class Refresher: Service {
     public let live = Observed(LiveFrame(view: .empty))
-    let state: ClusterState
+    public let state: ClusterState
     let ingest: IngestService?
     let cluster: (any ClusterView)?
     let history: HistoryStore?

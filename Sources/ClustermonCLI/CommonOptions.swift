@@ -112,6 +112,8 @@ struct ServingOptions: ParsableArguments {
         }
         api.live = refresher.live
         api.graph = refresher.graph
+        let state = refresher.state
+        api.nodeSamples = { state.snapshot() }
         api.history = history
         api.refresh = refresh
         api.maxStreams = maxStreams

@@ -25,6 +25,27 @@ public enum GoDurationText {
         return .nanoseconds(Int64(nanoseconds))
     }
 
+    /// Go's `time.Duration.String()` at millisecond precision: `10.062s`, `1m0.5s`, `2h0m0s`,
+    /// `500ms`, `0s` (metrics-server's `window`).
+    public static func goString(milliseconds: Int64) -> String {
+        if milliseconds == 0 { return "0s" }
+        let negative = milliseconds < 0
+        let total = negative ? -milliseconds : milliseconds
+        if total < 1000 { return (negative ? "-" : "") + "\(total)ms" }
+        var text = ""
+        let hours = total / 3_600_000, minutes = total / 60_000 % 60, millis = total % 60_000
+        if hours > 0 { text += "\(hours)h" }
+        if hours > 0 || minutes > 0 { text += "\(minutes)m" }
+        var seconds = "\(millis / 1000)"
+        if millis % 1000 != 0 {
+            var fraction = String(millis % 1000)
+            fraction = String(repeating: "0", count: 3 - fraction.count) + fraction
+            while fraction.hasSuffix("0") { fraction.removeLast() }
+            seconds += "." + fraction
+        }
+        return (negative ? "-" : "") + text + seconds + "s"
+    }
+
     public static func format(_ duration: Duration) -> String {
         let (s, atto) = duration.components
         if atto == 0 {

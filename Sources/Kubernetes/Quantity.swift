@@ -74,6 +74,32 @@ public struct Quantity: Sendable, Hashable, CustomStringConvertible {
         millicores % 1000 == 0 ? "\(millicores / 1000)" : "\(millicores)m"
     }
 
+    /// `value` x 10^`exponent` in Kubernetes' canonical DecimalSI form (what `Quantity.String`
+    /// prints): trailing zeros taken out three at a time into the largest exact suffix,
+    /// `137052385n`, `137052u`, `250m`, `2`, `3k`.
+    public static func canonicalDecimal(_ value: UInt64, exponent: Int = 0) -> String {
+        guard value > 0 else { return "0" }
+        let suffixes: [Int: String] = [-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"]
+        var mantissa = value, exponent = exponent
+        // The exponent must be a multiple of three: a mantissa times 10 or 100 first.
+        while exponent % 3 != 0 { mantissa *= 10; exponent -= 1 }
+        while mantissa % 1000 == 0 && exponent < 18 { mantissa /= 1000; exponent += 3 }
+        return "\(mantissa)\(suffixes[exponent] ?? "e\(exponent)")"
+    }
+
+    /// CPU in nanocores as metrics-server writes it (`resource.NewScaledQuantity(n, -9)`).
+    public static func canonicalCPU(nanocores: UInt64) -> String { canonicalDecimal(nanocores, exponent: -9) }
+
+    /// Bytes as `resource.NewQuantity(b, BinarySI)` prints them: under 1024 in DecimalSI
+    /// (`512`, `1k`); else divided by 1024 while exact (`1426520Ki`, `2Gi`, `1460756481`).
+    public static func canonicalBytes(_ bytes: UInt64) -> String {
+        if bytes < 1024 { return canonicalDecimal(bytes) }
+        let suffixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+        var mantissa = bytes, power = 0
+        while mantissa % 1024 == 0 && power < 6 { mantissa /= 1024; power += 1 }
+        return "\(mantissa)\(suffixes[power])"
+    }
+
     /// Bytes in the largest binary unit that keeps it exact to two decimals: `2Gi`, `1.5Gi`,
     /// `512Mi`, `100Ki`, or plain bytes.
     public static func formatBytes(_ bytes: UInt64) -> String {

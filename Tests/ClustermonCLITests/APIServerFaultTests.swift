@@ -26,7 +26,15 @@ struct APIServerFaultTests {
             defer { aggregator.signal(SIGTERM) }
             _ = try await withTimeout(.seconds(60), "nine informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
             let url = try await AggregatorLaunch.url(of: aggregator)
-            #expect(try await httpGet("\(url)/readyz").body == "ok\n")
+            // Ready once NATS is connected too.
+            let ready = try await withTimeout(.seconds(60), "ready") {
+                while true {
+                    let ready = try await httpGet("\(url)/readyz")
+                    if ready.status == 200 { return ready.body }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            #expect(ready == "ok\n")
 
             // Every list and watch fails with 500 (open watches are cut).
             api.fail(lists: 500, watches: 500)
@@ -49,11 +57,17 @@ struct APIServerFaultTests {
 
             // Lists answer, every watch is 410: listing again cannot cure it, so it backs off too.
             api.fail(lists: nil, watches: 410)
+            // Each informer meets it once its backoff from the 500s has run out.
+            _ = try await withTimeout(.seconds(60), "the 410s in /readyz") {
+                while true {
+                    if try await httpGet("\(url)/readyz").body.contains("HTTP 410") { return true }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
             let listsBefore = api.listCount
             try await Task.sleep(for: .seconds(6))
             let lists = api.listCount - listsBefore
             #expect(lists <= 9 * 4, "\(lists) lists in 6 s while every watch expires")
-            #expect(try await httpGet("\(url)/readyz").body.contains("HTTP 410"))
 
             // The API server is back: the cache catches up and the note goes.
             api.fail(lists: nil, watches: nil)

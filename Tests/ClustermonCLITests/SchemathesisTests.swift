@@ -12,7 +12,7 @@ import TestSupport
 struct SchemathesisTests {
     static let secret = "schemathesis-secret-of-32-bytes-x"
 
-    static func schemathesis(_ base: String, token: String) throws -> (status: Int32, output: String) {
+    static func schemathesis(_ base: String, token: String) async throws -> (status: Int32, output: String) {
         let root = Fixtures.packageRoot
         let binary = root.appendingPathComponent(".build-venv/bin/schemathesis").path
         try #require(FileManager.default.isExecutableFile(atPath: binary), "run scripts/setup.sh --tests: it installs schemathesis into .build-venv")
@@ -20,7 +20,7 @@ struct SchemathesisTests {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let examples = ProcessInfo.processInfo.environment["SCHEMATHESIS_EXAMPLES"] ?? "10"
-        let result = try runCommand(binary, [
+        let result = try await runCommandDetached(binary, [
             "--config-file", root.appendingPathComponent("scripts/schemathesis.toml").path, "run", "\(base)/openapi.json",
             "--phases", "coverage,fuzzing", "--max-examples", examples, "--seed", "1",
             "--no-color", "-H", "Authorization: Bearer \(token)",
@@ -44,7 +44,7 @@ struct SchemathesisTests {
         // A refresh with history behind it before the run.
         try await Task.sleep(for: .seconds(3))
         let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))
-        let (status, output) = try Self.schemathesis(url, token: admin)
+        let (status, output) = try await Self.schemathesis(url, token: admin)
         #expect(status == 0, "\(Self.summary(output))")
         #expect(output.contains("Coverage") && output.contains("Fuzzing"), "\(Self.summary(output))")
         #expect(!dev.log.contains("Fatal error"), "\(dev.log.suffix(4000))")
@@ -70,7 +70,7 @@ struct SchemathesisTests {
             _ = try await withTimeout(.seconds(60), "informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
             try await Task.sleep(for: .seconds(3))
             let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))
-            let (status, output) = try Self.schemathesis(url, token: admin)
+            let (status, output) = try await Self.schemathesis(url, token: admin)
             #expect(status == 0, "\(Self.summary(output))")
             #expect(output.contains("/api/resources/pods") || output.contains("Operations:"), "\(Self.summary(output))")
             #expect(!aggregator.log.contains("Fatal error"), "\(aggregator.log.suffix(4000))")

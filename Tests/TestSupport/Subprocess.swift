@@ -31,3 +31,13 @@ public func runCommand(_ executable: String, _ arguments: [String], input: Data?
     group.wait()
     return CommandResult(status: process.terminationStatus, stdout: out, stderr: String(decoding: err, as: UTF8.self))
 }
+
+/// `runCommand` off the concurrency pool: a command that runs for minutes must not hold one
+/// of its few threads (two on a two-core machine) while the other tests wait for them.
+public func runCommandDetached(_ executable: String, _ arguments: [String], directory: URL? = nil) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do { continuation.resume(returning: try runCommand(executable, arguments, directory: directory)) } catch { continuation.resume(throwing: error) }
+        }
+    }
+}

@@ -8,6 +8,11 @@ public struct ContainerSample: Sendable, Equatable {
     public var isInit: Bool
     public var restartCount: Int
     public var oomKilled: Bool
+    /// Cumulative CPU time (core-nanoseconds), and the rate from it (nanocores, as the pod's).
+    public var cpuCoreNanoseconds: UInt64? = nil
+    public var cpuNanocores: UInt64? = nil
+    /// Working set bytes.
+    public var memoryBytes: UInt64? = nil
 }
 
 /// One pod of one node's latest snapshot, with its CPU rate already computed.
@@ -42,6 +47,9 @@ public struct NodeSample: Sendable {
     public var collectedAt: Double
     public var receivedAt: Double
     public var intervalSeconds: Double
+    /// The span the rates are over: from the previous snapshot's collection to this one's
+    /// (the agent's interval when there is no previous snapshot).
+    public var windowSeconds: Double
     public var cpuCount: Int
     /// Cores in use, from /proc/stat counters between two snapshots, else the kubelet's rate.
     public var cpuCores: Double?
@@ -117,6 +125,7 @@ public final class ClusterState: Sendable {
             name: batch.nodeName, agentInstance: batch.agentInstance, sequence: batch.sequence,
             collectedAt: collectedAt, receivedAt: receivedAt,
             intervalSeconds: batch.intervalMs > 0 ? Double(batch.intervalMs) / 1000 : 10,
+            windowSeconds: elapsed > 0 ? elapsed : (batch.intervalMs > 0 ? Double(batch.intervalMs) / 1000 : 10),
             cpuCount: Int(node.cpuCount), cpuCores: cores,
             cpuBusyNanoseconds: node.cpuBusyNanoseconds, cpuTotalNanoseconds: node.cpuTotalNanoseconds,
             memoryUsedBytes: memoryUsed, memoryTotalBytes: node.memoryTotalBytes,
@@ -128,15 +137,19 @@ public final class ClusterState: Sendable {
         )
     }
 
+    /// CPU in nanocores from a cumulative counter against the previous snapshot's, else the
+    /// kubelet's own rate.
+    static func cpuRate(_ usage: Agent_V1_Usage, previous: UInt64?, elapsedSeconds: Double) -> (counter: UInt64?, rate: UInt64?) {
+        let counter: UInt64? = usage.hasCpuUsageCoreNanoseconds ? usage.cpuUsageCoreNanoseconds : nil
+        if let counter, let before = previous, counter >= before, elapsedSeconds > 0 {
+            return (counter, UInt64((Double(counter - before) / elapsedSeconds).rounded()))
+        }
+        return (counter, usage.hasCpuUsageNanocores ? usage.cpuUsageNanocores : nil)
+    }
+
     static func podSample(_ pod: Agent_V1_Pod, previous: PodSample?, elapsedSeconds: Double) -> PodSample {
         let usage = pod.usage
-        let counter: UInt64? = usage.hasCpuUsageCoreNanoseconds ? usage.cpuUsageCoreNanoseconds : nil
-        var rate: UInt64?
-        if let counter, let before = previous?.cpuCoreNanoseconds, counter >= before, elapsedSeconds > 0 {
-            rate = UInt64((Double(counter - before) / elapsedSeconds).rounded())
-        } else if usage.hasCpuUsageNanocores {
-            rate = usage.cpuUsageNanocores
-        }
+        let (counter, rate) = cpuRate(usage, previous: previous?.cpuCoreNanoseconds, elapsedSeconds: elapsedSeconds)
         var sample = PodSample(
             uid: pod.uid, name: pod.name, namespace: pod.namespace, cpuNanocores: rate, cpuCoreNanoseconds: counter,
             memoryBytes: usage.hasMemoryWorkingSetBytes ? usage.memoryWorkingSetBytes : nil,
@@ -151,9 +164,13 @@ public final class ClusterState: Sendable {
                 sample.memoryRequestBytes += container.memoryRequestBytes
                 sample.memoryLimitBytes += container.memoryLimitBytes
             }
+            let before = previous?.containers.first { $0.name == container.name }?.cpuCoreNanoseconds
+            let (containerCounter, containerRate) = cpuRate(container.usage, previous: before, elapsedSeconds: elapsedSeconds)
             sample.containers.append(ContainerSample(
                 name: container.name, isInit: container.init_p, restartCount: Int(container.restartCount),
-                oomKilled: container.stateReason == "OOMKilled" || container.lastTerminationReason == "OOMKilled"))
+                oomKilled: container.stateReason == "OOMKilled" || container.lastTerminationReason == "OOMKilled",
+                cpuCoreNanoseconds: containerCounter, cpuNanocores: containerRate,
+                memoryBytes: container.usage.hasMemoryWorkingSetBytes ? container.usage.memoryWorkingSetBytes : nil))
         }
         return sample
     }
