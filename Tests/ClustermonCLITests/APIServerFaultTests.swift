@@ -23,16 +23,16 @@ struct APIServerFaultTests {
 
         try await withLocalServer(api.router(), tls: true) { endpoint in
             let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: secret)
-            defer { aggregator.signal(SIGTERM) }
-            _ = try await withTimeout(.seconds(60), "nine informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
-            let url = try await AggregatorLaunch.url(of: aggregator)
-            // Ready once NATS is connected too.
-            let ready = try await withTimeout(.seconds(60), "ready") {
-                while true {
-                    let ready = try await httpGet("\(url)/readyz")
-                    if ready.status == 200 { return ready.body }
-                    try await Task.sleep(for: .milliseconds(250))
-                }
+            try await stopping([aggregator]) {
+                _ = try await withTimeout(.seconds(60), "nine informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
+                let url = try await AggregatorLaunch.url(of: aggregator)
+                // Ready once NATS is connected too.
+                let ready = try await withTimeout(.seconds(60), "ready") {
+                    while true {
+                        let ready = try await httpGet("\(url)/readyz")
+                        if ready.status == 200 { return ready.body }
+                        try await Task.sleep(for: .milliseconds(250))
+                    }
             }
             #expect(ready == "ok\n")
 
@@ -83,6 +83,7 @@ struct APIServerFaultTests {
             #expect(recovered == "ok\n")
             #expect(aggregator.log.contains("informer recovered"))
             #expect(!aggregator.log.contains(api.token), "the API token is never logged")
+            }
         }
     }
 }

@@ -44,3 +44,15 @@ func httpGet(_ url: String, bearer token: String? = nil) async throws -> (status
     let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
     return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 26)))
 }
+
+/// Runs `body`, then stops the processes (SIGTERM) and waits for them to exit, whether
+/// `body` threw or not. A process left retrying against a test's local server while that
+/// server shuts down made NIO trap in the test process (a connection accepted during
+/// shutdown), taking every other test with it.
+func stopping<T>(_ processes: [ClustermonProcess], _ body: () async throws -> T) async throws -> T {
+    let result: Result<T, any Error>
+    do { result = .success(try await body()) } catch { result = .failure(error) }
+    for process in processes { process.signal(SIGTERM) }
+    for process in processes { _ = try? await withTimeout(.seconds(30), "exit") { await process.waitForExit() } }
+    return try result.get()
+}

@@ -32,18 +32,17 @@ struct NATSRestartTests {
 
         try await withLocalServer(api.router(), tls: true) { endpoint in
             let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: secret, arguments: ["--refresh", "2s"])
-            defer { aggregator.signal(SIGTERM) }
             let simulated = try ClustermonProcess(["simulate", "--nodes", "1000", "--pods", "5", "--interval", "5s", "--nats", nats.url,
                                                    "--nats-reconnect-wait", "250ms"])
-            defer { simulated.signal(SIGTERM) }
-            let url = try await AggregatorLaunch.url(of: aggregator)
-            let start = Int64(Date().timeIntervalSince1970)
-            let before = try await withTimeout(.seconds(120), "a thousand nodes") {
-                while true {
-                    let seen = try await Self.nodes(url, token: admin, since: start)
-                    if seen.total == 1000 { return seen }
-                    try await Task.sleep(for: .seconds(1))
-                }
+            try await stopping([simulated, aggregator]) {
+                let url = try await AggregatorLaunch.url(of: aggregator)
+                let start = Int64(Date().timeIntervalSince1970)
+                let before = try await withTimeout(.seconds(120), "a thousand nodes") {
+                    while true {
+                        let seen = try await Self.nodes(url, token: admin, since: start)
+                        if seen.total == 1000 { return seen }
+                        try await Task.sleep(for: .seconds(1))
+                    }
             }
             #expect(before.total == 1000)
 
@@ -85,6 +84,7 @@ struct NATSRestartTests {
             #expect((value("clustermon_ingest_batch_age_seconds_count") ?? 0) > 1000, "each batch's age (the lag) is measured")
             #expect(!aggregator.log.contains("Fatal error") && !simulated.log.contains("Fatal error"))
             #expect(aggregator.process.isRunning && simulated.process.isRunning)
+            }
         }
     }
 }

@@ -38,16 +38,17 @@ struct SchemathesisTests {
         defer { try? FileManager.default.removeItem(atPath: dataDir) }
         let dev = try ClustermonProcess(["dev", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--simulate", "3", "--simulate-pods", "5",
                                          "--refresh", "1s", "--interval", "1s"], environment: ["JWT_SECRET": Self.secret])
-        defer { dev.signal(SIGTERM) }
-        let listening = try await withTimeout(.seconds(60), "listening") { await dev.waitForLog("http listening") }
-        let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: listening))
-        // A refresh with history behind it before the run.
-        try await Task.sleep(for: .seconds(3))
-        let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))
-        let (status, output) = try await Self.schemathesis(url, token: admin)
-        #expect(status == 0, "\(Self.summary(output))")
-        #expect(output.contains("Coverage") && output.contains("Fuzzing"), "\(Self.summary(output))")
-        #expect(!dev.log.contains("Fatal error"), "\(dev.log.suffix(4000))")
+        try await stopping([dev]) {
+            let listening = try await withTimeout(.seconds(60), "listening") { await dev.waitForLog("http listening") }
+            let url = try #require(ClustermonProcess.field("url", inLineWith: "http listening", of: listening))
+            // A refresh with history behind it before the run.
+            try await Task.sleep(for: .seconds(3))
+            let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))
+            let (status, output) = try await Self.schemathesis(url, token: admin)
+            #expect(status == 0, "\(Self.summary(output))")
+            #expect(output.contains("Coverage") && output.contains("Fuzzing"), "\(Self.summary(output))")
+            #expect(!dev.log.contains("Fatal error"), "\(dev.log.suffix(4000))")
+        }
     }
 
     @Test func aggregatorWithAnAPIServerFollowsItsDocument() async throws {
@@ -63,17 +64,17 @@ struct SchemathesisTests {
         try await withLocalServer(api.router(), tls: true) { endpoint in
             let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: Self.secret, arguments: ["--refresh", "1s"],
                                               environment: ["AUTH_TOKEN_BASIC": "beat", "API_USERNAME": "billing", "API_PASSWORD": "billing-password"])
-            defer { aggregator.signal(SIGTERM) }
             let simulated = try ClustermonProcess(["simulate", "--nodes", "3", "--pods", "5", "--interval", "1s", "--nats", nats.url])
-            defer { simulated.signal(SIGTERM) }
-            let url = try await AggregatorLaunch.url(of: aggregator)
-            _ = try await withTimeout(.seconds(60), "informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
-            try await Task.sleep(for: .seconds(3))
-            let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))
-            let (status, output) = try await Self.schemathesis(url, token: admin)
-            #expect(status == 0, "\(Self.summary(output))")
-            #expect(output.contains("/api/resources/pods") || output.contains("Operations:"), "\(Self.summary(output))")
-            #expect(!aggregator.log.contains("Fatal error"), "\(aggregator.log.suffix(4000))")
+            try await stopping([simulated, aggregator]) {
+                let url = try await AggregatorLaunch.url(of: aggregator)
+                _ = try await withTimeout(.seconds(60), "informers synced") { await aggregator.waitForLog("informer synced", count: 9) }
+                try await Task.sleep(for: .seconds(3))
+                let admin = try JWTVerifier(secret: Self.secret).sign(userID: "root", isAdmin: true, ttl: .seconds(3600))
+                let (status, output) = try await Self.schemathesis(url, token: admin)
+                #expect(status == 0, "\(Self.summary(output))")
+                #expect(output.contains("/api/resources/pods") || output.contains("Operations:"), "\(Self.summary(output))")
+                #expect(!aggregator.log.contains("Fatal error"), "\(aggregator.log.suffix(4000))")
+            }
         }
     }
 }
