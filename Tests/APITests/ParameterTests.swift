@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import API
 
 /// The parameters' schemas are what both the document and the server use: these hold the
@@ -54,6 +55,32 @@ struct ParameterTests {
         }
         #expect(schema("aggregate").admits("namespace,label:app.kubernetes.io/name"))
         #expect(!schema("aggregate").admits("namespace,") && !schema("aggregate").admits("colour"))
+    }
+
+    /// Kube-App's body is checked by hand (no regex engine in its fuzz target): exactly what
+    /// the document's patterns admit.
+    @Test func kubeAppHandCheckedFieldsEqualTheirPatterns() {
+        var texts = ["1", "0", "01", "999999", "1000000", "1000001", "9999999", "+5", "", " 1", "10a", "2024-02-29", "2023-02-29", "1900-02-29",
+                     "2000-02-29", "0000-02-29", "2026-04-31", "2026-04-30 23:59:59", "2026-04-30 24:00:00", "2026-04-30 1:00:00",
+                     "2026-01-02T15:04:05Z", "2026-01-02t15:04:05z", "2026-01-02T15:04:05.5+23:59", "2026-01-02T15:04:05+24:00",
+                     "2026-01-02T15:04:05.Z", "2026-01-02T15:04:05", "2026-01-02T15:04:60Z", "2026-13-02T15:04:05Z", "2026-01-02 15:04:05Z",
+                     "2026-01-02T15:04:05-00:00", "2026-01-02T15:04:05.123456789Z", "2026-1-02", "20260102"]
+        var random = SplitMix(seed: 7)
+        let alphabet = Array("0123456789-:T .Z+tz")
+        for _ in 0..<3000 {
+            var text = "2026-02-28T12:30:45Z"
+            for _ in 0..<Int(random.next() % 3) {
+                var characters = Array(text)
+                let at = Int(random.next() % UInt64(characters.count))
+                characters[at] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                text = String(characters)
+            }
+            texts.append(text)
+        }
+        for text in texts {
+            #expect(KubeAppController.Body.isTime(text) == ParameterPatterns.matches(ParameterPatterns.kubeAppTime, text), "\(text)")
+            #expect(KubeAppController.Body.isLimit(text) == ParameterPatterns.matches(ParameterPatterns.kubeAppLimit, text), "\(text)")
+        }
     }
 
     /// The document's patterns are the server's, JSON-escaped: each compiles as a regex a

@@ -70,7 +70,7 @@ struct KubeAppController {
             }
             if let value = object["limit"] {
                 let parsed: Int? = switch value {
-                case .string(let text): ParameterPatterns.matches(ParameterPatterns.kubeAppLimit, text) ? Int(text) : nil
+                case .string(let text): Self.isLimit(text) ? Int(text) : nil
                 case .number(let number) where number == number.rounded() && abs(number) < 1e15: Int(number)
                 default: nil
                 }
@@ -95,9 +95,57 @@ struct KubeAppController {
             end = try time("timeEndInterval")
         }
 
+        /// `ParameterPatterns.kubeAppLimit` by hand (the body is parsed without Swift's regex
+        /// engine, whose one-time allocations LeakSanitizer reports in the fuzz target): 1 to
+        /// 1000000 in digits, no sign, no leading zero. A test holds the two equal.
+        static func isLimit(_ text: String) -> Bool {
+            let bytes = Array(text.utf8)
+            guard (1...7).contains(bytes.count), bytes.allSatisfy({ $0 >= 48 && $0 <= 57 }), bytes[0] != 48 else { return false }
+            return bytes.count < 7 || text == "1000000"
+        }
+
+        /// `ParameterPatterns.kubeAppTime` by hand: RFC 3339 (`T`/`t`, `Z`/`z` or an offset
+        /// within ±23:59, fractional seconds) or `YYYY-MM-DD[ hh:mm:ss]`, with a real calendar
+        /// date. A test holds it equal to the pattern.
+        static func isTime(_ text: String) -> Bool {
+            let b = Array(text.utf8)
+            func number(_ at: Int, _ count: Int) -> Int? {
+                guard at + count <= b.count else { return nil }
+                var value = 0
+                for i in at..<at + count {
+                    guard b[i] >= 48, b[i] <= 57 else { return nil }
+                    value = value * 10 + Int(b[i] - 48)
+                }
+                return value
+            }
+            guard b.count >= 10, let year = number(0, 4), b[4] == 45, let month = number(5, 2), b[7] == 45, let day = number(8, 2),
+                  (1...12).contains(month), day >= 1 else { return false }
+            let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+            let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+            guard day <= days else { return false }
+            if b.count == 10 { return true }
+            func clock(_ at: Int) -> Bool {
+                guard let h = number(at, 2), b.count > at + 5, b[at + 2] == 58, let m = number(at + 3, 2), b[at + 5] == 58, let s = number(at + 6, 2) else { return false }
+                return h < 24 && m < 60 && s < 60
+            }
+            if b[10] == 32 { return b.count == 19 && clock(11) }
+            guard b[10] == 84 || b[10] == 116, b.count >= 20, clock(11) else { return false }
+            var i = 19
+            if i < b.count, b[i] == 46 {
+                i += 1
+                let start = i
+                while i < b.count, b[i] >= 48, b[i] <= 57 { i += 1 }
+                guard i > start else { return false }
+            }
+            guard i < b.count else { return false }
+            if b[i] == 90 || b[i] == 122 { return i + 1 == b.count }
+            guard b[i] == 43 || b[i] == 45, b.count == i + 6, let h = number(i + 1, 2), b[i + 3] == 58, let m = number(i + 4, 2) else { return false }
+            return h < 24 && m < 60
+        }
+
         /// RFC 3339, or `YYYY-MM-DD` / `YYYY-MM-DD hh:mm:ss` in UTC: Unix milliseconds.
         static func time(_ text: String) -> Int64? {
-            guard ParameterPatterns.matches(ParameterPatterns.kubeAppTime, text) else { return nil }
+            guard Self.isTime(text) else { return nil }
             var candidate = text
             let bytes = Array(text.utf8)
             if bytes.count == 10 { candidate = text + "T00:00:00Z" } else if bytes.count == 19, bytes[10] == UInt8(ascii: " ") {
