@@ -56,3 +56,22 @@ func stopping<T>(_ processes: [ClustermonProcess], _ body: () async throws -> T)
     for process in processes { _ = try? await withTimeout(.seconds(30), "exit") { await process.waitForExit() } }
     return try result.get()
 }
+
+/// Asks `probe` every `every` until it returns a value, within `limit`.
+func eventually<T: Sendable>(_ limit: Duration, _ what: String, every: Duration = .milliseconds(250),
+                             _ probe: @escaping @Sendable () async throws -> T?) async throws -> T {
+    try await withTimeout(limit, what) {
+        while true {
+            if let value = try await probe() { return value }
+            try await Task.sleep(for: every)
+        }
+    }
+}
+
+/// `/readyz`'s body once it answers 200.
+func readyBody(_ url: String, within limit: Duration) async throws -> String {
+    try await eventually(limit, "ready") {
+        let ready = try await httpGet("\(url)/readyz")
+        return ready.status == 200 ? ready.body : nil
+    }
+}

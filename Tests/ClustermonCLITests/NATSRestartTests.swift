@@ -37,14 +37,11 @@ struct NATSRestartTests {
             try await stopping([simulated, aggregator]) {
                 let url = try await AggregatorLaunch.url(of: aggregator)
                 let start = Int64(Date().timeIntervalSince1970)
-                let before = try await withTimeout(.seconds(120), "a thousand nodes") {
-                    while true {
-                        let seen = try await Self.nodes(url, token: admin, since: start)
-                        if seen.total == 1000 { return seen }
-                        try await Task.sleep(for: .seconds(1))
-                    }
-            }
-            #expect(before.total == 1000)
+                let before = try await eventually(.seconds(120), "a thousand nodes", every: .seconds(1)) {
+                    let seen = try await Self.nodes(url, token: admin, since: start)
+                    return seen.total == 1000 ? seen : nil
+                }
+                #expect(before.total == 1000)
 
             // NATS goes away for a few seconds, then comes back on its port.
             nats.stop()
@@ -58,21 +55,12 @@ struct NATSRestartTests {
             let back = Int64(Date().timeIntervalSince1970)
 
             // Every node reports again through the new server.
-            let after = try await withTimeout(.seconds(120), "every node fresh after the restart") {
-                while true {
-                    let seen = try await Self.nodes(url, token: admin, since: back)
-                    if seen.fresh == 1000 { return seen }
-                    try await Task.sleep(for: .seconds(1))
-                }
+            let after = try await eventually(.seconds(120), "every node fresh after the restart", every: .seconds(1)) {
+                let seen = try await Self.nodes(url, token: admin, since: back)
+                return seen.fresh == 1000 ? seen : nil
             }
             #expect(after.total == 1000 && after.fresh == 1000)
-            let ready = try await withTimeout(.seconds(30), "ready again") {
-                while true {
-                    let ready = try await httpGet("\(url)/readyz")
-                    if ready.status == 200 { return ready.body }
-                    try await Task.sleep(for: .milliseconds(250))
-                }
-            }
+            let ready = try await readyBody(url, within: .seconds(30))
             #expect(ready.hasPrefix("ok"))
             let metrics = try await httpGet("\(url)/metrics").body
             func value(_ name: String) -> Double? {

@@ -29,18 +29,16 @@ struct MetricsAPIController {
         router.get("/apis/metrics.k8s.io/v1beta1") { request, _ in try self.discovery(request, Self.resourceList) }
         router.get("/apis/metrics.k8s.io/v1beta1/nodes") { request, _ in try self.nodes(request, name: nil) }
         router.get("/apis/metrics.k8s.io/v1beta1/nodes/:name") { request, context in
-            try self.nodes(request, name: try Self.path(context, "name"))
+            try self.nodes(request, name: context.parameters.get("name"))
         }
         router.get("/apis/metrics.k8s.io/v1beta1/pods") { request, _ in try self.pods(request, namespace: nil, name: nil) }
         router.get("/apis/metrics.k8s.io/v1beta1/namespaces/:namespace/pods") { request, context in
-            try self.pods(request, namespace: try Self.path(context, "namespace"), name: nil)
+            try self.pods(request, namespace: context.parameters.get("namespace"), name: nil)
         }
         router.get("/apis/metrics.k8s.io/v1beta1/namespaces/:namespace/pods/:name") { request, context in
-            try self.pods(request, namespace: try Self.path(context, "namespace"), name: try Self.path(context, "name"))
+            try self.pods(request, namespace: context.parameters.get("namespace"), name: context.parameters.get("name"))
         }
     }
-
-    static func path(_ context: APIContext, _ name: String) throws -> String? { context.parameters.get(name) }
 
     /// The path's parameters, checked against their documented schemas (a 400 otherwise).
     static func checkPath(namespace: String?, name: String?) throws {
