@@ -43,6 +43,8 @@ public struct APIConfiguration: Sendable {
     public var clusterName = ""
     /// `--prices`: the allocation API shows costs only with a table.
     public var prices: PriceTable?
+    /// `--tls-cert-file`/`--tls-private-key-file`: HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP.
+    public var tls: ServingCertificates?
     /// The clock of the accounting APIs (tests fix it).
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -124,12 +126,12 @@ public func buildApplication(_ configuration: APIConfiguration, logger: Logger) 
     let router = buildRouter(configuration, logger: logger)
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(webSocketRouter: router),
+        server: configuration.tls.map { .secure(certificates: $0, webSocketRouter: router) } ?? .http1WebSocketUpgrade(webSocketRouter: router),
         configuration: .init(address: .hostname(configuration.address.host, port: configuration.address.port), serverName: configuration.serverName),
         onServerRunning: { channel in
             let bound = ListenAddress(host: channel.localAddress?.ipAddress ?? configuration.address.host,
                                       port: channel.localAddress?.port ?? configuration.address.port)
-            let url = "http://\(bound)"
+            let url = "\(configuration.tls == nil ? "http" : "https")://\(bound)"
             logger.info("http listening", metadata: ["url": "\(url)"])
         },
         logger: logger

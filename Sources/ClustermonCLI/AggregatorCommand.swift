@@ -22,6 +22,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         .init("KUBECONFIG", "kubeconfig"), .init("KUBE_CONTEXT", "context"), .init("API_TOKEN_FILE", "api-token-file"), .init("API_CA", "api-ca"), .init("API_INSECURE_TLS", "api-insecure-tls", isSwitch: true),
         .init("VERIFY_INTERVAL", "verify-interval"), .init("OWNER_LABEL", "owner-label"),
         .init("RATE_LIMIT", "rate-limit"), .init("RATE_LIMIT_PERIOD", "rate-limit-period"),
+        .init("TLS_CERT_FILE", "tls-cert-file"), .init("TLS_PRIVATE_KEY_FILE", "tls-private-key-file"),
     ] + ServingOptions.environment + NATSOptions.environment + LoggingOptions.environment
 
     @Option(name: [.customLong("addr"), .customLong("addr", withSingleDash: true)],
@@ -63,6 +64,12 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "Deployment heartbeat: the rate limit's window. (env RATE_LIMIT_PERIOD)")
     var rateLimitPeriod = GoDuration(.seconds(3600))
 
+    @Option(help: "Serve the HTTP API over HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain; re-read when it changes. Needs --tls-private-key-file. (env TLS_CERT_FILE)")
+    var tlsCertFile: String?
+
+    @Option(help: "The PEM private key of --tls-cert-file; re-read with it. (env TLS_PRIVATE_KEY_FILE)")
+    var tlsPrivateKeyFile: String?
+
     @Option(name: [.customLong("log-source"), .customLong("log-source", withSingleDash: true)],
             help: "The `source` written into published cluster events. (env LOG_SOURCE)")
     var logSource = "cluster-monitor"
@@ -87,6 +94,12 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         var config = try APIServerConfig.inCluster(environment: environment)
         if apiInsecureTls { config.tls.insecureSkipVerify = true }
         return config
+    }
+
+    func validate() throws {
+        if (tlsCertFile ?? "").isEmpty != (tlsPrivateKeyFile ?? "").isEmpty {
+            throw ValidationError("--tls-cert-file and --tls-private-key-file go together")
+        }
     }
 
     func run() async throws {
@@ -132,10 +145,18 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
             heartbeatToken: environment["AUTH_TOKEN_BASIC"], heartbeatRateLimit: rateLimit, heartbeatRatePeriod: rateLimitPeriod.duration)
         try serving.serve(refresher, history: history, refresh: refresh.duration, environment: ProcessInfo.processInfo.environment, in: &api)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: cluster), .init(service: events), .init(service: StreamSetupService(publisher: events, logger: logger)),
+            .init(service: ingest), .init(service: refresher)]
+        if let tlsCertFile, let tlsPrivateKeyFile, !tlsCertFile.isEmpty {
+            let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, logger: logger)
+            api.tls = certificates
+            services.append(.init(service: CertificateReloadService(certificates: certificates)))
+        }
         let http = buildApplication(api, logger: logger)
+        services.append(.init(service: http))
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: cluster), .init(service: events), .init(service: StreamSetupService(publisher: events, logger: logger)),
-                       .init(service: ingest), .init(service: refresher), .init(service: http)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))

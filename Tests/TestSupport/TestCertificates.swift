@@ -21,6 +21,23 @@ public struct TestCertificates: Sendable {
         return directory.appendingPathComponent("other.crt").path
     }
 
+    /// A new serving certificate for 127.0.0.1/localhost with this common name, signed by
+    /// the test CA, written to `certificate` and `key` (replacing them: a rotation).
+    public func issue(commonName: String, certificate: String, key: String) throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-issue-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                          "-keyout", "new.key", "-out", "new.csr", "-subj", "/CN=\(commonName)"], in: work)
+        try Self.openssl(["x509", "-req", "-in", "new.csr", "-CA", caCertificate, "-CAkey", directory.appendingPathComponent("ca.key").path,
+                          "-CAcreateserial", "-CAserial", work.appendingPathComponent("ca.srl").path,
+                          "-out", "new.crt", "-days", "2", "-extfile", directory.appendingPathComponent("san.ext").path], in: work)
+        // Key first, certificate last: the reader sees a mismatched pair in between, as
+        // with a real rotation, and must keep the old pair until both are new.
+        try Data(contentsOf: work.appendingPathComponent("new.key")).write(to: URL(fileURLWithPath: key), options: .atomic)
+        try Data(contentsOf: work.appendingPathComponent("new.crt")).write(to: URL(fileURLWithPath: certificate), options: .atomic)
+    }
+
     static func make() throws -> TestCertificates {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

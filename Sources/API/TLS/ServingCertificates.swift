@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import Metrics
+import NIOHTTP2
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// The API's serving certificate and key (`--tls-cert-file`, `--tls-private-key-file`),
+/// re-read when the files change: cert-manager, or a kubelet updating a mounted Secret,
+/// replaces them in place. Every new connection takes the newest good pair; connections
+/// already open keep the one they shook hands with, so a rotation drops nothing.
+public final class ServingCertificates: Sendable {
+    public let certificatePath: String
+    public let keyPath: String
+    private let state: Mutex<Loaded>
+    private let logger: Logger
+    private let reloads = Counter(label: "clustermon_tls_certificate_reloads_total", dimensions: [("outcome", "reloaded")])
+    private let failures = Counter(label: "clustermon_tls_certificate_reloads_total", dimensions: [("outcome", "failed")])
+    private let notAfter = Gauge(label: "clustermon_tls_certificate_not_after_seconds")
+
+    private struct Loaded: @unchecked Sendable {
+        // NIOSSLContext is thread-safe once built (swift-nio-ssl documents it as Sendable).
+        var context: NIOSSLContext
+        var files: Data
+    }
+
+    /// What a reload found.
+    public enum Outcome: Equatable, Sendable {
+        case unchanged, reloaded
+        /// The files changed but do not make a usable pair (half-written, a key of another
+        /// certificate): the previous pair stays in use.
+        case failed(String)
+    }
+
+    /// Reads and checks both files; a bad pair at start is an error (the process stops with it).
+    public init(certificatePath: String, keyPath: String, logger: Logger) throws {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.logger = logger
+        let files = try Self.read(certificatePath, keyPath)
+        let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath)
+        self.state = Mutex(Loaded(context: context, files: files.certificate + files.key))
+        notAfter.record(expiry)
+    }
+
+    /// The context new connections use.
+    public var context: NIOSSLContext { state.withLock { $0.context } }
+
+    /// Re-reads the files; a changed, valid pair replaces the context.
+    @discardableResult
+    public func reload() -> Outcome {
+        let files: (certificate: Data, key: Data)
+        do {
+            files = try Self.read(certificatePath, keyPath)
+        } catch {
+            return failed("\(error)")
+        }
+        let joined = files.certificate + files.key
+        if state.withLock({ $0.files == joined }) { return .unchanged }
+        do {
+            let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath)
+            state.withLock { $0 = Loaded(context: context, files: joined) }
+            notAfter.record(expiry)
+            reloads.increment()
+            logger.info("tls certificate reloaded", metadata: ["cert": "\(certificatePath)", "not_after": "\(Date(timeIntervalSince1970: TimeInterval(expiry)))"])
+            return .reloaded
+        } catch {
+            return failed("\(error)")
+        }
+    }
+
+    private func failed(_ reason: String) -> Outcome {
+        failures.increment()
+        logger.error("tls certificate reload failed; the previous certificate stays in use", metadata: ["cert": "\(certificatePath)", "error": "\(reason)"])
+        return .failed(reason)
+    }
+
+    static func read(_ certificatePath: String, _ keyPath: String) throws -> (certificate: Data, key: Data) {
+        func contents(_ path: String, _ what: String) throws -> Data {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ServingTLSError("cannot read the \(what) \(path)")
+            }
+            return data
+        }
+        return (try contents(certificatePath, "TLS certificate"), try contents(keyPath, "TLS private key"))
+    }
+
+    /// A server context offering HTTP/2 and HTTP/1.1 by ALPN, TLS 1.2 at least.
+    static func context(files: (certificate: Data, key: Data), certificatePath: String, keyPath: String) throws -> (NIOSSLContext, Int) {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMBytes(Array(files.certificate))
+        } catch {
+            throw ServingTLSError("\(certificatePath) is not a PEM certificate chain: \(error)")
+        }
+        guard let leaf = chain.first else { throw ServingTLSError("\(certificatePath) holds no certificate") }
+        let key: NIOSSLPrivateKey
+        do {
+            key = try NIOSSLPrivateKey(bytes: Array(files.key), format: .pem)
+        } catch {
+            throw ServingTLSError("\(keyPath) is not a PEM private key: \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = NIOHTTP2SupportedALPNProtocols
+        do {
+            // BoringSSL refuses a key that is not the leaf certificate's here.
+            return (try NIOSSLContext(configuration: configuration), Int(leaf.notValidAfter))
+        } catch {
+            throw ServingTLSError("\(certificatePath) and \(keyPath) do not make a TLS context (is the key the certificate's?): \(error)")
+        }
+    }
+}
+
+public struct ServingTLSError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Re-reads the serving certificate every `interval` until shutdown.
+public struct CertificateReloadService: Service {
+    let certificates: ServingCertificates
+    let interval: Duration
+
+    public init(certificates: ServingCertificates, interval: Duration = .seconds(2)) {
+        self.certificates = certificates
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            certificates.reload()
+        }
+    }
+}
