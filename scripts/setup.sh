@@ -4,7 +4,9 @@
 # only what is missing. Needs root or sudo when something is missing.
 set -euo pipefail
 
-packages=(libnats-dev nats-server libsqlite3-dev zlib1g-dev protobuf-compiler pkg-config openssl)
+packages=(libnats-dev nats-server libsqlite3-dev zlib1g-dev libsnappy-dev protobuf-compiler pkg-config openssl)
+# The tests also run a real Prometheus (scraping, remote write, promtool) and VictoriaMetrics.
+[ "${1:-}" = "--tests" ] && packages+=(prometheus victoria-metrics)
 
 command -v swift >/dev/null || { echo "setup: the Swift toolchain is not on PATH (https://swift.org/install)" >&2; exit 2; }
 

@@ -105,6 +105,9 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     if let samples = configuration.nodeSamples {
         MetricsAPIController(samples: samples, cluster: configuration.cluster, auth: auth, visibility: visibility,
                              now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
+        let edges = configuration.graph.map { graph in { @Sendable in graph.cumulativeEdges() } }
+        ResourceMetricsController(metrics: ResourceMetrics(samples: samples, edges: edges), auth: auth,
+                                  now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
     }
     if let graph = configuration.graph {
         GraphController(graph: graph, history: configuration.history, auth: auth, visibility: visibility, limiter: streams,

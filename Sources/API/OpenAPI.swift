@@ -190,6 +190,8 @@ public enum OpenAPI {
                          auth: .user, feature: .history, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
         let metricsAPI = "metrics.k8s.io/v1beta1 as metrics-server serves it (kubectl top, the HPA), from the agents' latest snapshots; errors are Kubernetes Status objects"
         ops += [
+            .init("get", "/metrics/resource", "The kubelet's resource metrics (node_, pod_, container_cpu_usage_seconds_total, _memory_working_set_bytes, container_start_time_seconds) for every node, pod and container, with a node label and the agents' sample timestamps, and the dependency graph's edges as counters (clustermon_edge_*): Prometheus text format.",
+                  auth: .admin, feature: .metricsAPI, produces: "text/plain", statuses: [200, 400, 401, 403]),
             .init("get", "/apis", "API discovery: the groups served (metrics.k8s.io).", auth: .user, feature: .metricsAPI, schema: "APIGroupList", statuses: [200, 400, 401], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io", "API discovery: the metrics.k8s.io group.", auth: .user, feature: .metricsAPI, schema: "APIGroup", statuses: [200, 400, 401], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io/v1beta1", "API discovery: nodes and pods.", auth: .user, feature: .metricsAPI, schema: "APIResourceList", statuses: [200, 400, 401], errorSchema: "Status"),

@@ -369,15 +369,21 @@ public final class ConnectionGraph: Sendable {
         edgeGauge.record(view.edges.count)
         // History keeps each edge's cumulative counters (bytes, connections opened,
         // retransmits) and its open connections, once per refresh.
-        let history = state.withLock { state -> [EdgeHistory] in
+        let history = cumulativeEdges()
+        buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        return (view, history)
+    }
+
+    /// Every edge's cumulative counters since this process first saw it (bytes, connections
+    /// opened, retransmits) and its open connections, as of the latest refresh.
+    public func cumulativeEdges() -> [EdgeHistory] {
+        state.withLock { state in
             var active: [UInt32: Int] = [:]
             for node in state.nodes.values { for (id, count) in node.active { active[id, default: 0] += Int(count) } }
             return state.cumulative.compactMap { id, totals in
                 state.edgeKeys[Int(id)].map { EdgeHistory(key: $0, totals: totals, active: active[id] ?? 0) }
             }
         }
-        buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
-        return (view, history)
     }
 
     /// The live graph of the latest refresh over a window (seconds, clamped to the longest

@@ -13,6 +13,8 @@ public struct ContainerSample: Sendable, Equatable {
     public var cpuNanocores: UInt64? = nil
     /// Working set bytes.
     public var memoryBytes: UInt64? = nil
+    /// When this instance started (Unix seconds), as the kubelet reports it.
+    public var startedAt: Double? = nil
 }
 
 /// One pod of one node's latest snapshot, with its CPU rate already computed.
@@ -55,6 +57,9 @@ public struct NodeSample: Sendable {
     public var cpuCores: Double?
     public var cpuBusyNanoseconds: UInt64
     public var cpuTotalNanoseconds: UInt64
+    /// The node's cumulative CPU time (core-nanoseconds): the kubelet's, else /proc/stat's
+    /// busy time; nil when neither is known.
+    public var cpuCoreNanoseconds: UInt64? = nil
     public var memoryUsedBytes: UInt64?
     public var memoryTotalBytes: UInt64
     public var diskUsedBytes: UInt64?
@@ -128,6 +133,8 @@ public final class ClusterState: Sendable {
             windowSeconds: elapsed > 0 ? elapsed : (batch.intervalMs > 0 ? Double(batch.intervalMs) / 1000 : 10),
             cpuCount: Int(node.cpuCount), cpuCores: cores,
             cpuBusyNanoseconds: node.cpuBusyNanoseconds, cpuTotalNanoseconds: node.cpuTotalNanoseconds,
+            cpuCoreNanoseconds: usage.hasCpuUsageCoreNanoseconds ? usage.cpuUsageCoreNanoseconds
+                : node.cpuBusyNanoseconds > 0 ? node.cpuBusyNanoseconds : nil,
             memoryUsedBytes: memoryUsed, memoryTotalBytes: node.memoryTotalBytes,
             diskUsedBytes: fs.flatMap { $0.hasUsedBytes ? $0.usedBytes : nil },
             diskCapacityBytes: fs.flatMap { $0.hasCapacityBytes ? $0.capacityBytes : nil },
@@ -170,7 +177,8 @@ public final class ClusterState: Sendable {
                 name: container.name, isInit: container.init_p, restartCount: Int(container.restartCount),
                 oomKilled: container.stateReason == "OOMKilled" || container.lastTerminationReason == "OOMKilled",
                 cpuCoreNanoseconds: containerCounter, cpuNanocores: containerRate,
-                memoryBytes: container.usage.hasMemoryWorkingSetBytes ? container.usage.memoryWorkingSetBytes : nil))
+                memoryBytes: container.usage.hasMemoryWorkingSetBytes ? container.usage.memoryWorkingSetBytes : nil,
+                startedAt: container.hasStartedAt ? seconds(container.startedAt) : nil))
         }
         return sample
     }

@@ -56,7 +56,7 @@ public struct JSONWriter: Sendable {
     }
 
     /// Decimal digits without a String in between.
-    static func appendDigits(_ number: UInt64, to bytes: inout [UInt8]) {
+    public static func appendDigits(_ number: UInt64, to bytes: inout [UInt8]) {
         if number < 10 { bytes.append(UInt8(ascii: "0") + UInt8(number)); return }
         // At most 20 digits, written backwards into a stack buffer.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in

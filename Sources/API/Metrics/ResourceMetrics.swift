@@ -1,0 +1,181 @@
+import Aggregator
+import Hummingbird
+import Kubernetes
+import Metrics
+import NIOCore
+import Synchronization
+
+/// `GET /metrics/resource`: the kubelet's resource metrics for every node, pod and container
+/// of the cluster in one Prometheus text exposition (one scrape of the aggregator instead of
+/// one per kubelet), with a `node` label and the agents' sample timestamps, and the
+/// dependency graph's edges as counters.
+///
+/// Each node's lines are rendered once per agent snapshot and kept until the next one, so
+/// a scrape renders only the nodes that reported since the previous scrape and sends the
+/// rest from the cache, without copying: the body is the kept buffers in family order.
+final class ResourceMetrics: Sendable {
+    let samples: @Sendable () -> [NodeSample]
+    let edges: (@Sendable () -> [EdgeHistory])?
+    private let cache = Mutex<[String: NodeLines]>([:])
+    private let renderTimer = Timer(label: "clustermon_resource_metrics_render_seconds")
+
+    init(samples: @escaping @Sendable () -> [NodeSample], edges: (@Sendable () -> [EdgeHistory])?) {
+        self.samples = samples
+        self.edges = edges
+    }
+
+    /// One node's lines per family, for the snapshot they were rendered from.
+    struct NodeLines: @unchecked Sendable {
+        // ByteBuffer is a value type with copy-on-write storage; these are never mutated.
+        var agentInstance: String
+        var sequence: UInt64
+        var families: [ByteBuffer]
+    }
+
+    /// The exposition as buffers, in order; nodes whose agent has been silent for three
+    /// intervals are left out (as metrics.k8s.io leaves them out).
+    func render(now: Double) -> [ByteBuffer] {
+        let started = ContinuousClock.now
+        let nodes = samples().filter { !MetricsAPIController.stale($0, now: now) }.sorted { $0.name < $1.name }
+        let kept = cache.withLock { $0 }
+        var fresh: [String: NodeLines] = [:]
+        fresh.reserveCapacity(nodes.count)
+        for node in nodes {
+            if let lines = kept[node.name], lines.agentInstance == node.agentInstance, lines.sequence == node.sequence {
+                fresh[node.name] = lines
+            } else {
+                fresh[node.name] = Self.lines(node)
+            }
+        }
+        // Departed nodes leave the cache with this swap.
+        cache.withLock { $0 = fresh }
+        var body: [ByteBuffer] = []
+        body.reserveCapacity(ResourceFamily.allCases.count * (nodes.count + 1) + EdgeSeries.families.count)
+        for family in ResourceFamily.allCases {
+            body.append(ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"))
+            for node in nodes {
+                if let buffer = fresh[node.name]?.families[family.rawValue], buffer.readableBytes > 0 { body.append(buffer) }
+            }
+        }
+        if let edges { body.append(contentsOf: Self.edgeLines(edges())) }
+        renderTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        return body
+    }
+
+    /// The response: `text/plain; version=0.0.4`, as Prometheus' classic text format.
+    func response(now: Double) -> Response {
+        let body = render(now: now)
+        let length = body.reduce(0) { $0 + $1.readableBytes }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .contentLength: String(length)],
+                        body: ResponseBody(contentsOf: body))
+    }
+
+    // MARK: - Rendering
+
+    static func lines(_ node: NodeSample) -> NodeLines {
+        var families = [[UInt8]](repeating: [], count: ResourceFamily.allCases.count)
+        let timestamp = Int64((node.collectedAt * 1000).rounded())
+        let nodeLabel = label("node", node.name)
+        // The namespace and pod labels of the pod being walked, built once per pod.
+        var current: (namespace: String, pod: String, labels: [UInt8])?
+        ResourceSeries.visit(node) { family, namespace, pod, container, value in
+            var bytes = families[family.rawValue]
+            families[family.rawValue] = []
+            bytes += family.name.utf8
+            bytes.append(UInt8(ascii: "{"))
+            if let container { bytes += label("container", container); bytes.append(UInt8(ascii: ",")) }
+            if let namespace, let pod {
+                if current?.namespace != namespace || current?.pod != pod {
+                    current = (namespace, pod, label("namespace", namespace) + [UInt8(ascii: ",")] + nodeLabel + [UInt8(ascii: ",")] + label("pod", pod))
+                }
+                bytes += current!.labels
+            } else {
+                bytes += nodeLabel
+            }
+            bytes += "} ".utf8
+            switch value {
+            case .nanoseconds(let n): appendSeconds(nanoseconds: n, to: &bytes)
+            case .count(let n): JSONWriter.appendDigits(n, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: " "))
+            JSONWriter.appendDigits(UInt64(max(timestamp, 0)), to: &bytes)
+            bytes.append(UInt8(ascii: "\n"))
+            families[family.rawValue] = bytes
+        }
+        return NodeLines(agentInstance: node.agentInstance, sequence: node.sequence, families: families.map { ByteBuffer(bytes: $0) })
+    }
+
+    static func edgeLines(_ edges: [EdgeHistory]) -> [ByteBuffer] {
+        let labelled = edges.map { edge -> (labels: [UInt8], edge: EdgeHistory) in
+            var labels: [UInt8] = []
+            for (index, (name, value)) in EdgeSeries.labels(edge.key).enumerated() {
+                if index > 0 { labels.append(UInt8(ascii: ",")) }
+                labels += label(name, value)
+            }
+            return (labels, edge)
+        }.sorted { $0.labels.lexicographicallyPrecedes($1.labels) }
+        return EdgeSeries.families.map { family in
+            var bytes = Array("# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n".utf8)
+            for (labels, edge) in labelled {
+                bytes += family.name.utf8
+                bytes.append(UInt8(ascii: "{"))
+                bytes += labels
+                bytes += "} ".utf8
+                JSONWriter.appendDigits(family.value(edge), to: &bytes)
+                bytes.append(UInt8(ascii: "\n"))
+            }
+            return ByteBuffer(bytes: bytes)
+        }
+    }
+
+    static func label(_ name: String, _ value: String) -> [UInt8] {
+        Array(name.utf8) + [UInt8(ascii: "="), UInt8(ascii: "\"")] + escaped(value) + [UInt8(ascii: "\"")]
+    }
+
+    /// A label value as the text format wants it: `\`, `"` and newlines escaped.
+    static func escaped(_ value: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            default: out.append(byte)
+            }
+        }
+        return out
+    }
+
+    /// Nanoseconds as exact decimal seconds (`36.205284112`, `7`): no float rounding, so
+    /// `rate()` over the exposition is the counters' own.
+    static func appendSeconds(nanoseconds: UInt64, to bytes: inout [UInt8]) {
+        JSONWriter.appendDigits(nanoseconds / 1_000_000_000, to: &bytes)
+        var fraction = nanoseconds % 1_000_000_000
+        guard fraction > 0 else { return }
+        var width = 9
+        while fraction % 10 == 0 { fraction /= 10; width -= 1 }
+        bytes.append(UInt8(ascii: "."))
+        var digits: [UInt8] = []
+        JSONWriter.appendDigits(fraction, to: &digits)
+        bytes += [UInt8](repeating: UInt8(ascii: "0"), count: width - digits.count)
+        bytes += digits
+    }
+}
+
+/// The route of `/metrics/resource`: admins only (a Prometheus scrape config's
+/// `authorization` with an admin JWT), as the figures of every tenant are in it.
+struct ResourceMetricsController {
+    let metrics: ResourceMetrics
+    let auth: Authenticator
+    /// Unix seconds.
+    let now: @Sendable () -> Double
+
+    func addRoutes(to router: Router<APIContext>) {
+        router.get("/metrics/resource") { request, _ -> Response in
+            _ = try self.auth.admin(request)
+            _ = try request.checkedQuery([])
+            return self.metrics.response(now: self.now())
+        }
+    }
+}

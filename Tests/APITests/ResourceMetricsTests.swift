@@ -1,0 +1,140 @@
+import Aggregator
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Prometheus
+import Testing
+import TestSupport
+import Wire
+@testable import API
+
+private let secret = "resource-metrics-secret-of-32-byte"
+private let verifier = JWTVerifier(secret: secret)
+
+/// `/metrics/resource`: the kubelet's names for every node, pod and container, exact values,
+/// the agents' timestamps, admins only, and each node rendered once per snapshot.
+@Suite("/metrics/resource")
+struct ResourceMetricsTests {
+    static let collected: Int64 = 1_796_000_010_250
+
+    /// n1: a pod with a main container (started at a known time), a sidecar and an init
+    /// container; n2's agent has been silent for 100 s (stale).
+    static func batch(node: String = "n1", sequence: UInt64 = 1, time: Int64 = collected, mainCPU: UInt64 = 12_345_678_901) -> Agent_V1_Batch {
+        var batch = snapshotBatch(node: node, time: time, pods: [
+            PodSnapshot(namespace: "compute-u1-web", name: "web-0", uid: "w0", containers: [
+                ContainerSnapshot(name: "main", id: "c1", cpu: mainCPU, memory: 1_460_756_480),
+                ContainerSnapshot(name: "sidecar", id: "c2", cpu: 7_000_000_000, memory: 2 << 20),
+                ContainerSnapshot(name: "init", id: "c0", cpu: 1_000_000, memory: 1),
+            ]),
+        ])
+        batch.agentInstance = "agent-\(node)"
+        batch.sequence = sequence
+        batch.intervalMs = 10_000
+        batch.node.usage.cpuUsageCoreNanoseconds = 1_000_000_000_001
+        batch.node.usage.memoryWorkingSetBytes = 8 << 30
+        batch.pods[0].usage.cpuUsageCoreNanoseconds = 20_000_000_000
+        batch.pods[0].usage.memoryWorkingSetBytes = 1_462_853_632
+        batch.pods[0].containers[0].startedAt = .with { $0.seconds = 1_795_999_000 }
+        batch.pods[0].containers[2].init_p = true
+        return batch
+    }
+
+    static func configuration(_ state: ClusterState) -> APIConfiguration {
+        var configuration = APIConfiguration(address: .init(host: "127.0.0.1", port: 0), registry: PrometheusCollectorRegistry(), jwtSecret: secret)
+        configuration.nodeSamples = { state.snapshot() }
+        return configuration
+    }
+
+    @Test func theKubeletsNamesWithExactValuesForAdminsOnly() async throws {
+        let state = ClusterState()
+        let now = Date().timeIntervalSince1970
+        state.ingest(Self.batch(), receivedAt: now)
+        state.ingest(Self.batch(node: "n2"), receivedAt: now - 100)
+        let app = Application(router: buildRouter(Self.configuration(state)))
+        let admin = try verifier.sign(userID: "root", isAdmin: true, ttl: .seconds(600))
+        let user = try verifier.sign(userID: "u1", isAdmin: false, ttl: .seconds(600))
+        try await app.test(.router) { client in
+            let body = try await client.execute(uri: "/metrics/resource", method: .get, headers: [.authorization: "Bearer \(admin)"]) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+                #expect(response.headers[.contentLength] == String(response.body.readableBytes))
+                return String(buffer: response.body)
+            }
+            let t = Self.collected
+            let pod = #"namespace="compute-u1-web",node="n1",pod="web-0""#
+            let expected = """
+                # HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds
+                # TYPE container_cpu_usage_seconds_total counter
+                container_cpu_usage_seconds_total{container="main",\(pod)} 12.345678901 \(t)
+                container_cpu_usage_seconds_total{container="sidecar",\(pod)} 7 \(t)
+                # HELP container_memory_working_set_bytes [STABLE] Current working set of the container in bytes
+                # TYPE container_memory_working_set_bytes gauge
+                container_memory_working_set_bytes{container="main",\(pod)} 1460756480 \(t)
+                container_memory_working_set_bytes{container="sidecar",\(pod)} 2097152 \(t)
+                # HELP container_start_time_seconds [STABLE] Start time of the container since unix epoch in seconds
+                # TYPE container_start_time_seconds gauge
+                container_start_time_seconds{container="main",\(pod)} 1795999000 \(t)
+                # HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds
+                # TYPE node_cpu_usage_seconds_total counter
+                node_cpu_usage_seconds_total{node="n1"} 1000.000000001 \(t)
+                # HELP node_memory_working_set_bytes [STABLE] Current working set of the node in bytes
+                # TYPE node_memory_working_set_bytes gauge
+                node_memory_working_set_bytes{node="n1"} 8589934592 \(t)
+                # HELP pod_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the pod in core-seconds
+                # TYPE pod_cpu_usage_seconds_total counter
+                pod_cpu_usage_seconds_total{\(pod)} 20 \(t)
+                # HELP pod_memory_working_set_bytes [STABLE] Current working set of the pod in bytes
+                # TYPE pod_memory_working_set_bytes gauge
+                pod_memory_working_set_bytes{\(pod)} 1462853632 \(t)
+
+                """
+            #expect(body == expected, "init containers and the silent node n2 are left out")
+
+            // Prometheus' own linter reads it.
+            let lint = try runCommand("promtool", ["check", "metrics"], input: Data(body.utf8))
+            #expect(lint.status == 0, "\(lint.stdoutText) \(lint.stderr)")
+
+            try await client.execute(uri: "/metrics/resource", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/metrics/resource", method: .get, headers: [.authorization: "Bearer \(user)"]) { response in
+                #expect(response.status == .forbidden)
+                #expect(!String(buffer: response.body).contains("web-0"))
+            }
+            try await client.execute(uri: "/metrics/resource?node=n1", method: .get, headers: [.authorization: "Bearer \(admin)"]) {
+                #expect($0.status == .badRequest)
+            }
+        }
+    }
+
+    @Test func eachNodeIsRenderedOncePerSnapshot() throws {
+        let state = ClusterState()
+        let metrics = ResourceMetrics(samples: { state.snapshot() }, edges: nil)
+        let now = Date().timeIntervalSince1970
+        state.ingest(Self.batch(), receivedAt: now)
+        state.ingest(Self.batch(node: "n2"), receivedAt: now)
+        func text() -> String { metrics.render(now: now).map { String(buffer: $0) }.joined() }
+        let first = metrics.render(now: now)
+        // A second scrape without new snapshots sends the same buffers (not re-rendered).
+        let again = metrics.render(now: now)
+        #expect(first.count == again.count && zip(first, again).allSatisfy { $0 == $1 })
+        // n1 reports again: its lines change, n2's stay.
+        state.ingest(Self.batch(sequence: 2, time: Self.collected + 10_000, mainCPU: 22_345_678_901), receivedAt: now)
+        let after = text()
+        #expect(after.contains(#"container_cpu_usage_seconds_total{container="main",namespace="compute-u1-web",node="n1",pod="web-0"} 22.345678901 1796000020250"#))
+        #expect(after.contains(#"container_cpu_usage_seconds_total{container="main",namespace="compute-u1-web",node="n2",pod="web-0"} 12.345678901 1796000010250"#))
+        // A node that leaves the state leaves the exposition.
+        _ = state.expire(receivedBefore: now + 1)
+        #expect(!text().contains("node=\"n"))
+    }
+
+    @Test func secondsAreExactDecimals() {
+        func text(_ n: UInt64) -> String {
+            var bytes: [UInt8] = []
+            ResourceMetrics.appendSeconds(nanoseconds: n, to: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        #expect(text(0) == "0" && text(1) == "0.000000001" && text(1_500_000_000) == "1.5" && text(10_000_000_000) == "10")
+        #expect(text(UInt64.max) == "18446744073.709551615")
+        #expect(ResourceMetrics.escaped(#"a"b\c"# + "\n") == Array(#"a\"b\\c\n"#.utf8))
+    }
+}
