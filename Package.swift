@@ -53,6 +53,11 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // Snappy from Debian's libsnappy-dev: remote write bodies (block format).
+        .systemLibrary(
+            name: "CSnappy",
+            providers: [.apt(["libsnappy-dev"])]
+        ),
         .target(
             name: "Messaging",
             dependencies: [
@@ -117,7 +122,8 @@ let package = Package(
         .target(
             name: "Aggregator",
             dependencies: [
-                "Wire", "Messaging", "Kubernetes", "TimeSeries",
+                "Wire", "Messaging", "Kubernetes", "TimeSeries", "CSnappy",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
@@ -197,6 +203,7 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: strict

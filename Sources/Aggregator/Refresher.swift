@@ -43,6 +43,8 @@ public final class Refresher: Service {
     let history: HistoryStore?
     let events: (any EventPublisher)?
     public let graph: ConnectionGraph?
+    /// Remote write receivers, fed every refresh; nil without `--remote-write-url`.
+    let remoteWrite: RemoteWriter?
     let configuration: RefreshConfiguration
     let builder = LiveViewBuilder()
     let logger: Logger
@@ -56,7 +58,7 @@ public final class Refresher: Service {
     private let podEventParts = Gauge(label: "clustermon_pod_event_parts")
 
     public init(state: ClusterState, ingest: IngestService?, cluster: (any ClusterView)?, history: HistoryStore?, events: (any EventPublisher)?,
-                graph: ConnectionGraph? = nil, configuration: RefreshConfiguration = .init(), logger: Logger,
+                graph: ConnectionGraph? = nil, remoteWrite: RemoteWriter? = nil, configuration: RefreshConfiguration = .init(), logger: Logger,
                 now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.state = state
         self.ingest = ingest
@@ -64,6 +66,7 @@ public final class Refresher: Service {
         self.history = history
         self.events = events
         self.graph = graph
+        self.remoteWrite = remoteWrite
         self.configuration = configuration
         self.logger = logger
         self.now = now
@@ -121,12 +124,14 @@ public final class Refresher: Service {
             logger.info("nodes dropped from live views: agents silent", metadata: ["nodes": "\(gone.joined(separator: ","))"])
         }
         let number = version.withLock { $0 += 1; return $0 }
-        let view = builder.build(version: number, now: wall, nodes: state.snapshot(), cluster: cluster)
+        let nodes = state.snapshot()
+        let view = builder.build(version: number, now: wall, nodes: nodes, cluster: cluster)
         _ = live.set(LiveFrame(view: view))
         staleNodes.record(view.nodes.filter(\.stale).count)
         livePods.record(view.pods.count)
         if let events { publishEvents(view, tick: tick, to: events) }
         let edges = graph?.refresh(now: wall, version: number, cluster: cluster).history ?? []
+        remoteWrite?.enqueue(nodes: nodes, edges: edges, time: wall)
         buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
         return (view, edges)
     }

@@ -134,12 +134,13 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         let history = try serving.openHistory(defaultDirectory: "/var/lib/clustermon", logger: logger)
         let state = ClusterState()
         let graph = try serving.makeGraph()
+        let remoteWriter = try serving.makeRemoteWriter(logger: logger)
         let ingest = IngestService(bus: subscriber, state: state, graph: graph, history: history, cluster: cluster, maxBatchBytes: max(subscriber.maxPayloadBytes, 1 << 20), logger: logger)
         var refreshConfiguration = serving.refreshConfiguration(interval: refresh.duration)
         refreshConfiguration.source = logSource
         refreshConfiguration.maxEventBytes = publisherConnection.maxPayloadBytes
         let refresher = Refresher(state: state, ingest: ingest, cluster: cluster, history: history, events: events,
-                                  graph: graph, configuration: refreshConfiguration, logger: logger)
+                                  graph: graph, remoteWrite: remoteWriter, configuration: refreshConfiguration, logger: logger)
         var api = APIConfiguration(
             address: addr, registry: registry, readiness: [BusReadiness(bus: subscriber), InformerReadiness(cluster: cluster)],
             cluster: cluster, jwtSecret: environment["JWT_SECRET"], namespaceAccess: NamespaceAccess(ownerLabel: ownerLabel),
@@ -148,6 +149,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: cluster), .init(service: events), .init(service: StreamSetupService(publisher: events, logger: logger)),
             .init(service: ingest), .init(service: refresher)]
+        if let remoteWriter { services.append(.init(service: remoteWriter)) }
         if let tlsCertFile, let tlsPrivateKeyFile, !tlsCertFile.isEmpty {
             let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, logger: logger)
             api.tls = certificates

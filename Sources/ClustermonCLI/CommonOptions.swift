@@ -15,6 +15,11 @@ struct ServingOptions: ParsableArguments {
         .init("KEEP_ALIVE", "keep-alive"), .init("GRAPH_WINDOW", "graph-window"), .init("GRAPH_MAX_WINDOW", "graph-max-window"),
         .init("GRAPH_MAX_CONNECTIONS", "graph-max-connections"), .init("NO_REVERSE_DNS", "no-reverse-dns", isSwitch: true),
         .init("CLUSTER_NAME", "cluster-name"), .init("PRICES", "prices"),
+        .init("HISTORY", "history"), .init("REMOTE_WRITE_URL", "remote-write-url"),
+        .init("REMOTE_WRITE_BEARER_TOKEN_FILE", "remote-write-bearer-token-file"), .init("REMOTE_WRITE_USERNAME", "remote-write-username"),
+        .init("REMOTE_WRITE_PASSWORD_FILE", "remote-write-password-file"), .init("REMOTE_WRITE_HEADER", "remote-write-header"),
+        .init("REMOTE_WRITE_QUEUE_SAMPLES", "remote-write-queue-samples"), .init("REMOTE_WRITE_TIMEOUT", "remote-write-timeout"),
+        .init("REPLICA", "replica"),
     ]
 
     @Option(help: "Directory of the history database (history.sqlite); it survives restarts. (env DATA_DIR)")
@@ -55,6 +60,75 @@ struct ServingOptions: ParsableArguments {
 
     @Option(help: "A JSON price table for the allocation API's costs: {\"cpuCoreHour\", \"ramGiBHour\", \"gpuHour\", \"networkGiB\", \"currency\"}; without it no costs are shown. (env PRICES)")
     var prices: String?
+
+    @Option(help: "Where the history lives: `local` (the SQLite store in --data-dir) or `remote-only` (only the --remote-write-url receivers; no history endpoints). (env HISTORY)")
+    var history: HistoryMode = .local
+
+    @Option(help: "Send every agent snapshot's samples to this Prometheus remote write 1.0 receiver (Prometheus, VictoriaMetrics, Mimir, Thanos); repeatable, or comma-separated. (env REMOTE_WRITE_URL)")
+    var remoteWriteUrl: [String] = []
+
+    @Option(help: "A file whose contents are the remote write receivers' bearer token (re-read per request). (env REMOTE_WRITE_BEARER_TOKEN_FILE)")
+    var remoteWriteBearerTokenFile: String?
+
+    @Option(help: "Basic auth user for the remote write receivers. (env REMOTE_WRITE_USERNAME)")
+    var remoteWriteUsername: String?
+
+    @Option(help: "A file holding the basic auth password of --remote-write-username (re-read per request). (env REMOTE_WRITE_PASSWORD_FILE)")
+    var remoteWritePasswordFile: String?
+
+    @Option(help: "An HTTP header NAME=VALUE sent with every remote write (e.g. X-Scope-OrgID=team-a for Mimir); repeatable. (env REMOTE_WRITE_HEADER)")
+    var remoteWriteHeader: [String] = []
+
+    @Option(help: "Samples queued per remote write receiver while it is slow or away; beyond it the oldest are dropped and counted. (env REMOTE_WRITE_QUEUE_SAMPLES)")
+    var remoteWriteQueueSamples = 1_000_000
+
+    @Option(help: "How long one remote write request may take, connecting included; then it is retried. (env REMOTE_WRITE_TIMEOUT)")
+    var remoteWriteTimeout = GoDuration(.seconds(30))
+
+    @Option(help: "This replica's name: the `replica` label of remote-written series, so that a receiver can de-duplicate replicas; default: the host name (the pod's name). (env REPLICA)")
+    var replica: String?
+
+    /// The remote writer these flags describe; nil without `--remote-write-url`.
+    func makeRemoteWriter(logger: Logger) throws -> RemoteWriter? {
+        let urls = remoteWriteUrl.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+        if history == .remoteOnly && urls.isEmpty {
+            throw ValidationError("--history remote-only needs at least one --remote-write-url")
+        }
+        guard !urls.isEmpty else { return nil }
+        if remoteWriteBearerTokenFile != nil && remoteWriteUsername != nil {
+            throw ValidationError("--remote-write-bearer-token-file and --remote-write-username exclude each other")
+        }
+        if remoteWritePasswordFile != nil && remoteWriteUsername == nil {
+            throw ValidationError("--remote-write-password-file needs --remote-write-username")
+        }
+        guard remoteWriteQueueSamples > 0 else { throw ValidationError("--remote-write-queue-samples must be positive") }
+        var headers: [(name: String, value: String)] = []
+        for header in remoteWriteHeader {
+            guard let equals = header.firstIndex(of: "="), equals != header.startIndex,
+                  header[..<equals].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw ValidationError("--remote-write-header \(header): expected NAME=VALUE (e.g. X-Scope-OrgID=team-a)")
+            }
+            headers.append((String(header[..<equals]), String(header[header.index(after: equals)...])))
+        }
+        for secret in [remoteWriteBearerTokenFile, remoteWritePasswordFile].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: secret) {
+            throw ValidationError("cannot read \(secret)")
+        }
+        let targets = try urls.map { url -> RemoteWriteTarget in
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme ?? ""), !(components.host ?? "").isEmpty else {
+                throw ValidationError("--remote-write-url \(RemoteWriteTarget(url: url).displayURL): expected an http(s) URL such as http://prometheus:9090/api/v1/write")
+            }
+            return RemoteWriteTarget(url: url, bearerTokenFile: remoteWriteBearerTokenFile, username: remoteWriteUsername,
+                                     passwordFile: remoteWritePasswordFile, headers: headers)
+        }
+        var configuration = RemoteWriteConfiguration(targets: targets)
+        configuration.cluster = clusterName
+        configuration.replica = replica ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+        configuration.maxQueuedSamples = remoteWriteQueueSamples
+        guard remoteWriteTimeout.duration >= .seconds(1) else { throw ValidationError("--remote-write-timeout must be at least 1s") }
+        configuration.timeout = remoteWriteTimeout.duration
+        logger.info("remote write", metadata: ["urls": "\(targets.map(\.displayURL).joined(separator: ","))", "replica": "\(configuration.replica)"])
+        return RemoteWriter(configuration: configuration, logger: logger)
+    }
 
     /// The price table `--prices` names (read once at start; a bad file stops the start).
     func priceTable() throws -> PriceTable? {
@@ -104,7 +178,7 @@ struct ServingOptions: ParsableArguments {
 
     /// Points the HTTP face at the live views, the graph and the history, with these stream
     /// settings.
-    func serve(_ refresher: Refresher, history: HistoryStore, refresh: Duration, environment: [String: String], in api: inout APIConfiguration) throws {
+    func serve(_ refresher: Refresher, history: HistoryStore?, refresh: Duration, environment: [String: String], in api: inout APIConfiguration) throws {
         api.clusterName = clusterName
         api.prices = try priceTable()
         if let username = environment["API_USERNAME"], let password = environment["API_PASSWORD"], !username.isEmpty, !password.isEmpty {
@@ -120,8 +194,12 @@ struct ServingOptions: ParsableArguments {
         api.keepAlive = keepAlive.duration
     }
 
-    /// Opens (creating the directory) `<data-dir>/history.sqlite`.
-    func openHistory(defaultDirectory: String, logger: Logger) throws -> HistoryStore {
+    /// Opens (creating the directory) `<data-dir>/history.sqlite`; nil with `--history remote-only`.
+    func openHistory(defaultDirectory: String, logger: Logger) throws -> HistoryStore? {
+        guard history == .local else {
+            logger.info("no local history: --history remote-only")
+            return nil
+        }
         let directory = dataDir ?? defaultDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("history.sqlite")
@@ -129,6 +207,12 @@ struct ServingOptions: ParsableArguments {
         logger.info("history opened", metadata: ["path": "\(path)"])
         return store
     }
+}
+
+/// `--history`: where the history lives.
+enum HistoryMode: String, ExpressibleByArgument, Sendable {
+    case local
+    case remoteOnly = "remote-only"
 }
 
 /// A size with Kubernetes suffixes (`512Mi`, `8Gi`, `10G`) or plain bytes.

@@ -63,15 +63,17 @@ struct Dev: AsyncParsableCommand, EnvironmentConfigurable {
         let secret = try Self.jwtSecret(environment: ProcessInfo.processInfo.environment, directory: dataDirectory, logger: logger)
         let state = ClusterState()
         let graph = try serving.makeGraph()
+        let remoteWriter = try serving.makeRemoteWriter(logger: logger)
         let ingest = IngestService(bus: bus, state: state, graph: graph, history: history, logger: logger)
         let refresher = Refresher(state: state, ingest: ingest, cluster: nil, history: history, events: bus,
-                                  graph: graph, configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
+                                  graph: graph, remoteWrite: remoteWriter, configuration: serving.refreshConfiguration(interval: refresh.duration), logger: logger)
         var api = APIConfiguration(address: addr, registry: registry, readiness: [BusReadiness(bus: bus)], jwtSecret: secret)
         try serving.serve(refresher, history: history, refresh: refresh.duration, environment: ProcessInfo.processInfo.environment, in: &api)
         let http = buildApplication(api, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: bus), .init(service: ingest), .init(service: agent), .init(service: refresher), .init(service: http),
         ]
+        if let remoteWriter { services.append(.init(service: remoteWriter)) }
         if simulate > 0 {
             let simulation = SimulatedNodes.Configuration(nodes: simulate, podsPerNode: simulatePods, interval: interval.duration)
             services.append(.init(service: SimulatedNodes(configuration: simulation, bus: bus, logger: logger)))
