@@ -224,6 +224,7 @@ let package = Package(
         .testTarget(name: "AggregatorTests", dependencies: [
             "Aggregator", "TimeSeries", "Kubernetes", "Messaging", "Wire", "TestSupport",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .testTarget(name: "APITests", dependencies: [
             "API", "Kubernetes", "Aggregator", "Messaging", "Wire", "TestSupport",

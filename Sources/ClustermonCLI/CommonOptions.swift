@@ -19,7 +19,7 @@ struct ServingOptions: ParsableArguments {
         .init("REMOTE_WRITE_BEARER_TOKEN_FILE", "remote-write-bearer-token-file"), .init("REMOTE_WRITE_USERNAME", "remote-write-username"),
         .init("REMOTE_WRITE_PASSWORD_FILE", "remote-write-password-file"), .init("REMOTE_WRITE_HEADER", "remote-write-header"),
         .init("REMOTE_WRITE_QUEUE_SAMPLES", "remote-write-queue-samples"), .init("REMOTE_WRITE_TIMEOUT", "remote-write-timeout"),
-        .init("REPLICA", "replica"),
+        .init("REPLICA", "replica"), .init("REMOTE_WRITE_REPLICA_LABEL", "remote-write-replica-label"),
     ]
 
     @Option(help: "Directory of the history database (history.sqlite); it survives restarts. (env DATA_DIR)")
@@ -88,6 +88,9 @@ struct ServingOptions: ParsableArguments {
     @Option(help: "This replica's name: the `replica` label of remote-written series, so that a receiver can de-duplicate replicas; default: the host name (the pod's name). (env REPLICA)")
     var replica: String?
 
+    @Option(help: "The name of the replica label on remote-written series (`__replica__` for Mimir's HA tracker); empty: no replica label. (env REMOTE_WRITE_REPLICA_LABEL)")
+    var remoteWriteReplicaLabel = "replica"
+
     /// The remote writer these flags describe; nil without `--remote-write-url`.
     func makeRemoteWriter(logger: Logger) throws -> RemoteWriter? {
         let urls = remoteWriteUrl.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
@@ -124,6 +127,10 @@ struct ServingOptions: ParsableArguments {
         configuration.cluster = clusterName
         configuration.replica = replica ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
         configuration.maxQueuedSamples = remoteWriteQueueSamples
+        guard remoteWriteReplicaLabel.isEmpty || remoteWriteReplicaLabel.wholeMatch(of: /[a-zA-Z_][a-zA-Z0-9_]*/) != nil else {
+            throw ValidationError("--remote-write-replica-label \(remoteWriteReplicaLabel): not a Prometheus label name")
+        }
+        configuration.replicaLabel = remoteWriteReplicaLabel
         guard remoteWriteTimeout.duration >= .seconds(1) else { throw ValidationError("--remote-write-timeout must be at least 1s") }
         configuration.timeout = remoteWriteTimeout.duration
         logger.info("remote write", metadata: ["urls": "\(targets.map(\.displayURL).joined(separator: ","))", "replica": "\(configuration.replica)"])

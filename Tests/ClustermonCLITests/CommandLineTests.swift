@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Kubernetes
 import Testing
 @testable import API
@@ -71,5 +72,33 @@ struct CommandLineTests {
         #expect(ListenAddress("[::1]:9000") == ListenAddress(host: "::1", port: 9000))
         #expect(ListenAddress("8080") == nil)
         #expect(ListenAddress(":99999") == nil)
+    }
+}
+
+/// The README lists every flag and environment variable of every command (a user never
+/// reads the source to use clustermon).
+@Suite("README")
+struct ReadmeTests {
+    static let readme: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return (try? String(contentsOf: url.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+    }()
+
+    @Test(arguments: ["dev", "agent", "aggregator", "simulate", "token"])
+    func everyFlagAndVariableIsDocumented(command: String) throws {
+        #expect(!Self.readme.isEmpty)
+        let type = try #require(Clustermon.configuration.subcommands.first { $0.configuration.commandName == command })
+        let help = type.helpMessage(columns: 400)
+        let flags = Set(help.matches(of: /--[a-z0-9][a-z0-9-]*/).map { String($0.output) }).subtracting(["--help", "--version"])
+        #expect(!flags.isEmpty)
+        for flag in flags.sorted() {
+            #expect(Self.readme.contains("`\(flag)`") || Self.readme.contains("`\(flag) ") || Self.readme.contains("`\(flag)=") || Self.readme.contains("`\(flag),"),
+                    "\(command) \(flag) is not in the README")
+        }
+        let variables = Set(help.matches(of: /\(env ([A-Z0-9_]+)\)/).map { String($0.output.1) })
+        for variable in variables.sorted() {
+            #expect(Self.readme.contains("`\(variable)`"), "\(command)'s \(variable) is not in the README")
+        }
     }
 }
