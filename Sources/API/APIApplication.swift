@@ -45,6 +45,8 @@ public struct APIConfiguration: Sendable {
     public var prices: PriceTable?
     /// `--tls-cert-file`/`--tls-private-key-file`: HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP.
     public var tls: ServingCertificates?
+    /// The API server's front proxy (requestheader authentication) on metrics.k8s.io.
+    public var frontProxy: FrontProxyAuth?
     /// The clock of the accounting APIs (tests fix it).
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
@@ -104,7 +106,7 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     }
     if let samples = configuration.nodeSamples {
         MetricsAPIController(samples: samples, cluster: configuration.cluster, auth: auth, visibility: visibility,
-                             now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
+                             frontProxy: configuration.frontProxy, now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
         let edges = configuration.graph.map { graph in { @Sendable in graph.cumulativeEdges() } }
         ResourceMetricsController(metrics: ResourceMetrics(samples: samples, edges: edges), auth: auth,
                                   now: { Date().timeIntervalSince1970 }).addRoutes(to: router)

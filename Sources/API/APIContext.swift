@@ -8,11 +8,15 @@ public struct APIContext: RequestContext, RemoteAddressRequestContext, WebSocket
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
     public let webSocket: WebSocketHandlerReference<APIContext>
+    /// The common name of the client certificate this connection presented and the
+    /// requestheader CA verified (HTTPS with `--requestheader-client-ca-file` only).
+    public let frontProxyPeer: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
         webSocket = .init()
+        frontProxyPeer = PeerNames.shared.name(of: source.channel)
     }
 }
 

@@ -188,23 +188,23 @@ public enum OpenAPI {
                          auth: .user, feature: .history, parameters: allocation, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv"))
         ops.append(.init("post", "/api/v2/allocation", "The allocation API with its parameters as a JSON object (strings; accumulate may be a boolean).",
                          auth: .user, feature: .history, schema: "AllocationResponse", statuses: [200, 400, 401, 403, 422, 500], alsoProduces: "text/csv", requestBody: "AllocationRequest"))
-        let metricsAPI = "metrics.k8s.io/v1beta1 as metrics-server serves it (kubectl top, the HPA), from the agents' latest snapshots; errors are Kubernetes Status objects"
+        let metricsAPI = "metrics.k8s.io/v1beta1 as metrics-server serves it (kubectl top, the HPA), from the agents' latest snapshots; errors are Kubernetes Status objects. Over HTTPS with a requestheader CA, the API server's front proxy may instead name the user (its client certificate, X-Remote-User): the API server then decides by a SubjectAccessReview (403 when denied, 503 when it cannot be asked)"
         ops += [
             .init("get", "/metrics/resource", "The kubelet's resource metrics (node_, pod_, container_cpu_usage_seconds_total, _memory_working_set_bytes, container_start_time_seconds) for every node, pod and container, with a node label and the agents' sample timestamps, and the dependency graph's edges as counters (clustermon_edge_*): Prometheus text format.",
                   auth: .admin, feature: .metricsAPI, produces: "text/plain", statuses: [200, 400, 401, 403]),
-            .init("get", "/apis", "API discovery: the groups served (metrics.k8s.io).", auth: .user, feature: .metricsAPI, schema: "APIGroupList", statuses: [200, 400, 401], errorSchema: "Status"),
-            .init("get", "/apis/metrics.k8s.io", "API discovery: the metrics.k8s.io group.", auth: .user, feature: .metricsAPI, schema: "APIGroup", statuses: [200, 400, 401], errorSchema: "Status"),
-            .init("get", "/apis/metrics.k8s.io/v1beta1", "API discovery: nodes and pods.", auth: .user, feature: .metricsAPI, schema: "APIResourceList", statuses: [200, 400, 401], errorSchema: "Status"),
+            .init("get", "/apis", "API discovery: the groups served (metrics.k8s.io).", auth: .user, feature: .metricsAPI, schema: "APIGroupList", statuses: [200, 400, 401, 403, 503], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io", "API discovery: the metrics.k8s.io group.", auth: .user, feature: .metricsAPI, schema: "APIGroup", statuses: [200, 400, 401, 403, 503], errorSchema: "Status"),
+            .init("get", "/apis/metrics.k8s.io/v1beta1", "API discovery: nodes and pods.", auth: .user, feature: .metricsAPI, schema: "APIResourceList", statuses: [200, 400, 401, 403, 503], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io/v1beta1/nodes", "NodeMetricsList: \(metricsAPI).", auth: .admin, feature: .metricsAPI, parameters: nodeMetricsSelectors,
-                  schema: "K8sNodeMetricsList", statuses: [200, 400, 401, 403], errorSchema: "Status"),
+                  schema: "K8sNodeMetricsList", statuses: [200, 400, 401, 403, 503], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io/v1beta1/nodes/{name}", "NodeMetrics of one node; 404 when it has no metrics.", auth: .admin, feature: .metricsAPI,
-                  schema: "K8sNodeMetrics", statuses: [200, 400, 401, 403, 404], errorSchema: "Status"),
+                  schema: "K8sNodeMetrics", statuses: [200, 400, 401, 403, 404, 503], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io/v1beta1/pods", "PodMetricsList of the caller's namespaces: \(metricsAPI).", auth: .user, feature: .metricsAPI, parameters: podMetricsSelectors,
-                  schema: "K8sPodMetricsList", statuses: [200, 400, 401, 403], errorSchema: "Status"),
+                  schema: "K8sPodMetricsList", statuses: [200, 400, 401, 403, 503], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", "PodMetricsList of one namespace (the caller's, else 403).", auth: .user, feature: .metricsAPI,
-                  parameters: podMetricsSelectors, schema: "K8sPodMetricsList", statuses: [200, 400, 401, 403], errorSchema: "Status"),
+                  parameters: podMetricsSelectors, schema: "K8sPodMetricsList", statuses: [200, 400, 401, 403, 503], errorSchema: "Status"),
             .init("get", "/apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", "PodMetrics of one pod; 404 when it has no metrics.", auth: .user, feature: .metricsAPI,
-                  schema: "K8sPodMetrics", statuses: [200, 400, 401, 403, 404], errorSchema: "Status"),
+                  schema: "K8sPodMetrics", statuses: [200, 400, 401, 403, 404, 503], errorSchema: "Status"),
         ]
         for metric in KubeApp.metrics {
             ops.append(.init("post", "/api/\(metric)", "Kube-App: \(metric) (\(HistoryCatalog.unit(metric))). Raw rows newest first, or with agg one sum per group (the value integrated over the window in minutes; a counter's increase). X-USERNAME/X-PASSWORD (API_USERNAME/API_PASSWORD, an admin) or a JWT (a user: own namespaces only). As Kube-App, any other method is 400 `{\"code\":400,\"message\":\"Bad request\"}`.",

@@ -23,6 +23,9 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         .init("VERIFY_INTERVAL", "verify-interval"), .init("OWNER_LABEL", "owner-label"),
         .init("RATE_LIMIT", "rate-limit"), .init("RATE_LIMIT_PERIOD", "rate-limit-period"),
         .init("TLS_CERT_FILE", "tls-cert-file"), .init("TLS_PRIVATE_KEY_FILE", "tls-private-key-file"),
+        .init("REQUESTHEADER_CLIENT_CA_FILE", "requestheader-client-ca-file"), .init("REQUESTHEADER_ALLOWED_NAMES", "requestheader-allowed-names"),
+        .init("REQUESTHEADER_USERNAME_HEADERS", "requestheader-username-headers"), .init("REQUESTHEADER_GROUP_HEADERS", "requestheader-group-headers"),
+        .init("REQUESTHEADER_EXTRA_HEADERS_PREFIX", "requestheader-extra-headers-prefix"),
     ] + ServingOptions.environment + NATSOptions.environment + LoggingOptions.environment
 
     @Option(name: [.customLong("addr"), .customLong("addr", withSingleDash: true)],
@@ -70,6 +73,21 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "The PEM private key of --tls-cert-file; re-read with it. (env TLS_PRIVATE_KEY_FILE)")
     var tlsPrivateKeyFile: String?
 
+    @Option(help: "The CA of the API server's front-proxy client certificate: metrics.k8s.io then trusts the users it names (needs --tls-cert-file); default: the extension-apiserver-authentication ConfigMap's, when it is readable. (env REQUESTHEADER_CLIENT_CA_FILE)")
+    var requestheaderClientCaFile: String?
+
+    @Option(help: "Common names allowed as the front proxy, comma-separated; empty: any certificate the CA signed. (env REQUESTHEADER_ALLOWED_NAMES)")
+    var requestheaderAllowedNames: String?
+
+    @Option(help: "Request headers naming the user, comma-separated, first non-empty wins. (env REQUESTHEADER_USERNAME_HEADERS)")
+    var requestheaderUsernameHeaders: String?
+
+    @Option(help: "Request headers naming the user's groups, comma-separated. (env REQUESTHEADER_GROUP_HEADERS)")
+    var requestheaderGroupHeaders: String?
+
+    @Option(help: "Prefixes of request headers carrying the user's extra attributes, comma-separated. (env REQUESTHEADER_EXTRA_HEADERS_PREFIX)")
+    var requestheaderExtraHeadersPrefix: String?
+
     @Option(name: [.customLong("log-source"), .customLong("log-source", withSingleDash: true)],
             help: "The `source` written into published cluster events. (env LOG_SOURCE)")
     var logSource = "cluster-monitor"
@@ -99,6 +117,9 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
     func validate() throws {
         if (tlsCertFile ?? "").isEmpty != (tlsPrivateKeyFile ?? "").isEmpty {
             throw ValidationError("--tls-cert-file and --tls-private-key-file go together")
+        }
+        if !(requestheaderClientCaFile ?? "").isEmpty && (tlsCertFile ?? "").isEmpty {
+            throw ValidationError("--requestheader-client-ca-file needs --tls-cert-file: the front proxy's certificate comes over TLS")
         }
     }
 
@@ -151,8 +172,10 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             .init(service: ingest), .init(service: refresher)]
         if let remoteWriter { services.append(.init(service: remoteWriter)) }
         if let tlsCertFile, let tlsPrivateKeyFile, !tlsCertFile.isEmpty {
-            let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, logger: logger)
+            let frontProxy = try await frontProxyOptions(apiClient: apiClient, logger: logger)
+            let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, clientCA: frontProxy?.clientCA, logger: logger)
             api.tls = certificates
+            api.frontProxy = frontProxy.map { FrontProxyAuth(options: $0, client: apiClient, logger: logger) }
             services.append(.init(service: CertificateReloadService(certificates: certificates)))
         }
         let http = buildApplication(api, logger: logger)
@@ -165,6 +188,53 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         try await group.run()
         subscriber.close()
         publisherConnection.close()
+    }
+}
+
+extension Aggregator {
+    static func list(_ text: String?) -> [String]? {
+        text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    }
+
+    /// The front proxy's CA and headers: from the flags, else from the API server's
+    /// `kube-system/extension-apiserver-authentication` ConfigMap (as metrics-server reads
+    /// them); nil when neither has a CA (then metrics.k8s.io takes JWTs only).
+    func frontProxyOptions(apiClient: APIClient, logger: Logger) async throws -> FrontProxyOptions? {
+        var options: FrontProxyOptions
+        if let file = requestheaderClientCaFile, !file.isEmpty {
+            options = FrontProxyOptions(clientCA: try FrontProxyOptions.certificates(pemFile: file))
+        } else {
+            let path = "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
+            let data: [String: String]
+            do {
+                let body = try await apiClient.get(path, maxBytes: 1 << 20)
+                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+                data = object?["data"] as? [String: String] ?? [:]
+            } catch {
+                logger.info("no front-proxy authentication: no --requestheader-client-ca-file and the ConfigMap is not readable", metadata: ["error": "\(error)"])
+                return nil
+            }
+            guard let ca = data["requestheader-client-ca-file"], !ca.isEmpty else {
+                logger.info("no front-proxy authentication: the extension-apiserver-authentication ConfigMap has no requestheader CA")
+                return nil
+            }
+            options = FrontProxyOptions(clientCA: try FrontProxyOptions.certificates(pem: Array(ca.utf8), source: "the extension-apiserver-authentication ConfigMap"))
+            func array(_ key: String) -> [String]? {
+                data[key].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] }
+            }
+            if let names = array("requestheader-allowed-names") { options.allowedNames = names }
+            if let headers = array("requestheader-username-headers"), !headers.isEmpty { options.usernameHeaders = headers }
+            if let headers = array("requestheader-group-headers"), !headers.isEmpty { options.groupHeaders = headers }
+            if let prefixes = array("requestheader-extra-headers-prefix"), !prefixes.isEmpty { options.extraHeaderPrefixes = prefixes }
+        }
+        // Flags win over the ConfigMap.
+        if let names = Self.list(requestheaderAllowedNames) { options.allowedNames = names }
+        if let headers = Self.list(requestheaderUsernameHeaders), !headers.isEmpty { options.usernameHeaders = headers }
+        if let headers = Self.list(requestheaderGroupHeaders), !headers.isEmpty { options.groupHeaders = headers }
+        if let prefixes = Self.list(requestheaderExtraHeadersPrefix), !prefixes.isEmpty { options.extraHeaderPrefixes = prefixes }
+        logger.info("front-proxy authentication on metrics.k8s.io", metadata: [
+            "allowed_names": "\(options.allowedNames.joined(separator: ","))", "username_headers": "\(options.usernameHeaders.joined(separator: ","))"])
+        return options
     }
 }
 

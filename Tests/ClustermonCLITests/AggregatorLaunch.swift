@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOSSL
 import TestSupport
 
 /// `clustermon aggregator` as the process tests run it: against a fake API server on real
@@ -37,11 +38,18 @@ final class AggregatorLaunch: Sendable {
     }
 }
 
-/// A GET over a real socket: status and body.
-func httpGet(_ url: String, bearer token: String? = nil) async throws -> (status: UInt, body: String) {
+/// A client trusting the test CA (HTTPS aggregators); it lives as long as the test process.
+let testCAClient: HTTPClient = {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .file((try? TestCertificates.get().caCertificate) ?? "")
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+}()
+
+/// A GET over a real socket: status and body (`tls`: trusting the test CA).
+func httpGet(_ url: String, bearer token: String? = nil, tls: Bool = false) async throws -> (status: UInt, body: String) {
     var request = HTTPClientRequest(url: url)
     if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+    let response = try await (tls ? testCAClient : HTTPClient.shared).execute(request, timeout: .seconds(20))
     return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 26)))
 }
 

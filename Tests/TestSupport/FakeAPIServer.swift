@@ -53,6 +53,11 @@ public final class FakeAPIServer: Sendable {
         var failLists: Int?
         var failWatches: Int?
         var requests: [String] = []
+        /// SubjectAccessReviews: who may do what (nil: everything is denied), and what was asked.
+        var policy: (@Sendable (_ user: String, _ groups: [String], _ attributes: [String: String]) -> Bool)?
+        var reviews: [String] = []
+        /// `kube-system/extension-apiserver-authentication`'s data (nil: not found).
+        var extensionAuthentication: [String: String]?
     }
 
     public let token: String
@@ -154,12 +159,53 @@ public final class FakeAPIServer: Sendable {
 
     public var openWatches: Int { state.withLock { $0.watchers.count } }
 
+    /// Answers SubjectAccessReviews with `policy(user, groups, resourceAttributes or
+    /// nonResourceAttributes)`.
+    public func authorize(_ policy: @escaping @Sendable (_ user: String, _ groups: [String], _ attributes: [String: String]) -> Bool) {
+        state.withLock { $0.policy = policy }
+    }
+
+    /// The SubjectAccessReviews received, as JSON texts.
+    public var reviews: [String] { state.withLock { $0.reviews } }
+
+    /// Serves `kube-system/extension-apiserver-authentication` with this data.
+    public func setExtensionAuthentication(_ data: [String: String]) { state.withLock { $0.extensionAuthentication = data } }
+
     // MARK: Wire
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         for kind in kinds {
             router.get(RouterPath(stringLiteral: kind.path)) { request, _ in try self.handle(request, kind) }
+        }
+        router.post("/apis/authorization.k8s.io/v1/subjectaccessreviews") { request, _ -> Response in
+            guard request.headers[.authorization] == "Bearer \(self.token)" else {
+                return Self.json(.unauthorized, Self.status(401, "Unauthorized", "Unauthorized"))
+            }
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
+            let spec = object?["spec"] as? [String: Any] ?? [:]
+            let attributes = (spec["resourceAttributes"] ?? spec["nonResourceAttributes"]) as? [String: String] ?? [:]
+            let (policy, text) = self.state.withLock { state in
+                let text = String(buffer: body)
+                state.reviews.append(text)
+                return (state.policy, text)
+            }
+            guard object?["kind"] as? String == "SubjectAccessReview", let user = spec["user"] as? String else {
+                return Self.json(.badRequest, Self.status(400, "BadRequest", "not a SubjectAccessReview: \(text)"))
+            }
+            let allowed = policy?(user, spec["groups"] as? [String] ?? [], attributes) ?? false
+            return Self.json(.created, Array(#"{"kind":"SubjectAccessReview","apiVersion":"authorization.k8s.io/v1","metadata":{},"spec":{},"status":{"allowed":\#(allowed)}}"#.utf8))
+        }
+        router.get("/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication") { request, _ -> Response in
+            guard request.headers[.authorization] == "Bearer \(self.token)" else {
+                return Self.json(.unauthorized, Self.status(401, "Unauthorized", "Unauthorized"))
+            }
+            guard let data = self.state.withLock({ $0.extensionAuthentication }) else {
+                return Self.json(.notFound, Self.status(404, "NotFound", "configmaps \"extension-apiserver-authentication\" not found"))
+            }
+            let object: [String: Any] = ["kind": "ConfigMap", "apiVersion": "v1", "metadata": ["name": "extension-apiserver-authentication", "namespace": "kube-system"], "data": data]
+            return Self.json(.ok, Array(try JSONSerialization.data(withJSONObject: object)))
         }
         return router
     }

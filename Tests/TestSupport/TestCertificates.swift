@@ -51,7 +51,7 @@ public struct TestCertificates: Sendable {
         return TestCertificates(directory: directory)
     }
 
-    static func openssl(_ arguments: [String], in directory: URL) throws {
+    public static func openssl(_ arguments: [String], in directory: URL) throws {
         let result = try runCommand("openssl", arguments, directory: directory)
         guard result.status == 0 else {
             throw NATSServer.Failure.didNotStart("openssl \(arguments.joined(separator: " ")) failed (apt-get install openssl): \(result.stderr)")

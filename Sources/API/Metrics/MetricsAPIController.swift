@@ -16,6 +16,8 @@ struct MetricsAPIController {
     let cluster: (any ClusterView)?
     let auth: Authenticator
     let visibility: Visibility
+    /// The API server's front proxy, when the aggregator is an aggregated API server.
+    let frontProxy: FrontProxyAuth?
     /// Unix seconds.
     let now: @Sendable () -> Double
 
@@ -24,19 +26,19 @@ struct MetricsAPIController {
     static let root = "/apis/metrics.k8s.io/v1beta1"
 
     func addRoutes(to router: Router<APIContext>) {
-        router.get("/apis") { request, _ in try self.discovery(request, Self.groupList) }
-        router.get("/apis/metrics.k8s.io") { request, _ in try self.discovery(request, Self.apiGroup) }
-        router.get("/apis/metrics.k8s.io/v1beta1") { request, _ in try self.discovery(request, Self.resourceList) }
-        router.get("/apis/metrics.k8s.io/v1beta1/nodes") { request, _ in try self.nodes(request, name: nil) }
+        router.get("/apis") { request, context in try await self.discovery(request, context, Self.groupList) }
+        router.get("/apis/metrics.k8s.io") { request, context in try await self.discovery(request, context, Self.apiGroup) }
+        router.get("/apis/metrics.k8s.io/v1beta1") { request, context in try await self.discovery(request, context, Self.resourceList) }
+        router.get("/apis/metrics.k8s.io/v1beta1/nodes") { request, context in try await self.nodes(request, context, name: nil) }
         router.get("/apis/metrics.k8s.io/v1beta1/nodes/:name") { request, context in
-            try self.nodes(request, name: context.parameters.get("name"))
+            try await self.nodes(request, context, name: context.parameters.get("name"))
         }
-        router.get("/apis/metrics.k8s.io/v1beta1/pods") { request, _ in try self.pods(request, namespace: nil, name: nil) }
+        router.get("/apis/metrics.k8s.io/v1beta1/pods") { request, context in try await self.pods(request, context, namespace: nil, name: nil) }
         router.get("/apis/metrics.k8s.io/v1beta1/namespaces/:namespace/pods") { request, context in
-            try self.pods(request, namespace: context.parameters.get("namespace"), name: nil)
+            try await self.pods(request, context, namespace: context.parameters.get("namespace"), name: nil)
         }
         router.get("/apis/metrics.k8s.io/v1beta1/namespaces/:namespace/pods/:name") { request, context in
-            try self.pods(request, namespace: context.parameters.get("namespace"), name: context.parameters.get("name"))
+            try await self.pods(request, context, namespace: context.parameters.get("namespace"), name: context.parameters.get("name"))
         }
     }
 
@@ -55,9 +57,31 @@ struct MetricsAPIController {
         + #"{"name":"nodes","singularName":"","namespaced":false,"kind":"NodeMetrics","verbs":["get","list"]},"#
         + #"{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#
 
-    func discovery(_ request: Request, _ document: String) throws -> Response {
-        try answer {
-            _ = try auth.user(request)
+    /// Who asks: a JWT's user, or a user the API server's front proxy names, whom the API
+    /// server has allowed this very request (a SubjectAccessReview): they see what it names.
+    enum Caller {
+        case jwt(Principal)
+        case delegated
+    }
+
+    func caller(_ request: Request, _ context: APIContext, _ attributes: AccessAttributes) async throws -> Caller {
+        if let peer = context.frontProxyPeer, let frontProxy, let user = frontProxy.user(request, peer: peer) {
+            guard try await frontProxy.allowed(user, attributes) else {
+                let subject = if case .resource(_, _, let resource, _, _, _) = attributes { "\(resource).\(Self.group)" } else { "path" }
+                throw APIFailure(.forbidden, "\(subject) is forbidden: User \"\(user.name)\" cannot \(attributes.description)")
+            }
+            return .delegated
+        }
+        return .jwt(try auth.user(request))
+    }
+
+    static func resource(_ resource: String, name: String?, namespace: String?) -> AccessAttributes {
+        .resource(group: group, version: version, resource: resource, verb: name == nil ? "list" : "get", namespace: namespace, name: name)
+    }
+
+    func discovery(_ request: Request, _ context: APIContext, _ document: String) async throws -> Response {
+        try await answer {
+            _ = try await caller(request, context, .nonResource(path: request.uri.path, verb: "get"))
             _ = try request.checkedQuery([])
             return Self.json(Array(document.utf8))
         }
@@ -65,10 +89,12 @@ struct MetricsAPIController {
 
     // MARK: - Nodes and pods
 
-    func nodes(_ request: Request, name: String?) throws -> Response {
-        try answer {
-            _ = try auth.admin(request)
+    func nodes(_ request: Request, _ context: APIContext, name: String?) async throws -> Response {
+        try await answer {
             try Self.checkPath(namespace: nil, name: name)
+            if case .jwt(let principal) = try await caller(request, context, Self.resource("nodes", name: name, namespace: nil)), !principal.isAdmin {
+                throw APIFailure.forbidden
+            }
             let query = try request.checkedQuery(name == nil ? OpenAPI.nodeMetricsSelectors : [])
             let selector = try Self.selector(query["labelSelector"])
             let fields = try FieldSelector(query["fieldSelector"], namespaced: false)
@@ -96,14 +122,17 @@ struct MetricsAPIController {
         }
     }
 
-    func pods(_ request: Request, namespace: String?, name: String?) throws -> Response {
-        try answer {
-            let principal = try auth.user(request)
+    func pods(_ request: Request, _ context: APIContext, namespace: String?, name: String?) async throws -> Response {
+        try await answer {
             try Self.checkPath(namespace: namespace, name: name)
+            let caller = try await caller(request, context, Self.resource("pods", name: name, namespace: namespace))
             let query = try request.checkedQuery(name == nil ? OpenAPI.podMetricsSelectors : [])
             let selector = try Self.selector(query["labelSelector"])
             let fields = try FieldSelector(query["fieldSelector"], namespaced: true)
-            let visible = visibility.namespaces(for: principal)
+            let visible: @Sendable (String) -> Bool = switch caller {
+            case .jwt(let principal): visibility.namespaces(for: principal)
+            case .delegated: { _ in true }
+            }
             if let namespace, !visible(namespace) { throw APIFailure.forbidden }
             let now = self.now()
             var found: [(key: String, bytes: [UInt8])] = []
@@ -192,14 +221,15 @@ struct MetricsAPIController {
     }
 
     /// Errors as Kubernetes' `Status` (what kubectl and client-go read).
-    func answer(_ body: () throws -> Response) throws -> Response {
+    func answer(_ body: () async throws -> Response) async throws -> Response {
         do {
-            return try body()
+            return try await body()
         } catch let failure as APIFailure {
             let reason = switch failure.status.code {
             case 401: "Unauthorized"
             case 403: "Forbidden"
             case 405: "MethodNotAllowed"
+            case 503: "ServiceUnavailable"
             default: "BadRequest"
             }
             return Self.status(failure.status.code, reason: reason, message: failure.message, details: nil, headers: failure.headers)

@@ -13,13 +13,13 @@ import Synchronization
 /// Each node's lines are rendered once per agent snapshot and kept until the next one, so
 /// a scrape renders only the nodes that reported since the previous scrape and sends the
 /// rest from the cache, without copying: the body is the kept buffers in family order.
-final class ResourceMetrics: Sendable {
+public final class ResourceMetrics: Sendable {
     let samples: @Sendable () -> [NodeSample]
     let edges: (@Sendable () -> [EdgeHistory])?
     private let cache = Mutex<[String: NodeLines]>([:])
     private let renderTimer = Timer(label: "clustermon_resource_metrics_render_seconds")
 
-    init(samples: @escaping @Sendable () -> [NodeSample], edges: (@Sendable () -> [EdgeHistory])?) {
+    public init(samples: @escaping @Sendable () -> [NodeSample], edges: (@Sendable () -> [EdgeHistory])?) {
         self.samples = samples
         self.edges = edges
     }
@@ -34,7 +34,7 @@ final class ResourceMetrics: Sendable {
 
     /// The exposition as buffers, in order; nodes whose agent has been silent for three
     /// intervals are left out (as metrics.k8s.io leaves them out).
-    func render(now: Double) -> [ByteBuffer] {
+    public func render(now: Double) -> [ByteBuffer] {
         let started = ContinuousClock.now
         let nodes = samples().filter { !MetricsAPIController.stale($0, now: now) }.sorted { $0.name < $1.name }
         let kept = cache.withLock { $0 }

@@ -26,6 +26,7 @@ struct SecureHTTPChannel: ServerChildChannel {
         do {
             // Read per connection: a reloaded certificate serves the next handshake.
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: certificates.context))
+            if certificates.clientCA != nil { try channel.pipeline.syncOperations.addHandler(PeerCertificateHandler()) }
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

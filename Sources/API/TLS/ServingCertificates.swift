@@ -13,6 +13,9 @@ import Synchronization
 public final class ServingCertificates: Sendable {
     public let certificatePath: String
     public let keyPath: String
+    /// The requestheader CA: client certificates are asked for, and verified against it when
+    /// presented (the front proxy's); nil: none are asked for.
+    public let clientCA: [NIOSSLCertificate]?
     private let state: Mutex<Loaded>
     private let logger: Logger
     private let reloads = Counter(label: "clustermon_tls_certificate_reloads_total", dimensions: [("outcome", "reloaded")])
@@ -34,12 +37,13 @@ public final class ServingCertificates: Sendable {
     }
 
     /// Reads and checks both files; a bad pair at start is an error (the process stops with it).
-    public init(certificatePath: String, keyPath: String, logger: Logger) throws {
+    public init(certificatePath: String, keyPath: String, clientCA: [NIOSSLCertificate]? = nil, logger: Logger) throws {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
+        self.clientCA = clientCA
         self.logger = logger
         let files = try Self.read(certificatePath, keyPath)
-        let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath)
+        let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath, clientCA: clientCA)
         self.state = Mutex(Loaded(context: context, files: files.certificate + files.key))
         notAfter.record(expiry)
     }
@@ -59,7 +63,7 @@ public final class ServingCertificates: Sendable {
         let joined = files.certificate + files.key
         if state.withLock({ $0.files == joined }) { return .unchanged }
         do {
-            let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath)
+            let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath, clientCA: clientCA)
             state.withLock { $0 = Loaded(context: context, files: joined) }
             notAfter.record(expiry)
             reloads.increment()
@@ -87,7 +91,8 @@ public final class ServingCertificates: Sendable {
     }
 
     /// A server context offering HTTP/2 and HTTP/1.1 by ALPN, TLS 1.2 at least.
-    static func context(files: (certificate: Data, key: Data), certificatePath: String, keyPath: String) throws -> (NIOSSLContext, Int) {
+    static func context(files: (certificate: Data, key: Data), certificatePath: String, keyPath: String,
+                        clientCA: [NIOSSLCertificate]?) throws -> (NIOSSLContext, Int) {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMBytes(Array(files.certificate))
@@ -104,6 +109,12 @@ public final class ServingCertificates: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = NIOHTTP2SupportedALPNProtocols
+        if let clientCA {
+            // Asked for, not required (JWT callers bring none); one presented must verify
+            // against the requestheader CA, else the handshake fails.
+            configuration.certificateVerification = .optionalVerification
+            configuration.trustRoots = .certificates(clientCA)
+        }
         do {
             // BoringSSL refuses a key that is not the leaf certificate's here.
             return (try NIOSSLContext(configuration: configuration), Int(leaf.notValidAfter))

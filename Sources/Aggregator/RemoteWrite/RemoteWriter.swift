@@ -103,7 +103,7 @@ public final class RemoteWriter: Service, Sendable {
     }
 
     /// The requests for these snapshots and edges.
-    func encode(nodes: [NodeSample], edges: [EdgeHistory], time: Double) -> [WriteRequestEncoder.Request] {
+    public func encode(nodes: [NodeSample], edges: [EdgeHistory], time: Double) -> [WriteRequestEncoder.Request] {
         var encoder = WriteRequestEncoder(maxSamples: configuration.maxSamplesPerRequest)
         var extra: [(name: String, value: String)] = []
         if !configuration.cluster.isEmpty { extra.append(("cluster", configuration.cluster)) }

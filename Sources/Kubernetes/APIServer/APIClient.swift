@@ -66,6 +66,26 @@ public final class APIClient: Sendable {
         return body
     }
 
+    /// POSTs a JSON body (a SubjectAccessReview) and returns the answer's body; non-2xx is an
+    /// `APIError` carrying the server's message.
+    public func post(_ path: String, json: [UInt8], maxBytes: Int = 1 << 20) async throws -> ByteBuffer {
+        var request = try request(path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: json))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .nanoseconds(requestTimeout.nanosecondsClamped))
+        } catch {
+            throw APIError(path: path, status: 0, message: "\(error)")
+        }
+        let body = try await response.body.collect(upTo: maxBytes)
+        guard (200..<300).contains(response.status.code) else {
+            throw APIError(path: path, status: Int(response.status.code), message: Self.statusMessage(body))
+        }
+        return body
+    }
+
     /// Opens a watch and returns its lines (one JSON event each) as they arrive.
     public func watchLines(_ pathAndQuery: String, deadline: Duration) async throws -> WatchLines {
         let response = try await send(pathAndQuery, deadline: deadline)
