@@ -84,30 +84,7 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(view)
         blackHole(held)
     }
-
-    // History: one refresh of 1,000 nodes (111,000 samples) in one transaction; queries.
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-bench-\(UUID().uuidString)")
-    try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    Benchmark("History write, one refresh of 1,000 nodes (111,000 samples)", configuration: .init(maxDuration: .seconds(10))) { benchmark in
-        let store = try HistoryStore(path: directory.appendingPathComponent("write-\(UUID().uuidString).sqlite").path, logger: logger)
-        let view = liveView
-        var t: Int64 = 1_700_000_000
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            t += 5
-            try await store.record(time: t, nodes: view.nodeSamples, pods: view.podSamples)
-        }
-    }
-    Benchmark("History query, 100 pods over 1 h raw (72,000 points) among 5,000 series", configuration: .init(timeUnits: .microseconds, maxDuration: .seconds(10))) { benchmark in
-        let store = try HistoryStore(path: directory.appendingPathComponent("query-\(UUID().uuidString).sqlite").path, logger: logger)
-        // 5,000 pods for one hour at 5 s: 720 points each; the query reads one namespace of 100.
-        let pods = (0..<5000).map { HistorySample(key: "ns-\($0 / 100)/pod-\($0)", cpu: 1e8, memory: 1e9, disk: 1e6, cpuCounter: 1) }
-        for i in 0..<720 { try await store.record(time: 1_700_000_000 + Int64(i * 5), nodes: [], pods: pods) }
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            blackHole(try await store.query(.pod, .prefix("ns-7/"), start: 1_700_000_000, end: 1_700_003_600, resolution: .raw))
-        }
-    }
+    // (The history's own figures: TimeSeriesBenchmarks and scripts/measure-aggregator.sh.)
 }
 
 /// Resident memory of this process, from /proc/self/statm.

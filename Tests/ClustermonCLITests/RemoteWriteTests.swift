@@ -22,6 +22,19 @@ struct RemoteWriteTests {
                               environment: ["JWT_SECRET": secret])
     }
 
+    /// `deploy/grafana/clustermon.json`: its panels' PromQL and its variables' queries.
+    static func dashboard() throws -> (expressions: [String], variables: [String]) {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let data = try Data(contentsOf: url.appendingPathComponent("deploy/grafana/clustermon.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = object["panels"] as? [[String: Any]] ?? []
+        let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        let templating = (object["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? []
+        let variables = templating.compactMap { ($0["query"] as? [String: Any])?["query"] as? String }
+        return (expressions, variables)
+    }
+
     /// A line of `/metrics` (the remote write counters), as a number.
     static func metric(_ url: String, _ prefix: String) async throws -> Double? {
         let metrics = try await httpGet("\(url)/metrics").body
@@ -61,7 +74,10 @@ struct RemoteWriteTests {
                     return (result.first?.value ?? 0) >= 25 ? true : nil
                 }
                 let rate = try #require(try await server.query(#"rate(container_cpu_usage_seconds_total{cluster="test",replica="r1",pod="pod-0-1"}[20s])"#).first)
-                #expect(abs(rate.value - Self.pod01Rate) < Self.pod01Rate * 0.02, "\(server.name): \(rate)")
+                // The simulator's counters advance by the nominal second per snapshot, the
+                // timestamps by the real one: a loaded machine's late ticks move the rate by a
+                // few percent (a unit or duplication error would move it by far more).
+                #expect(abs(rate.value - Self.pod01Rate) < Self.pod01Rate * 0.05, "\(server.name): \(rate)")
                 #expect(rate.labels["container"] == "main" && rate.labels["node"] == "sim-node-0000" && rate.labels["namespace"] != nil)
                 let nodes = try await server.query(#"count(node_memory_working_set_bytes{cluster="test"})"#)
                 #expect(nodes.first?.value == 3, "two simulated nodes and this machine")
@@ -79,7 +95,7 @@ struct RemoteWriteTests {
             // A scrape every second of snapshots made every second sees some twice (one kept:
             // same timestamp) and misses others, so rate()'s extrapolation to the window's
             // edges moves it by a few percent; the remote-written series above have them all.
-            #expect(abs(scraped - Self.pod01Rate) < Self.pod01Rate * 0.06)
+            #expect(abs(scraped - Self.pod01Rate) < Self.pod01Rate * 0.1)
             #expect(try await prometheus.query(#"up{job="clustermon"}"#).first?.value == 1)
             #expect(try await prometheus.query(#"count(container_cpu_usage_seconds_total{job="clustermon"})"#).first?.value == 6)
             #expect(try await prometheus.query(#"count(container_start_time_seconds{job="clustermon"})"#).first?.value == 6)
@@ -91,6 +107,25 @@ struct RemoteWriteTests {
                 #expect(try await Self.metric(url, "clustermon_remote_write_samples_total{\(labels.replacingOccurrences(of: "%@", with: "failed"))}") == 0)
             }
             #expect(!dev.log.contains(try String(contentsOf: token, encoding: .utf8)), "the scrape token is never logged")
+
+            // The Grafana dashboard: every metric it names is one /metrics/resource serves, and
+            // every panel's query runs on this Prometheus and finds series.
+            let exposition = try await httpGet("\(url)/metrics/resource", bearer: try String(contentsOf: token, encoding: .utf8)).body
+            let served = Set(exposition.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.map { String($0.split(separator: " ")[2]) })
+            let dashboard = try Self.dashboard()
+            #expect(!dashboard.expressions.isEmpty && !dashboard.variables.isEmpty)
+            for expression in dashboard.expressions + dashboard.variables {
+                for name in expression.matches(of: /\b(?:node|pod|container|clustermon_edge)_[a-z_]+/).map({ String($0.output) }) {
+                    #expect(served.contains(name), "the dashboard queries \(name), which /metrics/resource does not serve")
+                }
+            }
+            for expression in dashboard.expressions {
+                let promql = expression.replacingOccurrences(of: "$__rate_interval", with: "20s")
+                    .replacingOccurrences(of: "$cluster", with: ".*").replacingOccurrences(of: "$node", with: ".*")
+                    .replacingOccurrences(of: "$namespace", with: ".*")
+                let result = try await prometheus.query(promql)
+                #expect(!result.isEmpty, "no series for the dashboard's \(promql)")
+            }
         }
     }
 

@@ -98,6 +98,8 @@ public final class TSDBServer: @unchecked Sendable {
     public func query(_ promql: String) async throws -> [(labels: [String: String], value: Double)] {
         var components = URLComponents(string: "\(url)/api/v1/query")!
         components.queryItems = [URLQueryItem(name: "query", value: promql)]
+        // URLComponents leaves `+` as is, which a form decoder reads as a space.
+        components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
         let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: components.url!.absoluteString), timeout: .seconds(20))
         let body = try await response.body.collect(upTo: 1 << 24)
         guard let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],

@@ -72,37 +72,80 @@ public final class ResourceMetrics: Sendable {
 
     // MARK: - Rendering
 
+    /// `name{` of each family.
+    static let prefixes: [[UInt8]] = ResourceFamily.allCases.map { Array($0.name.utf8) + [UInt8(ascii: "{")] }
+
     static func lines(_ node: NodeSample) -> NodeLines {
-        var families = [[UInt8]](repeating: [], count: ResourceFamily.allCases.count)
-        let timestamp = Int64((node.collectedAt * 1000).rounded())
-        let nodeLabel = label("node", node.name)
-        // The namespace and pod labels of the pod being walked, built once per pod.
-        var current: (namespace: String, pod: String, labels: [UInt8])?
+        let containers = node.pods.reduce(0) { $0 + $1.containers.count }
+        var families = ResourceFamily.allCases.map { family -> [UInt8] in
+            var bytes: [UInt8] = []
+            switch family {
+            case .nodeCPU, .nodeMemory: bytes.reserveCapacity(128)
+            case .podCPU, .podMemory: bytes.reserveCapacity(node.pods.count * 140)
+            default: bytes.reserveCapacity(containers * 160)
+            }
+            return bytes
+        }
+        // ` <timestamp ms>\n`, the same on every line of the snapshot.
+        var suffix: [UInt8] = [UInt8(ascii: " ")]
+        JSONWriter.appendDigits(UInt64(max((node.collectedAt * 1000).rounded(), 0)), to: &suffix)
+        suffix.append(UInt8(ascii: "\n"))
+        var nodeLabel: [UInt8] = []
+        appendLabel("node", node.name, to: &nodeLabel)
+        // The labels of the series being walked (`container="..",namespace="..",node="..",
+        // pod=".."`), built once per pod or container: a container's three families and a
+        // pod's two follow each other.
+        var labels: [UInt8] = []
+        labels.reserveCapacity(256)
+        var current: (namespace: String?, pod: String?, container: String?) = ("", "", "")
         ResourceSeries.visit(node) { family, namespace, pod, container, value in
             var bytes = families[family.rawValue]
             families[family.rawValue] = []
-            bytes += family.name.utf8
-            bytes.append(UInt8(ascii: "{"))
-            if let container { bytes += label("container", container); bytes.append(UInt8(ascii: ",")) }
-            if let namespace, let pod {
-                if current?.namespace != namespace || current?.pod != pod {
-                    current = (namespace, pod, label("namespace", namespace) + [UInt8(ascii: ",")] + nodeLabel + [UInt8(ascii: ",")] + label("pod", pod))
+            bytes += prefixes[family.rawValue]
+            if current.namespace != namespace || current.pod != pod || current.container != container {
+                current = (namespace, pod, container)
+                labels.removeAll(keepingCapacity: true)
+                if let container {
+                    appendLabel("container", container, to: &labels)
+                    labels.append(UInt8(ascii: ","))
                 }
-                bytes += current!.labels
-            } else {
-                bytes += nodeLabel
+                if let namespace, let pod {
+                    appendLabel("namespace", namespace, to: &labels)
+                    labels.append(UInt8(ascii: ","))
+                    labels += nodeLabel
+                    labels.append(UInt8(ascii: ","))
+                    appendLabel("pod", pod, to: &labels)
+                } else {
+                    labels += nodeLabel
+                }
             }
-            bytes += "} ".utf8
+            bytes += labels
+            bytes.append(UInt8(ascii: "}"))
+            bytes.append(UInt8(ascii: " "))
             switch value {
             case .nanoseconds(let n): appendSeconds(nanoseconds: n, to: &bytes)
             case .count(let n): JSONWriter.appendDigits(n, to: &bytes)
             }
-            bytes.append(UInt8(ascii: " "))
-            JSONWriter.appendDigits(UInt64(max(timestamp, 0)), to: &bytes)
-            bytes.append(UInt8(ascii: "\n"))
+            bytes += suffix
             families[family.rawValue] = bytes
         }
         return NodeLines(agentInstance: node.agentInstance, sequence: node.sequence, families: families.map { ByteBuffer(bytes: $0) })
+    }
+
+    /// `name="value"`, the value escaped as the text format wants (`\`, `"`, newlines).
+    static func appendLabel(_ name: StaticString, _ value: String, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        bytes.append(UInt8(ascii: "="))
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            if !utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) {
+                bytes.append(contentsOf: utf8)
+            } else {
+                bytes += escaped(String(decoding: utf8, as: UTF8.self))
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     static func edgeLines(_ edges: [EdgeHistory]) -> [ByteBuffer] {
@@ -156,10 +199,15 @@ public final class ResourceMetrics: Sendable {
         var width = 9
         while fraction % 10 == 0 { fraction /= 10; width -= 1 }
         bytes.append(UInt8(ascii: "."))
-        var digits: [UInt8] = []
-        JSONWriter.appendDigits(fraction, to: &digits)
-        bytes += [UInt8](repeating: UInt8(ascii: "0"), count: width - digits.count)
-        bytes += digits
+        // `width` digits, leading zeros included.
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width))
+        var index = start + width
+        while fraction > 0 {
+            index -= 1
+            bytes[index] = UInt8(ascii: "0") + UInt8(fraction % 10)
+            fraction /= 10
+        }
     }
 }
 
