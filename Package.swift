@@ -239,8 +239,9 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .testTarget(name: "ClustermonCLITests", dependencies: [
-            "ClustermonCLI", "AgentCLI", "API", "TestSupport", "Wire", "Messaging",
+            "ClustermonCLI", "AgentCLI", "API", "Aggregator", "TestSupport", "Wire", "Messaging",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),

@@ -17,16 +17,16 @@ func ecosystemBenchmarks() {
         for _ in benchmark.scaledIterations {
             // A fresh cache: every node rendered (the first scrape, or every node reported).
             let metrics = ResourceMetrics(samples: { nodes }, edges: nil)
-            blackHole(metrics.render(now: 1_700_000_011))
+            blackHole(await metrics.render(now: 1_700_000_011))
         }
     }
 
     Benchmark("/metrics/resource, 1,000 nodes x 110 pods, no node new") { benchmark in
         let nodes = cluster.0.snapshot()
         let metrics = ResourceMetrics(samples: { nodes }, edges: nil)
-        blackHole(metrics.render(now: 1_700_000_011))
+        blackHole(await metrics.render(now: 1_700_000_011))
         benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations { blackHole(metrics.render(now: 1_700_000_011)) }
+        for _ in benchmark.scaledIterations { blackHole(await metrics.render(now: 1_700_000_011)) }
     }
 
     Benchmark("Remote write encode, 5,000 nodes x 30 pods (one agent interval)", configuration: .init(maxDuration: .seconds(10))) { benchmark in

@@ -105,9 +105,11 @@ enum ParameterPatterns {
     /// A label key (`app`, `app.kubernetes.io/name`) and value, as Kubernetes validates them.
     static let labelName = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
     static let labelKey = "(\(dnsLabelPart)(\\.\(dnsLabelPart))*/)?\(labelName)"
-    /// An equality-based selector: `a=b,c!=d,e==f,g,!h`.
+    /// A selector: equality-based terms `a=b,c!=d,e==f,g,!h` and set-based ones
+    /// `a in (x, y)`, `a notin (x)`.
     static let labelSelector = {
-        let term = "(!?\(labelKey)|\(labelKey)(=|==|!=)(\(labelName))?)"
+        let values = "\\(( *(\(labelName))? *)(,( *(\(labelName))? *))*\\)"
+        let term = "(!?\(labelKey)|\(labelKey)(=|==|!=)(\(labelName))?|\(labelKey) (in|notin) \(values))"
         return "^\(term)(,\(term))*$"
     }()
 

@@ -7,12 +7,12 @@ import Glibc
 /// latency-tolerant work such as building a refresh: on a small machine it yields the
 /// cores to request handling instead of competing with it, and it never occupies Swift's
 /// cooperative pool.
-final class BackgroundThread: @unchecked Sendable {
+public final class BackgroundThread: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
     private var stopped = false
 
-    init(name: String, nice: Int32 = 10) {
+    public init(name: String, nice: Int32 = 10) {
         let thread = Thread { [self] in
             // On Linux the nice value is per thread: this lowers only this one.
             lowerPriority(nice)
@@ -30,7 +30,7 @@ final class BackgroundThread: @unchecked Sendable {
     }
 
     /// Runs `body` on the thread and returns its result.
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    public func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             condition.lock()
             jobs.append { continuation.resume(returning: body()) }
@@ -40,7 +40,7 @@ final class BackgroundThread: @unchecked Sendable {
     }
 
     /// Ends the thread once the queued jobs ran.
-    func stop() {
+    public func stop() {
         condition.lock()
         stopped = true
         condition.signal()

@@ -95,6 +95,13 @@ struct LabelSelectorTests {
         #expect(try LabelSelector(parsing: "app,!gone").matches(labels))
         #expect(try !LabelSelector(parsing: "!app").matches(labels))
         #expect(throws: LabelSelector.ParseError.self) { try LabelSelector(parsing: "app=web,") }
+        // Set-based terms, commas inside their parentheses.
+        #expect(try LabelSelector(parsing: "app in (web, api),tier notin (back)").matches(labels))
+        #expect(try !LabelSelector(parsing: "app in (api,db)").matches(labels))
+        #expect(try !LabelSelector(parsing: "gone in (x)").matches(labels), "in needs the label")
+        #expect(try LabelSelector(parsing: "gone notin (x)").matches(labels), "notin admits its absence")
+        #expect(try LabelSelector(parsing: "app in (web),app").requirements == [.isIn("app", ["web"]), .exists("app")])
+        #expect(throws: LabelSelector.ParseError.self) { try LabelSelector(parsing: "app within (web)") }
         #expect(throws: LabelSelector.ParseError.self) { try LabelSelector(parsing: "a b=c") }
     }
 }

@@ -83,6 +83,28 @@ struct ParameterTests {
         }
     }
 
+    /// Every selector the document's pattern admits parses, as the one the server meant:
+    /// mutated set-based and equality-based selectors.
+    @Test func labelSelectorsThePatternAdmitsParse() {
+        var texts = ["app in (web, api),tier notin (db)", "app in ()", "app in (,x)", "a.b/c notin ( x )", "app=web,!legacy,canary",
+                     "app in (web", "app in web", "app  in (x)", "app in (x),", "x notin (a b)"]
+        var random = SplitMix(seed: 11)
+        let alphabet = Array("ab(), =!in/.")
+        for _ in 0..<3000 {
+            var characters = Array("app in (web, api),tier!=db")
+            for _ in 0..<Int(random.next() % 3) {
+                characters[Int(random.next() % UInt64(characters.count))] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+            }
+            texts.append(String(characters))
+        }
+        var admitted = 0
+        for text in texts where ParameterPatterns.matches(ParameterPatterns.labelSelector, text) {
+            admitted += 1
+            #expect((try? LabelSelector(parsing: text)) != nil, "the pattern admits \(text), the parser refuses it")
+        }
+        #expect(admitted > 100)
+    }
+
     /// The document's patterns are the server's, JSON-escaped: each compiles as a regex a
     /// JSON Schema validator reads the same way.
     @Test func theDocumentCarriesTheServersPatterns() throws {

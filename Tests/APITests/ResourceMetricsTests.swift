@@ -106,25 +106,25 @@ struct ResourceMetricsTests {
         }
     }
 
-    @Test func eachNodeIsRenderedOncePerSnapshot() throws {
+    @Test func eachNodeIsRenderedOncePerSnapshot() async throws {
         let state = ClusterState()
         let metrics = ResourceMetrics(samples: { state.snapshot() }, edges: nil)
         let now = Date().timeIntervalSince1970
         state.ingest(Self.batch(), receivedAt: now)
         state.ingest(Self.batch(node: "n2"), receivedAt: now)
-        func text() -> String { metrics.render(now: now).map { String(buffer: $0) }.joined() }
-        let first = metrics.render(now: now)
+        func text() async -> String { await metrics.render(now: now).map { String(buffer: $0) }.joined() }
+        let first = await metrics.render(now: now)
         // A second scrape without new snapshots sends the same buffers (not re-rendered).
-        let again = metrics.render(now: now)
+        let again = await metrics.render(now: now)
         #expect(first.count == again.count && zip(first, again).allSatisfy { $0 == $1 })
         // n1 reports again: its lines change, n2's stay.
         state.ingest(Self.batch(sequence: 2, time: Self.collected + 10_000, mainCPU: 22_345_678_901), receivedAt: now)
-        let after = text()
+        let after = await text()
         #expect(after.contains(#"container_cpu_usage_seconds_total{container="main",namespace="compute-u1-web",node="n1",pod="web-0"} 22.345678901 1796000020250"#))
         #expect(after.contains(#"container_cpu_usage_seconds_total{container="main",namespace="compute-u1-web",node="n2",pod="web-0"} 12.345678901 1796000010250"#))
         // A node that leaves the state leaves the exposition.
         _ = state.expire(receivedBefore: now + 1)
-        #expect(!text().contains("node=\"n"))
+        #expect(!(await text()).contains("node=\"n"))
     }
 
     @Test func secondsAreExactDecimals() {

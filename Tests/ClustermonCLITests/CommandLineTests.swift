@@ -1,7 +1,10 @@
+import Aggregator
 import ArgumentParser
 import Foundation
 import Kubernetes
+import Logging
 import Testing
+import TestSupport
 @testable import API
 @testable import AgentCLI
 @testable import ClustermonCLI
@@ -42,6 +45,26 @@ struct CommandLineTests {
         #expect(aggregator.nats.natsPassword == "pw")
     }
 
+    @Test func remoteWriteFlagsAreChecked() throws {
+        let logger = Logger(label: "test")
+        func writer(_ arguments: [String]) throws -> RemoteWriter? {
+            try parse(["aggregator"] + arguments, as: Aggregator.self).serving.makeRemoteWriter(logger: logger)
+        }
+        #expect(try writer([]) == nil)
+        #expect(throws: ValidationError.self) { try writer(["--history", "remote-only"]) }
+        #expect(throws: ValidationError.self) { try writer(["--remote-write-url", "ftp://x/write"]) }
+        #expect(throws: ValidationError.self) { try writer(["--remote-write-url", "http://x/w", "--remote-write-header", "no-equals"]) }
+        #expect(throws: ValidationError.self) { try writer(["--remote-write-url", "http://x/w", "--remote-write-username", "u", "--remote-write-bearer-token-file", "/etc/hostname"]) }
+        #expect(throws: ValidationError.self) { try writer(["--remote-write-url", "http://x/w", "--remote-write-bearer-token-file", "/nonexistent/token"]) }
+        #expect(throws: ValidationError.self) { try writer(["--remote-write-url", "http://x/w", "--remote-write-replica-label", "bad-label"]) }
+        let two = try #require(try writer(["--remote-write-url", "http://a:9090/api/v1/write,https://user:secret@b/push?x=1", "--cluster-name", "c1", "--replica", "r"]))
+        #expect(two.configuration.targets.map(\.displayURL) == ["http://a:9090/api/v1/write", "https://b/push"], "no credentials or query in what is shown")
+        #expect(two.configuration.cluster == "c1" && two.configuration.replica == "r" && two.configuration.replicaLabel == "replica")
+        let fromEnvironment = try parse(["aggregator"], environment: ["REMOTE_WRITE_URL": "http://a/w", "REMOTE_WRITE_HEADER": "X-Scope-OrgID=t1"], as: Aggregator.self)
+        let configured = try #require(try fromEnvironment.serving.makeRemoteWriter(logger: logger))
+        #expect(configured.configuration.targets.first?.headers.map { "\($0.name)=\($0.value)" } == ["X-Scope-OrgID=t1"])
+    }
+
     @Test func agentNeedsAValidNodeName() throws {
         #expect(throws: (any Error).self) { try parse(["agent"], as: Agent.self) }
         #expect(throws: (any Error).self) { try parse(["agent", "--node-name", "a.b"], as: Agent.self) }
@@ -80,9 +103,7 @@ struct CommandLineTests {
 @Suite("README")
 struct ReadmeTests {
     static let readme: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return (try? String(contentsOf: url.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+        (try? String(contentsOf: Fixtures.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
     }()
 
     @Test(arguments: ["dev", "agent", "aggregator", "simulate", "token"])

@@ -37,11 +37,7 @@ struct FrontProxyTests {
         return Files(directory: directory)
     }
 
-    static let venv: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.appendingPathComponent(".build-venv/bin")
-    }()
+    static let venv = Fixtures.packageRoot.appendingPathComponent(".build-venv/bin")
 
     /// curl over HTTPS with the test CA: the status and the body.
     static func curl(_ url: String, certificate: String? = nil, key: String? = nil, headers: [String] = []) async throws -> (status: String, body: String, exit: Int32) {

@@ -24,9 +24,7 @@ struct RemoteWriteTests {
 
     /// `deploy/grafana/clustermon.json`: its panels' PromQL and its variables' queries.
     static func dashboard() throws -> (expressions: [String], variables: [String]) {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        let data = try Data(contentsOf: url.appendingPathComponent("deploy/grafana/clustermon.json"))
+        let data = try Data(contentsOf: Fixtures.packageRoot.appendingPathComponent("deploy/grafana/clustermon.json"))
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let panels = object["panels"] as? [[String: Any]] ?? []
         let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
@@ -136,7 +134,8 @@ struct RemoteWriteTests {
         let devPort = try freeLoopbackPort(), receiverPort = try freeLoopbackPort()
         let write = "http://127.0.0.1:\(receiverPort)/api/v1/write"
         let dev = try Self.dev(port: devPort, dataDir: directory.appendingPathComponent("data").path, arguments: [
-            "--remote-write-url", write, "--remote-write-queue-samples", "300", "--remote-write-timeout", "1s", "--cluster-name", "away"])
+            "--remote-write-url", write, "--remote-write-queue-samples", "300", "--remote-write-timeout", "1s", "--cluster-name", "away",
+            "--history", "remote-only"])
         try await stopping([dev]) {
             let url = "http://127.0.0.1:\(devPort)"
             let labels = #"outcome="dropped",url="\#(write)""#
@@ -149,6 +148,12 @@ struct RemoteWriteTests {
             #expect((try await Self.metric(url, #"clustermon_remote_write_queue_samples{url="\#(write)"}"#) ?? .infinity) <= 300)
             #expect((try await Self.metric(url, #"clustermon_remote_write_retries_total{url="\#(write)"}"#) ?? 0) >= 1)
             #expect(dev.log.contains("remote write failed; retrying"))
+            // --history remote-only: no history database, no history endpoints.
+            #expect(dev.log.contains("no local history"))
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/history.sqlite").path))
+            let openAPI = try await httpGet("\(url)/openapi.json").body
+            #expect(openAPI.contains("/metrics/resource") && !openAPI.contains("/api/metrics/pods"))
+            #expect(try await httpGet("\(url)/api/metrics/pods").status == 404)
 
             // The receiver comes up on that port: the queue drains into it.
             let victoria = try await TSDBServer.victoriaMetrics(port: receiverPort)

@@ -32,21 +32,31 @@ public final class ResourceMetrics: Sendable {
         var families: [ByteBuffer]
     }
 
+    /// Two low-priority threads of their own (shared by every instance): rendering is
+    /// hundreds of milliseconds at 1,000 nodes, never spent on the pool serving requests,
+    /// and nodes are independent, so both cores take half.
+    static let workers = [BackgroundThread(name: "clustermon-scrape-0"), BackgroundThread(name: "clustermon-scrape-1")]
+
     /// The exposition as buffers, in order; nodes whose agent has been silent for three
-    /// intervals are left out (as metrics.k8s.io leaves them out).
-    public func render(now: Double) -> [ByteBuffer] {
+    /// intervals are left out (as metrics.k8s.io leaves them out). The nodes that reported
+    /// since the last call are rendered on the two scrape threads.
+    public func render(now: Double) async -> [ByteBuffer] {
         let started = ContinuousClock.now
         let nodes = samples().filter { !MetricsAPIController.stale($0, now: now) }.sorted { $0.name < $1.name }
         let kept = cache.withLock { $0 }
+        let stale = nodes.filter { node in
+            guard let lines = kept[node.name] else { return true }
+            return lines.agentInstance != node.agentInstance || lines.sequence != node.sequence
+        }
+        let half = stale.count / 2
+        let first = Array(stale[..<half]), second = Array(stale[half...])
+        async let a = Self.workers[0].run { first.map(Self.lines) }
+        async let b = Self.workers[1].run { second.map(Self.lines) }
+        let rendered = await a + b
         var fresh: [String: NodeLines] = [:]
         fresh.reserveCapacity(nodes.count)
-        for node in nodes {
-            if let lines = kept[node.name], lines.agentInstance == node.agentInstance, lines.sequence == node.sequence {
-                fresh[node.name] = lines
-            } else {
-                fresh[node.name] = Self.lines(node)
-            }
-        }
+        for node in nodes { fresh[node.name] = kept[node.name] }
+        for (node, lines) in zip(stale, rendered) { fresh[node.name] = lines }
         // Departed nodes leave the cache with this swap.
         cache.withLock { $0 = fresh }
         var body: [ByteBuffer] = []
@@ -63,8 +73,8 @@ public final class ResourceMetrics: Sendable {
     }
 
     /// The response: `text/plain; version=0.0.4`, as Prometheus' classic text format.
-    func response(now: Double) -> Response {
-        let body = render(now: now)
+    func response(now: Double) async -> Response {
+        let body = await render(now: now)
         let length = body.reduce(0) { $0 + $1.readableBytes }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .contentLength: String(length)],
                         body: ResponseBody(contentsOf: body))
@@ -223,7 +233,7 @@ struct ResourceMetricsController {
         router.get("/metrics/resource") { request, _ -> Response in
             _ = try self.auth.admin(request)
             _ = try request.checkedQuery([])
-            return self.metrics.response(now: self.now())
+            return await self.metrics.response(now: self.now())
         }
     }
 }

@@ -63,7 +63,7 @@ public struct RemoteWriteConfiguration: Sendable {
 /// and one sender per receiver, so a slow or dead receiver holds back no other; requests
 /// of a receiver are sent in order, one at a time (receivers refuse out-of-order samples).
 public final class RemoteWriter: Service, Sendable {
-    let configuration: RemoteWriteConfiguration
+    public let configuration: RemoteWriteConfiguration
     let queues: [TargetQueue]
     let logger: Logger
     private let lastSent = Mutex<[String: (instance: String, sequence: UInt64)]>([:])
