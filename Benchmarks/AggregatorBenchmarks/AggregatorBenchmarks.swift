@@ -29,6 +29,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .mallocCountTotal], timeUnits: .milliseconds, maxDuration: .seconds(5))
     graphBenchmarks()
     ecosystemBenchmarks()
+    remoteWriteSendBenchmark()
 
     // Ingest: decode a 110-pod batch (220 connections), order it, replace the node's state.
     // The throughput is batches per second on one core.
