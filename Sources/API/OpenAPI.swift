@@ -87,8 +87,7 @@ public enum OpenAPI {
     }
     static let resourceFilters: [APIParameter] = [
         .init("name", "exact object name", .objectName), .init("namespace", "exact namespace", .namespace),
-        .init("label_selector", "equality-based selector: a=b,c!=d,e==f,g (exists),!h (absent)",
-              .text(pattern: ParameterPatterns.labelSelector, maxLength: 4096, means: "an equality-based label selector such as app=web,tier!=db")),
+        .init("label_selector", "label selector: a=b,c!=d,e==f,g (exists),!h (absent),i in (x, y),j notin (z)", labelSelectorSchema),
     ]
     static let podNode = APIParameter("node", "the node a pod runs on", .objectName)
     static let graphFilters: [APIParameter] = [
@@ -138,17 +137,17 @@ public enum OpenAPI {
         .init("format", "json (default) or csv", .oneOf(["json", "csv"])),
     ]
     static let labelSelectorSchema = ParameterSchema.text(pattern: ParameterPatterns.labelSelector, maxLength: 4096,
-                                                          means: "an equality-based label selector such as app=web,tier!=db")
+                                                          means: "a label selector such as app=web,tier!=db or app in (web, api)")
     static func fieldSelector(_ fields: String) -> ParameterSchema {
         let term = "metadata\\.(\(fields))(=|==|!=)[a-z0-9.-]{0,253}"
         return .text(pattern: "^\(term)(,\(term))*$", maxLength: 1024, means: "metadata.<\(fields)> with =, == or !=, comma-separated")
     }
     static let nodeMetricsSelectors: [APIParameter] = [
-        .init("labelSelector", "the nodes' labels (from the API server): a=b,c!=d,e,!f", labelSelectorSchema),
+        .init("labelSelector", "the nodes' labels (from the API server): a=b,c!=d,e,!f,g in (x, y),h notin (z)", labelSelectorSchema),
         .init("fieldSelector", "metadata.name=<node> (=, == or !=)", fieldSelector("name")),
     ]
     static let podMetricsSelectors: [APIParameter] = [
-        .init("labelSelector", "the pods' labels (from the API server): a=b,c!=d,e,!f", labelSelectorSchema),
+        .init("labelSelector", "the pods' labels (from the API server): a=b,c!=d,e,!f,g in (x, y),h notin (z)", labelSelectorSchema),
         .init("fieldSelector", "metadata.name or metadata.namespace (=, == or !=), comma-separated", fieldSelector("name|namespace")),
     ]
 

@@ -147,7 +147,12 @@ extension Request {
                 let list = allowed.isEmpty ? "none" : allowed.map(\.name).joined(separator: ", ")
                 throw APIFailure(.badRequest, "unknown parameter \"\(name)\" for \(uri.path); allowed: \(list)")
             }
-            let text = String(value)
+            var text = String(value)
+            // A selector's spaces (`app in (a, b)`) may come form-encoded as `+`, as Go's
+            // servers (the API server's) read them; a selector never holds a `+` itself.
+            if case .text(let pattern, _, _) = parameter.schema, pattern == ParameterPatterns.labelSelector {
+                text = text.replacingOccurrences(of: "+", with: " ")
+            }
             try parameter.check(text)
             result[name] = text
         }

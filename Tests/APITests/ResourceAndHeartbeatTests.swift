@@ -121,6 +121,13 @@ struct ResourceAPITests {
             try await client.execute(uri: "/api/resources/pods?label_selector=app%3Dweb,app!%3Ddb", method: .get, headers: admin) {
                 #expect(names($0.body) == ["b", "x", "coredns"])
             }
+            // Set-based, its spaces percent-encoded or form-encoded (`+`), as clients send them.
+            for query in ["app%20in%20(web,%20api),app%20notin%20(db)", "app+in+(web,+api),app+notin+(db)"] {
+                try await client.execute(uri: "/api/resources/pods?label_selector=\(query)", method: .get, headers: admin) {
+                    #expect($0.status == .ok)
+                    #expect(names($0.body) == ["b", "x", "coredns"], "\(query)")
+                }
+            }
             try await client.execute(uri: "/api/resources/pods?name=x&namespace=compute-u1-x-web", method: .get, headers: admin) { #expect(names($0.body) == ["x"]) }
             try await client.execute(uri: "/api/resources/pods?name=nothing", method: .get, headers: admin) { response in
                 #expect(String(buffer: response.body) == #"{"items":[]}"#)

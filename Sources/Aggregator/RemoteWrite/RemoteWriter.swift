@@ -160,7 +160,13 @@ public final class RemoteWriter: Service, Sendable {
         var backoff = configuration.minBackoff
         var deadline: ContinuousClock.Instant?
         while true {
-            if deadline == nil, Task.isShuttingDownGracefully || Task.isCancelled {
+            // Cancelled: stop now (a request would fail at once, every time). A graceful
+            // stop: keep sending for up to the flush deadline.
+            if Task.isCancelled {
+                queue.dropAll(logger: logger)
+                return
+            }
+            if deadline == nil, Task.isShuttingDownGracefully {
                 deadline = .now + configuration.flushDeadline
             }
             if let deadline, ContinuousClock.now >= deadline || queue.queuedSamples == 0 {
