@@ -192,9 +192,7 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
 }
 
 extension Aggregator {
-    static func list(_ text: String?) -> [String]? {
-        text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-    }
+    static func list(_ text: String?) -> [String]? { text.map { commaList([$0]) } }
 
     /// The front proxy's CA and headers: from the flags, else from the API server's
     /// `kube-system/extension-apiserver-authentication` ConfigMap (as metrics-server reads

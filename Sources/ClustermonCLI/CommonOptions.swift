@@ -93,7 +93,7 @@ struct ServingOptions: ParsableArguments {
 
     /// The remote writer these flags describe; nil without `--remote-write-url`.
     func makeRemoteWriter(logger: Logger) throws -> RemoteWriter? {
-        let urls = remoteWriteUrl.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
+        let urls = commaList(remoteWriteUrl)
         if history == .remoteOnly && urls.isEmpty {
             throw ValidationError("--history remote-only needs at least one --remote-write-url")
         }
@@ -214,6 +214,12 @@ struct ServingOptions: ParsableArguments {
         logger.info("history opened", metadata: ["path": "\(path)"])
         return store
     }
+}
+
+/// The items of flags that take comma-separated lists (and may repeat), trimmed, empty
+/// ones left out.
+func commaList(_ values: [String]) -> [String] {
+    values.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
 }
 
 /// `--history`: where the history lives.

@@ -129,6 +129,8 @@ public enum AccessAttributes: Sendable, Hashable {
 /// The front proxy's users and the API server's decisions about them.
 public final class FrontProxyAuth: Sendable {
     public let options: FrontProxyOptions
+    /// The header names of `options`, parsed once.
+    private let usernameFields: [HTTPField.Name], groupFields: [HTTPField.Name], extraPrefixes: [String]
     let review: @Sendable ([UInt8]) async throws -> ByteBuffer
     let allowTTL: Duration, denyTTL: Duration
     private let cache = Mutex<[String: (allowed: Bool, until: ContinuousClock.Instant)]>([:])
@@ -139,6 +141,9 @@ public final class FrontProxyAuth: Sendable {
     public init(options: FrontProxyOptions, allowTTL: Duration = .seconds(10), denyTTL: Duration = .seconds(10), logger: Logger,
                 review: @escaping @Sendable ([UInt8]) async throws -> ByteBuffer) {
         self.options = options
+        usernameFields = options.usernameHeaders.compactMap { HTTPField.Name($0) }
+        groupFields = options.groupHeaders.compactMap { HTTPField.Name($0) }
+        extraPrefixes = options.extraHeaderPrefixes.map { $0.lowercased() }
         self.review = review
         self.allowTTL = allowTTL
         self.denyTTL = denyTTL
@@ -159,16 +164,13 @@ public final class FrontProxyAuth: Sendable {
     func user(_ request: Request, peer: String) -> DelegatedUser? {
         guard options.allowedNames.isEmpty || options.allowedNames.contains(peer) else { return nil }
         var name = peer
-        for header in options.usernameHeaders {
-            if let field = HTTPField.Name(header), let value = request.headers[field], !value.isEmpty { name = value; break }
+        for field in usernameFields {
+            if let value = request.headers[field], !value.isEmpty { name = value; break }
         }
-        var groups: [String] = []
-        for header in options.groupHeaders {
-            if let field = HTTPField.Name(header) { groups += request.headers[values: field] }
-        }
+        let groups = groupFields.flatMap { request.headers[values: $0] }
         var extra: [String: [String]] = [:]
         for field in request.headers {
-            for prefix in options.extraHeaderPrefixes where field.name.canonicalName.hasPrefix(prefix.lowercased()) {
+            for prefix in extraPrefixes where field.name.canonicalName.hasPrefix(prefix) {
                 let key = String(field.name.canonicalName.dropFirst(prefix.count)).removingPercentEncoding ?? ""
                 if !key.isEmpty { extra[key, default: []].append(field.value) }
             }
