@@ -53,6 +53,16 @@ func httpGet(_ url: String, bearer token: String? = nil, tls: Bool = false) asyn
     return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 26)))
 }
 
+/// `curl` over HTTPS trusting the test CA: what `--write-out` prints (the status by
+/// default), the body, and curl's exit status (non-zero when the handshake fails).
+func curlHTTPS(_ url: String, _ options: [String] = [], writeOut: String = "%{http_code}") async throws -> (out: String, body: String, exit: Int32) {
+    let bodyFile = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-curl-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: bodyFile) }
+    let result = try await runCommandDetached("curl", ["-sS", "-o", bodyFile.path, "-w", writeOut, "--cacert", try TestCertificates.get().caCertificate]
+                                                      + options + [url])
+    return (result.stdoutText, (try? String(contentsOf: bodyFile, encoding: .utf8)) ?? "", result.status)
+}
+
 /// Runs `body`, then stops the processes (SIGTERM) and waits for them to exit, whether
 /// `body` threw or not. A process left retrying against a test's local server while that
 /// server shuts down made NIO trap in the test process (a connection accepted during

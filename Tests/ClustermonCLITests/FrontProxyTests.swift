@@ -39,15 +39,13 @@ struct FrontProxyTests {
 
     static let venv = Fixtures.packageRoot.appendingPathComponent(".build-venv/bin")
 
-    /// curl over HTTPS with the test CA: the status and the body.
+    /// curl with a client certificate and headers: the status, the body, curl's exit status.
     static func curl(_ url: String, certificate: String? = nil, key: String? = nil, headers: [String] = []) async throws -> (status: String, body: String, exit: Int32) {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-curl-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: out) }
-        var arguments = ["-sS", "-o", out.path, "-w", "%{http_code}", "--cacert", try TestCertificates.get().caCertificate]
-        if let certificate, let key { arguments += ["--cert", certificate, "--key", key] }
-        for header in headers { arguments += ["-H", header] }
-        let result = try await runCommandDetached("curl", arguments + [url])
-        return (result.stdoutText, (try? String(contentsOf: out, encoding: .utf8)) ?? "", result.status)
+        var options: [String] = []
+        if let certificate, let key { options += ["--cert", certificate, "--key", key] }
+        for header in headers { options += ["-H", header] }
+        let answer = try await curlHTTPS(url, options)
+        return (answer.out, answer.body, answer.exit)
     }
 
     static let pythonClient = """

@@ -20,11 +20,9 @@ struct TLSServingTests {
         return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// `curl` over HTTPS with the test CA: the HTTP version it negotiated and the status.
+    /// The HTTP version curl negotiated and the status.
     static func curl(_ url: String, _ options: [String]) async throws -> String {
-        let result = try await runCommandDetached("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
-                                                           "--cacert", try TestCertificates.get().caCertificate] + options + [url])
-        return result.stdoutText
+        try await curlHTTPS(url, options, writeOut: "%{http_version} %{http_code}").out
     }
 
     @Test func wholeAPIOverHTTPSAndACertificateRotatedUnderAnOpenStream() async throws {
