@@ -18,7 +18,7 @@ let package = Package(
         target("fuzz-kubelet-pods", ["Kubernetes"]),
         target("fuzz-procfs", ["NodeAgent"]),
         target("fuzz-tracer-feed", ["NodeAgent"]),
-        target("fuzz-batch-ingest", ["Aggregator", "Messaging"]),
+        target("fuzz-batch-ingest", ["Aggregator", "Messaging", "Wire"]),
         target("fuzz-jwt", ["API"]),
         target("fuzz-kube-app-body", ["API"]),
     ]

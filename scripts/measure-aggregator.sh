@@ -37,7 +37,12 @@ hz=$(getconf CLK_TCK)
 cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$aggregator/stat"; }
 sleep "$warmup"
 start_cpu=$(cpu)
-sleep "$window"
+# PROFILE=file: a perf profile (call graphs) of the aggregator over the window, written to file.
+if [[ -n "${PROFILE:-}" ]]; then
+  perf record -q -g -p "$aggregator" -o "$PROFILE" -- sleep "$window" >/dev/null 2>&1
+else
+  sleep "$window"
+fi
 end_cpu=$(cpu)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
 python3 -c "print('aggregator cpu: %.1f%% of one core over %ds (%d nodes x %d pods every 10 s, refresh 5 s, history on)' % (($end_cpu - $start_cpu) * 100 / $window, $window, $nodes, $pods))"

@@ -12,7 +12,7 @@ private func expectSameEncoding(_ message: some Message, sourceLocation: SourceL
 }
 
 /// A batch using every kind of field the agent's schema has, nested four levels deep.
-private func sampleBatch(pods: Int) -> Agent_V1_Batch {
+func sampleBatch(pods: Int) -> Agent_V1_Batch {
     Agent_V1_Batch.with { batch in
         batch.nodeName = "node-ä-1"  // non-ASCII: lengths are UTF-8 bytes
         batch.agentVersion = "1.2.3"

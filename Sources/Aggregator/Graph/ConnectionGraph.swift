@@ -78,7 +78,11 @@ public final class ConnectionGraph: Sendable {
     }
 
     private struct State {
-        var nodes: [String: NodeConnections] = [:]
+        /// Each node's connections; set through `replace(node:with:)`, which keeps the total.
+        private(set) var nodes: [String: NodeConnections] = [:]
+        /// Connections tracked over every node (kept as nodes change: summing 5,000 nodes'
+        /// tables per batch was the largest single cost of ingest at that size).
+        private(set) var trackedConnections = 0
         var edgeIDs: [EdgeKey: UInt32] = [:]
         var edgeKeys: [EdgeKey?] = []
         var lastUsed: [Double] = []
@@ -91,6 +95,11 @@ public final class ConnectionGraph: Sendable {
         var coarse: [Bucket] = []
         /// Backend pods by client end, from servers' reports (Unix seconds received).
         var backendsByClient: [ClientEndpoint: (pod: GraphEntity, time: Double)] = [:]
+
+        mutating func replace(node name: String, with connections: NodeConnections?) {
+            trackedConnections += (connections?.table.count ?? 0) - (nodes[name]?.table.count ?? 0)
+            nodes[name] = connections
+        }
 
         mutating func edge(_ key: EdgeKey, at time: Double) -> UInt32 {
             if let id = edgeIDs[key] {
@@ -186,7 +195,7 @@ public final class ConnectionGraph: Sendable {
             let previous = state.nodes[batch.nodeName]
             // A duplicate or older snapshot (ingest drops them before) changes nothing.
             if let previous, previous.instance == batch.agentInstance, previous.sequence >= batch.sequence {
-                return state.nodes.values.reduce(0) { $0 + $1.table.count }
+                return state.trackedConnections
             }
             let continuing = previous?.instance == batch.agentInstance
             let old = continuing ? previous!.table : [:]
@@ -222,9 +231,9 @@ public final class ConnectionGraph: Sendable {
                 }
                 state.open[id, default: EdgeCounters()].add(delta)
             }
-            state.nodes[batch.nodeName] = NodeConnections(instance: batch.agentInstance, sequence: batch.sequence, table: table, active: active, backends: backends,
-                                                           clusterIPClients: clusterIPClients, pods: pods)
-            return state.nodes.values.reduce(0) { $0 + $1.table.count }
+            state.replace(node: batch.nodeName, with: NodeConnections(instance: batch.agentInstance, sequence: batch.sequence, table: table, active: active,
+                                                                      backends: backends, clusterIPClients: clusterIPClients, pods: pods))
+            return state.trackedConnections
         }
         tracked.record(total)
         if counts.counted > 0 { resolved.increment(by: counts.counted) }
@@ -314,7 +323,7 @@ public final class ConnectionGraph: Sendable {
 
     /// Forgets nodes whose agents went silent.
     public func forget(nodes names: [String]) {
-        state.withLock { state in for name in names { state.nodes[name] = nil } }
+        state.withLock { state in for name in names { state.replace(node: name, with: nil) } }
     }
 
     // MARK: Refresh

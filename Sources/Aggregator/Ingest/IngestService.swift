@@ -28,6 +28,10 @@ public final class IngestService: Service {
     private let assembler: Mutex<BatchAssembler>
     private let outcomes: [Outcome: Counter]
     private let bytes = Counter(label: "clustermon_ingest_bytes_total")
+    /// Batches decoded by `BatchDecoding` (fast) or handed to swift-protobuf (generic: a field
+    /// this version does not know, or malformed bytes).
+    private let decodedFast = Counter(label: "clustermon_ingest_decoded_total", dimensions: [("decoder", "fast")])
+    private let decodedGeneric = Counter(label: "clustermon_ingest_decoded_total", dimensions: [("decoder", "generic")])
     private let nodes = Gauge(label: "clustermon_ingest_nodes")
     private let lag = Timer(label: "clustermon_ingest_batch_age_seconds")
     private let skewAhead = Counter(label: "clustermon_ingest_clock_skew_total", dimensions: [("direction", "ahead")])
@@ -95,7 +99,13 @@ public final class IngestService: Service {
         }
         var batch: Agent_V1_Batch
         do {
-            batch = try Agent_V1_Batch(serializedBytes: message.payload)
+            if let fast = BatchDecoding.batch(message.payload) {
+                batch = fast
+                decodedFast.increment()
+            } else {
+                decodedGeneric.increment()
+                batch = try Agent_V1_Batch(serializedBytes: message.payload)
+            }
         } catch {
             logger.warning("batch refused: not a valid agent.v1.Batch", metadata: ["node": "\(node)", "bytes": "\(message.payload.count)", "error": "\(error)"])
             return .malformed
