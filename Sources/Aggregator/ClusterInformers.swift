@@ -1,6 +1,7 @@
 import Kubernetes
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// One cached object as readers of the resource API need it.
 public struct CachedResource: Sendable {
@@ -44,6 +45,42 @@ public protocol ClusterView: Sendable {
     func allNodes() -> [Node]?
     func allServices() -> [KubernetesService]?
     func allEndpointSlices() -> [EndpointSlice]?
+}
+
+/// One refresh's look at the cluster: the lists (every pod, node, service, endpoint slice)
+/// are copied out of the informers once and shared by the live view and the graph, which
+/// both read all of them; single lookups go to the informers.
+public final class RefreshClusterView: ClusterView {
+    let base: any ClusterView
+    private let pods = Mutex<[Pod]??>(nil)
+    private let nodes = Mutex<[Node]??>(nil)
+    private let services = Mutex<[KubernetesService]??>(nil)
+    private let slices = Mutex<[EndpointSlice]??>(nil)
+
+    public init(_ base: any ClusterView) { self.base = base }
+
+    /// The cell's list, read from the informers the first time.
+    private static func once<T: Sendable>(_ cell: borrowing Mutex<T??>, _ read: () -> T?) -> T? {
+        cell.withLock { cached in
+            if let cached { return cached }
+            let value = read()
+            cached = .some(value)
+            return value
+        }
+    }
+
+    public func resources(_ kind: ResourceKind) -> [CachedResource]? { base.resources(kind) }
+    public func namespaceLabels(_ name: String) -> [String: String]? { base.namespaceLabels(name) }
+    public func namespaceOwners(label: String) -> Set<String> { base.namespaceOwners(label: label) }
+    public func deployment(namespace: String, name: String) -> Deployment? { base.deployment(namespace: namespace, name: name) }
+    public var isSynced: Bool { base.isSynced }
+    public func node(named name: String) -> Node? { base.node(named: name) }
+    public func pod(namespace: String, name: String) -> Pod? { base.pod(namespace: namespace, name: name) }
+    public func replicaSet(namespace: String, name: String) -> ReplicaSet? { base.replicaSet(namespace: namespace, name: name) }
+    public func allPods() -> [Pod]? { Self.once(pods) { base.allPods() } }
+    public func allNodes() -> [Node]? { Self.once(nodes) { base.allNodes() } }
+    public func allServices() -> [KubernetesService]? { Self.once(services) { base.allServices() } }
+    public func allEndpointSlices() -> [EndpointSlice]? { Self.once(slices) { base.allEndpointSlices() } }
 }
 
 extension ClusterView {

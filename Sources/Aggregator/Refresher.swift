@@ -125,6 +125,8 @@ public final class Refresher: Service {
         }
         let number = version.withLock { $0 += 1; return $0 }
         let nodes = state.snapshot()
+        // The informers' lists copied once for the view and the graph.
+        let cluster = self.cluster.map { RefreshClusterView($0) as any ClusterView }
         let view = builder.build(version: number, now: wall, nodes: nodes, cluster: cluster)
         _ = live.set(LiveFrame(view: view))
         staleNodes.record(view.nodes.filter(\.stale).count)

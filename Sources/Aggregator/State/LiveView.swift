@@ -112,7 +112,7 @@ public struct LiveViewBuilder: Sendable {
         var nodes: [NodeView] = []
         var pods: [PodView] = []
         // Pods the API server no longer has are gone, whatever the last snapshot said.
-        let listed = cluster?.allPods().map { Dictionary($0.map { ("\($0.namespace)/\($0.name)", $0) }, uniquingKeysWith: { a, _ in a }) }
+        let listed = cluster?.allPods().map { Dictionary($0.map { (PodKey(namespace: $0.namespace, name: $0.name), $0) }, uniquingKeysWith: { a, _ in a }) }
         var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = []
         for sample in samples.sorted(by: { $0.name < $1.name }) {
             let object = cluster?.node(named: sample.name)
@@ -159,10 +159,9 @@ public struct LiveViewBuilder: Sendable {
 
             let cpuCapacityNanocores = UInt64(max(cpuCapacityMillicores, 0)) * 1_000_000
             for pod in sample.pods {
-                let key = "\(pod.namespace)/\(pod.name)"
                 var apiPod: Pod?
                 if let listed {
-                    guard let found = listed[key], found.uid == pod.uid || found.uid.isEmpty || pod.uid.isEmpty else { continue }
+                    guard let found = listed[PodKey(namespace: pod.namespace, name: pod.name)], found.uid == pod.uid || found.uid.isEmpty || pod.uid.isEmpty else { continue }
                     apiPod = found
                 }
                 var p = JSONWriter(capacity: 384)
@@ -182,7 +181,7 @@ public struct LiveViewBuilder: Sendable {
                 p.field("memory_limit", pod.memoryLimitBytes)
                 p.field("restarts", pod.restarts)
                 p.field("oom_killed", pod.oomKilled)
-                let workload = apiPod.flatMap { cluster?.workload(of: $0) }
+                let workload = apiPod.flatMap { apiPod in cluster.flatMap { $0.workload(of: apiPod) } }
                 if let kind = workload?.kind ?? pod.controller?.kind, let name = workload?.name ?? pod.controller?.name {
                     p.key("workload")
                     p.beginObject(); p.field("kind", kind); p.field("name", name); p.endObject()
@@ -207,6 +206,12 @@ public struct LiveViewBuilder: Sendable {
         }
         pods.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
         return LiveView(version: version, timestamp: Int64(now), nodes: nodes, pods: pods, podStatuses: statuses)
+    }
+
+    /// A pod's name in its namespace, hashed without building a "namespace/name" string.
+    struct PodKey: Hashable {
+        var namespace: String
+        var name: String
     }
 
     func percent(_ used: Double, _ capacity: Double) -> Double {
