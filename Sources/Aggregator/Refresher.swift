@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+import CMalloc
 #endif
 import Foundation
 import Kubernetes
