@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import CMalloc
-#endif
 import Foundation
 import Kubernetes
 import Logging
@@ -138,19 +135,7 @@ public final class Refresher: Service {
         let edges = graph?.refresh(now: wall, version: number, cluster: cluster).history ?? []
         remoteWrite?.enqueue(nodes: nodes, edges: edges, time: wall)
         buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
-        Self.returnFreedPages()
         return (view, edges)
-    }
-
-    /// A refresh of a large cluster allocates the next view beside the one being served and
-    /// then frees the old one: tens of MB that glibc keeps in its arenas, scattered among live
-    /// blocks, so that the resident set grows by the largest such swing seen. Giving the free
-    /// pages back after each refresh (`malloc_trim` madvises every free page of every arena
-    /// away) keeps it to what is live.
-    static func returnFreedPages() {
-        #if canImport(Glibc)
-        _ = malloc_trim(0)
-        #endif
     }
 
     func publishEvents(_ view: LiveView, tick: Int64, to events: any EventPublisher) {
