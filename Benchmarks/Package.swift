@@ -64,6 +64,17 @@ let package = Package(
             path: "AccountingProbe"
         ),
         .executableTarget(
+            name: "MemoryProbe",
+            dependencies: [
+                .product(name: "Aggregator", package: "clustermon"),
+                .product(name: "Messaging", package: "clustermon"),
+                .product(name: "NodeAgent", package: "clustermon"),
+                .product(name: "Wire", package: "clustermon"),
+                "MallocInfo",
+            ],
+            path: "MemoryProbe"
+        ),
+        .executableTarget(
             name: "AggregatorBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -8,6 +8,20 @@ public struct JSONWriter: Sendable {
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
+    /// The next value starts a new document in the same buffer (no comma before it): many
+    /// small documents written back to back into one allocation.
+    public mutating func nextDocument() {
+        needsComma.removeAll(keepingCapacity: true)
+        needsComma.append(false)
+    }
+
+    /// The bytes in a buffer of exactly their size (the writer's grows by doubling).
+    public var compactBytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, count in
+            count = buffer.initialize(fromContentsOf: bytes)
+        }
+    }
+
     private mutating func separator() {
         if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
         needsComma[needsComma.count - 1] = true

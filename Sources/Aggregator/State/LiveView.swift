@@ -19,7 +19,9 @@ public struct PodView: Sendable {
     public var namespace: String
     public var name: String
     public var node: String
-    public var json: [UInt8]
+    /// The PodMetrics JSON object: a slice of its node's one buffer (a buffer per pod held
+    /// twice its size, since a writer grows by doubling: 1 KiB per pod at 150,000 pods).
+    public var json: ArraySlice<UInt8>
 }
 
 /// Everything the live endpoints serve, computed once per refresh and shared by every
@@ -158,13 +160,18 @@ public struct LiveViewBuilder: Sendable {
                                   conditions: conditions, stale: stale, json: w.bytes))
 
             let cpuCapacityNanocores = UInt64(max(cpuCapacityMillicores, 0)) * 1_000_000
+            // Every pod of the node in one buffer; each PodView takes its slice of it.
+            var p = JSONWriter(capacity: 448 * sample.pods.count)
+            var written: [(namespace: String, name: String, range: Range<Int>)] = []
+            written.reserveCapacity(sample.pods.count)
             for pod in sample.pods {
                 var apiPod: Pod?
                 if let listed {
                     guard let found = listed[PodKey(namespace: pod.namespace, name: pod.name)], found.uid == pod.uid || found.uid.isEmpty || pod.uid.isEmpty else { continue }
                     apiPod = found
                 }
-                var p = JSONWriter(capacity: 384)
+                p.nextDocument()
+                let begin = p.bytes.count
                 p.beginObject()
                 p.field("name", pod.name)
                 p.field("namespace", pod.namespace)
@@ -188,13 +195,15 @@ public struct LiveViewBuilder: Sendable {
                 }
                 p.field("stale", stale)
                 p.endObject()
-                pods.append(PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: p.bytes))
+                written.append((pod.namespace, pod.name, begin..<p.bytes.count))
                 if listed == nil {
                     for container in pod.containers where !container.isInit {
                         statuses.append((pod.namespace, pod.name, container.restartCount, container.oomKilled))
                     }
                 }
             }
+            let buffer = p.compactBytes
+            for pod in written { pods.append(PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: buffer[pod.range])) }
         }
         // The API server knows every pod, also those on nodes without an agent.
         if let all = listed?.values {

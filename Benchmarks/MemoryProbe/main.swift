@@ -1,0 +1,60 @@
+import Aggregator
+import Foundation
+import Logging
+import MallocInfo
+import Messaging
+import NodeAgent
+import Wire
+
+// Where the aggregator's memory goes at Kubernetes' limits: allocator bytes held (glibc's
+// mallinfo2, not the resident set) after each part has taken two rounds of every node's
+// snapshot, as the aggregator would. Not a benchmark: a probe, printed as a table.
+//   cd Benchmarks && swift run -c release MemoryProbe [nodes] [pods per node]
+let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
+let nodes = arguments.first ?? 5000
+let podsPerNode = arguments.dropFirst().first ?? 30
+let pods = nodes * podsPerNode
+let logger = Logger(label: "probe")
+let simulation = SimulatedNodes(configuration: .init(nodes: nodes, podsPerNode: podsPerNode, users: 100, connectionsPerPod: 2), bus: InProcessBus(), logger: logger)
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-memory-probe-\(getpid())")
+try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: directory) }
+
+func held() -> Int { Int(malloc_info_allocated_bytes()) }
+func report(_ part: String, _ bytes: Int) {
+    print(String(format: "%-44@ %8.1f MiB %8.0f bytes per pod", part as NSString, Double(bytes) / 1_048_576, Double(bytes) / Double(pods)))
+}
+
+let state = ClusterState()
+let graph = ConnectionGraph()
+let history = try HistoryStore(path: directory.appendingPathComponent("history.sqlite").path, logger: logger)
+var parts: [(String, Int, Int)] = []
+let start = 1_700_000_000.0
+// Each part takes every node's snapshot in a pass of its own (mallinfo2 walks the heap: once
+// per pass, not per node).
+for round in 1...2 {
+    let time = start + Double(round * 10)
+    func pass(_ name: String, _ body: (Agent_V1_Batch) -> Void) {
+        let before = held()
+        for node in 0..<nodes { body(simulation.batch(node: node, sequence: UInt64(round), time: time)) }
+        parts.append((name, round, held() - before))
+    }
+    pass("state") { state.ingest($0, receivedAt: time) }
+    pass("graph (connections and pod identities)") { graph.ingest($0, receivedAt: time) }
+    pass("history (entities, index, head rows)") { history.record($0, cluster: nil) }
+}
+// Round 1 creates every part; round 2 replaces the state and the graph's tables and adds a
+// row to each history series.
+@MainActor func total(_ name: String, _ round: Int) -> Int { parts.filter { $0.0 == name && $0.1 == round }.reduce(0) { $0 + $1.2 } }
+var before = held()
+let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.snapshot(), cluster: nil)
+report("live view (one; two are alive during a refresh)", held() - before)
+before = held()
+let graphView = graph.refresh(now: start + 21, version: 1, cluster: nil)
+report("graph refresh (view and history samples)", held() - before)
+print("held in all: \(held() / 1_048_576) MiB. By part, first round (created) and second (growth):")
+for name in ["state", "graph (connections and pod identities)", "history (entities, index, head rows)"] {
+    report("  " + name + ", round 1", total(name, 1))
+    report("  " + name + ", round 2", total(name, 2))
+}
+withExtendedLifetime((view, graphView, state, graph, history)) {}
