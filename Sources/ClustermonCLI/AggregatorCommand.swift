@@ -173,7 +173,10 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         if let remoteWriter { services.append(.init(service: remoteWriter)) }
         if let tlsCertFile, let tlsPrivateKeyFile, !tlsCertFile.isEmpty {
             let frontProxy = try await frontProxyOptions(apiClient: apiClient, logger: logger)
-            let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, clientCA: frontProxy?.clientCA, logger: logger)
+            // A CA from the flag's file is re-read with the pair; one from the ConfigMap is read at start.
+            let caFile = frontProxy != nil ? requestheaderClientCaFile.flatMap { $0.isEmpty ? nil : $0 } : nil
+            let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, clientCA: frontProxy?.clientCA,
+                                                       clientCAPath: caFile, logger: logger)
             api.tls = certificates
             api.frontProxy = frontProxy.map { FrontProxyAuth(options: $0, client: apiClient, logger: logger) }
             services.append(.init(service: CertificateReloadService(certificates: certificates)))

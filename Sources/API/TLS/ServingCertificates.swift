@@ -14,8 +14,12 @@ public final class ServingCertificates: Sendable {
     public let certificatePath: String
     public let keyPath: String
     /// The requestheader CA: client certificates are asked for, and verified against it when
-    /// presented (the front proxy's); nil: none are asked for.
+    /// presented (the front proxy's); nil: none are asked for. With `clientCAPath`, the CA
+    /// in use is that file's newest good contents.
     public let clientCA: [NIOSSLCertificate]?
+    /// The requestheader CA's file (`--requestheader-client-ca-file`), re-read with the pair:
+    /// the API server's front-proxy CA rotates too.
+    public let clientCAPath: String?
     private let state: Mutex<Loaded>
     private let logger: Logger
     private let reloads = Counter(label: "clustermon_tls_certificate_reloads_total", dimensions: [("outcome", "reloaded")])
@@ -26,6 +30,7 @@ public final class ServingCertificates: Sendable {
         // NIOSSLContext is thread-safe once built (swift-nio-ssl documents it as Sendable).
         var context: NIOSSLContext
         var files: Data
+        var clientCA: [NIOSSLCertificate]?
     }
 
     /// What a reload found.
@@ -37,16 +42,21 @@ public final class ServingCertificates: Sendable {
     }
 
     /// Reads and checks both files; a bad pair at start is an error (the process stops with it).
-    public init(certificatePath: String, keyPath: String, clientCA: [NIOSSLCertificate]? = nil, logger: Logger) throws {
+    public init(certificatePath: String, keyPath: String, clientCA: [NIOSSLCertificate]? = nil, clientCAPath: String? = nil, logger: Logger) throws {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
-        self.clientCA = clientCA
+        self.clientCAPath = clientCAPath
         self.logger = logger
-        let files = try Self.read(certificatePath, keyPath)
-        let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath, clientCA: clientCA)
-        self.state = Mutex(Loaded(context: context, files: files.certificate + files.key))
+        let files = try Self.read(certificatePath, keyPath, clientCAPath)
+        let ca = try clientCAPath.map { try FrontProxyOptions.certificates(pem: Array(files.clientCA), source: $0) } ?? clientCA
+        self.clientCA = ca
+        let (context, expiry) = try Self.context(files: (files.certificate, files.key), certificatePath: certificatePath, keyPath: keyPath, clientCA: ca)
+        self.state = Mutex(Loaded(context: context, files: files.certificate + files.key + files.clientCA, clientCA: ca))
         notAfter.record(expiry)
     }
+
+    /// The requestheader CA in use now.
+    public var currentClientCA: [NIOSSLCertificate]? { state.withLock { $0.clientCA } }
 
     /// The context new connections use.
     public var context: NIOSSLContext { state.withLock { $0.context } }
@@ -54,17 +64,18 @@ public final class ServingCertificates: Sendable {
     /// Re-reads the files; a changed, valid pair replaces the context.
     @discardableResult
     public func reload() -> Outcome {
-        let files: (certificate: Data, key: Data)
+        let files: (certificate: Data, key: Data, clientCA: Data)
         do {
-            files = try Self.read(certificatePath, keyPath)
+            files = try Self.read(certificatePath, keyPath, clientCAPath)
         } catch {
             return failed("\(error)")
         }
-        let joined = files.certificate + files.key
+        let joined = files.certificate + files.key + files.clientCA
         if state.withLock({ $0.files == joined }) { return .unchanged }
         do {
-            let (context, expiry) = try Self.context(files: files, certificatePath: certificatePath, keyPath: keyPath, clientCA: clientCA)
-            state.withLock { $0 = Loaded(context: context, files: joined) }
+            let ca = try clientCAPath.map { try FrontProxyOptions.certificates(pem: Array(files.clientCA), source: $0) } ?? clientCA
+            let (context, expiry) = try Self.context(files: (files.certificate, files.key), certificatePath: certificatePath, keyPath: keyPath, clientCA: ca)
+            state.withLock { $0 = Loaded(context: context, files: joined, clientCA: ca) }
             notAfter.record(expiry)
             reloads.increment()
             logger.info("tls certificate reloaded", metadata: ["cert": "\(certificatePath)", "not_after": "\(Date(timeIntervalSince1970: TimeInterval(expiry)))"])
@@ -80,14 +91,15 @@ public final class ServingCertificates: Sendable {
         return .failed(reason)
     }
 
-    static func read(_ certificatePath: String, _ keyPath: String) throws -> (certificate: Data, key: Data) {
+    static func read(_ certificatePath: String, _ keyPath: String, _ clientCAPath: String?) throws -> (certificate: Data, key: Data, clientCA: Data) {
         func contents(_ path: String, _ what: String) throws -> Data {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw ServingTLSError("cannot read the \(what) \(path)")
             }
             return data
         }
-        return (try contents(certificatePath, "TLS certificate"), try contents(keyPath, "TLS private key"))
+        return (try contents(certificatePath, "TLS certificate"), try contents(keyPath, "TLS private key"),
+                try clientCAPath.map { try contents($0, "requestheader CA") } ?? Data())
     }
 
     /// A server context offering HTTP/2 and HTTP/1.1 by ALPN, TLS 1.2 at least.
