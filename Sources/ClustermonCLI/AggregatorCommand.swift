@@ -3,6 +3,7 @@ import API
 import Aggregator
 import ArgumentParser
 import Foundation
+import NIOSSL
 import Kubernetes
 import KubernetesConfig
 import Logging
@@ -180,6 +181,9 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
             api.tls = certificates
             api.frontProxy = frontProxy.map { FrontProxyAuth(options: $0, client: apiClient, logger: logger) }
             services.append(.init(service: CertificateReloadService(certificates: certificates)))
+            if frontProxy != nil, caFile == nil {
+                services.append(.init(service: RequestheaderCAWatch(certificates: certificates, apiClient: apiClient, logger: logger)))
+            }
         }
         let http = buildApplication(api, logger: logger)
         services.append(.init(service: http))
@@ -197,6 +201,14 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
 extension Aggregator {
     static func list(_ text: String?) -> [String]? { text.map { commaList([$0]) } }
 
+    /// The data of `kube-system/extension-apiserver-authentication`.
+    static func extensionAuthentication(_ apiClient: APIClient) async throws -> [String: String] {
+        let path = "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
+        let body = try await apiClient.get(path, maxBytes: 1 << 20)
+        let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        return object?["data"] as? [String: String] ?? [:]
+    }
+
     /// The front proxy's CA and headers: from the flags, else from the API server's
     /// `kube-system/extension-apiserver-authentication` ConfigMap (as metrics-server reads
     /// them); nil when neither has a CA (then metrics.k8s.io takes JWTs only).
@@ -205,12 +217,9 @@ extension Aggregator {
         if let file = requestheaderClientCaFile, !file.isEmpty {
             options = FrontProxyOptions(clientCA: try FrontProxyOptions.certificates(pemFile: file))
         } else {
-            let path = "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication"
             let data: [String: String]
             do {
-                let body = try await apiClient.get(path, maxBytes: 1 << 20)
-                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-                data = object?["data"] as? [String: String] ?? [:]
+                data = try await Self.extensionAuthentication(apiClient)
             } catch {
                 logger.info("no front-proxy authentication: no --requestheader-client-ca-file and the ConfigMap is not readable", metadata: ["error": "\(error)"])
                 return nil
@@ -236,6 +245,40 @@ extension Aggregator {
         logger.info("front-proxy authentication on metrics.k8s.io", metadata: [
             "allowed_names": "\(options.allowedNames.joined(separator: ","))", "username_headers": "\(options.usernameHeaders.joined(separator: ","))"])
         return options
+    }
+}
+
+/// Re-reads the requestheader CA from the extension-apiserver-authentication ConfigMap every
+/// `interval` (the API server rotates its front-proxy CA there) and hands a changed one to
+/// the serving certificates; an unreadable ConfigMap or a bad CA keeps the one in use.
+struct RequestheaderCAWatch: Service {
+    let certificates: ServingCertificates
+    let apiClient: APIClient
+    let logger: Logger
+    var interval: Duration = .seconds(10)
+
+    func run() async throws {
+        var last: String?
+        while !Task.isCancelledOrShuttingDown {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
+            do {
+                guard let ca = try await Aggregator.extensionAuthentication(apiClient)["requestheader-client-ca-file"], !ca.isEmpty, ca != last else { continue }
+                // The first read is the baseline when it is the CA read at start.
+                if last != nil || !Self.same(ca, certificates.currentClientCA) { certificates.setClientCA(pem: Data(ca.utf8)) }
+                last = ca
+            } catch {
+                logger.debug("requestheader CA not re-read: the ConfigMap is not readable", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func same(_ pem: String, _ certificates: [NIOSSLCertificate]?) -> Bool {
+        guard let certificates, let parsed = try? NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)) else { return false }
+        return parsed == certificates
     }
 }
 

@@ -206,4 +206,42 @@ struct FrontProxyTests {
             }
         }
     }
+
+    /// Without the flag, the ConfigMap's requestheader CA is re-read (every 10 s) and a
+    /// rotated one is taken without a restart.
+    @Test func theConfigMapsRequestheaderCAIsReReadWhenItChanges() async throws {
+        let files = try Self.makeFiles()
+        defer { try? FileManager.default.removeItem(at: files.directory) }
+        let nats = try await NATSServer.start()
+        defer { nats.stop() }
+        let api = FakeAPIServer()
+        api.setExtensionAuthentication([
+            "requestheader-client-ca-file": try String(contentsOfFile: try TestCertificates.otherCA.get(), encoding: .utf8),
+            "requestheader-allowed-names": #"["front-proxy-client"]"#,
+        ])
+        api.authorize { user, _, _ in user == "front-proxy-client" }
+        let launch = try AggregatorLaunch(apiToken: api.token)
+        try await withLocalServer(api.router(), tls: true) { endpoint in
+            let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: "front-proxy-secret-of-32-bytes-xy", arguments: [
+                "--tls-cert-file", files.path("tls.crt"), "--tls-private-key-file", files.path("tls.key")])
+            try await stopping([aggregator]) {
+                let url = try await AggregatorLaunch.url(of: aggregator)
+                let discovery = "\(url)/apis/metrics.k8s.io/v1beta1"
+                @Sendable func asFrontProxy() async throws -> (status: String, body: String, exit: Int32) {
+                    try await Self.curl(discovery, certificate: files.path("front-proxy-client.crt"), key: files.path("front-proxy-client.key"))
+                }
+                let before = try await asFrontProxy()
+                #expect(before.exit != 0 && before.status != "200", "a certificate of a CA not (yet) trusted: \(before)")
+                api.setExtensionAuthentication([
+                    "requestheader-client-ca-file": try String(contentsOfFile: files.path("front-proxy-ca.crt"), encoding: .utf8),
+                    "requestheader-allowed-names": #"["front-proxy-client"]"#,
+                ])
+                let after = try await eventually(.seconds(40), "the ConfigMap's new requestheader CA in use", every: .milliseconds(500)) {
+                    let answer = try await asFrontProxy()
+                    return answer.status == "200" ? answer : nil
+                }
+                #expect(after.body.contains(#""groupVersion":"metrics.k8s.io/v1beta1""#), "\(after.body)")
+            }
+        }
+    }
 }

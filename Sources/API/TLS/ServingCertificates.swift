@@ -21,6 +21,8 @@ public final class ServingCertificates: Sendable {
     /// the API server's front-proxy CA rotates too.
     public let clientCAPath: String?
     private let state: Mutex<Loaded>
+    /// A CA handed over at run time (the ConfigMap's, re-read by its watcher).
+    private let pushedCA = Mutex<Data?>(nil)
     private let logger: Logger
     private let reloads = Counter(label: "clustermon_tls_certificate_reloads_total", dimensions: [("outcome", "reloaded")])
     private let failures = Counter(label: "clustermon_tls_certificate_reloads_total", dimensions: [("outcome", "failed")])
@@ -49,7 +51,7 @@ public final class ServingCertificates: Sendable {
         self.logger = logger
         let files = try Self.read(certificatePath, keyPath, clientCAPath)
         let ca = try clientCAPath.map { try FrontProxyOptions.certificates(pem: Array(files.clientCA), source: $0) } ?? clientCA
-        self.clientCA = ca
+        self.clientCA = clientCA ?? ca
         let (context, expiry) = try Self.context(files: (files.certificate, files.key), certificatePath: certificatePath, keyPath: keyPath, clientCA: ca)
         self.state = Mutex(Loaded(context: context, files: files.certificate + files.key + files.clientCA, clientCA: ca))
         notAfter.record(expiry)
@@ -64,16 +66,19 @@ public final class ServingCertificates: Sendable {
     /// Re-reads the files; a changed, valid pair replaces the context.
     @discardableResult
     public func reload() -> Outcome {
-        let files: (certificate: Data, key: Data, clientCA: Data)
+        var files: (certificate: Data, key: Data, clientCA: Data)
         do {
             files = try Self.read(certificatePath, keyPath, clientCAPath)
         } catch {
             return failed("\(error)")
         }
+        let pushed = pushedCA.withLock { $0 }
+        if clientCAPath == nil, let pushed { files.clientCA = pushed }
         let joined = files.certificate + files.key + files.clientCA
         if state.withLock({ $0.files == joined }) { return .unchanged }
         do {
-            let ca = try clientCAPath.map { try FrontProxyOptions.certificates(pem: Array(files.clientCA), source: $0) } ?? clientCA
+            let source = clientCAPath ?? "the extension-apiserver-authentication ConfigMap"
+            let ca = try (clientCAPath != nil || pushed != nil ? FrontProxyOptions.certificates(pem: Array(files.clientCA), source: source) : clientCA)
             let (context, expiry) = try Self.context(files: (files.certificate, files.key), certificatePath: certificatePath, keyPath: keyPath, clientCA: ca)
             state.withLock { $0 = Loaded(context: context, files: joined, clientCA: ca) }
             notAfter.record(expiry)
@@ -83,6 +88,17 @@ public final class ServingCertificates: Sendable {
         } catch {
             return failed("\(error)")
         }
+    }
+
+    /// A new requestheader CA from elsewhere than a file (the ConfigMap's, as its watcher
+    /// reads it): taken at once when it parses; otherwise the CA in use stays. Ignored while
+    /// no CA was configured at start (client certificates are not asked for then) or when
+    /// the CA comes from a file.
+    @discardableResult
+    public func setClientCA(pem: Data) -> Outcome {
+        guard clientCA != nil, clientCAPath == nil else { return .unchanged }
+        pushedCA.withLock { $0 = pem }
+        return reload()
     }
 
     private func failed(_ reason: String) -> Outcome {
