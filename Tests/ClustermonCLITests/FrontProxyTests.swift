@@ -170,40 +170,27 @@ struct FrontProxyTests {
         let caFile = files.path("requestheader-ca.crt")
         // At start, a CA that did not sign the front proxy's certificate.
         try FileManager.default.copyItem(atPath: try TestCertificates.otherCA.get(), toPath: caFile)
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
         let api = FakeAPIServer()
         api.authorize { user, _, _ in user == "front-proxy-client" }
-        let launch = try AggregatorLaunch(apiToken: api.token)
-        try await withLocalServer(api.router(), tls: true) { endpoint in
-            let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: "front-proxy-secret-of-32-bytes-xy", arguments: [
-                "--tls-cert-file", files.path("tls.crt"), "--tls-private-key-file", files.path("tls.key"),
-                "--requestheader-client-ca-file", caFile, "--requestheader-allowed-names", "front-proxy-client"])
-            try await stopping([aggregator]) {
-                let url = try await AggregatorLaunch.url(of: aggregator)
-                let discovery = "\(url)/apis/metrics.k8s.io/v1beta1"
-                @Sendable func asFrontProxy() async throws -> (status: String, body: String, exit: Int32) {
-                    try await Self.curl(discovery, certificate: files.path("front-proxy-client.crt"), key: files.path("front-proxy-client.key"))
-                }
-                let before = try await asFrontProxy()
-                #expect(before.exit != 0 && before.status != "200", "a certificate of a CA not (yet) trusted: \(before)")
-                // Half-written: not a CA bundle. The CA in use stays; the failure is counted.
-                try "-----BEGIN CERTIFICATE-----\nnot base64\n".write(toFile: caFile, atomically: true, encoding: .utf8)
-                _ = try await eventually(.seconds(20), "the failed reload", every: .milliseconds(250)) {
-                    aggregator.log.contains("is not a PEM CA bundle") ? true : nil
-                }
-                // The rotation lands: the front proxy's certificate is now taken.
-                try FileManager.default.removeItem(atPath: caFile)
-                try FileManager.default.copyItem(atPath: files.path("front-proxy-ca.crt"), toPath: caFile)
-                let after = try await eventually(.seconds(20), "the new requestheader CA in use", every: .milliseconds(250)) {
-                    let answer = try await asFrontProxy()
-                    return answer.status == "200" ? answer : nil
-                }
-                #expect(after.body.contains(#""groupVersion":"metrics.k8s.io/v1beta1""#), "\(after.body)")
-                let metrics = try await httpGet("\(url)/metrics", tls: true).body
-                #expect(metrics.contains(#"clustermon_tls_certificate_reloads_total{outcome="failed"}"#), "the bad CA file was counted")
-                #expect(metrics.contains(#"clustermon_tls_certificate_reloads_total{outcome="reloaded"}"#))
+        try await Self.withHTTPSAggregator(files, api, arguments: ["--requestheader-client-ca-file", caFile, "--requestheader-allowed-names", "front-proxy-client"]) { aggregator, url, asFrontProxy in
+            let before = try await asFrontProxy()
+            #expect(before.exit != 0 && before.status != "200", "a certificate of a CA not (yet) trusted: \(before)")
+            // Half-written: not a CA bundle. The CA in use stays; the failure is counted.
+            try "-----BEGIN CERTIFICATE-----\nnot base64\n".write(toFile: caFile, atomically: true, encoding: .utf8)
+            _ = try await eventually(.seconds(20), "the failed reload", every: .milliseconds(250)) {
+                aggregator.log.contains("is not a PEM CA bundle") ? true : nil
             }
+            // The rotation lands: the front proxy's certificate is now taken.
+            try FileManager.default.removeItem(atPath: caFile)
+            try FileManager.default.copyItem(atPath: files.path("front-proxy-ca.crt"), toPath: caFile)
+            let after = try await eventually(.seconds(20), "the new requestheader CA in use", every: .milliseconds(250)) {
+                let answer = try await asFrontProxy()
+                return answer.status == "200" ? answer : nil
+            }
+            #expect(after.body.contains(#""groupVersion":"metrics.k8s.io/v1beta1""#), "\(after.body)")
+            let metrics = try await httpGet("\(url)/metrics", tls: true).body
+            #expect(metrics.contains(#"clustermon_tls_certificate_reloads_total{outcome="failed"}"#), "the bad CA file was counted")
+            #expect(metrics.contains(#"clustermon_tls_certificate_reloads_total{outcome="reloaded"}"#))
         }
     }
 
@@ -212,35 +199,45 @@ struct FrontProxyTests {
     @Test func theConfigMapsRequestheaderCAIsReReadWhenItChanges() async throws {
         let files = try Self.makeFiles()
         defer { try? FileManager.default.removeItem(at: files.directory) }
-        let nats = try await NATSServer.start()
-        defer { nats.stop() }
         let api = FakeAPIServer()
         api.setExtensionAuthentication([
             "requestheader-client-ca-file": try String(contentsOfFile: try TestCertificates.otherCA.get(), encoding: .utf8),
             "requestheader-allowed-names": #"["front-proxy-client"]"#,
         ])
         api.authorize { user, _, _ in user == "front-proxy-client" }
+        try await Self.withHTTPSAggregator(files, api) { _, _, asFrontProxy in
+            let before = try await asFrontProxy()
+            #expect(before.exit != 0 && before.status != "200", "a certificate of a CA not (yet) trusted: \(before)")
+            api.setExtensionAuthentication([
+                "requestheader-client-ca-file": try String(contentsOfFile: files.path("front-proxy-ca.crt"), encoding: .utf8),
+                "requestheader-allowed-names": #"["front-proxy-client"]"#,
+            ])
+            let after = try await eventually(.seconds(40), "the ConfigMap's new requestheader CA in use", every: .milliseconds(500)) {
+                let answer = try await asFrontProxy()
+                return answer.status == "200" ? answer : nil
+            }
+            #expect(after.body.contains(#""groupVersion":"metrics.k8s.io/v1beta1""#), "\(after.body)")
+        }
+    }
+
+    /// An aggregator serving HTTPS (with `arguments`) against `api`, and the front proxy's
+    /// request for metrics.k8s.io's discovery document with its client certificate.
+    static func withHTTPSAggregator(
+        _ files: Files, _ api: FakeAPIServer, arguments: [String] = [],
+        _ body: @escaping @Sendable (ClustermonProcess, String, @escaping @Sendable () async throws -> (status: String, body: String, exit: Int32)) async throws -> Void
+    ) async throws {
+        let nats = try await NATSServer.start()
+        defer { nats.stop() }
         let launch = try AggregatorLaunch(apiToken: api.token)
         try await withLocalServer(api.router(), tls: true) { endpoint in
             let aggregator = try launch.start(apiServer: endpoint.baseURL, nats: nats.url, secret: "front-proxy-secret-of-32-bytes-xy", arguments: [
-                "--tls-cert-file", files.path("tls.crt"), "--tls-private-key-file", files.path("tls.key")])
+                "--tls-cert-file", files.path("tls.crt"), "--tls-private-key-file", files.path("tls.key")] + arguments)
             try await stopping([aggregator]) {
                 let url = try await AggregatorLaunch.url(of: aggregator)
                 let discovery = "\(url)/apis/metrics.k8s.io/v1beta1"
-                @Sendable func asFrontProxy() async throws -> (status: String, body: String, exit: Int32) {
+                try await body(aggregator, url) {
                     try await Self.curl(discovery, certificate: files.path("front-proxy-client.crt"), key: files.path("front-proxy-client.key"))
                 }
-                let before = try await asFrontProxy()
-                #expect(before.exit != 0 && before.status != "200", "a certificate of a CA not (yet) trusted: \(before)")
-                api.setExtensionAuthentication([
-                    "requestheader-client-ca-file": try String(contentsOfFile: files.path("front-proxy-ca.crt"), encoding: .utf8),
-                    "requestheader-allowed-names": #"["front-proxy-client"]"#,
-                ])
-                let after = try await eventually(.seconds(40), "the ConfigMap's new requestheader CA in use", every: .milliseconds(500)) {
-                    let answer = try await asFrontProxy()
-                    return answer.status == "200" ? answer : nil
-                }
-                #expect(after.body.contains(#""groupVersion":"metrics.k8s.io/v1beta1""#), "\(after.body)")
             }
         }
     }

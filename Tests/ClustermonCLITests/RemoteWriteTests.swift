@@ -74,8 +74,9 @@ struct RemoteWriteTests {
                 let rate = try #require(try await server.query(#"rate(container_cpu_usage_seconds_total{cluster="test",replica="r1",pod="pod-0-1"}[20s])"#).first)
                 // The simulator's counters advance by the nominal second per snapshot, the
                 // timestamps by the real one: a loaded machine's late ticks move the rate by a
-                // few percent (a unit or duplication error would move it by far more).
-                #expect(abs(rate.value - Self.pod01Rate) < Self.pod01Rate * 0.05, "\(server.name): \(rate)")
+                // few percent (6.5% seen once with the whole suite running; a unit or
+                // duplication error would move it by 100% or more).
+                #expect(abs(rate.value - Self.pod01Rate) < Self.pod01Rate * 0.1, "\(server.name): \(rate)")
                 #expect(rate.labels["container"] == "main" && rate.labels["node"] == "sim-node-0000" && rate.labels["namespace"] != nil)
                 let nodes = try await server.query(#"count(node_memory_working_set_bytes{cluster="test"})"#)
                 #expect(nodes.first?.value == 3, "two simulated nodes and this machine")
