@@ -174,7 +174,8 @@ struct Aggregator: AsyncParsableCommand, EnvironmentConfigurable {
         if let remoteWriter { services.append(.init(service: remoteWriter)) }
         if let tlsCertFile, let tlsPrivateKeyFile, !tlsCertFile.isEmpty {
             let frontProxy = try await frontProxyOptions(apiClient: apiClient, logger: logger)
-            // A CA from the flag's file is re-read with the pair; one from the ConfigMap is read at start.
+            // A CA from the flag's file is re-read with the pair; one from the ConfigMap is
+            // re-read by its own watch.
             let caFile = frontProxy != nil ? requestheaderClientCaFile.flatMap { $0.isEmpty ? nil : $0 } : nil
             let certificates = try ServingCertificates(certificatePath: tlsCertFile, keyPath: tlsPrivateKeyFile, clientCA: frontProxy?.clientCA,
                                                        clientCAPath: caFile, logger: logger)
@@ -259,14 +260,9 @@ struct RequestheaderCAWatch: Service {
 
     func run() async throws {
         var last: String?
-        while !Task.isCancelledOrShuttingDown {
+        await CertificateReloadService.every(interval) {
             do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
-            do {
-                guard let ca = try await Aggregator.extensionAuthentication(apiClient)["requestheader-client-ca-file"], !ca.isEmpty, ca != last else { continue }
+                guard let ca = try await Aggregator.extensionAuthentication(apiClient)["requestheader-client-ca-file"], !ca.isEmpty, ca != last else { return }
                 // The first read is the baseline when it is the CA read at start.
                 if last != nil || !Self.same(ca, certificates.currentClientCA) { certificates.setClientCA(pem: Data(ca.utf8)) }
                 last = ca

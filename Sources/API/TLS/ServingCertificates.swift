@@ -168,13 +168,19 @@ public struct CertificateReloadService: Service {
     }
 
     public func run() async throws {
+        await Self.every(interval) { certificates.reload() }
+    }
+
+    /// Runs `body` every `interval` (after the first wait) until cancellation or a graceful
+    /// shutdown: the loop of the certificate reloads and of the ConfigMap's CA watch.
+    public static func every(_ interval: Duration, _ body: () async -> Void) async {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             } catch {
                 return
             }
-            certificates.reload()
+            await body()
         }
     }
 }

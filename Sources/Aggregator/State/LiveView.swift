@@ -114,7 +114,7 @@ public struct LiveViewBuilder: Sendable {
         var nodes: [NodeView] = []
         var pods: [PodView] = []
         // Pods the API server no longer has are gone, whatever the last snapshot said.
-        let listed = cluster?.allPods().map { Dictionary($0.map { (PodKey(namespace: $0.namespace, name: $0.name), $0) }, uniquingKeysWith: { a, _ in a }) }
+        let listed = cluster?.allPods().map { Dictionary($0.map { (Informer<Pod>.Key($0.namespace, $0.name), $0) }, uniquingKeysWith: { a, _ in a }) }
         var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = []
         for sample in samples.sorted(by: { $0.name < $1.name }) {
             let object = cluster?.node(named: sample.name)
@@ -167,7 +167,7 @@ public struct LiveViewBuilder: Sendable {
             for pod in sample.pods {
                 var apiPod: Pod?
                 if let listed {
-                    guard let found = listed[PodKey(namespace: pod.namespace, name: pod.name)], found.uid == pod.uid || found.uid.isEmpty || pod.uid.isEmpty else { continue }
+                    guard let found = listed[Informer<Pod>.Key(pod.namespace, pod.name)], found.uid == pod.uid || found.uid.isEmpty || pod.uid.isEmpty else { continue }
                     apiPod = found
                 }
                 p.nextDocument()
@@ -215,12 +215,6 @@ public struct LiveViewBuilder: Sendable {
         }
         pods.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
         return LiveView(version: version, timestamp: Int64(now), nodes: nodes, pods: pods, podStatuses: statuses)
-    }
-
-    /// A pod's name in its namespace, hashed without building a "namespace/name" string.
-    struct PodKey: Hashable {
-        var namespace: String
-        var name: String
     }
 
     func percent(_ used: Double, _ capacity: Double) -> Double {
