@@ -55,6 +55,8 @@ for target in "${targets[@]}"; do
     crashed=$((crashed + 1))
     echo "fuzz-$target CRASHED:"
     grep -aE "ERROR|Fatal error|SUMMARY|Test unit written" "$scratch/$target.log" | head -10
+    # The first report's stack, demangled: enough to act on from a CI log.
+    grep -aE -m 24 "^ +#[0-9]+ " "$scratch/$target.log" | swift demangle --simplified | cut -c1-200
   fi
   ran=$((ran + 1))
 done

@@ -44,13 +44,13 @@ public struct TracerConnection: Sendable, Equatable {
         var c = TracerConnection()
         try s.forEachMember { s, key in
             if key == "pid" { c.pid = UInt32(truncatingIfNeeded: try s.uint64()) }
-            else if key == "type" { c.kind = Kind(rawValue: Int(try s.uint64())) ?? .tcp }
+            else if key == "type" { c.kind = Kind(rawValue: Int(clamping: try s.uint64())) ?? .tcp }
             else if key == "net_ns" { c.netns = try s.uint64() }
             else if key == "source" { c.local = try address(&s) }
             else if key == "dest" { c.remote = try address(&s) }
             else if key == "sport" { c.localPort = UInt16(truncatingIfNeeded: try s.uint64()) }
             else if key == "dport" { c.remotePort = UInt16(truncatingIfNeeded: try s.uint64()) }
-            else if key == "direction" { c.direction = Direction(rawValue: Int(try s.uint64())) ?? .unknown }
+            else if key == "direction" { c.direction = Direction(rawValue: Int(clamping: try s.uint64())) ?? .unknown }
             else if key == "monotonic_sent_bytes" { c.sentBytes = try s.uint64() }
             else if key == "monotonic_recv_bytes" { c.recvBytes = try s.uint64() }
             else if key == "monotonic_retransmits" { c.retransmits = try s.uint64() }
