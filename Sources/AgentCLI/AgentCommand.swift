@@ -40,6 +40,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         .init("KUBELET_INSECURE_TLS", "kubelet-insecure-tls", isSwitch: true), .init("KUBELET_TIMEOUT", "kubelet-timeout"),
         .init("NO_KUBELET", "no-kubelet", isSwitch: true), .init("PROC_ROOT", "proc-root"), .init("FS_PATHS", "fs-path"),
         .init("TRACER_SOCKET", "tracer-socket"), .init("MAX_CONNECTIONS", "max-connections"), .init("SOCKET_REFRESH", "socket-refresh"),
+        .init("NVML_LIBRARY", "nvml-library"),
     ] + NATSOptions.environment + LoggingOptions.environment
 
     static let serviceAccount = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -87,6 +88,9 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "How often each network namespace's sockets (listening ports; procfs connections) and each process's cgroup and namespace are re-read. (env SOCKET_REFRESH)")
     var socketRefresh = GoDuration(.seconds(30))
 
+    @Option(help: "NVIDIA's management library, loaded at run time: a name the dynamic loader finds or a path; without it (no GPU driver on the node) no GPUs are read; empty turns GPU collection off. (env NVML_LIBRARY)")
+    var nvmlLibrary = "libnvidia-ml.so.1"
+
     @Flag(help: "Collect once, print the batch and exit (no NATS needed).")
     var once = false
 
@@ -113,7 +117,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         AgentConfiguration(
             nodeName: nodeName, agentVersion: ClustermonVersion.current, interval: interval.duration, procRoot: procRoot,
             filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections,
-            socketRefresh: socketRefresh.duration, releaseStartupPagesAfter: 3)
+            socketRefresh: socketRefresh.duration, releaseStartupPagesAfter: 3, nvmlLibrary: nvmlLibrary.isEmpty ? nil : nvmlLibrary)
     }
 
     func makeKubelet(environment: [String: String] = ProcessEnvironment.current()) throws -> KubeletClient? {

@@ -104,6 +104,30 @@ enum BatchView {
                  c.hasMemoryLimitBytes ? bytes(c.memoryLimitBytes) : "-", String(c.pids.count), String(c.id.prefix(12))]
             }
         })
+        if !node.gpus.isEmpty {
+            out += "\n" + render(["GPU", "UUID", "NAME", "MEMORY USED", "MEMORY", "UTIL", "MEM UTIL", "POWER", "TEMP"], node.gpus.map { g in
+                [String(g.index), g.uuid, g.name, bytes(g.memoryUsedBytes), bytes(g.memoryTotalBytes),
+                 g.hasGpuUtilizationPercent ? "\(g.gpuUtilizationPercent)%" : "-", g.hasMemoryUtilizationPercent ? "\(g.memoryUtilizationPercent)%" : "-",
+                 g.hasPowerMilliwatts ? String(format: "%.1f W", Double(g.powerMilliwatts) / 1000) : "-",
+                 g.hasTemperatureCelsius ? "\(g.temperatureCelsius) C" : "-"]
+            })
+            func row(_ device: String, _ p: Agent_V1_GpuProcess, _ owner: String) -> [String] {
+                [device, String(p.pid), owner, bytes(p.memoryUsedBytes), p.hasSmUtilizationPercent ? "\(p.smUtilizationPercent)%" : "-"]
+            }
+            var rows: [[String]] = []
+            for pod in batch.pods {
+                for c in pod.containers { for use in c.gpus { for p in use.processes { rows.append(row(use.deviceUuid, p, "\(pod.namespace)/\(pod.name)/\(c.name)")) } } }
+            }
+            for g in node.gpus { for p in g.hostProcesses { rows.append(row(g.uuid, p, "(host)")) } }
+            out += "\n" + render(["GPU", "PID", "CONTAINER", "MEMORY", "SM"], rows)
+        }
+        let requests = batch.pods.flatMap { pod in
+            pod.containers.filter { !$0.gpuRequests.isEmpty || !$0.gpuDeviceIds.isEmpty }.map { c in
+                ["\(pod.namespace)/\(pod.name)/\(c.name)", c.gpuRequests.map { "\($0.name)=\($0.count)" }.joined(separator: ","),
+                 c.gpuDeviceIds.isEmpty ? "-" : c.gpuDeviceIds.joined(separator: ",")]
+            }
+        }
+        if !requests.isEmpty { out += "\n" + render(["CONTAINER", "GPU REQUESTS", "ASSIGNED DEVICES"], requests) }
         let pods = podNames(batch)
         out += "\n" + render(["PROTO", "LOCAL", "REMOTE", "DIRECTION", "POD", "SENT", "RECEIVED", "RETRANSMITS"], batch.connections.map { c in
             let proto = c.protocol == .udp ? "udp" : "tcp"

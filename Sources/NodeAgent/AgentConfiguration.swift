@@ -15,10 +15,13 @@ public struct AgentConfiguration: Sendable {
     /// After this many cycles the agent gives back the code pages only starting up used
     /// (`StartupPages`); nil never does. The agent commands set 3.
     public var releaseStartupPagesAfter: Int?
+    /// NVIDIA's management library, loaded at run time (`libnvidia-ml.so.1`, found by the
+    /// dynamic loader, or a path); nil reads no GPUs.
+    public var nvmlLibrary: String?
 
     public init(nodeName: String, agentVersion: String, interval: Duration = .seconds(10), procRoot: String = "/proc",
                 filesystemPaths: [String] = [], maxConnections: Int = 65_536, socketRefresh: Duration = .seconds(30),
-                releaseStartupPagesAfter: Int? = nil) {
+                releaseStartupPagesAfter: Int? = nil, nvmlLibrary: String? = nil) {
         self.nodeName = nodeName
         self.agentVersion = agentVersion
         self.interval = interval
@@ -27,5 +30,6 @@ public struct AgentConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.socketRefresh = socketRefresh
         self.releaseStartupPagesAfter = releaseStartupPagesAfter
+        self.nvmlLibrary = nvmlLibrary
     }
 }

@@ -24,6 +24,7 @@ public final class AgentService: Service {
     private let builder: BatchBuilder
     private let socketCache: SocketCache
     private let processCache: ProcessCache
+    private let gpu: GPUCollector?
     private let sequence = Atomic<UInt64>(0)
     private let connectionsTracked = Gauge(label: "clustermon_agent_connections_tracked")
     private let connectionsDropped = Counter(label: "clustermon_agent_connections_dropped_total")
@@ -43,6 +44,7 @@ public final class AgentService: Service {
         health = CollectorHealth(logger: logger)
         socketCache = SocketCache(refresh: configuration.socketRefresh)
         processCache = ProcessCache(refresh: configuration.socketRefresh)
+        gpu = configuration.nvmlLibrary.map { GPUCollector(libraryPath: $0, logger: logger) }
         builder = BatchBuilder(
             nodeName: configuration.nodeName, agentVersion: configuration.agentVersion, agentInstance: Self.randomInstanceID(),
             interval: configuration.interval, clockTicksPerSecond: UInt64(max(1, sysconf(Int32(_SC_CLK_TCK)))),
@@ -134,6 +136,7 @@ public final class AgentService: Service {
         async let pods = timed("kubelet-pods") { [kubelet] in try await kubelet?.pods() }
         async let connections = timed("tracer") { [tracer] in try await tracer?.connections() }
         collectProcfs(into: &observation)
+        collectGPUs(into: &observation)
         let (summaryResult, podsResult, connectionsResult) = await (summary, pods, connections)
         observation.summary = summaryResult.value
         observation.pods = podsResult.value
@@ -195,6 +198,33 @@ public final class AgentService: Service {
             if malformed > 0 { throw CollectorErrors(["\(malformed) malformed socket rows skipped"]) }
             if let first = scan.firstError { throw CollectorErrors(["\(scan.unreadable) processes unreadable, e.g. \(first)"]) }
         }
+    }
+
+    /// The GPUs, and the container of each GPU process the process scan (refreshed every
+    /// `socketRefresh`) has not seen yet: a job that just started is placed at once.
+    private func collectGPUs(into o: inout NodeObservation) {
+        guard let gpu else { return }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var failure: String?
+        do {
+            o.gpus = try gpu.scan()
+            if let errors = o.gpus?.errors, !errors.isEmpty { failure = errors.joined(separator: "; ") }
+        } catch {
+            failure = error.description
+        }
+        if let scan = o.gpus {
+            var known = Set((o.processes?.processes ?? []).map(\.pid))
+            var extra = ProcessScan()
+            for device in scan.devices {
+                for process in device.processes where known.insert(Int32(bitPattern: process.pid)).inserted {
+                    if let entry = procfs.process(Int32(bitPattern: process.pid), into: &extra) { o.processes?.processes.append(entry) }
+                }
+            }
+        }
+        // Reported only on a node with GPUs, or when the library is there but unusable.
+        guard o.gpus != nil || failure != nil else { return }
+        o.collectors.append(.init(name: "gpu", error: failure, duration: clock.now - start))
     }
 
     static func filesystemEntry(_ entry: String) -> (name: String, path: String) {

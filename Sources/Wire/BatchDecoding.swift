@@ -116,6 +116,66 @@ public enum BatchDecoding {
             case (7, 2): m.interfaces.append(try r.message(decodeInterfaceStats))
             case (8, 2): if m.hasBootTime { throw Decline() }; m.bootTime = try r.message(decodeTimestamp)
             case (9, 2): m.kernelVersion = try r.string()
+            case (10, 2): m.gpus.append(try r.message(decodeGpuDevice))
+            default: throw Decline()
+            }
+        }
+        return m
+    }
+
+    static func decodeGpuDevice(_ r: inout WireReader) throws(Decline) -> Agent_V1_GpuDevice {
+        var m = Agent_V1_GpuDevice()
+        while let (field, wire) = try r.tag() {
+            switch (field, wire) {
+            case (1, 0): m.index = UInt32(truncatingIfNeeded: try r.varint())
+            case (2, 2): m.uuid = try r.string()
+            case (3, 2): m.name = try r.string()
+            case (4, 0): m.memoryTotalBytes = try r.varint()
+            case (5, 0): m.memoryUsedBytes = try r.varint()
+            case (6, 0): m.gpuUtilizationPercent = UInt32(truncatingIfNeeded: try r.varint())
+            case (7, 0): m.memoryUtilizationPercent = UInt32(truncatingIfNeeded: try r.varint())
+            case (8, 0): m.powerMilliwatts = UInt32(truncatingIfNeeded: try r.varint())
+            case (9, 0): m.temperatureCelsius = UInt32(truncatingIfNeeded: try r.varint())
+            case (10, 2): m.hostProcesses.append(try r.message(decodeGpuProcess))
+            default: throw Decline()
+            }
+        }
+        return m
+    }
+
+    static func decodeGpuProcess(_ r: inout WireReader) throws(Decline) -> Agent_V1_GpuProcess {
+        var m = Agent_V1_GpuProcess()
+        while let (field, wire) = try r.tag() {
+            switch (field, wire) {
+            case (1, 0): m.pid = UInt32(truncatingIfNeeded: try r.varint())
+            case (2, 0): m.memoryUsedBytes = try r.varint()
+            case (3, 0): m.smUtilizationPercent = UInt32(truncatingIfNeeded: try r.varint())
+            default: throw Decline()
+            }
+        }
+        return m
+    }
+
+    static func decodeGpuUse(_ r: inout WireReader) throws(Decline) -> Agent_V1_GpuUse {
+        var m = Agent_V1_GpuUse()
+        while let (field, wire) = try r.tag() {
+            switch (field, wire) {
+            case (1, 2): m.deviceUuid = try r.string()
+            case (2, 0): m.memoryUsedBytes = try r.varint()
+            case (3, 0): m.smUtilizationPercent = UInt32(truncatingIfNeeded: try r.varint())
+            case (4, 2): m.processes.append(try r.message(decodeGpuProcess))
+            default: throw Decline()
+            }
+        }
+        return m
+    }
+
+    static func decodeExtendedResource(_ r: inout WireReader) throws(Decline) -> Agent_V1_ExtendedResource {
+        var m = Agent_V1_ExtendedResource()
+        while let (field, wire) = try r.tag() {
+            switch (field, wire) {
+            case (1, 2): m.name = try r.string()
+            case (2, 0): m.count = try r.varint()
             default: throw Decline()
             }
         }
@@ -320,6 +380,9 @@ public enum BatchDecoding {
             case (22, 0): m.rootfsUsedBytes = try r.varint()
             case (23, 0): m.logsUsedBytes = try r.varint()
             case (24, 2): if m.hasStartedAt { throw Decline() }; m.startedAt = try r.message(decodeTimestamp)
+            case (25, 2): m.gpuRequests.append(try r.message(decodeExtendedResource))
+            case (26, 2): m.gpuDeviceIds.append(try r.string())
+            case (27, 2): m.gpus.append(try r.message(decodeGpuUse))
             default: throw Decline()
             }
         }

@@ -441,11 +441,157 @@ public nonisolated struct Agent_V1_NodeStats: @unchecked Sendable {
     set {_uniqueStorage()._kernelVersion = newValue}
   }
 
+  /// GPUs, through NVIDIA's management library (none where it or a device is absent).
+  public var gpus: [Agent_V1_GpuDevice] {
+    get {_storage._gpus}
+    set {_uniqueStorage()._gpus = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A GPU as NVML reports it (a MIG instance that NVML lists as a device has a MIG-... uuid).
+public nonisolated struct Agent_V1_GpuDevice: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var index: UInt32 = 0
+
+  /// GPU-..., MIG-...
+  public var uuid: String = String()
+
+  /// e.g. "NVIDIA A100-SXM4-40GB"
+  public var name: String = String()
+
+  public var memoryTotalBytes: UInt64 = 0
+
+  public var memoryUsedBytes: UInt64 = 0
+
+  /// Percent of NVML's last sample period (1/6 s to 1 s) that a kernel ran / memory was read or written.
+  public var gpuUtilizationPercent: UInt32 {
+    get {_gpuUtilizationPercent ?? 0}
+    set {_gpuUtilizationPercent = newValue}
+  }
+  /// Returns true if `gpuUtilizationPercent` has been explicitly set.
+  public var hasGpuUtilizationPercent: Bool {self._gpuUtilizationPercent != nil}
+  /// Clears the value of `gpuUtilizationPercent`. Subsequent reads from it will return its default value.
+  public mutating func clearGpuUtilizationPercent() {self._gpuUtilizationPercent = nil}
+
+  public var memoryUtilizationPercent: UInt32 {
+    get {_memoryUtilizationPercent ?? 0}
+    set {_memoryUtilizationPercent = newValue}
+  }
+  /// Returns true if `memoryUtilizationPercent` has been explicitly set.
+  public var hasMemoryUtilizationPercent: Bool {self._memoryUtilizationPercent != nil}
+  /// Clears the value of `memoryUtilizationPercent`. Subsequent reads from it will return its default value.
+  public mutating func clearMemoryUtilizationPercent() {self._memoryUtilizationPercent = nil}
+
+  public var powerMilliwatts: UInt32 {
+    get {_powerMilliwatts ?? 0}
+    set {_powerMilliwatts = newValue}
+  }
+  /// Returns true if `powerMilliwatts` has been explicitly set.
+  public var hasPowerMilliwatts: Bool {self._powerMilliwatts != nil}
+  /// Clears the value of `powerMilliwatts`. Subsequent reads from it will return its default value.
+  public mutating func clearPowerMilliwatts() {self._powerMilliwatts = nil}
+
+  public var temperatureCelsius: UInt32 {
+    get {_temperatureCelsius ?? 0}
+    set {_temperatureCelsius = newValue}
+  }
+  /// Returns true if `temperatureCelsius` has been explicitly set.
+  public var hasTemperatureCelsius: Bool {self._temperatureCelsius != nil}
+  /// Clears the value of `temperatureCelsius`. Subsequent reads from it will return its default value.
+  public mutating func clearTemperatureCelsius() {self._temperatureCelsius = nil}
+
+  /// Processes using this device outside any container (the node's own), by host pid.
+  public var hostProcesses: [Agent_V1_GpuProcess] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _gpuUtilizationPercent: UInt32? = nil
+  fileprivate var _memoryUtilizationPercent: UInt32? = nil
+  fileprivate var _powerMilliwatts: UInt32? = nil
+  fileprivate var _temperatureCelsius: UInt32? = nil
+}
+
+public nonisolated struct Agent_V1_GpuProcess: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// host pid
+  public var pid: UInt32 = 0
+
+  public var memoryUsedBytes: UInt64 = 0
+
+  /// Mean of NVML's per-process samples since the previous snapshot; absent when the
+  /// driver keeps none for it (or lacks nvmlDeviceGetProcessUtilization).
+  public var smUtilizationPercent: UInt32 {
+    get {_smUtilizationPercent ?? 0}
+    set {_smUtilizationPercent = newValue}
+  }
+  /// Returns true if `smUtilizationPercent` has been explicitly set.
+  public var hasSmUtilizationPercent: Bool {self._smUtilizationPercent != nil}
+  /// Clears the value of `smUtilizationPercent`. Subsequent reads from it will return its default value.
+  public mutating func clearSmUtilizationPercent() {self._smUtilizationPercent = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _smUtilizationPercent: UInt32? = nil
+}
+
+/// One container's use of one device: the sum over its processes on it.
+public nonisolated struct Agent_V1_GpuUse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var deviceUuid: String = String()
+
+  public var memoryUsedBytes: UInt64 = 0
+
+  public var smUtilizationPercent: UInt32 {
+    get {_smUtilizationPercent ?? 0}
+    set {_smUtilizationPercent = newValue}
+  }
+  /// Returns true if `smUtilizationPercent` has been explicitly set.
+  public var hasSmUtilizationPercent: Bool {self._smUtilizationPercent != nil}
+  /// Clears the value of `smUtilizationPercent`. Subsequent reads from it will return its default value.
+  public mutating func clearSmUtilizationPercent() {self._smUtilizationPercent = nil}
+
+  public var processes: [Agent_V1_GpuProcess] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _smUtilizationPercent: UInt32? = nil
+}
+
+/// An extended resource a container asks for (nvidia.com/gpu, nvidia.com/mig-<profile>,
+/// amd.com/gpu): whole devices; for an extended resource the request equals the limit.
+public nonisolated struct Agent_V1_ExtendedResource: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var count: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Agent_V1_FilesystemStats: Sendable {
@@ -977,6 +1123,23 @@ public nonisolated struct Agent_V1_Container: @unchecked Sendable {
   /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
   public mutating func clearStartedAt() {_uniqueStorage()._startedAt = nil}
 
+  /// GPUs: what the container requests, the devices the kubelet assigned it (pod-resources
+  /// API: GPU uuids, MIG-... ids), and its processes' use of each device.
+  public var gpuRequests: [Agent_V1_ExtendedResource] {
+    get {_storage._gpuRequests}
+    set {_uniqueStorage()._gpuRequests = newValue}
+  }
+
+  public var gpuDeviceIds: [String] {
+    get {_storage._gpuDeviceIds}
+    set {_uniqueStorage()._gpuDeviceIds = newValue}
+  }
+
+  public var gpus: [Agent_V1_GpuUse] {
+    get {_storage._gpus}
+    set {_uniqueStorage()._gpus = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1338,7 +1501,7 @@ nonisolated extension Agent_V1_Usage: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Agent_V1_NodeStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}usage\0\u{3}cpu_count\0\u{3}memory_total_bytes\0\u{3}cpu_busy_nanoseconds\0\u{3}cpu_total_nanoseconds\0\u{1}filesystems\0\u{1}interfaces\0\u{3}boot_time\0\u{3}kernel_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}usage\0\u{3}cpu_count\0\u{3}memory_total_bytes\0\u{3}cpu_busy_nanoseconds\0\u{3}cpu_total_nanoseconds\0\u{1}filesystems\0\u{1}interfaces\0\u{3}boot_time\0\u{3}kernel_version\0\u{1}gpus\0")
 
   fileprivate class _StorageClass {
     var _usage: Agent_V1_Usage? = nil
@@ -1350,6 +1513,7 @@ nonisolated extension Agent_V1_NodeStats: SwiftProtobuf.Message, SwiftProtobuf._
     var _interfaces: [Agent_V1_InterfaceStats] = []
     var _bootTime: Common_Timestamp? = nil
     var _kernelVersion: String = String()
+    var _gpus: [Agent_V1_GpuDevice] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1369,6 +1533,7 @@ nonisolated extension Agent_V1_NodeStats: SwiftProtobuf.Message, SwiftProtobuf._
       _interfaces = source._interfaces
       _bootTime = source._bootTime
       _kernelVersion = source._kernelVersion
+      _gpus = source._gpus
     }
   }
 
@@ -1396,6 +1561,7 @@ nonisolated extension Agent_V1_NodeStats: SwiftProtobuf.Message, SwiftProtobuf._
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._interfaces) }()
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._bootTime) }()
         case 9: try { try decoder.decodeSingularStringField(value: &_storage._kernelVersion) }()
+        case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._gpus) }()
         default: break
         }
       }
@@ -1435,6 +1601,9 @@ nonisolated extension Agent_V1_NodeStats: SwiftProtobuf.Message, SwiftProtobuf._
       if !_storage._kernelVersion.isEmpty {
         try visitor.visitSingularStringField(value: _storage._kernelVersion, fieldNumber: 9)
       }
+      if !_storage._gpus.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._gpus, fieldNumber: 10)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1453,10 +1622,218 @@ nonisolated extension Agent_V1_NodeStats: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._interfaces != rhs_storage._interfaces {return false}
         if _storage._bootTime != rhs_storage._bootTime {return false}
         if _storage._kernelVersion != rhs_storage._kernelVersion {return false}
+        if _storage._gpus != rhs_storage._gpus {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Agent_V1_GpuDevice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GpuDevice"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}uuid\0\u{1}name\0\u{3}memory_total_bytes\0\u{3}memory_used_bytes\0\u{3}gpu_utilization_percent\0\u{3}memory_utilization_percent\0\u{3}power_milliwatts\0\u{3}temperature_celsius\0\u{3}host_processes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.uuid) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.memoryTotalBytes) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.memoryUsedBytes) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self._gpuUtilizationPercent) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self._memoryUtilizationPercent) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self._powerMilliwatts) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self._temperatureCelsius) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.hostProcesses) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 1)
+    }
+    if !self.uuid.isEmpty {
+      try visitor.visitSingularStringField(value: self.uuid, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if self.memoryTotalBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryTotalBytes, fieldNumber: 4)
+    }
+    if self.memoryUsedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryUsedBytes, fieldNumber: 5)
+    }
+    try { if let v = self._gpuUtilizationPercent {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._memoryUtilizationPercent {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._powerMilliwatts {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._temperatureCelsius {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 9)
+    } }()
+    if !self.hostProcesses.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hostProcesses, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Agent_V1_GpuDevice, rhs: Agent_V1_GpuDevice) -> Bool {
+    if lhs.index != rhs.index {return false}
+    if lhs.uuid != rhs.uuid {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.memoryTotalBytes != rhs.memoryTotalBytes {return false}
+    if lhs.memoryUsedBytes != rhs.memoryUsedBytes {return false}
+    if lhs._gpuUtilizationPercent != rhs._gpuUtilizationPercent {return false}
+    if lhs._memoryUtilizationPercent != rhs._memoryUtilizationPercent {return false}
+    if lhs._powerMilliwatts != rhs._powerMilliwatts {return false}
+    if lhs._temperatureCelsius != rhs._temperatureCelsius {return false}
+    if lhs.hostProcesses != rhs.hostProcesses {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Agent_V1_GpuProcess: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GpuProcess"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pid\0\u{3}memory_used_bytes\0\u{3}sm_utilization_percent\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.pid) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.memoryUsedBytes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self._smUtilizationPercent) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.pid != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pid, fieldNumber: 1)
+    }
+    if self.memoryUsedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryUsedBytes, fieldNumber: 2)
+    }
+    try { if let v = self._smUtilizationPercent {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Agent_V1_GpuProcess, rhs: Agent_V1_GpuProcess) -> Bool {
+    if lhs.pid != rhs.pid {return false}
+    if lhs.memoryUsedBytes != rhs.memoryUsedBytes {return false}
+    if lhs._smUtilizationPercent != rhs._smUtilizationPercent {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Agent_V1_GpuUse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GpuUse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}device_uuid\0\u{3}memory_used_bytes\0\u{3}sm_utilization_percent\0\u{1}processes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.deviceUuid) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.memoryUsedBytes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self._smUtilizationPercent) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.processes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.deviceUuid.isEmpty {
+      try visitor.visitSingularStringField(value: self.deviceUuid, fieldNumber: 1)
+    }
+    if self.memoryUsedBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryUsedBytes, fieldNumber: 2)
+    }
+    try { if let v = self._smUtilizationPercent {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 3)
+    } }()
+    if !self.processes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.processes, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Agent_V1_GpuUse, rhs: Agent_V1_GpuUse) -> Bool {
+    if lhs.deviceUuid != rhs.deviceUuid {return false}
+    if lhs.memoryUsedBytes != rhs.memoryUsedBytes {return false}
+    if lhs._smUtilizationPercent != rhs._smUtilizationPercent {return false}
+    if lhs.processes != rhs.processes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Agent_V1_ExtendedResource: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExtendedResource"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Agent_V1_ExtendedResource, rhs: Agent_V1_ExtendedResource) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.count != rhs.count {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2040,7 +2417,7 @@ nonisolated extension Agent_V1_ListeningPort: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Container"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}id\0\u{1}runtime\0\u{1}image\0\u{3}image_id\0\u{1}init\0\u{1}ready\0\u{3}restart_count\0\u{1}state\0\u{3}state_reason\0\u{3}last_termination_reason\0\u{3}last_exit_code\0\u{3}cpu_request_millicores\0\u{3}cpu_limit_millicores\0\u{3}memory_request_bytes\0\u{3}memory_limit_bytes\0\u{1}ports\0\u{1}pids\0\u{3}netns_inode\0\u{2}\u{2}usage\0\u{3}rootfs_used_bytes\0\u{3}logs_used_bytes\0\u{3}started_at\0\u{c}\u{14}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}id\0\u{1}runtime\0\u{1}image\0\u{3}image_id\0\u{1}init\0\u{1}ready\0\u{3}restart_count\0\u{1}state\0\u{3}state_reason\0\u{3}last_termination_reason\0\u{3}last_exit_code\0\u{3}cpu_request_millicores\0\u{3}cpu_limit_millicores\0\u{3}memory_request_bytes\0\u{3}memory_limit_bytes\0\u{1}ports\0\u{1}pids\0\u{3}netns_inode\0\u{2}\u{2}usage\0\u{3}rootfs_used_bytes\0\u{3}logs_used_bytes\0\u{3}started_at\0\u{3}gpu_requests\0\u{3}gpu_device_ids\0\u{1}gpus\0\u{c}\u{14}\u{1}")
 
   fileprivate class _StorageClass {
     var _name: String = String()
@@ -2066,6 +2443,9 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
     var _rootfsUsedBytes: UInt64? = nil
     var _logsUsedBytes: UInt64? = nil
     var _startedAt: Common_Timestamp? = nil
+    var _gpuRequests: [Agent_V1_ExtendedResource] = []
+    var _gpuDeviceIds: [String] = []
+    var _gpus: [Agent_V1_GpuUse] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2099,6 +2479,9 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
       _rootfsUsedBytes = source._rootfsUsedBytes
       _logsUsedBytes = source._logsUsedBytes
       _startedAt = source._startedAt
+      _gpuRequests = source._gpuRequests
+      _gpuDeviceIds = source._gpuDeviceIds
+      _gpus = source._gpus
     }
   }
 
@@ -2140,6 +2523,9 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
         case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._rootfsUsedBytes) }()
         case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._logsUsedBytes) }()
         case 24: try { try decoder.decodeSingularMessageField(value: &_storage._startedAt) }()
+        case 25: try { try decoder.decodeRepeatedMessageField(value: &_storage._gpuRequests) }()
+        case 26: try { try decoder.decodeRepeatedStringField(value: &_storage._gpuDeviceIds) }()
+        case 27: try { try decoder.decodeRepeatedMessageField(value: &_storage._gpus) }()
         default: break
         }
       }
@@ -2221,6 +2607,15 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
       try { if let v = _storage._startedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
       } }()
+      if !_storage._gpuRequests.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._gpuRequests, fieldNumber: 25)
+      }
+      if !_storage._gpuDeviceIds.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._gpuDeviceIds, fieldNumber: 26)
+      }
+      if !_storage._gpus.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._gpus, fieldNumber: 27)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2253,6 +2648,9 @@ nonisolated extension Agent_V1_Container: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._rootfsUsedBytes != rhs_storage._rootfsUsedBytes {return false}
         if _storage._logsUsedBytes != rhs_storage._logsUsedBytes {return false}
         if _storage._startedAt != rhs_storage._startedAt {return false}
+        if _storage._gpuRequests != rhs_storage._gpuRequests {return false}
+        if _storage._gpuDeviceIds != rhs_storage._gpuDeviceIds {return false}
+        if _storage._gpus != rhs_storage._gpus {return false}
         return true
       }
       if !storagesAreEqual {return false}

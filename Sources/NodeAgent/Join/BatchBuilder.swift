@@ -81,6 +81,34 @@ public struct BatchBuilder: Sendable {
                 if !podUID.isEmpty, netnsByPod[podUID] == nil { netnsByPod[podUID] = netns }
             }
         }
+        // GPUs: each process's use goes to its container, or stays the node's.
+        var gpusByContainer: [String: [Agent_V1_GpuUse]] = [:]
+        if let scan = o.gpus {
+            batch.node.gpus = scan.devices.map { device in
+                var wire = Self.gpuDevice(device)
+                var order: [String] = []
+                var uses: [String: Agent_V1_GpuUse] = [:]
+                for process in device.processes {
+                    let p = Self.gpuProcess(process)
+                    guard let container = placementByPID[process.pid]?.containerID, !container.isEmpty else {
+                        wire.hostProcesses.append(p)
+                        continue
+                    }
+                    if uses[container] == nil {
+                        order.append(container)
+                        uses[container] = .with { $0.deviceUuid = device.uuid }
+                    }
+                    uses[container]!.memoryUsedBytes &+= p.memoryUsedBytes
+                    if p.hasSmUtilizationPercent {
+                        uses[container]!.smUtilizationPercent = min(100, uses[container]!.smUtilizationPercent + p.smUtilizationPercent)
+                    }
+                    uses[container]!.processes.append(p)
+                }
+                for container in order { gpusByContainer[container, default: []].append(uses[container]!) }
+                return wire
+            }
+        }
+
         // A pod's own namespace (not the host's) identifies it; host-network pods do not.
         var podByNetns: [UInt64: String] = [:]
         for (uid, netns) in netnsByPod where netns != o.hostNetns && podsByUID[uid]?.hostNetwork != true {
@@ -93,7 +121,7 @@ public struct BatchBuilder: Sendable {
         uids += (o.summary?.pods ?? []).map(\.uid).filter { podsByUID[$0] == nil }
         batch.pods = uids.map { uid in
             pod(uid: uid, spec: podsByUID[uid], summary: summaries[uid], netns: netnsByPod[uid], pids: pidsByContainer,
-                containerNetns: netnsByContainer, sockets: o.sockets, hostNetns: o.hostNetns)
+                gpus: gpusByContainer, containerNetns: netnsByContainer, sockets: o.sockets, hostNetns: o.hostNetns)
         }
         if let host = o.hostNetns, let sockets = o.sockets[host] {
             batch.hostListening = listening(sockets, netns: host)
@@ -183,7 +211,7 @@ public struct BatchBuilder: Sendable {
 
     // MARK: Pods
 
-    func pod(uid: String, spec: Pod?, summary: PodSummary?, netns: UInt64?, pids: [String: [UInt32]],
+    func pod(uid: String, spec: Pod?, summary: PodSummary?, netns: UInt64?, pids: [String: [UInt32]], gpus: [String: [Agent_V1_GpuUse]] = [:],
              containerNetns: [String: UInt64], sockets: [UInt64: NamespaceSockets], hostNetns: UInt64?) -> Agent_V1_Pod {
         var pod = Agent_V1_Pod()
         pod.uid = uid
@@ -236,13 +264,13 @@ public struct BatchBuilder: Sendable {
         if spec == nil { specs = (summary?.containers ?? []).map { (ContainerSpec.named($0.name), false) } }
         pod.containers = specs.map { containerSpec, isInit in
             container(containerSpec, isInit: isInit, status: statuses[containerSpec.name], stats: stats[containerSpec.name],
-                      pids: pids, netns: containerNetns)
+                      pids: pids, netns: containerNetns, gpus: gpus)
         }
         return pod
     }
 
     func container(_ spec: ContainerSpec, isInit: Bool, status: ContainerStatus?, stats: ContainerSummary?,
-                   pids: [String: [UInt32]], netns: [String: UInt64]) -> Agent_V1_Container {
+                   pids: [String: [UInt32]], netns: [String: UInt64], gpus: [String: [Agent_V1_GpuUse]] = [:]) -> Agent_V1_Container {
         var c = Agent_V1_Container()
         c.name = spec.name
         c.image = spec.image
@@ -252,6 +280,11 @@ public struct BatchBuilder: Sendable {
         if let q = spec.limits["cpu"] { c.cpuLimitMillicores = UInt64(max(0, q.milliValue)) }
         if let q = spec.requests["memory"] { c.memoryRequestBytes = UInt64(max(0, q.value)) }
         if let q = spec.limits["memory"] { c.memoryLimitBytes = UInt64(max(0, q.value)) }
+        // An extended resource's request defaults to its limit (and may not differ from it).
+        for name in Set(spec.requests.keys).union(spec.limits.keys).sorted() where GPUResource.isGPU(name) {
+            guard let q = spec.requests[name] ?? spec.limits[name], q.value > 0 else { continue }
+            c.gpuRequests.append(.with { $0.name = name; $0.count = UInt64(q.value) })
+        }
         if let status {
             c.id = status.containerID
             c.runtime = status.runtime
@@ -266,6 +299,7 @@ public struct BatchBuilder: Sendable {
             c.lastExitCode = Int32(clamping: status.lastExitCode)
             c.pids = pids[status.containerID] ?? []
             c.netnsInode = netns[status.containerID] ?? 0
+            c.gpus = gpus[status.containerID] ?? []
         }
         if let stats {
             var usage = Agent_V1_Usage()
@@ -287,6 +321,30 @@ public struct BatchBuilder: Sendable {
         for s in sockets.tcp where s.state == .listen { add(s, .tcp) }
         for s in sockets.udp where s.remotePort == 0 && s.remoteAddress.isUnspecified && s.localPort != 0 { add(s, .udp) }
         return result
+    }
+
+    // MARK: GPUs
+
+    static func gpuDevice(_ d: GPUScan.Device) -> Agent_V1_GpuDevice {
+        var w = Agent_V1_GpuDevice()
+        w.index = d.index
+        w.uuid = d.uuid
+        w.name = d.name
+        w.memoryTotalBytes = d.memoryTotalBytes
+        w.memoryUsedBytes = d.memoryUsedBytes
+        if let x = d.gpuPercent { w.gpuUtilizationPercent = x }
+        if let x = d.memoryPercent { w.memoryUtilizationPercent = x }
+        if let x = d.powerMilliwatts { w.powerMilliwatts = x }
+        if let x = d.temperatureCelsius { w.temperatureCelsius = x }
+        return w
+    }
+
+    static func gpuProcess(_ p: GPUScan.Process) -> Agent_V1_GpuProcess {
+        var w = Agent_V1_GpuProcess()
+        w.pid = p.pid
+        w.memoryUsedBytes = p.memoryUsedBytes
+        if let x = p.smPercent { w.smUtilizationPercent = x }
+        return w
     }
 
     // MARK: Connections

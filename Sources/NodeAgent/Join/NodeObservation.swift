@@ -42,6 +42,8 @@ public struct NodeObservation: Sendable {
     public var sockets: [UInt64: NamespaceSockets] = [:]
     /// The tracer's connections, or nil when the procfs fallback is used.
     public var tracerConnections: [TracerConnection]?
+    /// The node's GPUs, or nil on a node without them.
+    public var gpus: GPUScan?
     public var collectors: [CollectorResult] = []
 
     public init(collectedAt: UnixTime) {
