@@ -24,6 +24,13 @@ public final class FakeKubelet: Sendable {
         self.token = token
     }
 
+    /// `/stats/summary` and `/pods` from bytes.
+    public init(summary: [UInt8], pods: [UInt8], token: String = "kubelet-test-token") {
+        self.summary = summary
+        state = Mutex((.normal, [], pods))
+        self.token = token
+    }
+
     /// What `/pods` answers from now on.
     public func servePods(fixture: String) throws {
         let bytes = try Fixtures.bytes(fixture)

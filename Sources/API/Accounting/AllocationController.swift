@@ -244,47 +244,49 @@ struct AllocationController {
         w.key("window"); w.beginObject(); w.field("start", time(a.windowStart)); w.field("end", time(a.windowEnd)); w.endObject()
         w.field("start", time(a.start == .max ? a.windowStart : a.start))
         w.field("end", time(a.end == .min ? a.windowEnd : a.end))
-        w.field("minutes", a.minutes)
-        w.field("cpuCoreRequestAverage", a.cpuCoreRequestAverage)
-        w.field("cpuCoreUsageAverage", a.cpuCoreUsageAverage)
-        w.field("cpuCoreUsageMax", a.cpuCoreUsageMax)
-        w.field("cpuCoreHours", a.cpuCoreHours)
+        w.field("minutes", exact: a.minutes)
+        w.field("cpuCoreRequestAverage", exact: a.cpuCoreRequestAverage)
+        w.field("cpuCoreUsageAverage", exact: a.cpuCoreUsageAverage)
+        w.field("cpuCoreUsageMax", exact: a.cpuCoreUsageMax)
+        w.field("cpuCoreHours", exact: a.cpuCoreHours)
         w.field("cpuCoreNanoseconds", a.cpuCoreNanoseconds)
-        w.field("cpuEfficiency", a.cpuEfficiency)
-        w.field("ramByteRequestAverage", a.ramByteRequestAverage)
-        w.field("ramByteUsageAverage", a.ramByteUsageAverage)
-        w.field("ramByteUsageMax", a.ramByteUsageMax)
-        w.field("ramByteHours", a.ramByteHours)
-        w.field("ramEfficiency", a.ramEfficiency)
-        w.field("gpuCount", 0)
-        w.field("gpuHours", 0)
+        w.field("cpuEfficiency", exact: a.cpuEfficiency)
+        w.field("ramByteRequestAverage", exact: a.ramByteRequestAverage)
+        w.field("ramByteUsageAverage", exact: a.ramByteUsageAverage)
+        w.field("ramByteUsageMax", exact: a.ramByteUsageMax)
+        w.field("ramByteHours", exact: a.ramByteHours)
+        w.field("ramEfficiency", exact: a.ramEfficiency)
+        w.field("gpuCount", exact: a.gpuCount)
+        w.field("gpuHours", exact: a.gpuHours)
+        w.field("gpuUsageAverage", exact: a.gpuUsageAverage)
+        w.field("gpuMemoryByteHours", exact: a.gpuMemoryByteHours)
         w.field("networkReceiveBytes", a.networkReceiveBytes)
         w.field("networkTransferBytes", a.networkTransferBytes)
         w.field("pvBytes", 0)
         w.field("pvByteHours", 0)
-        w.field("totalEfficiency", a.totalEfficiency(prices))
-        w.field("coverage", a.coverage)
+        w.field("totalEfficiency", exact: a.totalEfficiency(prices))
+        w.field("coverage", exact: a.coverage)
         w.field("containerInstances", a.containerInstances)
         w.field("restarts", a.restarts)
         if let prices {
-            w.field("cpuCost", a.cpuCost(prices))
-            w.field("ramCost", a.ramCost(prices))
-            w.field("gpuCost", 0.0)
-            w.field("networkCost", a.networkCost(prices))
-            w.field("totalCost", a.totalCost(prices))
+            w.field("cpuCost", exact: a.cpuCost(prices))
+            w.field("ramCost", exact: a.ramCost(prices))
+            w.field("gpuCost", exact: a.gpuCost(prices))
+            w.field("networkCost", exact: a.networkCost(prices))
+            w.field("totalCost", exact: a.totalCost(prices))
         }
         w.endObject()
     }
 
     static let csvHeader = ["Date", "Namespace", "ControllerKind", "ControllerName", "Pod", "Container", "CPUCoreUsageAverage", "CPUCoreRequestAverage",
                             "CPUCoreHours", "RAMBytesUsageAverage", "RAMBytesRequestAverage", "RAMByteHours", "NetworkReceiveBytes",
-                            "NetworkTransferBytes", "GPUs", "GPUHours", "Coverage"]
+                            "NetworkTransferBytes", "GPUs", "GPUHours", "GPUUsageAverage", "GPUMemoryByteHours", "Coverage"]
 
     static func csv(_ steps: [[String: Allocation]], prices: PriceTable?) -> Response {
         var lines = [(csvHeader + (prices == nil ? [] : ["CPUCost", "RAMCost", "GPUCost", "NetworkCost", "TotalCost"])).joined(separator: ",")]
         func number(_ value: Double) -> String {
             var w = JSONWriter(capacity: 24)
-            w.value(value)
+            w.value(exact: value)
             return String(decoding: w.bytes, as: UTF8.self)
         }
         for allocations in steps {
@@ -294,9 +296,10 @@ struct AllocationController {
                               a.properties["pod"] ?? "", a.properties["container"] ?? "",
                               number(a.cpuCoreUsageAverage), number(a.cpuCoreRequestAverage), number(a.cpuCoreHours),
                               number(a.ramByteUsageAverage), number(a.ramByteRequestAverage), number(a.ramByteHours),
-                              String(a.networkReceiveBytes), String(a.networkTransferBytes), "0", "0", number(a.coverage)]
+                              String(a.networkReceiveBytes), String(a.networkTransferBytes), number(a.gpuCount), number(a.gpuHours),
+                              number(a.gpuUsageAverage), number(a.gpuMemoryByteHours), number(a.coverage)]
                 if let prices {
-                    fields += [number(a.cpuCost(prices)), number(a.ramCost(prices)), "0", number(a.networkCost(prices)), number(a.totalCost(prices))]
+                    fields += [number(a.cpuCost(prices)), number(a.ramCost(prices)), number(a.gpuCost(prices)), number(a.networkCost(prices)), number(a.totalCost(prices))]
                 }
                 lines.append(fields.map(csvField).joined(separator: ","))
             }

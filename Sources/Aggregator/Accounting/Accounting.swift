@@ -14,6 +14,9 @@ public struct InstanceProperties: Sendable, Equatable {
     public var image: String
     /// The pod's Kubernetes labels.
     public var labels: [String: String]
+    /// The GPUs it requested (`nvidia.com/gpu=1,...`), `unrequested` when it used one without
+    /// asking, empty for a container without GPUs.
+    public var gpu: String = ""
 
     public init(namespace: String, pod: String, podUID: String = "", container: String = "", containerID: String = "", node: String = "",
                 controllerKind: String = "", controller: String = "", image: String = "", labels: [String: String] = [:]) {
@@ -37,6 +40,7 @@ public struct InstanceProperties: Sendable, Equatable {
                   container: labels["container"] ?? "", containerID: labels["container_id"] ?? "", node: labels["node"] ?? "",
                   controllerKind: labels["workload_kind"] ?? "", controller: labels["workload_name"] ?? "", image: labels["image"] ?? "",
                   labels: podLabels)
+        gpu = labels["gpu"] ?? ""
     }
 }
 

@@ -105,6 +105,12 @@ public struct Allocation: Sendable, Equatable {
     public var networkTransferBytes: UInt64 = 0
     public var containerInstances = 0
     public var restarts = 0
+    /// GPUs allocated x seconds (a MIG profile as its share of a GPU), from the requests.
+    public var gpuRequestSeconds: Double = 0
+    /// GPU memory held x seconds.
+    public var gpuMemoryByteSeconds: Double = 0
+    /// SM activity in GPUs (a GPU busy half the time: 0.5) x seconds.
+    public var gpuUsageSeconds: Double = 0
 
     /// The properties an allocation reports, in order.
     public static let propertyNames = ["cluster", "node", "namespace", "controllerKind", "controller", "pod", "container"]
@@ -122,13 +128,20 @@ public struct Allocation: Sendable, Equatable {
     /// usage / request; 1 when there is usage and no request (as OpenCost).
     public var cpuEfficiency: Double { Self.efficiency(Double(cpuCoreNanoseconds) / 1e9, cpuRequestCoreSeconds) }
     public var ramEfficiency: Double { Self.efficiency(ramUsageByteSeconds, ramRequestByteSeconds) }
+    /// GPUs held on average over the time it ran; GPU-hours; SM utilization on average (in GPUs:
+    /// one GPU busy half the time is 0.5); GPU memory x hours.
+    public var gpuCount: Double { observed > 0 ? gpuRequestSeconds / observedSeconds : 0 }
+    public var gpuHours: Double { gpuRequestSeconds / 3600 }
+    public var gpuUsageAverage: Double { observed > 0 ? gpuUsageSeconds / observedSeconds : 0 }
+    public var gpuMemoryByteHours: Double { gpuMemoryByteSeconds / 3600 }
 
     static func efficiency(_ usage: Double, _ request: Double) -> Double { request > 0 ? usage / request : (usage > 0 ? 1 : 0) }
 
     public func cpuCost(_ prices: PriceTable) -> Double { cpuCoreHours * prices.cpuCoreHour }
     public func ramCost(_ prices: PriceTable) -> Double { ramByteHours / 1_073_741_824 * prices.ramGiBHour }
+    public func gpuCost(_ prices: PriceTable) -> Double { gpuHours * prices.gpuHour }
     public func networkCost(_ prices: PriceTable) -> Double { Double(networkTransferBytes) / 1_073_741_824 * prices.networkGiB }
-    public func totalCost(_ prices: PriceTable) -> Double { cpuCost(prices) + ramCost(prices) + networkCost(prices) }
+    public func totalCost(_ prices: PriceTable) -> Double { cpuCost(prices) + ramCost(prices) + gpuCost(prices) + networkCost(prices) }
 
     /// Cost-weighted with prices; without, the CPU and RAM efficiencies weighted equally.
     public func totalEfficiency(_ prices: PriceTable?) -> Double {
@@ -213,6 +226,20 @@ extension HistoryStore {
                     }
                 }
             }
+            // GPUs: only the containers that had any, over the whole step (no day summaries:
+            // they would hold a column of zeros for every other container).
+            if !plan.gpuInstances.isEmpty, let range = narrowed(start, end) {
+                let gap = store.configuration.gapLimit
+                let live = plan.gpuInstances.filter { plan.instances[$0].last >= start - gap && plan.instances[$0].first < end }.map { plan.instances[$0].id }
+                try scan(live, metrics: metrics.gpu, pieces: Self.pieces(of: [range])) { found in
+                    for (slot, list) in found.enumerated() {
+                        for (id, buckets) in list {
+                            guard let index = plan.instance(id) else { continue }
+                            for stats in buckets where !stats.isEmpty { figures[index].addGPU(stats, slot: slot) }
+                        }
+                    }
+                }
+            }
             steps.append(plan.group(figures, network: network, window: (start, end), scratch: &scratch))
         }
         return steps
@@ -247,8 +274,13 @@ struct AccountingMetrics {
     let memoryRequest = HistoryCatalog.index(.container, "memory/request")
     let rx = HistoryCatalog.index(.pod, "network/rx")
     let tx = HistoryCatalog.index(.pod, "network/tx")
+    let gpuRequest = HistoryCatalog.index(.container, "gpu/request")
+    let gpuMemory = HistoryCatalog.index(.container, "gpu/memory_usage")
+    let gpuUtilization = HistoryCatalog.index(.container, "gpu/utilization")
     /// The container metrics in `InstanceFigures` slot order.
     var container: [Int] { [cpu, cpuRequest, memory, memoryRequest] }
+    /// The GPU metrics in `InstanceFigures.addGPU` slot order.
+    var gpu: [Int] { [gpuRequest, gpuMemory, gpuUtilization] }
 
     /// The day-summary columns `InstanceFigures.add(cpu:covered:...)` takes, in its order.
     var containerFields: [(metric: Int, field: SummaryField)] {
@@ -263,6 +295,8 @@ struct AllocationPlan {
     let query: AllocationQuery
     let instances: [AccountedEntity]
     let podEntities: [AccountedEntity]
+    /// The instances that requested or used a GPU (indexes into `instances`).
+    let gpuInstances: [Int]
     /// Distinct pod uids of the instances.
     let pods: [String]
     /// EntityID.raw -> instance index + 1 (0: not in the query).
@@ -334,6 +368,7 @@ struct AllocationPlan {
             list.count < 2 ? list : list.sorted { (instances[$0].properties.container, instances[$0].id) < (instances[$1].properties.container, instances[$1].id) }
         }
         self.instances = instances
+        gpuInstances = instances.indices.filter { !instances[$0].properties.gpu.isEmpty }
         self.podEntities = podEntities
         self.pods = pods
         self.keys = keys
@@ -382,6 +417,7 @@ struct AllocationPlan {
         var start = Int64.max, end = Int64.min, lived: Int64 = 0, covered: Int64 = 0
         var cpu: UInt64 = 0, cpuRequest = 0.0, cpuBasis = 0.0, memory = 0.0, memoryRequest = 0.0, memoryBasis = 0.0
         var cpuMax = 0.0, memoryMax = 0.0, rx: UInt64 = 0, tx: UInt64 = 0
+        var gpuRequest = 0.0, gpuMemory = 0.0, gpuUsage = 0.0
         var instances = 0, slots = 0
     }
 
@@ -424,6 +460,9 @@ struct AllocationPlan {
                 t.pointee.cpuRequest += f.cpuRequest
                 t.pointee.memory += f.memory
                 t.pointee.memoryRequest += f.memoryRequest
+                t.pointee.gpuRequest += f.gpuRequest
+                t.pointee.gpuMemory += f.gpuMemory
+                t.pointee.gpuUsage += f.gpuUsage
                 switch query.basis {
                 case .max:
                     t.pointee.cpuBasis += max(cpuSeconds, f.cpuRequest)
@@ -470,6 +509,9 @@ struct AllocationPlan {
             entry.ramByteUsageMax = t.memoryMax
             entry.networkReceiveBytes = t.rx
             entry.networkTransferBytes = t.tx
+            entry.gpuRequestSeconds = t.gpuRequest
+            entry.gpuMemoryByteSeconds = t.gpuMemory
+            entry.gpuUsageSeconds = t.gpuUsage
             entry.containerInstances = t.instances
             entry.restarts = t.instances - t.slots
             for (slot, name) in Allocation.propertyNames.enumerated() where agreed[key * width + slot] > 0 {
@@ -489,8 +531,20 @@ struct InstanceFigures {
     var covered: Int64 = 0
     /// Core-nanoseconds per second at its busiest hour; the largest working-set sample.
     var cpuPeak = 0.0, memoryMax = 0.0
+    /// GPU-seconds requested, GPU memory byte-seconds, SM activity in GPU-seconds.
+    var gpuRequest = 0.0, gpuMemory = 0.0, gpuUsage = 0.0
     /// It had any figure in the step.
     var seen = false
+
+    /// A piece's bucket of the metric in `AccountingMetrics.gpu`'s slot.
+    mutating func addGPU(_ stats: BucketStats, slot: Int) {
+        seen = true
+        switch slot {
+        case 0: gpuRequest += stats.integral
+        case 1: gpuMemory += stats.integral
+        default: gpuUsage += stats.integral / 100     // percent-seconds
+        }
+    }
 
     /// A piece's bucket of the metric in `AccountingMetrics.container`'s slot.
     mutating func add(_ stats: BucketStats, slot: Int) {

@@ -4,9 +4,8 @@ import TimeSeries
 /// Kube-App's history queries (REFERENCE.md §5) over the time-series history: raw rows per
 /// container and sums per pod or namespace, each container counted once and exactly.
 public enum KubeApp {
-    /// Kube-App's metrics clustermon has no family for yet (GPU memory comes with the GPU
-    /// collector): known names that answer an empty set.
-    public static let pending: Set<String> = ["gpu/usage"]
+    /// Kube-App's metrics clustermon has no family for: known names that answer an empty set.
+    public static let pending: Set<String> = []
 
     /// Which family answers a metric: the container's when it has it, else the pod's (the
     /// network and the pod's filesystem limit are the pod's, as Heapster wrote them). Node

@@ -26,6 +26,10 @@ public enum HistoryCatalog {
             gauge("filesystem/inodes"), gauge("filesystem/inodes_free"),
             counter("network/rx"), counter("network/tx"), counter("network/rx_errors"), counter("network/tx_errors"),
             gauge("uptime"),                        // milliseconds since boot
+            // GPUs (NVML): devices, memory over all of them, their mean utilization (percent),
+            // and what the node's pods request (GPUs, a MIG profile as its share of one).
+            gauge("gpu/count"), gauge("gpu/memory_capacity"), gauge("gpu/memory_usage"), gauge("gpu/usage"),
+            gauge("gpu/utilization"), MetricDefinition("gpu/request", .gauge, .float),
         ]),
         Family(id: HistoryFamily.pod.rawValue, name: "pod", metrics: [
             counter("cpu/usage", fromZero: true),
@@ -45,6 +49,10 @@ public enum HistoryCatalog {
             counter("memory/page_faults", fromZero: true), counter("memory/major_page_faults", fromZero: true),
             gauge("filesystem/usage"),
             gauge("uptime"),                        // milliseconds since this instance started
+            // GPUs: requested (GPUs, a MIG profile as its share of one), its processes' memory
+            // (bytes; gpu/usage in MiB, Kube-App's "MB") and SM utilization (percent of one
+            // GPU, summed over the devices it uses).
+            MetricDefinition("gpu/request", .gauge, .float), gauge("gpu/memory_usage"), gauge("gpu/usage"), gauge("gpu/utilization"),
         ], summarize: ["cpu/usage", "cpu/request", "memory/usage", "memory/working_set", "memory/request"]),
         Family(id: HistoryFamily.edge.rawValue, name: "edge", metrics: [
             counter("network/tx", fromZero: true),          // bytes client -> server
@@ -72,6 +80,8 @@ public enum HistoryCatalog {
         case "cpu/node_reservation", "cpu/node_utilization", "memory/node_reservation", "memory/node_utilization": "ratio"
         case "uptime": "milliseconds"
         case "gpu/usage": "MB"
+        case "gpu/utilization": "percent"
+        case "gpu/request", "gpu/count": "GPUs"
         case "memory/page_faults", "memory/major_page_faults", "connections/opened", "network/retransmits",
              "network/rx_errors", "network/tx_errors": "count"
         case "connections/active": "connections"

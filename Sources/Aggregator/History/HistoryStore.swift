@@ -185,6 +185,13 @@ public final class HistoryStore: Sendable {
                         labels["container"] = container.name
                         labels["container_id"] = container.id
                         labels["image"] = container.image
+                        // What it requests, or that it used a GPU without asking (the
+                        // accounting reads GPU figures of these containers only).
+                        if !container.gpuRequests.isEmpty {
+                            labels["gpu"] = container.gpuRequests.map { "\($0.name)=\($0.count)" }.joined(separator: ",")
+                        } else if !container.gpus.isEmpty {
+                            labels["gpu"] = "unrequested"
+                        }
                         return labels
                     }
                     rows.append((id, HistoryRows.container(container, time: time)))
@@ -589,7 +596,30 @@ enum HistoryRows {
             interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.rxBytes }, interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.txBytes },
             interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.rxErrors }, interfaces.isEmpty ? nil : interfaces.reduce(0) { $0 &+ $1.txErrors },
             boot > 0 && time > boot ? UInt64(time - boot) : nil,
-        ])
+        ] + gpuNode(batch))
+    }
+
+    /// The node's GPU metrics; none (a shorter row) on a node without GPUs and requests.
+    static func gpuNode(_ batch: Agent_V1_Batch) -> [UInt64?] {
+        var requested = 0.0
+        for pod in batch.pods {
+            for container in pod.containers where !container.init_p { requested += gpuRequest(container) ?? 0 }
+        }
+        let devices = batch.node.gpus
+        guard !devices.isEmpty || requested > 0 else { return [] }
+        let used = devices.reduce(UInt64(0)) { $0 &+ $1.memoryUsedBytes }
+        let reported = devices.filter(\.hasGpuUtilizationPercent)
+        return [
+            UInt64(devices.count), devices.reduce(0) { $0 &+ $1.memoryTotalBytes }, used, used >> 20,
+            reported.isEmpty ? nil : reported.reduce(0) { $0 + UInt64($1.gpuUtilizationPercent) } / UInt64(reported.count),
+            requested.bitPattern,
+        ]
+    }
+
+    /// GPUs a container requests, a MIG profile counted as its share of one; nil for none.
+    static func gpuRequest(_ container: Agent_V1_Container) -> Double? {
+        guard !container.gpuRequests.isEmpty else { return nil }
+        return container.gpuRequests.reduce(0.0) { $0 + Double($1.count) * GPUResource.gpuFraction($1.name) }
     }
 
     static func pod(_ pod: Agent_V1_Pod, time: Int64) -> SampleRow {
@@ -629,7 +659,19 @@ enum HistoryRows {
             opt(usage.hasMemoryPageFaults, usage.memoryPageFaults), opt(usage.hasMemoryMajorPageFaults, usage.memoryMajorPageFaults),
             disk,
             started > 0 && time >= started ? UInt64(time - started) : nil,
-        ])
+        ] + gpuContainer(container))
+    }
+
+    /// A container's GPU metrics; none (a shorter row) when it neither requests nor uses one.
+    static func gpuContainer(_ container: Agent_V1_Container) -> [UInt64?] {
+        let request = gpuRequest(container)
+        guard request != nil || !container.gpus.isEmpty else { return [] }
+        let used = container.gpus.reduce(UInt64(0)) { $0 &+ $1.memoryUsedBytes }
+        let reported = container.gpus.filter(\.hasSmUtilizationPercent)
+        return [
+            (request ?? 0).bitPattern, used, used >> 20,
+            reported.isEmpty ? nil : reported.reduce(0) { $0 + UInt64($1.smUtilizationPercent) },
+        ]
     }
 
     /// An entity label holding one of the pod's Kubernetes labels: `label:<key>`.

@@ -17,6 +17,35 @@ public struct ContainerSample: Sendable, Equatable {
     public var startedAt: Double? = nil
 }
 
+/// A pod's GPUs: what its containers request and what their processes use.
+public struct PodGPU: Sendable, Equatable {
+    /// Devices requested (units of `nvidia.com/gpu`, `nvidia.com/mig-*`, `amd.com/gpu`...).
+    public var requestedDevices: UInt64
+    /// GPU memory its processes hold, bytes.
+    public var memoryBytes: UInt64
+    /// SM utilization of its processes in percent of one GPU, summed over the devices it
+    /// uses (two GPUs busy: 200); nil when the driver gave no per-process figure.
+    public var utilizationPercent: UInt32?
+}
+
+/// A node's GPUs, summed over its devices.
+public struct NodeGPU: Sendable, Equatable {
+    public var count: Int
+    public var memoryUsedBytes: UInt64
+    public var memoryTotalBytes: UInt64
+    /// The devices' mean utilization (percent of time a kernel ran); nil when none said.
+    public var utilizationPercent: Double?
+
+    init?(_ devices: [Agent_V1_GpuDevice]) {
+        guard !devices.isEmpty else { return nil }
+        count = devices.count
+        memoryUsedBytes = devices.reduce(0) { $0 &+ $1.memoryUsedBytes }
+        memoryTotalBytes = devices.reduce(0) { $0 &+ $1.memoryTotalBytes }
+        let reported = devices.filter(\.hasGpuUtilizationPercent)
+        utilizationPercent = reported.isEmpty ? nil : Double(reported.reduce(0) { $0 + UInt64($1.gpuUtilizationPercent) }) / Double(reported.count)
+    }
+}
+
 /// One pod of one node's latest snapshot, with its CPU rate already computed.
 public struct PodSample: Sendable, Equatable {
     public var uid: String
@@ -35,6 +64,8 @@ public struct PodSample: Sendable, Equatable {
     public var memoryLimitBytes: UInt64
     public var containers: [ContainerSample]
     public var controller: Agent_V1_OwnerReference?
+    /// The pod's GPUs; nil when it neither requests nor uses any.
+    public var gpu: PodGPU? = nil
 
     public var restarts: Int { containers.filter { !$0.isInit }.reduce(0) { $0 + $1.restartCount } }
     public var oomKilled: Bool { containers.contains { !$0.isInit && $0.oomKilled } }
@@ -68,6 +99,8 @@ public struct NodeSample: Sendable {
     /// Collectors that failed on the agent for this snapshot: "name: error".
     public var collectorErrors: [String]
     public var connectionsDropped: UInt64
+    /// The node's GPUs; nil on a node without them.
+    public var gpu: NodeGPU? = nil
 }
 
 /// Every node's latest snapshot. Snapshots replace each other (never deltas); CPU rates
@@ -140,7 +173,8 @@ public final class ClusterState: Sendable {
             diskCapacityBytes: fs.flatMap { $0.hasCapacityBytes ? $0.capacityBytes : nil },
             pods: pods,
             collectorErrors: batch.collectors.filter { !$0.ok }.map { "\($0.name): \($0.error)" },
-            connectionsDropped: batch.connectionsDropped
+            connectionsDropped: batch.connectionsDropped,
+            gpu: NodeGPU(node.gpus)
         )
     }
 
@@ -164,7 +198,17 @@ public final class ClusterState: Sendable {
             cpuRequestMillicores: 0, cpuLimitMillicores: 0, memoryRequestBytes: 0, memoryLimitBytes: 0,
             containers: [], controller: pod.owners.first { $0.controller }
         )
+        var gpu: PodGPU?
         for container in pod.containers {
+            if !container.gpuRequests.isEmpty || !container.gpus.isEmpty {
+                var g = gpu ?? PodGPU(requestedDevices: 0, memoryBytes: 0, utilizationPercent: nil)
+                if !container.init_p { g.requestedDevices += container.gpuRequests.reduce(0) { $0 &+ $1.count } }
+                for use in container.gpus {
+                    g.memoryBytes &+= use.memoryUsedBytes
+                    if use.hasSmUtilizationPercent { g.utilizationPercent = (g.utilizationPercent ?? 0) + use.smUtilizationPercent }
+                }
+                gpu = g
+            }
             if !container.init_p {
                 sample.cpuRequestMillicores += container.cpuRequestMillicores
                 sample.cpuLimitMillicores += container.cpuLimitMillicores
@@ -180,6 +224,7 @@ public final class ClusterState: Sendable {
                 memoryBytes: container.usage.hasMemoryWorkingSetBytes ? container.usage.memoryWorkingSetBytes : nil,
                 startedAt: container.hasStartedAt ? seconds(container.startedAt) : nil))
         }
+        sample.gpu = gpu
         return sample
     }
 }

@@ -105,6 +105,18 @@ public struct JSONWriter: Sendable {
             bytes.append(contentsOf: "\(number)".utf8)
         }
     }
+    /// A double to its last digit (the shortest text that reads back as the same double:
+    /// figures that bill, where two decimals would lose small windows); non-finite: 0.
+    public mutating func value(exact number: Double) {
+        separator()
+        guard number.isFinite else { bytes.append(UInt8(ascii: "0")); return }
+        if number == number.rounded(), abs(number) < 9e15 {
+            if number < 0 { bytes.append(UInt8(ascii: "-")) }
+            Self.appendDigits(UInt64(abs(number)), to: &bytes)
+            return
+        }
+        bytes.append(contentsOf: number.description.utf8)
+    }
     public mutating func null() { separator(); bytes.append(contentsOf: "null".utf8) }
     /// A string value already known to need no escaping, quoted.
     public mutating func rawString(_ utf8: [UInt8]) {
@@ -119,6 +131,7 @@ public struct JSONWriter: Sendable {
     public mutating func field(_ name: String, _ string: String) { key(name); value(string) }
     public mutating func field(_ name: String, _ number: Int64) { key(name); value(number) }
     public mutating func field(_ name: String, _ number: UInt64) { key(name); value(number) }
+    public mutating func field(_ name: String, exact number: Double) { key(name); value(exact: number) }
     public mutating func field(_ name: String, _ number: Int) { key(name); value(number) }
     public mutating func field(_ name: String, _ number: Double) { key(name); value(number) }
     public mutating func field(_ name: String, _ flag: Bool) { key(name); value(flag) }

@@ -149,6 +149,12 @@ public struct LiveViewBuilder: Sendable {
             w.field("stale", stale)
             w.field("last_seen", UnixTime(seconds: Int64(sample.receivedAt)).rfc3339)
             w.field("pods", sample.pods.count)
+            if let gpu = sample.gpu {
+                w.field("gpu_count", gpu.count)
+                w.field("gpu_memory_usage", gpu.memoryUsedBytes)
+                w.field("gpu_memory_capacity", gpu.memoryTotalBytes)
+                if let percent = gpu.utilizationPercent { w.field("gpu_percent", (percent * 100).rounded() / 100) }
+            }
             if !sample.collectorErrors.isEmpty {
                 w.key("collector_errors")
                 w.beginArray()
@@ -188,6 +194,11 @@ public struct LiveViewBuilder: Sendable {
                 p.field("memory_limit", pod.memoryLimitBytes)
                 p.field("restarts", pod.restarts)
                 p.field("oom_killed", pod.oomKilled)
+                if let gpu = pod.gpu {
+                    p.field("gpu_request", gpu.requestedDevices)
+                    p.field("gpu_memory_usage", gpu.memoryBytes)
+                    if let percent = gpu.utilizationPercent { p.field("gpu_utilization", UInt64(percent)) }
+                }
                 let workload = apiPod.flatMap { apiPod in cluster.flatMap { $0.workload(of: apiPod) } }
                 if let kind = workload?.kind ?? pod.controller?.kind, let name = workload?.name ?? pod.controller?.name {
                     p.key("workload")

@@ -12,7 +12,9 @@
  *   init <code>                                  what nvmlInit_v2 returns (default 0)
  *   device <uuid> <total> <used> <gpu%> <mem%> <milliwatts> <celsius> <name...>
  *   process <device> <pid> <used-bytes>          a compute process on device <device> (0-based)
- *   sample <device> <pid> <timestamp-us> <sm%>   a process utilization sample
+ *   sample <device> <pid> <timestamp-us> <sm%>   a process utilization sample; `now` for the
+ *                                                timestamp is the time of each read (a driver
+ *                                                that keeps sampling)
  *   fail <function> <device> <code>              that function returns <code> for that device
  * Compile-time variants: -DOMIT_PROCESS_UTILIZATION (an optional function missing),
  * -DOMIT_MEMORY_INFO (a required function missing).
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 typedef int nvmlReturn_t;
 typedef struct fake_device *nvmlDevice_t;
@@ -91,7 +94,17 @@ static void load_script(void) {
             if (sscanf(line + 8, "%d %u %llu", &p->device, &p->pid, &p->used) == 3) process_count++;
         } else if (strncmp(line, "sample ", 7) == 0 && sample_count < MAX_ROWS) {
             struct sample_row *s = &samples[sample_count];
-            if (sscanf(line + 7, "%d %u %llu %u", &s->device, &s->pid, &s->timestamp, &s->sm) == 4) sample_count++;
+            char when[32];
+            if (sscanf(line + 7, "%d %u %31s %u", &s->device, &s->pid, when, &s->sm) == 4) {
+                if (strcmp(when, "now") == 0) {
+                    struct timeval tv;
+                    gettimeofday(&tv, NULL);
+                    s->timestamp = (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec;
+                } else {
+                    s->timestamp = strtoull(when, NULL, 10);
+                }
+                sample_count++;
+            }
         } else if (strncmp(line, "fail ", 5) == 0 && failure_count < MAX_ROWS) {
             struct fail_row *f = &failures[failure_count];
             if (sscanf(line + 5, "%63s %d %d", f->function, &f->device, &f->code) == 3) failure_count++;
