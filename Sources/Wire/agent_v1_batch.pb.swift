@@ -509,7 +509,8 @@ public nonisolated struct Agent_V1_GpuDevice: Sendable {
   /// Clears the value of `temperatureCelsius`. Subsequent reads from it will return its default value.
   public mutating func clearTemperatureCelsius() {self._temperatureCelsius = nil}
 
-  /// Processes using this device outside any container (the node's own), by host pid.
+  /// Processes using this device in no container of this batch's pods (the node's own, or
+  /// of a container the kubelet does not list), by host pid.
   public var hostProcesses: [Agent_V1_GpuProcess] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -46,6 +46,42 @@ struct ResourceMetricsTests {
         return configuration
     }
 
+    @Test func gpuSeriesOnlyForTheNodesAndPodsThatHaveGPUs() async throws {
+        let state = ClusterState()
+        var batch = Self.batch()
+        batch.node.gpus = [
+            .with { $0.uuid = "GPU-a"; $0.memoryTotalBytes = 40 << 30; $0.memoryUsedBytes = 7 << 30; $0.gpuUtilizationPercent = 90 },
+            .with { $0.uuid = "GPU-b"; $0.memoryTotalBytes = 40 << 30; $0.memoryUsedBytes = 1 << 30; $0.gpuUtilizationPercent = 10 },
+        ]
+        batch.pods[0].containers[0].gpuRequests = [.with { $0.name = "nvidia.com/gpu"; $0.count = 2 }]
+        batch.pods[0].containers[0].gpus = [
+            .with { $0.deviceUuid = "GPU-a"; $0.memoryUsedBytes = 6 << 30; $0.smUtilizationPercent = 85 },
+            .with { $0.deviceUuid = "GPU-b"; $0.memoryUsedBytes = 1 << 30; $0.smUtilizationPercent = 10 },
+        ]
+        state.ingest(batch, receivedAt: Date().timeIntervalSince1970)
+        state.ingest(Self.batch(node: "n3"), receivedAt: Date().timeIntervalSince1970)
+        let app = Application(router: buildRouter(Self.configuration(state)))
+        let admin = try verifier.sign(userID: "root", isAdmin: true, ttl: .seconds(600))
+        try await app.test(.router) { client in
+            let body = try await client.execute(uri: "/metrics/resource", method: .get, headers: [.authorization: "Bearer \(admin)"]) { String(buffer: $0.body) }
+            let t = Self.collected
+            let pod = #"namespace="compute-u1-web",node="n1",pod="web-0""#
+            let gpu = body.split(separator: "\n").filter { $0.hasPrefix("clustermon_") }.joined(separator: "\n")
+            #expect(gpu == """
+                clustermon_node_gpu_memory_total_bytes{node="n1"} 85899345920 \(t)
+                clustermon_node_gpu_memory_used_bytes{node="n1"} 8589934592 \(t)
+                clustermon_node_gpu_utilization_ratio{node="n1"} 0.5 \(t)
+                clustermon_node_gpus{node="n1"} 2 \(t)
+                clustermon_pod_gpu_memory_used_bytes{\(pod)} 7516192768 \(t)
+                clustermon_pod_gpu_sm_utilization_ratio{\(pod)} 0.95 \(t)
+                clustermon_pod_gpus_requested{\(pod)} 2 \(t)
+                """, "n3 has no GPU: no series of its own")
+            #expect(body.contains("# TYPE clustermon_pod_gpus_requested gauge"))
+            let lint = try runCommand("promtool", ["check", "metrics"], input: Data(body.utf8))
+            #expect(lint.status == 0, "\(lint.stdoutText) \(lint.stderr)")
+        }
+    }
+
     @Test func theKubeletsNamesWithExactValuesForAdminsOnly() async throws {
         let state = ClusterState()
         let now = Date().timeIntervalSince1970

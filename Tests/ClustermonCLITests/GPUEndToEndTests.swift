@@ -49,6 +49,22 @@ struct GPUEndToEndTests {
         return root
     }
 
+    /// `scripts/gpu-check.sh`, which a person runs on a machine with a real GPU, run here on the
+    /// fake library (the DaemonSet's binary, already built).
+    @Test func theGPUCheckScriptPrintsWhatTheAgentFound() async throws {
+        let nvml = try FakeNVML(script: Self.nvml)
+        defer { nvml.remove() }
+        let script = Fixtures.packageRoot.appendingPathComponent("scripts/gpu-check.sh").path
+        let agent = "CLUSTERMON_AGENT=\(ClustermonProcess.binary("clustermon-agent").path)"
+        let found = try await runCommandDetached("env", [agent, script, "--nvml-library", nvml.libraryPath, "--proc-root", try Self.procRoot().path])
+        #expect(found.status == 0, "\(found.stderr)")
+        #expect(found.stdoutText.contains("gpu ") && found.stdoutText.contains("GPU-0a1b2c3d-0000-1111-2222-333344445555"), "\(found.stdoutText)")
+        #expect(found.stdoutText.contains("NVIDIA A100-SXM4-40GB") && found.stdoutText.contains("(host)"), "\(found.stdoutText)")
+        let none = try await runCommandDetached("env", [agent, script, "--nvml-library", "/nonexistent/libnvidia-ml.so.1"])
+        #expect(none.status == 1)
+        #expect(none.stdoutText.contains("no GPUs found"), "\(none.stdoutText)")
+    }
+
     @Test func aPodsGPUIsLiveInTheHistoryAndInTheAllocationsOfItsOwnerOnly() async throws {
         let nats = try await NATSServer.start()
         defer { nats.stop() }

@@ -26,7 +26,9 @@ struct ManifestTests {
 
     /// What each program reads from its environment: its flags' variables, its secrets, and
     /// glibc's allocator settings.
-    static let agentReads = Agent.environment.map(\.variable) + ["NODE_IP", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_"]
+    /// (NVIDIA_* are read by the NVIDIA container runtime, which mounts the driver's library.)
+    static let agentReads = Agent.environment.map(\.variable) + ["NODE_IP", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_",
+                                                                "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES"]
     static let aggregatorReads = Aggregator.environment.map(\.variable) + ["JWT_SECRET", "AUTH_TOKEN_BASIC", "API_USERNAME", "API_PASSWORD", "MALLOC_ARENA_MAX"]
 
     @Test func daemonSetSetsOnlyVariablesTheAgentReads() throws {

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// NVIDIA's management library as the tests have it: `Tests/Fixtures/fake-nvml/fake_nvml.c`,
+/// NVIDIA's management library as the tests have it: `Tests/fake-nvml/fake_nvml.c`,
 /// compiled with the system's C compiler into a shared library that exports NVML's functions
 /// (see the C file for its script). Each `FakeNVML` is its own copy of the library in its own
 /// directory, so that `dlopen` gives every test its own instance and devices.
@@ -28,7 +28,7 @@ public struct FakeNVML: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-fake-nvml-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let output = directory.appendingPathComponent("libnvidia-ml.so.1").path
-        let source = Fixtures.url("fake-nvml/fake_nvml.c").path
+        let source = Fixtures.packageRoot.appendingPathComponent("Tests/fake-nvml/fake_nvml.c").path
         var arguments = ["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o", output, source, "-ldl"]
         if variant != .complete { arguments.insert("-D\(variant.rawValue)", at: 0) }
         let compiler = FileManager.default.isExecutableFile(atPath: "/usr/bin/cc") ? "cc" : "clang"

@@ -62,10 +62,13 @@ public final class ResourceMetrics: Sendable {
         var body: [ByteBuffer] = []
         body.reserveCapacity(ResourceFamily.allCases.count * (nodes.count + 1) + EdgeSeries.families.count)
         for family in ResourceFamily.allCases {
+            let header = body.count
             body.append(ByteBuffer(string: "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) \(family.type)\n"))
             for node in nodes {
                 if let buffer = fresh[node.name]?.families[family.rawValue], buffer.readableBytes > 0 { body.append(buffer) }
             }
+            // The kubelet's families are always named; clustermon's GPU ones only with series.
+            if family.isGPU, body.count == header + 1 { body.removeLast() }
         }
         if let edges { body.append(contentsOf: Self.edgeLines(edges())) }
         renderTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
@@ -92,7 +95,8 @@ public final class ResourceMetrics: Sendable {
             switch family {
             case .nodeCPU, .nodeMemory: bytes.reserveCapacity(128)
             case .podCPU, .podMemory: bytes.reserveCapacity(node.pods.count * 140)
-            default: bytes.reserveCapacity(containers * 160)
+            case .containerCPU, .containerMemory, .containerStart: bytes.reserveCapacity(containers * 160)
+            default: break   // GPUs: few nodes and pods have any
             }
             return bytes
         }
@@ -135,6 +139,7 @@ public final class ResourceMetrics: Sendable {
             switch value {
             case .nanoseconds(let n): appendSeconds(nanoseconds: n, to: &bytes)
             case .count(let n): JSONWriter.appendDigits(n, to: &bytes)
+            case .ratio(let r): bytes += Array((r.isFinite ? r : 0).description.utf8)
             }
             bytes += suffix
             families[family.rawValue] = bytes

@@ -2,10 +2,19 @@
 /// what the aggregator exposes for Prometheus to scrape and what it remote-writes. One
 /// walk of a node's snapshot decides which series exist, for both.
 public enum ResourceFamily: Int, CaseIterable, Sendable {
+    // GPUs (clustermon's names: the kubelet has none), then the kubelet's, by name.
+    case nodeGPUMemoryTotal, nodeGPUMemoryUsed, nodeGPUUtilization, nodeGPUs, podGPUMemoryUsed, podGPUUtilization, podGPUsRequested
     case containerCPU, containerMemory, containerStart, nodeCPU, nodeMemory, podCPU, podMemory
 
     public var name: String {
         switch self {
+        case .nodeGPUMemoryTotal: "clustermon_node_gpu_memory_total_bytes"
+        case .nodeGPUMemoryUsed: "clustermon_node_gpu_memory_used_bytes"
+        case .nodeGPUUtilization: "clustermon_node_gpu_utilization_ratio"
+        case .nodeGPUs: "clustermon_node_gpus"
+        case .podGPUMemoryUsed: "clustermon_pod_gpu_memory_used_bytes"
+        case .podGPUUtilization: "clustermon_pod_gpu_sm_utilization_ratio"
+        case .podGPUsRequested: "clustermon_pod_gpus_requested"
         case .containerCPU: "container_cpu_usage_seconds_total"
         case .containerMemory: "container_memory_working_set_bytes"
         case .containerStart: "container_start_time_seconds"
@@ -19,6 +28,13 @@ public enum ResourceFamily: Int, CaseIterable, Sendable {
     /// The kubelet's help text and type.
     public var help: String {
         switch self {
+        case .nodeGPUMemoryTotal: "Memory of the node's GPUs in bytes (NVML)"
+        case .nodeGPUMemoryUsed: "Memory in use on the node's GPUs in bytes (NVML)"
+        case .nodeGPUUtilization: "Mean utilization of the node's GPUs: the share of time a kernel ran (NVML)"
+        case .nodeGPUs: "GPUs on the node (NVML)"
+        case .podGPUMemoryUsed: "GPU memory the pod's processes hold in bytes (NVML)"
+        case .podGPUUtilization: "SM utilization of the pod's processes, in GPUs (two GPUs fully busy: 2)"
+        case .podGPUsRequested: "GPU devices the pod's containers request (nvidia.com/gpu, nvidia.com/mig-*, amd.com/gpu, ...)"
         case .containerCPU: "[STABLE] Cumulative cpu time consumed by the container in core-seconds"
         case .containerMemory: "[STABLE] Current working set of the container in bytes"
         case .containerStart: "[STABLE] Start time of the container since unix epoch in seconds"
@@ -29,6 +45,8 @@ public enum ResourceFamily: Int, CaseIterable, Sendable {
         }
     }
 
+    public var isGPU: Bool { rawValue <= ResourceFamily.podGPUsRequested.rawValue }
+
     public var type: String {
         switch self {
         case .containerCPU, .nodeCPU, .podCPU: "counter"
@@ -37,15 +55,18 @@ public enum ResourceFamily: Int, CaseIterable, Sendable {
     }
 }
 
-/// A value as the agent measured it: nanoseconds (written as seconds) or a plain count.
+/// A value as the agent measured it: nanoseconds (written as seconds), a plain count, or a
+/// ratio.
 public enum ResourceValue: Sendable, Equatable {
     case nanoseconds(UInt64)
     case count(UInt64)
+    case ratio(Double)
 
     public var double: Double {
         switch self {
         case .nanoseconds(let n): Double(n / 1_000_000_000) + Double(n % 1_000_000_000) / 1e9
         case .count(let n): Double(n)
+        case .ratio(let r): r
         }
     }
 }
@@ -58,7 +79,18 @@ public enum ResourceSeries {
                              _ sample: (ResourceFamily, _ namespace: String?, _ pod: String?, _ container: String?, ResourceValue) -> Void) {
         if let cpu = node.cpuCoreNanoseconds { sample(.nodeCPU, nil, nil, nil, .nanoseconds(cpu)) }
         if let memory = node.memoryUsedBytes { sample(.nodeMemory, nil, nil, nil, .count(memory)) }
+        if let gpu = node.gpu {
+            sample(.nodeGPUs, nil, nil, nil, .count(UInt64(gpu.count)))
+            sample(.nodeGPUMemoryTotal, nil, nil, nil, .count(gpu.memoryTotalBytes))
+            sample(.nodeGPUMemoryUsed, nil, nil, nil, .count(gpu.memoryUsedBytes))
+            if let percent = gpu.utilizationPercent { sample(.nodeGPUUtilization, nil, nil, nil, .ratio(percent / 100)) }
+        }
         for pod in node.pods {
+            if let gpu = pod.gpu {
+                sample(.podGPUsRequested, pod.namespace, pod.name, nil, .count(gpu.requestedDevices))
+                sample(.podGPUMemoryUsed, pod.namespace, pod.name, nil, .count(gpu.memoryBytes))
+                if let percent = gpu.utilizationPercent { sample(.podGPUUtilization, pod.namespace, pod.name, nil, .ratio(Double(percent) / 100)) }
+            }
             if let cpu = pod.cpuCoreNanoseconds { sample(.podCPU, pod.namespace, pod.name, nil, .nanoseconds(cpu)) }
             if let memory = pod.memoryBytes { sample(.podMemory, pod.namespace, pod.name, nil, .count(memory)) }
             for container in pod.containers where !container.isInit {

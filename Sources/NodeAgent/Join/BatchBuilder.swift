@@ -126,6 +126,19 @@ public struct BatchBuilder: Sendable {
         if let host = o.hostNetns, let sockets = o.sockets[host] {
             batch.hostListening = listening(sockets, netns: host)
         }
+        // GPU processes of a container no pod of this batch holds (the kubelet does not list
+        // it, or is not read) stay the node's rather than being lost.
+        if !gpusByContainer.isEmpty {
+            var shipped = Set<String>()
+            for pod in batch.pods { for container in pod.containers where !container.id.isEmpty { shipped.insert(container.id) } }
+            for (container, uses) in gpusByContainer where !shipped.contains(container) {
+                for use in uses {
+                    guard let device = batch.node.gpus.firstIndex(where: { $0.uuid == use.deviceUuid }) else { continue }
+                    batch.node.gpus[device].hostProcesses.append(contentsOf: use.processes)
+                }
+            }
+            for index in batch.node.gpus.indices { batch.node.gpus[index].hostProcesses.sort { $0.pid < $1.pid } }
+        }
 
         // Connections, tied to container and pod.
         var connections: [Agent_V1_Connection]
