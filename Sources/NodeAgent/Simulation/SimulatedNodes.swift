@@ -71,6 +71,17 @@ public final class SimulatedNodes: Service {
         }
     }
 
+    static func hasGPUs(_ node: Int) -> Bool { node % 10 == 9 }
+    static func gpuUUID(node: Int, gpu: Int) -> String {
+        func hex(_ value: Int, _ width: Int) -> String {
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "GPU-\(hex(node, 8))-0000-4000-8000-\(hex(gpu, 12))"
+    }
+    static func gpuMemory(_ gpu: Int, _ sequence: UInt64) -> UInt64 { UInt64(4 + (gpu * 5 + Int(sequence % 7))) << 30 }
+    static func gpuPercent(_ gpu: Int, _ sequence: UInt64) -> UInt32 { UInt32(40 + (gpu * 17 + Int(sequence % 11) * 3) % 60) }
+
     /// Node `index`'s snapshot number `sequence`, collected at `time`.
     public func batch(node index: Int, sequence: UInt64, time: Double) -> Agent_V1_Batch {
         let c = configuration
@@ -91,6 +102,22 @@ public final class SimulatedNodes: Service {
                 node.cpuBusyNanoseconds = node.cpuTotalNanoseconds / 100 * busyShare
                 node.usage = .with { $0.memoryWorkingSetBytes = UInt64(8 + (index + Int(sequence)) % 16) << 30 }
                 node.filesystems = [.with { $0.name = "nodefs"; $0.capacityBytes = 200 << 30; $0.usedBytes = UInt64(40 + index % 100) << 30 }]
+                // Every tenth node has four GPUs; pods 1 to 4 each hold one (below).
+                if Self.hasGPUs(index) {
+                    node.gpus = (0..<4).map { g in
+                        .with {
+                            $0.index = UInt32(g)
+                            $0.uuid = Self.gpuUUID(node: index, gpu: g)
+                            $0.name = "NVIDIA A100-SXM4-40GB"
+                            $0.memoryTotalBytes = 40 << 30
+                            $0.memoryUsedBytes = g < c.podsPerNode - 1 ? Self.gpuMemory(g, sequence) : 0
+                            $0.gpuUtilizationPercent = g < c.podsPerNode - 1 ? Self.gpuPercent(g, sequence) : 0
+                            $0.memoryUtilizationPercent = $0.gpuUtilizationPercent / 2
+                            $0.powerMilliwatts = 60_000 + $0.gpuUtilizationPercent * 3_000
+                            $0.temperatureCelsius = 35 + $0.gpuUtilizationPercent / 3
+                        }
+                    }
+                }
             }
             batch.collectors = [.with { $0.name = "simulated"; $0.ok = true }]
             batch.pods = (0..<c.podsPerNode).map { p in
@@ -126,6 +153,16 @@ public final class SimulatedNodes: Service {
                         }
                         $0.cpuRequestMillicores = 100
                         $0.memoryLimitBytes = 1 << 30
+                        if Self.hasGPUs(index), (1...4).contains(p) {
+                            let g = p - 1
+                            $0.gpuRequests = [.with { $0.name = "nvidia.com/gpu"; $0.count = 1 }]
+                            $0.gpus = [.with {
+                                $0.deviceUuid = Self.gpuUUID(node: index, gpu: g)
+                                $0.memoryUsedBytes = Self.gpuMemory(g, sequence)
+                                $0.smUtilizationPercent = Self.gpuPercent(g, sequence)
+                                $0.processes = [.with { $0.pid = UInt32(10_000 + p); $0.memoryUsedBytes = Self.gpuMemory(g, sequence); $0.smUtilizationPercent = Self.gpuPercent(g, sequence) }]
+                            }]
+                        }
                     }]
                 }
             }
