@@ -41,6 +41,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.7.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        // gRPC, for the kubelet's pod-resources API (a unix socket).
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     ],
     targets: [
         // The NATS C client from Debian's libnats-dev.
@@ -78,6 +82,16 @@ let package = Package(
             // checks stay; nothing in this module shares a message across threads mutably).
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
+        // The kubelet's pod-resources API: generated messages and gRPC client stubs
+        // (scripts/generate-protos.sh), for the agent, and the tests' fake kubelet server.
+        .target(
+            name: "PodResources",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ]
+        ),
         .target(
             name: "Kubernetes",
             dependencies: [
@@ -101,8 +115,10 @@ let package = Package(
         .target(
             name: "NodeAgent",
             dependencies: [
-                "Wire", "Messaging", "Kubernetes",
+                "Wire", "Messaging", "Kubernetes", "PodResources",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -202,9 +218,11 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Messaging", "Wire", "CNATS", "Aggregator",
+                "Messaging", "Wire", "CNATS", "Aggregator", "PodResources",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -225,6 +243,7 @@ let package = Package(
             "NodeAgent", "Kubernetes", "Wire", "Messaging", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
         ]),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "Wire", "TestSupport"]),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -297,7 +297,9 @@ public enum OpenAPI {
        "time":{"type":"string","format":"date-time"},"value":{"type":"number"},"type":{"type":"string","enum":["pod_container","pod"]},
        "pod_name":{"type":"string"},"namespace_name":{"type":"string"},"container_name":{"type":"string","nullable":true},
        "nodename":{"type":"string","nullable":true},"labels":{"type":"string","description":"the pod's labels, k:v,k:v"},
-       "container_base_image":{"type":"string","nullable":true},"cluster_name":{"type":"string","nullable":true}}},
+       "container_base_image":{"type":"string","nullable":true},"cluster_name":{"type":"string","nullable":true},
+       "gpu_uuid":{"type":"string","nullable":true,"description":"gpu/* metrics only: the container's GPUs (comma-separated when several)"},
+       "gpu_name":{"type":"string","nullable":true},"gpu_index":{"type":"string","nullable":true}}},
      "KubeAppSum":{"type":"object","required":["time","sum","namespace_name"],"properties":{
        "time":{"type":"string","format":"date-time","description":"the window's beginning"},"sum":{"type":"number"},
        "namespace_name":{"type":"string"},"pod_name":{"type":"string","description":"not with all-namespace"}}},

@@ -40,7 +40,7 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         .init("KUBELET_INSECURE_TLS", "kubelet-insecure-tls", isSwitch: true), .init("KUBELET_TIMEOUT", "kubelet-timeout"),
         .init("NO_KUBELET", "no-kubelet", isSwitch: true), .init("PROC_ROOT", "proc-root"), .init("FS_PATHS", "fs-path"),
         .init("TRACER_SOCKET", "tracer-socket"), .init("MAX_CONNECTIONS", "max-connections"), .init("SOCKET_REFRESH", "socket-refresh"),
-        .init("NVML_LIBRARY", "nvml-library"),
+        .init("NVML_LIBRARY", "nvml-library"), .init("POD_RESOURCES_SOCKET", "pod-resources-socket"),
     ] + NATSOptions.environment + LoggingOptions.environment
 
     static let serviceAccount = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -91,6 +91,9 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     @Option(help: "NVIDIA's management library, loaded at run time: a name the dynamic loader finds or a path; without it (no GPU driver on the node) no GPUs are read; empty turns GPU collection off. (env NVML_LIBRARY)")
     var nvmlLibrary = "libnvidia-ml.so.1"
 
+    @Option(help: "The kubelet's pod-resources socket (gRPC): the GPU devices it assigned to each container; without a socket there, none are read; empty turns it off. (env POD_RESOURCES_SOCKET)")
+    var podResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+
     @Flag(help: "Collect once, print the batch and exit (no NATS needed).")
     var once = false
 
@@ -117,7 +120,8 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
         AgentConfiguration(
             nodeName: nodeName, agentVersion: ClustermonVersion.current, interval: interval.duration, procRoot: procRoot,
             filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections,
-            socketRefresh: socketRefresh.duration, releaseStartupPagesAfter: 3, nvmlLibrary: nvmlLibrary.isEmpty ? nil : nvmlLibrary)
+            socketRefresh: socketRefresh.duration, releaseStartupPagesAfter: 3, nvmlLibrary: nvmlLibrary.isEmpty ? nil : nvmlLibrary,
+            podResourcesSocket: podResourcesSocket.isEmpty ? nil : podResourcesSocket)
     }
 
     func makeKubelet(environment: [String: String] = ProcessEnvironment.current()) throws -> KubeletClient? {

@@ -18,10 +18,14 @@ public struct AgentConfiguration: Sendable {
     /// NVIDIA's management library, loaded at run time (`libnvidia-ml.so.1`, found by the
     /// dynamic loader, or a path); nil reads no GPUs.
     public var nvmlLibrary: String?
+    /// The kubelet's pod-resources socket; nil (or a path with no socket) reads no device
+    /// assignments.
+    public var podResourcesSocket: String?
 
     public init(nodeName: String, agentVersion: String, interval: Duration = .seconds(10), procRoot: String = "/proc",
                 filesystemPaths: [String] = [], maxConnections: Int = 65_536, socketRefresh: Duration = .seconds(30),
-                releaseStartupPagesAfter: Int? = nil, nvmlLibrary: String? = nil) {
+                releaseStartupPagesAfter: Int? = nil, nvmlLibrary: String? = nil,
+                podResourcesSocket: String? = nil) {
         self.nodeName = nodeName
         self.agentVersion = agentVersion
         self.interval = interval
@@ -31,5 +35,6 @@ public struct AgentConfiguration: Sendable {
         self.socketRefresh = socketRefresh
         self.releaseStartupPagesAfter = releaseStartupPagesAfter
         self.nvmlLibrary = nvmlLibrary
+        self.podResourcesSocket = podResourcesSocket
     }
 }

@@ -25,6 +25,7 @@ public final class AgentService: Service {
     private let socketCache: SocketCache
     private let processCache: ProcessCache
     private let gpu: GPUCollector?
+    private let podResources: PodResourcesClient?
     private let sequence = Atomic<UInt64>(0)
     private let connectionsTracked = Gauge(label: "clustermon_agent_connections_tracked")
     private let connectionsDropped = Counter(label: "clustermon_agent_connections_dropped_total")
@@ -45,6 +46,7 @@ public final class AgentService: Service {
         socketCache = SocketCache(refresh: configuration.socketRefresh)
         processCache = ProcessCache(refresh: configuration.socketRefresh)
         gpu = configuration.nvmlLibrary.map { GPUCollector(libraryPath: $0, logger: logger) }
+        podResources = configuration.podResourcesSocket.map { PodResourcesClient(socketPath: $0) }
         builder = BatchBuilder(
             nodeName: configuration.nodeName, agentVersion: configuration.agentVersion, agentInstance: Self.randomInstanceID(),
             interval: configuration.interval, clockTicksPerSecond: UInt64(max(1, sysconf(Int32(_SC_CLK_TCK)))),
@@ -135,9 +137,14 @@ public final class AgentService: Service {
         async let summary = timed("kubelet-summary") { [kubelet] in try await kubelet?.summary() }
         async let pods = timed("kubelet-pods") { [kubelet] in try await kubelet?.pods() }
         async let connections = timed("tracer") { [tracer] in try await tracer?.connections() }
+        // Only where the kubelet's socket is mounted (a kubelet of 1.28 or later).
+        let readAssignments = podResources?.isPresent == true
+        async let assignments = timed("pod-resources") { [podResources] in readAssignments ? try await podResources?.gpuAssignments() : nil }
         collectProcfs(into: &observation)
         collectGPUs(into: &observation)
-        let (summaryResult, podsResult, connectionsResult) = await (summary, pods, connections)
+        let (summaryResult, podsResult, connectionsResult, assignmentsResult) = await (summary, pods, connections, assignments)
+        observation.gpuAssignments = assignmentsResult.value
+        if readAssignments { observation.collectors.append(assignmentsResult.result) }
         observation.summary = summaryResult.value
         observation.pods = podsResult.value
         observation.tracerConnections = connectionsResult.value

@@ -89,74 +89,82 @@ struct GPUEndToEndTests {
         let other = try verifier.sign(userID: "u2", isAdmin: false, ttl: .seconds(600))
         let launch = try AggregatorLaunch(apiToken: api.token)
 
-        try await withLocalServer(kubelet.router(), tls: true) { kubeletEndpoint in
-            let agentArguments = ["agent", "--node-name", "gpu-node", "--kubelet-url", kubeletEndpoint.baseURL, "--kubelet-token-file", kubeletToken.path,
-                                  "--kubelet-ca", try TestCertificates.get().caCertificate, "--proc-root", root.path, "--nvml-library", nvml.libraryPath]
+        // The kubelet's pod-resources API says which device the trainer holds.
+        let podResources = FakePodResources([.init(namespace: "compute-u1-train", pod: "train-0", container: "trainer", resource: "nvidia.com/gpu",
+                                                   devices: ["GPU-0a1b2c3d-0000-1111-2222-333344445555"])])
+        try await podResources.serving { podResourcesSocket in
+            try await withLocalServer(kubelet.router(), tls: true) { kubeletEndpoint in
+                let agentArguments = ["agent", "--node-name", "gpu-node", "--kubelet-url", kubeletEndpoint.baseURL, "--kubelet-token-file", kubeletToken.path,
+                                      "--kubelet-ca", try TestCertificates.get().caCertificate, "--proc-root", root.path, "--nvml-library", nvml.libraryPath,
+                                      "--pod-resources-socket", podResourcesSocket]
 
-            // What the agent finds, as a person reads it.
-            let once = try ClustermonProcess(agentArguments + ["--once", "--output", "table"])
-            _ = try await withTimeout(.seconds(60), "agent --once") { await once.waitForExit() }
-            #expect(once.log.contains("GPU-0a1b2c3d-0000-1111-2222-333344445555") && once.log.contains("NVIDIA A100-SXM4-40GB"), "\(once.log)")
-            #expect(once.log.contains("compute-u1-train/train-0/trainer"), "\(once.log)")
-            #expect(once.log.contains("nvidia.com/gpu=1"), "\(once.log)")
-            #expect(once.log.contains("(host)"), "\(once.log)")
+                // What the agent finds, as a person reads it.
+                let once = try ClustermonProcess(agentArguments + ["--once", "--output", "table"])
+                _ = try await withTimeout(.seconds(60), "agent --once") { await once.waitForExit() }
+                #expect(once.log.contains("GPU-0a1b2c3d-0000-1111-2222-333344445555") && once.log.contains("NVIDIA A100-SXM4-40GB"), "\(once.log)")
+                #expect(once.log.contains("compute-u1-train/train-0/trainer"), "\(once.log)")
+                #expect(once.log.contains("nvidia.com/gpu=1  GPU-0a1b2c3d-0000-1111-2222-333344445555"), "assigned by the kubelet: \(once.log)")
+                #expect(once.log.contains("(host)"), "\(once.log)")
 
-            try await withLocalServer(api.router(), tls: true) { apiEndpoint in
-                let aggregator = try launch.start(apiServer: apiEndpoint.baseURL, nats: nats.url, secret: secret)
-                let agent = try ClustermonProcess(agentArguments + ["--interval", "1s", "--nats", nats.url, "--metrics-addr", "127.0.0.1:0"])
-                try await stopping([agent, aggregator]) {
-                    let url = try await AggregatorLaunch.url(of: aggregator)
-                    _ = try await readyBody(url, within: .seconds(60))
+                try await withLocalServer(api.router(), tls: true) { apiEndpoint in
+                    let aggregator = try launch.start(apiServer: apiEndpoint.baseURL, nats: nats.url, secret: secret)
+                    let agent = try ClustermonProcess(agentArguments + ["--interval", "1s", "--nats", nats.url, "--metrics-addr", "127.0.0.1:0"])
+                    try await stopping([agent, aggregator]) {
+                        let url = try await AggregatorLaunch.url(of: aggregator)
+                        _ = try await readyBody(url, within: .seconds(60))
 
-                    // Live: the node's devices and the pod's share, to its owner.
-                    let node = try object(await eventually(.seconds(60), "the node's GPUs live") { () -> String? in
-                        let body = try await httpGet("\(url)/cluster-info", bearer: admin).body
-                        let nodes = try object(body)["nodes"] as? [[String: Any]]
-                        return try nodes?.first { $0["name"] as? String == "gpu-node" && $0["gpu_count"] != nil }.map(text)
-                    })
-                    #expect(node["gpu_count"] as? Int == 1)
-                    #expect(node["gpu_memory_usage"] as? Int == 7_516_192_768)
-                    #expect(node["gpu_memory_capacity"] as? Int == 42_949_672_960)
-                    #expect(node["gpu_percent"] as? Double == 90)
-                    let pod = try object(await eventually(.seconds(30), "the pod's GPU live") { () -> String? in
-                        let body = try await httpGet("\(url)/pod-metrics", bearer: owner).body
-                        let pods = try object(body)["pods"] as? [[String: Any]]
-                        return try pods?.first { $0["name"] as? String == "train-0" && $0["gpu_utilization"] != nil }.map(text)
-                    })
-                    #expect(pod["gpu_request"] as? Int == 1)
-                    #expect(pod["gpu_memory_usage"] as? Int == 6_442_450_944)
-                    #expect(pod["gpu_utilization"] as? Int == 85)
-                    let others = try await httpGet("\(url)/pod-metrics", bearer: other).body
-                    #expect(!others.contains("train-0"), "another tenant sees nothing of it")
+                        // Live: the node's devices and the pod's share, to its owner.
+                        let node = try object(await eventually(.seconds(60), "the node's GPUs live") { () -> String? in
+                            let body = try await httpGet("\(url)/cluster-info", bearer: admin).body
+                            let nodes = try object(body)["nodes"] as? [[String: Any]]
+                            return try nodes?.first { $0["name"] as? String == "gpu-node" && $0["gpu_count"] != nil }.map(text)
+                        })
+                        #expect(node["gpu_count"] as? Int == 1)
+                        #expect(node["gpu_memory_usage"] as? Int == 7_516_192_768)
+                        #expect(node["gpu_memory_capacity"] as? Int == 42_949_672_960)
+                        #expect(node["gpu_percent"] as? Double == 90)
+                        let pod = try object(await eventually(.seconds(30), "the pod's GPU live") { () -> String? in
+                            let body = try await httpGet("\(url)/pod-metrics", bearer: owner).body
+                            let pods = try object(body)["pods"] as? [[String: Any]]
+                            return try pods?.first { $0["name"] as? String == "train-0" && $0["gpu_utilization"] != nil }.map(text)
+                        })
+                        #expect(pod["gpu_request"] as? Int == 1)
+                        #expect(pod["gpu_memory_usage"] as? Int == 6_442_450_944)
+                        #expect(pod["gpu_utilization"] as? Int == 85)
+                        let others = try await httpGet("\(url)/pod-metrics", bearer: other).body
+                        #expect(!others.contains("train-0"), "another tenant sees nothing of it")
 
-                    // History: Kube-App's gpu/usage (MB) rows of the container.
-                    let rows = try await eventually(.seconds(30), "gpu/usage rows") { () -> String? in
-                        let result = try await curlHTTP("\(url)/api/gpu/usage", token: owner, body: #"{"namespace":"compute-u1-train","limit":5}"#)
-                        return result.contains(#""value":6144"#) ? result : nil
+                        // History: Kube-App's gpu/usage (MB) rows of the container.
+                        let rows = try await eventually(.seconds(30), "gpu/usage rows") { () -> String? in
+                            let result = try await curlHTTP("\(url)/api/gpu/usage", token: owner, body: #"{"namespace":"compute-u1-train","limit":5}"#)
+                            return result.contains(#""value":6144"#) ? result : nil
+                        }
+                        #expect(rows.contains(#""container_name":"trainer""#) && rows.contains(#""pod_name":"train-0""#), "\(rows)")
+                        #expect(rows.contains(#""gpu_uuid":"GPU-0a1b2c3d-0000-1111-2222-333344445555","gpu_name":"NVIDIA A100-SXM4-40GB","gpu_index":"0""#), "\(rows)")
+                        let theirs = try await curlHTTP("\(url)/api/gpu/usage", token: other, body: #"{"namespace":"compute-u1-train"}"#)
+                        #expect(!theirs.contains("train-0"), "\(theirs)")
+
+                        // Accounting: a whole GPU held, used at 85%, 6 GiB of its memory, while it ran.
+                        let allocation = try object(await eventually(.seconds(30), "GPU hours") { () -> String? in
+                            let body = try await httpGet("\(url)/api/v2/allocation?window=1h&aggregate=pod&accumulate=true", bearer: owner).body
+                            let data = try object(body)["data"] as? [[String: Any]]
+                            guard let entry = data?.first?["compute-u1-train/train-0"] as? [String: Any],
+                                  (entry["minutes"] as? Double ?? 0) > 0.05, (entry["gpuHours"] as? Double ?? 0) > 0 else { return nil }
+                            return try text(entry)
+                        })
+                        let minutes = try #require(allocation["minutes"] as? Double)
+                        let gpuHours = try #require(allocation["gpuHours"] as? Double)
+                        #expect(abs(gpuHours - minutes / 60) < 1e-9, "one GPU for every minute it ran: \((try? text(allocation)) ?? "")")
+                        #expect(abs((allocation["gpuCount"] as? Double ?? 0) - 1) < 1e-9, "\(allocation)")
+                        #expect(abs((allocation["gpuUsageAverage"] as? Double ?? 0) - 0.85) < 1e-9, "\(allocation)")
+                        #expect(abs((allocation["gpuMemoryByteHours"] as? Double ?? 0) - 6_442_450_944 * minutes / 60) < 1e-3, "\(allocation)")
+                        let theirAllocations = try await httpGet("\(url)/api/v2/allocation?window=1h&aggregate=pod", bearer: other).body
+                        #expect(!theirAllocations.contains("train-0"), "\(theirAllocations)")
                     }
-                    #expect(rows.contains(#""container_name":"trainer""#) && rows.contains(#""pod_name":"train-0""#), "\(rows)")
-                    let theirs = try await curlHTTP("\(url)/api/gpu/usage", token: other, body: #"{"namespace":"compute-u1-train"}"#)
-                    #expect(!theirs.contains("train-0"), "\(theirs)")
-
-                    // Accounting: a whole GPU held, used at 85%, 6 GiB of its memory, while it ran.
-                    let allocation = try object(await eventually(.seconds(30), "GPU hours") { () -> String? in
-                        let body = try await httpGet("\(url)/api/v2/allocation?window=1h&aggregate=pod&accumulate=true", bearer: owner).body
-                        let data = try object(body)["data"] as? [[String: Any]]
-                        guard let entry = data?.first?["compute-u1-train/train-0"] as? [String: Any],
-                              (entry["minutes"] as? Double ?? 0) > 0.05, (entry["gpuHours"] as? Double ?? 0) > 0 else { return nil }
-                        return try text(entry)
-                    })
-                    let minutes = try #require(allocation["minutes"] as? Double)
-                    let gpuHours = try #require(allocation["gpuHours"] as? Double)
-                    #expect(abs(gpuHours - minutes / 60) < 1e-9, "one GPU for every minute it ran: \((try? text(allocation)) ?? "")")
-                    #expect(abs((allocation["gpuCount"] as? Double ?? 0) - 1) < 1e-9, "\(allocation)")
-                    #expect(abs((allocation["gpuUsageAverage"] as? Double ?? 0) - 0.85) < 1e-9, "\(allocation)")
-                    #expect(abs((allocation["gpuMemoryByteHours"] as? Double ?? 0) - 6_442_450_944 * minutes / 60) < 1e-3, "\(allocation)")
-                    let theirAllocations = try await httpGet("\(url)/api/v2/allocation?window=1h&aggregate=pod", bearer: other).body
-                    #expect(!theirAllocations.contains("train-0"), "\(theirAllocations)")
                 }
             }
         }
+        #expect(podResources.calls > 0)
     }
 }
 

@@ -206,7 +206,7 @@ struct KubeAppController {
                 try history.kubeAppRows(metric, namespaces: { $0 == namespace }, begin: begin, end: end, limit: body.limit)
             }.value
             if rows.isEmpty { return Self.answer(200, "Query returns empty set") }
-            return render(rows)
+            return render(rows, gpu: metric.hasPrefix("gpu/"))
         } catch {
             failures.increment()
             access.auth.logger.error("kube-app query failed", metadata: ["metric": "\(metric)", "error": "\(error)"])
@@ -230,7 +230,9 @@ struct KubeAppController {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 
-    func render(_ rows: [KubeApp.Row]) -> Response {
+    /// `gpu`: the rows carry the container's GPUs (`gpu_uuid`, `gpu_name`, `gpu_index`), as
+    /// Kube-App's `gpu/usage` rows did.
+    func render(_ rows: [KubeApp.Row], gpu: Bool = false) -> Response {
         var w = JSONWriter(capacity: 64 + rows.count * 320)
         w.beginArray()
         for row in rows {
@@ -246,6 +248,11 @@ struct KubeAppController {
             w.field("labels", p.labels.keys.sorted().map { "\($0):\(p.labels[$0]!)" }.joined(separator: ","))
             Self.optional(&w, "container_base_image", row.type == "pod" ? "" : p.image)
             Self.optional(&w, "cluster_name", clusterName)
+            if gpu {
+                Self.optional(&w, "gpu_uuid", p.gpuUUID)
+                Self.optional(&w, "gpu_name", p.gpuName)
+                Self.optional(&w, "gpu_index", p.gpuIndex)
+            }
             w.endObject()
         }
         w.endArray()

@@ -17,6 +17,9 @@ public struct InstanceProperties: Sendable, Equatable {
     /// The GPUs it requested (`nvidia.com/gpu=1,...`), `unrequested` when it used one without
     /// asking, empty for a container without GPUs.
     public var gpu: String = ""
+    /// The GPUs the kubelet assigned it (or that its processes used when first seen): UUIDs,
+    /// models and indexes on the node, comma-separated in the same order.
+    public var gpuUUID = "", gpuName = "", gpuIndex = ""
 
     public init(namespace: String, pod: String, podUID: String = "", container: String = "", containerID: String = "", node: String = "",
                 controllerKind: String = "", controller: String = "", image: String = "", labels: [String: String] = [:]) {
@@ -41,6 +44,9 @@ public struct InstanceProperties: Sendable, Equatable {
                   controllerKind: labels["workload_kind"] ?? "", controller: labels["workload_name"] ?? "", image: labels["image"] ?? "",
                   labels: podLabels)
         gpu = labels["gpu"] ?? ""
+        gpuUUID = labels["gpu_uuid"] ?? ""
+        gpuName = labels["gpu_name"] ?? ""
+        gpuIndex = labels["gpu_index"] ?? ""
     }
 }
 

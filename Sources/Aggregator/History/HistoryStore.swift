@@ -192,6 +192,7 @@ public final class HistoryStore: Sendable {
                         } else if !container.gpus.isEmpty {
                             labels["gpu"] = "unrequested"
                         }
+                        HistoryRows.gpuDevices(container, node: batch.node, into: &labels)
                         return labels
                     }
                     rows.append((id, HistoryRows.container(container, time: time)))
@@ -672,6 +673,19 @@ enum HistoryRows {
             (request ?? 0).bitPattern, used, used >> 20,
             reported.isEmpty ? nil : reported.reduce(0) { $0 + UInt64($1.smUtilizationPercent) },
         ]
+    }
+
+    /// A container's GPUs as labels: the devices the kubelet assigned it, else those its
+    /// processes use; their UUIDs, models and indexes on the node, comma-separated.
+    static func gpuDevices(_ container: Agent_V1_Container, node: Agent_V1_NodeStats, into labels: inout [String: String]) {
+        let uuids = container.gpuDeviceIds.isEmpty ? container.gpus.map(\.deviceUuid) : container.gpuDeviceIds
+        guard !uuids.isEmpty else { return }
+        let devices = uuids.map { uuid in node.gpus.first { $0.uuid == uuid } }
+        labels["gpu_uuid"] = uuids.joined(separator: ",")
+        if devices.contains(where: { $0 != nil }) {
+            labels["gpu_name"] = devices.map { $0?.name ?? "" }.joined(separator: ",")
+            labels["gpu_index"] = devices.map { $0.map { String($0.index) } ?? "" }.joined(separator: ",")
+        }
     }
 
     /// An entity label holding one of the pod's Kubernetes labels: `label:<key>`.

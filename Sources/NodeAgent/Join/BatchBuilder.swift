@@ -121,7 +121,7 @@ public struct BatchBuilder: Sendable {
         uids += (o.summary?.pods ?? []).map(\.uid).filter { podsByUID[$0] == nil }
         batch.pods = uids.map { uid in
             pod(uid: uid, spec: podsByUID[uid], summary: summaries[uid], netns: netnsByPod[uid], pids: pidsByContainer,
-                gpus: gpusByContainer, containerNetns: netnsByContainer, sockets: o.sockets, hostNetns: o.hostNetns)
+                gpus: gpusByContainer, assigned: o.gpuAssignments ?? [:], containerNetns: netnsByContainer, sockets: o.sockets, hostNetns: o.hostNetns)
         }
         if let host = o.hostNetns, let sockets = o.sockets[host] {
             batch.hostListening = listening(sockets, netns: host)
@@ -225,7 +225,7 @@ public struct BatchBuilder: Sendable {
     // MARK: Pods
 
     func pod(uid: String, spec: Pod?, summary: PodSummary?, netns: UInt64?, pids: [String: [UInt32]], gpus: [String: [Agent_V1_GpuUse]] = [:],
-             containerNetns: [String: UInt64], sockets: [UInt64: NamespaceSockets], hostNetns: UInt64?) -> Agent_V1_Pod {
+             assigned: [PodResourcesClient.Key: [String]] = [:], containerNetns: [String: UInt64], sockets: [UInt64: NamespaceSockets], hostNetns: UInt64?) -> Agent_V1_Pod {
         var pod = Agent_V1_Pod()
         pod.uid = uid
         pod.name = spec?.name ?? summary?.name ?? ""
@@ -276,8 +276,12 @@ public struct BatchBuilder: Sendable {
         var specs = (spec?.initContainers ?? []).map { ($0, true) } + (spec?.containers ?? []).map { ($0, false) }
         if spec == nil { specs = (summary?.containers ?? []).map { (ContainerSpec.named($0.name), false) } }
         pod.containers = specs.map { containerSpec, isInit in
-            container(containerSpec, isInit: isInit, status: statuses[containerSpec.name], stats: stats[containerSpec.name],
-                      pids: pids, netns: containerNetns, gpus: gpus)
+            var c = container(containerSpec, isInit: isInit, status: statuses[containerSpec.name], stats: stats[containerSpec.name],
+                              pids: pids, netns: containerNetns, gpus: gpus)
+            if !assigned.isEmpty, let ids = assigned[PodResourcesClient.Key(namespace: pod.namespace, pod: pod.name, container: containerSpec.name)] {
+                c.gpuDeviceIds = ids
+            }
+            return c
         }
         return pod
     }

@@ -44,6 +44,9 @@ public struct NodeObservation: Sendable {
     public var tracerConnections: [TracerConnection]?
     /// The node's GPUs, or nil on a node without them.
     public var gpus: GPUScan?
+    /// The GPU devices the kubelet assigned to each container (pod-resources API); nil when
+    /// the API was not read.
+    public var gpuAssignments: [PodResourcesClient.Key: [String]]?
     public var collectors: [CollectorResult] = []
 
     public init(collectedAt: UnixTime) {
