@@ -9,6 +9,7 @@ let package = Package(
     dependencies: [
         .package(name: "clustermon", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // glibc's count of allocated bytes, for memory per cached object.
@@ -30,6 +31,7 @@ let package = Package(
                 .product(name: "Kubernetes", package: "clustermon"),
                 .product(name: "NodeAgent", package: "clustermon"),
                 .product(name: "Wire", package: "clustermon"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "AgentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

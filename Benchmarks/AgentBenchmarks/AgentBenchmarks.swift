@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import Kubernetes
+import Logging
 import NodeAgent
 import Wire
 
@@ -49,6 +50,20 @@ let benchmarks: @Sendable () -> Void = {
         _ = processes.scan(using: procfs)
         benchmark.startMeasurement()  // the harness runs this closure per sample: the first two scans read everything
         for _ in benchmark.scaledIterations { blackHole(processes.scan(using: procfs)) }
+    }
+
+    // The GPU collector's own work per cycle on a large GPU node (8 devices, 32 processes
+    // each, utilization samples), against the tests' fake NVML (Tests/fake-nvml, compiled
+    // here with cc): the calls, the structures read at their C offsets, the per-process
+    // means. The fake re-reads its script on every device count, so this is an upper bound
+    // of clustermon's part; a real driver's calls take longer than either.
+    if let library = FakeLibrary.compile(devices: 8, processesPerDevice: 32) {
+        Benchmark("GPU scan through NVML, 8 devices x 32 processes (fake library)") { benchmark in
+            let collector = GPUCollector(libraryPath: library, logger: Logger(label: "benchmark"))
+            _ = try? collector.scan()
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations { blackHole(try? collector.scan()) }
+        }
     }
 
     Benchmark("procfs sockets of one network namespace (tcp, tcp6, udp, udp6), uncached") { benchmark in
@@ -128,5 +143,31 @@ let benchmarks: @Sendable () -> Void = {
             let batch = builder.build(o, sequence: sequence)
             blackHole(try BatchSplitter.split(batch, maxBytes: 1 << 20))
         }
+    }
+}
+
+/// The tests' fake NVML compiled into a temporary directory with a script of `devices` GPUs.
+enum FakeLibrary {
+    static func compile(devices: Int, processesPerDevice: Int) -> String? {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Tests/fake-nvml/fake_nvml.c").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-bench-nvml-\(getpid())")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let library = directory.appendingPathComponent("libnvidia-ml.so.1").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["cc", "-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"]
+        guard (try? process.run()) != nil else { return nil }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        var script = ""
+        for d in 0..<devices {
+            script += "device GPU-\(d)-0000-1111-2222-333344445555 85899345920 42949672960 90 45 400000 70 NVIDIA H100 80GB HBM3\n"
+            for p in 0..<processesPerDevice {
+                script += "process \(d) \(10_000 + d * 100 + p) 1073741824\nsample \(d) \(10_000 + d * 100 + p) now 50\n"
+            }
+        }
+        guard (try? script.write(toFile: library + ".script", atomically: true, encoding: .utf8)) != nil else { return nil }
+        return library
     }
 }

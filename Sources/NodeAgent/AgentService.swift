@@ -244,8 +244,9 @@ public final class AgentService: Service {
     }
 }
 
-struct CollectorErrors: Error, CustomStringConvertible {
-    var messages: [String]
+/// A collector's failures, said together.
+public struct CollectorErrors: Error, CustomStringConvertible {
+    public var messages: [String]
     init(_ messages: [String]) { self.messages = messages }
-    var description: String { messages.joined(separator: "; ") }
+    public var description: String { messages.joined(separator: "; ") }
 }

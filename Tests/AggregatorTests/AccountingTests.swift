@@ -75,6 +75,63 @@ import Wire
         #expect(accumulated.count == 1 && accumulated[0]["team-a/web/main"]!.cpuCoreNanoseconds == union)
     }
 
+    /// Three pods over two hours, sampled every 10 s: `train` holds a whole GPU and uses it
+    /// (80% SM, 6 GiB), `infer` a MIG 1g.5gb slice (a seventh of a GPU) it does not use, `job`
+    /// a GPU for the first hour, then has Succeeded (the kubelet gave the device back) but is
+    /// still listed.
+    @Test func gpuHoursFromRequestsWhileHeldMIGAsItsShareAndStepsAddUp() throws {
+        let (history, directory) = try store()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var time = t0
+        while time < t0 + 7_200_000 {
+            let elapsed = UInt64(time - t0)
+            var batch = snapshotBatch(time: time, pods: [
+                PodSnapshot(namespace: "ml", name: "train", uid: "uid-train", containers: [ContainerSnapshot(id: String(repeating: "a", count: 64), cpu: elapsed * 1_000_000)]),
+                PodSnapshot(namespace: "ml", name: "infer", uid: "uid-infer", containers: [ContainerSnapshot(id: String(repeating: "b", count: 64), cpu: elapsed)]),
+                PodSnapshot(namespace: "ml", name: "job", uid: "uid-job", containers: [ContainerSnapshot(id: String(repeating: "c", count: 64), cpu: elapsed)]),
+            ])
+            batch.node.gpus = [.with { $0.uuid = "GPU-a"; $0.name = "NVIDIA A100-SXM4-40GB"; $0.index = 0 }, .with { $0.uuid = "GPU-c"; $0.index = 1 }]
+            batch.pods[0].phase = "Running"
+            batch.pods[0].containers[0].gpuRequests = [.with { $0.name = "nvidia.com/gpu"; $0.count = 1 }]
+            batch.pods[0].containers[0].gpuDeviceIds = ["GPU-a"]
+            batch.pods[0].containers[0].gpus = [.with { $0.deviceUuid = "GPU-a"; $0.memoryUsedBytes = 6 << 30; $0.smUtilizationPercent = 80 }]
+            batch.pods[1].phase = "Running"
+            batch.pods[1].containers[0].gpuRequests = [.with { $0.name = "nvidia.com/mig-1g.5gb"; $0.count = 1 }]
+            batch.pods[2].phase = time < t0 + 3_600_000 ? "Running" : "Succeeded"
+            batch.pods[2].containers[0].gpuRequests = [.with { $0.name = "nvidia.com/gpu"; $0.count = 1 }]
+            history.record(batch, cluster: nil)
+            time += 10_000
+        }
+        let whole = try allocations(history, [t0, t0 + 7_200_000])[0]
+        let train = try #require(whole["ml/train/main"]), infer = try #require(whole["ml/infer/main"]), job = try #require(whole["ml/job/main"])
+        // Samples from t0 to t0 + 7190 s: held for 7190 s.
+        #expect(abs(train.gpuHours - 7190.0 / 3600) < 1e-12)
+        #expect(abs(train.gpuCount - 1) < 1e-12)
+        #expect(abs(train.gpuUsageAverage - 0.8) < 1e-12)
+        #expect(abs(train.gpuMemoryByteHours - Double(6 << 30) * 7190 / 3600) < 1e-3)
+        #expect(abs(infer.gpuHours - 7190.0 / 3600 / 7) < 1e-12, "a seventh of a GPU")
+        #expect(infer.gpuUsageAverage == 0 && infer.gpuMemoryByteHours == 0)
+        #expect(abs(job.gpuHours - 1) < 1e-12, "held for the hour it ran, not after it Succeeded")
+        #expect(abs(job.minutes - 7190.0 / 60) < 1e-9, "still listed, so still observed")
+        // Priced: the GPU-hours times the price, in the total.
+        let prices = PriceTable(cpuCoreHour: 0, ramGiBHour: 0, gpuHour: 2.5, networkGiB: 0, currency: "CHF")
+        #expect(abs(train.gpuCost(prices) - 2.5 * 7190 / 3600) < 1e-12 && train.totalCost(prices) == train.gpuCost(prices))
+        // By namespace, and over unaligned adjacent steps: they add up to the union.
+        let namespace = try allocations(history, [t0, t0 + 7_200_000], aggregate: [.namespace])[0]["ml"]!
+        #expect(abs(namespace.gpuHours - (train.gpuHours + infer.gpuHours + job.gpuHours)) < 1e-12)
+        let edges: [Int64] = [t0 + 123_456, t0 + 1_000_001, t0 + 3_600_000, t0 + 3_605_000, t0 + 7_000_333]
+        let steps = try allocations(history, edges, aggregate: [.namespace]).map { $0["ml"]?.gpuHours ?? 0 }
+        let union = try allocations(history, [edges.first!, edges.last!], aggregate: [.namespace])[0]["ml"]!.gpuHours
+        #expect(abs(steps.reduce(0, +) - union) < 1e-12)
+        #expect(abs(union - (6_876_877.0 / 3_600_000 * (1 + 1.0 / 7) + (3_600_000 - 123_456) / 3_600_000.0)) < 1e-9)
+        // Kube-App's gpu/usage rows carry the device the kubelet assigned.
+        let rows = try history.kubeAppRows("gpu/usage", namespaces: { $0 == "ml" }, begin: t0, end: t0 + 7_200_000, limit: 10)
+        let trainRow = try #require(rows.first { $0.properties.pod == "train" })
+        #expect(trainRow.value == 6144)
+        #expect(trainRow.properties.gpuUUID == "GPU-a" && trainRow.properties.gpuName == "NVIDIA A100-SXM4-40GB" && trainRow.properties.gpuIndex == "0")
+        #expect(rows.first { $0.properties.pod == "infer" }?.properties.gpuUUID == "", "neither assigned (no pod-resources) nor used")
+    }
+
     @Test func restartsResetsGapsAndShortPods() throws {
         let (history, directory) = try store()
         defer { try? FileManager.default.removeItem(atPath: directory) }

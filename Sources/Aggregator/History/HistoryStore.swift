@@ -195,7 +195,7 @@ public final class HistoryStore: Sendable {
                         HistoryRows.gpuDevices(container, node: batch.node, into: &labels)
                         return labels
                     }
-                    rows.append((id, HistoryRows.container(container, time: time)))
+                    rows.append((id, HistoryRows.container(container, time: time, podPhase: pod.phase)))
                 }
             }
             try append(rows)
@@ -604,6 +604,7 @@ enum HistoryRows {
     static func gpuNode(_ batch: Agent_V1_Batch) -> [UInt64?] {
         var requested = 0.0
         for pod in batch.pods {
+            guard holdsDevices(pod.phase) else { continue }
             for container in pod.containers where !container.init_p { requested += gpuRequest(container) ?? 0 }
         }
         let devices = batch.node.gpus
@@ -647,7 +648,7 @@ enum HistoryRows {
         ])
     }
 
-    static func container(_ container: Agent_V1_Container, time: Int64) -> SampleRow {
+    static func container(_ container: Agent_V1_Container, time: Int64, podPhase: String = "") -> SampleRow {
         let usage = container.usage
         let disk: UInt64? = container.hasRootfsUsedBytes || container.hasLogsUsedBytes ? container.rootfsUsedBytes &+ container.logsUsedBytes : nil
         let started = container.hasStartedAt ? container.startedAt.seconds * 1000 + Int64(container.startedAt.nanos / 1_000_000) : 0
@@ -660,12 +661,18 @@ enum HistoryRows {
             opt(usage.hasMemoryPageFaults, usage.memoryPageFaults), opt(usage.hasMemoryMajorPageFaults, usage.memoryMajorPageFaults),
             disk,
             started > 0 && time >= started ? UInt64(time - started) : nil,
-        ] + gpuContainer(container))
+        ] + gpuContainer(container, podPhase: podPhase))
     }
 
+    /// A pod holds the devices it was given until it ends: also while pending on the node or
+    /// crash-looping; the kubelet gives them back once it has Succeeded or Failed.
+    static func holdsDevices(_ phase: String) -> Bool { phase != "Succeeded" && phase != "Failed" }
+
     /// A container's GPU metrics; none (a shorter row) when it neither requests nor uses one.
-    static func gpuContainer(_ container: Agent_V1_Container) -> [UInt64?] {
-        let request = gpuRequest(container)
+    /// The request counts as held (`gpu/request`) until the pod ends, then as 0.
+    static func gpuContainer(_ container: Agent_V1_Container, podPhase: String = "") -> [UInt64?] {
+        var request = gpuRequest(container)
+        if request != nil, !holdsDevices(podPhase) { request = 0 }
         guard request != nil || !container.gpus.isEmpty else { return [] }
         let used = container.gpus.reduce(UInt64(0)) { $0 &+ $1.memoryUsedBytes }
         let reported = container.gpus.filter(\.hasSmUtilizationPercent)

@@ -96,7 +96,7 @@ public final class GPUCollector: Sendable {
     /// One cycle's devices and processes; nil on a node without GPUs. Throws when the
     /// library is unusable or the device list cannot be read; a failing call for one device
     /// or figure is listed in `errors` and leaves only that figure out.
-    func scan() throws(CollectorErrors) -> GPUScan? {
+    public func scan() throws(CollectorErrors) -> GPUScan? {
         switch availability() {
         case .none: return nil
         case .failed(let message): throw CollectorErrors([message])
