@@ -33,15 +33,18 @@ protoc --plugin=protoc-gen-swift="$plugin" -I proto \
   --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
   --swift_out="$out" "${protos[@]}"
 # FoundationEssentials where the toolchain has it: the agent binary links no full Foundation.
-for f in "$out"/*.pb.swift; do
-  python3 - "$f" <<'PY'
+essentials() {
+  for f in "$@"; do
+    python3 - "$f" <<'PY'
 import sys
 path = sys.argv[1]
 text = open(path).read()
 text = text.replace("\nimport Foundation\n", "\n#if canImport(FoundationEssentials)\nimport FoundationEssentials\n#else\nimport Foundation\n#endif\n", 1)
 open(path, "w").write(text)
 PY
-done
+  done
+}
+essentials "$out"/*.pb.swift
 
 # The kubelet's pod-resources API: messages and gRPC stubs (client and server: the tests
 # serve it as the kubelet does).
@@ -62,15 +65,7 @@ protoc --plugin=protoc-gen-swift="$plugin" --plugin=protoc-gen-grpc-swift-2="$gr
   --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores --swift_out="$pr_out" \
   --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores,Client=true,Server=true --grpc-swift-2_out="$pr_out" \
   kubelet/podresources/v1/api.proto
-for f in "$pr_out"/*.swift; do
-  python3 - "$f" <<'PY'
-import sys
-path = sys.argv[1]
-text = open(path).read()
-text = text.replace("\nimport Foundation\n", "\n#if canImport(FoundationEssentials)\nimport FoundationEssentials\n#else\nimport Foundation\n#endif\n", 1)
-open(path, "w").write(text)
-PY
-done
+essentials "$pr_out"/*.swift
 
 if [ "${1:-}" = "--check" ]; then
   stale=0

@@ -56,7 +56,9 @@ struct GPUEndToEndTests {
         defer { nvml.remove() }
         let script = Fixtures.packageRoot.appendingPathComponent("scripts/gpu-check.sh").path
         let agent = "CLUSTERMON_AGENT=\(ClustermonProcess.binary("clustermon-agent").path)"
-        let found = try await runCommandDetached("env", [agent, script, "--nvml-library", nvml.libraryPath, "--proc-root", try Self.procRoot().path])
+        let root = try Self.procRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let found = try await runCommandDetached("env", [agent, script, "--nvml-library", nvml.libraryPath, "--proc-root", root.path])
         #expect(found.status == 0, "\(found.stderr)")
         #expect(found.stdoutText.contains("gpu ") && found.stdoutText.contains("GPU-0a1b2c3d-0000-1111-2222-333344445555"), "\(found.stdoutText)")
         #expect(found.stdoutText.contains("NVIDIA A100-SXM4-40GB") && found.stdoutText.contains("(host)"), "\(found.stdoutText)")
