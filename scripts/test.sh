@@ -8,7 +8,7 @@ scripts/setup.sh --tests || exit $?
 # One build of everything (tests spawn the clustermon binary), then the tests.
 swift build --build-tests || { echo "build failed"; exit 1; }
 # The generated-code check builds protoc-gen-swift once; do it here, not inside a test.
-scripts/generate-protos.sh --check || { echo "Sources/Wire is stale: run scripts/generate-protos.sh"; exit 1; }
+scripts/generate-protos.sh --check || { echo "Sources/Wire or Sources/PodResources is stale: run scripts/generate-protos.sh"; exit 1; }
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

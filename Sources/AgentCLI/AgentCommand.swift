@@ -117,11 +117,13 @@ public struct Agent: AsyncParsableCommand, EnvironmentConfigurable {
     }
 
     var agentConfiguration: AgentConfiguration {
-        AgentConfiguration(
+        var configuration = AgentConfiguration(
             nodeName: nodeName, agentVersion: ClustermonVersion.current, interval: interval.duration, procRoot: procRoot,
             filesystemPaths: fsPaths.flatMap { $0.split(separator: ",").map(String.init) }, maxConnections: maxConnections,
             socketRefresh: socketRefresh.duration, releaseStartupPagesAfter: 3, nvmlLibrary: nvmlLibrary.isEmpty ? nil : nvmlLibrary,
             podResourcesSocket: podResourcesSocket.isEmpty ? nil : podResourcesSocket)
+        configuration.podResourcesTimeout = kubeletTimeout.duration
+        return configuration
     }
 
     func makeKubelet(environment: [String: String] = ProcessEnvironment.current()) throws -> KubeletClient? {

@@ -21,6 +21,8 @@ public struct AgentConfiguration: Sendable {
     /// The kubelet's pod-resources socket; nil (or a path with no socket) reads no device
     /// assignments.
     public var podResourcesSocket: String?
+    /// How long one pod-resources call may take (the kubelet's `--kubelet-timeout`).
+    public var podResourcesTimeout: Duration = .seconds(5)
 
     public init(nodeName: String, agentVersion: String, interval: Duration = .seconds(10), procRoot: String = "/proc",
                 filesystemPaths: [String] = [], maxConnections: Int = 65_536, socketRefresh: Duration = .seconds(30),

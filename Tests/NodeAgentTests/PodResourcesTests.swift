@@ -18,10 +18,13 @@ struct PodResourcesTests {
                                     devices: ["MIG-5b3f1a2e-aaaa-bbbb-cccc-ddddeeeeffff"]),
     ]
 
+    /// Generous: under the whole suite's load on two cores a call has waited more than 5 s.
+    static let timeout = Duration.seconds(60)
+
     @Test func theGPUDevicesOfEachContainerAndNothingElse() async throws {
         let fake = FakePodResources(Self.assignments)
         try await fake.serving { socket in
-            let found = try await PodResourcesClient(socketPath: socket).gpuAssignments()
+            let found = try await PodResourcesClient(socketPath: socket, timeout: Self.timeout).gpuAssignments()
             #expect(found == [
                 .init(namespace: "compute-u1-train", pod: "train-0", container: "trainer"):
                     ["GPU-0a1b2c3d-0000-1111-2222-333344445555", "GPU-9f8e7d6c-0000-1111-2222-333344445555"],
@@ -35,7 +38,7 @@ struct PodResourcesTests {
         fake.fail(with: RPCError(code: .unavailable, message: "kubelet is restarting"))
         try await fake.serving { socket in
             do {
-                _ = try await PodResourcesClient(socketPath: socket).gpuAssignments()
+                _ = try await PodResourcesClient(socketPath: socket, timeout: Self.timeout).gpuAssignments()
                 Issue.record("expected an error")
             } catch {
                 #expect("\(error)" == "pod-resources \(socket): unavailable: kubelet is restarting")
@@ -49,7 +52,8 @@ struct PodResourcesTests {
     @Test func theAgentReadsItEachCycleOnlyWhereTheSocketIs() async throws {
         let fake = FakePodResources(Self.assignments)
         try await fake.serving { socket in
-            let configuration = AgentConfiguration(nodeName: "n", agentVersion: "test", interval: .seconds(3600), nvmlLibrary: nil, podResourcesSocket: socket)
+            var configuration = AgentConfiguration(nodeName: "n", agentVersion: "test", interval: .seconds(3600), nvmlLibrary: nil, podResourcesSocket: socket)
+            configuration.podResourcesTimeout = Self.timeout
             let agent = AgentService(configuration: configuration, bus: InProcessBus(), kubelet: nil, tracer: nil, logger: Logger(label: "test"))
             let observation = await agent.collect()
             #expect(observation.gpuAssignments?.count == 2)

@@ -3,7 +3,7 @@ import Foundation
 /// A built binary of this package (`clustermon`, or the DaemonSet's `clustermon-agent`),
 /// run as a user would, with its log read as it runs.
 public final class ClustermonProcess: @unchecked Sendable {
-    public let process: Process
+    public let process: ChildProcess
     private let output: OutputLog
 
     public static func binary(_ name: String = "clustermon") -> URL {
@@ -17,15 +17,9 @@ public final class ClustermonProcess: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw NATSServer.Failure.didNotStart("no \(name) binary at \(binary.path): run `swift build` before `swift test`")
         }
-        process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        output = OutputLog(reading: pipe)
+        process = try ChildProcess(executable: binary.path, arguments: arguments,
+                                   environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, stdout: .pipe, stderr: .merged)
+        output = OutputLog(reading: process.standardOutput!)
     }
 
     /// The log so far once it contains `marker`, or once the process has closed its output.
@@ -41,12 +35,7 @@ public final class ClustermonProcess: @unchecked Sendable {
     /// The value of `key=value` in the first log line that contains `marker`.
     /// Runs a command to its end; its exit status.
     public static func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        try ChildProcess(executable: executable, arguments: arguments, stdout: .null, stderr: .null).terminationStatus
     }
 
     public static func field(_ key: String, inLineWith marker: String, of log: String) -> String? {
@@ -55,13 +44,12 @@ public final class ClustermonProcess: @unchecked Sendable {
         return String(line[start.upperBound...].prefix { !$0.isWhitespace })
     }
 
-    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+    public func signal(_ number: Int32) { process.signal(number) }
 
     /// Waits for exit (on a thread of its own) and returns the exit status.
     public func waitForExit() async -> Int32 {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { [process] in
-                process.waitUntilExit()
                 continuation.resume(returning: process.terminationStatus)
             }
         }

@@ -6,7 +6,7 @@ public final class NATSServer: @unchecked Sendable {
     public let port: Int
     public let storeDirectory: URL
     public let extraArguments: [String]
-    private let process: Process
+    private let process: ChildProcess
     private let output: OutputLog
     /// The server that was started last on a store removes it when it goes away.
     private var ownsStore = true
@@ -24,7 +24,7 @@ public final class NATSServer: @unchecked Sendable {
         }
     }
 
-    private init(port: Int, storeDirectory: URL, extraArguments: [String], process: Process, output: OutputLog) {
+    private init(port: Int, storeDirectory: URL, extraArguments: [String], process: ChildProcess, output: OutputLog) {
         self.port = port
         self.storeDirectory = storeDirectory
         self.extraArguments = extraArguments
@@ -48,16 +48,13 @@ public final class NATSServer: @unchecked Sendable {
                              environment: [String: String] = [:]) async throws -> NATSServer {
         let store = storeDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-nats-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = try executable()
-        process.arguments = ["-js", "-a", "127.0.0.1", "-p", port == 0 ? "-1" : String(port), "-sd", store.path] + extraArguments
         // A configuration file's `$VARIABLE`s come from the server's environment.
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let output = OutputLog(reading: pipe)
+        let process = try ChildProcess(
+            executable: try executable().path,
+            arguments: ["-js", "-a", "127.0.0.1", "-p", port == 0 ? "-1" : String(port), "-sd", store.path] + extraArguments,
+            environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+            stdout: .pipe, stderr: .merged)
+        let output = OutputLog(reading: process.standardOutput!)
         let log = await output.wait(for: "Server is ready")
         guard log.contains("Server is ready"), let chosen = Self.clientPort(in: log) else {
             process.terminate()

@@ -9,9 +9,8 @@ public final class OutputLog: @unchecked Sendable {
     private var ended = false
     private var waiters: [(@Sendable (String) -> Bool, CheckedContinuation<String, Never>)] = []
 
-    /// Starts reading `pipe` until end of file.
-    public init(reading pipe: Pipe) {
-        let handle = pipe.fileHandleForReading
+    /// Starts reading `handle` until end of file.
+    public init(reading handle: FileHandle) {
         Thread.detachNewThread { [self] in
             while true {
                 let data = handle.availableData

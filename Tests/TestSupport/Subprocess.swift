@@ -9,24 +9,16 @@ public struct CommandResult: Sendable {
 }
 
 public func runCommand(_ executable: String, _ arguments: [String], input: Data? = nil, directory: URL? = nil) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [executable] + arguments
-    if let directory { process.currentDirectoryURL = directory }
-    let stdout = Pipe(), stderr = Pipe(), stdin = Pipe()
-    process.standardOutput = stdout
-    process.standardError = stderr
-    process.standardInput = stdin
-    try process.run()
+    let process = try ChildProcess(command: executable, arguments, directory: directory?.path, stdin: .pipe)
     // Read both pipes concurrently so that neither fills up and blocks the child.
     let group = DispatchGroup()
     nonisolated(unsafe) var out = Data(), err = Data()
     group.enter()
-    DispatchQueue.global().async { out = stdout.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { out = process.standardOutput!.readDataToEndOfFile(); group.leave() }
     group.enter()
-    DispatchQueue.global().async { err = stderr.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    if let input { stdin.fileHandleForWriting.write(input) }
-    try stdin.fileHandleForWriting.close()
+    DispatchQueue.global().async { err = process.standardError!.readDataToEndOfFile(); group.leave() }
+    if let input { process.standardInput!.write(input) }
+    try process.standardInput!.close()
     process.waitUntilExit()
     group.wait()
     return CommandResult(status: process.terminationStatus, stdout: out, stderr: String(decoding: err, as: UTF8.self))

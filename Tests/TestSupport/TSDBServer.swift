@@ -29,7 +29,7 @@ public final class TSDBServer: @unchecked Sendable {
     public let port: Int
     public let directory: URL
     public let name: String
-    private let process: Process
+    private let process: ChildProcess
     private let output: OutputLog
 
     public var url: String { "http://127.0.0.1:\(port)" }
@@ -37,7 +37,7 @@ public final class TSDBServer: @unchecked Sendable {
     public var writeURL: String { "\(url)/api/v1/write" }
     public var log: String { output.all }
 
-    private init(name: String, port: Int, directory: URL, process: Process, output: OutputLog) {
+    private init(name: String, port: Int, directory: URL, process: ChildProcess, output: OutputLog) {
         self.name = name
         self.port = port
         self.directory = directory
@@ -71,14 +71,8 @@ public final class TSDBServer: @unchecked Sendable {
     }
 
     static func start(name: String, port: Int, directory: URL, arguments: [String], readyPath: String) async throws -> TSDBServer {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [name] + arguments
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = pipe
-        try process.run()
-        let server = TSDBServer(name: name, port: port, directory: directory, process: process, output: OutputLog(reading: pipe))
+        let process = try ChildProcess(command: name, arguments, stdout: .pipe, stderr: .merged)
+        let server = TSDBServer(name: name, port: port, directory: directory, process: process, output: OutputLog(reading: process.standardOutput!))
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             guard process.isRunning else {

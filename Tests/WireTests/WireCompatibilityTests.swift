@@ -163,7 +163,7 @@ struct AgentBatchWireTests {
 struct GeneratedCodeTests {
     @Test func generatedSwiftMatchesTheProtos() throws {
         let result = try runCommand("bash", ["scripts/generate-protos.sh", "--check"], directory: Fixtures.packageRoot)
-        #expect(result.status == 0, "Sources/Wire is stale; run scripts/generate-protos.sh\n\(result.stderr)")
+        #expect(result.status == 0, "Sources/Wire or Sources/PodResources is stale; run scripts/generate-protos.sh\n\(result.stderr)")
     }
 }
 
