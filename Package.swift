@@ -10,8 +10,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "clustermon", targets: ["clustermon"]),
-        // The DaemonSet's binary: the agent alone, without the aggregator, its web framework,
-        // SQLite or Foundation (about half the resident memory of `clustermon agent`).
+        // The DaemonSet's binary: the agent alone, without the aggregator, its web framework or
+        // SQLite (about half the resident memory of `clustermon agent`; Foundation comes in
+        // only through the pod-resources gRPC transport).
         .executable(name: "clustermon-agent", targets: ["clustermon-agent"]),
         // Libraries for the benchmark package (Benchmarks/), which depends on this one by path.
         .library(name: "Messaging", targets: ["Messaging"]),
