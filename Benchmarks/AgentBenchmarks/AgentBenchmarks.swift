@@ -66,6 +66,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A node without the library: after the first cycle's dlopen, a clock read until the
+    // next retry (every 5 minutes).
+    Benchmark("GPU scan on a node without NVML (after the first cycle)") { benchmark in
+        let collector = GPUCollector(libraryPath: "/nonexistent/libnvidia-ml.so.1", logger: Logger(label: "benchmark"))
+        _ = try? collector.scan()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try? collector.scan()) }
+    }
+
     Benchmark("procfs sockets of one network namespace (tcp, tcp6, udp, udp6), uncached") { benchmark in
         let procfs = ProcfsReader(root: "/proc")
         for _ in benchmark.scaledIterations { blackHole(procfs.sockets(pid: 1)) }
