@@ -87,6 +87,14 @@ struct MeminfoTests {
     @Test func truncated() {
         #expect(throws: ProcParseError.self) { try Meminfo.parse(Array("MemFr".utf8)) }
     }
+
+    /// Found by fuzzing: a kB figure whose bytes exceed 64 bits trapped the agent.
+    @Test func aSizeBeyondSixtyFourBitsIsSkipped() throws {
+        let info = try Meminfo.parse(Array("MemTotal: 1024 kB\nMemAvailable: 18014398509481984 kB\nHugePages_Total: 18446744073709551615\n".utf8))
+        #expect(info.totalBytes == 1 << 20)
+        #expect(info.values["MemAvailable"] == nil)
+        #expect(info.values["HugePages_Total"] == UInt64.max, "a count without unit is read as it is")
+    }
 }
 
 @Suite("/proc/net/dev")

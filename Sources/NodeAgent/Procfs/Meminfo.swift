@@ -27,7 +27,10 @@ public struct Meminfo: Sendable, Equatable {
             let fields = ProcText.fields(line[(colon + 1)...])
             guard let number = fields.first.flatMap(ProcText.decimal) else { continue }
             let isKiB = fields.count > 1 && fields[1].elementsEqual("kB".utf8)
-            info.values[ProcText.string(line[..<colon])] = isKiB ? number * 1024 : number
+            // A size beyond 16 EiB is not a size (found by fuzzing: the product trapped).
+            let (bytes, overflow) = isKiB ? number.multipliedReportingOverflow(by: 1024) : (number, false)
+            guard !overflow else { continue }
+            info.values[ProcText.string(line[..<colon])] = bytes
         }
         guard info.totalBytes != nil else { throw ProcParseError("/proc/meminfo", "no MemTotal line") }
         return info
