@@ -94,6 +94,12 @@ struct MeminfoTests {
         #expect(info.totalBytes == 1 << 20)
         #expect(info.values["MemAvailable"] == nil)
         #expect(info.values["HugePages_Total"] == UInt64.max, "a count without unit is read as it is")
+        let old = try Meminfo.parse(Array("MemTotal: 1 kB\nMemFree: 17014398509481984 kB\nCached: 17014398509481984 kB\n".utf8))
+        #expect(old.availableBytes == UInt64.max, "the estimate saturates")
+        var stat = CPUTimes()
+        stat.user = UInt64.max
+        stat.idle = 2
+        #expect(stat.total == 1 && stat.busy == UInt64.max, "wrapping, as counters")
     }
 }
 

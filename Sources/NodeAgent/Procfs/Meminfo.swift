@@ -11,7 +11,10 @@ public struct Meminfo: Sendable, Equatable {
     public var availableBytes: UInt64? {
         if let available = values["MemAvailable"] { return available }
         guard let free = values["MemFree"] else { return nil }
-        return free + (values["Buffers"] ?? 0) + (values["Cached"] ?? 0)
+        // Saturating: three sizes of a malformed file may add up past 64 bits.
+        let (withBuffers, o1) = free.addingReportingOverflow(values["Buffers"] ?? 0)
+        let (sum, o2) = withBuffers.addingReportingOverflow(values["Cached"] ?? 0)
+        return o1 || o2 ? UInt64.max : sum
     }
 
     /// Used as the kubelet defines it for the node: total - available.

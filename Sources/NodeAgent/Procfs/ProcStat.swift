@@ -11,9 +11,10 @@ public struct CPUTimes: Sendable, Equatable {
     public init() {}
 
     /// Every tick (guest time is already counted in user and nice, so it is left out).
-    public var total: UInt64 { user + nice + system + idle + iowait + irq + softirq + steal }
+    /// Wrapping, as the counters they sum: a malformed file gives a wrong figure, never a trap.
+    public var total: UInt64 { user &+ nice &+ system &+ idle &+ iowait &+ irq &+ softirq &+ steal }
     /// Ticks spent doing work: everything but idle and iowait.
-    public var busy: UInt64 { total - idle - iowait }
+    public var busy: UInt64 { total &- idle &- iowait }
 }
 
 /// What clustermon reads from /proc/stat.
