@@ -45,37 +45,29 @@ public final class ChildProcess: @unchecked Sendable {
             guard pipe(&fds) == 0 else { throw SpawnError("pipe: \(String(cString: strerror(errno)))") }
             return (fds[0], fds[1])
         }
+        /// A pipe whose one end becomes the child's `fd` (it writes it, or for standard input
+        /// reads it); the parent's end, and the child's for the caller to reuse.
+        func connect(_ fd: Int32) throws -> (parent: FileHandle, child: Int32) {
+            let p = try makePipe()
+            let (child, parent) = fd == 0 ? (p.read, p.write) : (p.write, p.read)
+            posix_spawn_file_actions_adddup2(&actions, child, fd)
+            parentEnds.append(parent); childEnds.append(child)
+            return (FileHandle(fileDescriptor: parent, closeOnDealloc: true), child)
+        }
         var input: FileHandle?, output: FileHandle?, error: FileHandle?
         switch stdin {
-        case .pipe:
-            let p = try makePipe()
-            posix_spawn_file_actions_adddup2(&actions, p.read, 0)
-            parentEnds.append(p.write); childEnds.append(p.read)
-            input = FileHandle(fileDescriptor: p.write, closeOnDealloc: true)
-        default:
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        case .pipe: input = try connect(0).parent
+        default: posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
         var outputWrite: Int32 = -1
         switch stdout {
-        case .pipe, .merged:
-            let p = try makePipe()
-            posix_spawn_file_actions_adddup2(&actions, p.write, 1)
-            parentEnds.append(p.read); childEnds.append(p.write)
-            output = FileHandle(fileDescriptor: p.read, closeOnDealloc: true)
-            outputWrite = p.write
-        case .null:
-            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        case .pipe, .merged: (output, outputWrite) = try connect(1)
+        case .null: posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
         switch stderr {
-        case .pipe:
-            let p = try makePipe()
-            posix_spawn_file_actions_adddup2(&actions, p.write, 2)
-            parentEnds.append(p.read); childEnds.append(p.write)
-            error = FileHandle(fileDescriptor: p.read, closeOnDealloc: true)
-        case .merged where outputWrite >= 0:
-            posix_spawn_file_actions_adddup2(&actions, outputWrite, 2)
-        default:
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        case .pipe: error = try connect(2).parent
+        case .merged where outputWrite >= 0: posix_spawn_file_actions_adddup2(&actions, outputWrite, 2)
+        default: posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         }
         guard Self.closeFrom(&actions, 3) == 0 else { throw SpawnError("posix_spawn_file_actions_addclosefrom_np failed") }
         if let directory, Self.changeDirectory(&actions, directory) != 0 {
