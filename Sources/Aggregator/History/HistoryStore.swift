@@ -607,13 +607,12 @@ enum HistoryRows {
             guard holdsDevices(pod.phase) else { continue }
             for container in pod.containers where !container.init_p { requested += gpuRequest(container) ?? 0 }
         }
-        let devices = batch.node.gpus
-        guard !devices.isEmpty || requested > 0 else { return [] }
-        let used = devices.reduce(UInt64(0)) { $0 &+ $1.memoryUsedBytes }
-        let reported = devices.filter(\.hasGpuUtilizationPercent)
+        let gpu = NodeGPU(batch.node.gpus)
+        guard gpu != nil || requested > 0 else { return [] }
+        let used = gpu?.memoryUsedBytes ?? 0
         return [
-            UInt64(devices.count), devices.reduce(0) { $0 &+ $1.memoryTotalBytes }, used, used >> 20,
-            reported.isEmpty ? nil : reported.reduce(0) { $0 + UInt64($1.gpuUtilizationPercent) } / UInt64(reported.count),
+            UInt64(gpu?.count ?? 0), gpu?.memoryTotalBytes ?? 0, used, used >> 20,
+            gpu?.utilizationPercent.map { UInt64($0) },   // the mean, whole percents down
             requested.bitPattern,
         ]
     }
