@@ -30,6 +30,7 @@ let benchmarks: @Sendable () -> Void = {
     graphBenchmarks()
     ecosystemBenchmarks()
     remoteWriteSendBenchmark()
+    historyQueryBenchmarks()
 
     // Ingest: decode a 110-pod batch (220 connections), order it, replace the node's state.
     // The throughput is batches per second on one core.

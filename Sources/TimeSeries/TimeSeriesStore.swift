@@ -478,32 +478,41 @@ public final class TimeSeriesStore: Sendable {
         }
     }
 
-    /// Some metrics' head samples in [from, to], the sealed segments and index entries.
+    /// Some metrics' head samples in [from, to], the sealed segments and index entries. The
+    /// head's blocks are taken under the lock (references, no copy) and decoded after it, so
+    /// that a reader holds up appends only for as long as the lookups take.
     private func snapshot(_ entities: [EntityID], from: Int64, to: Int64, metrics: [Int])
         -> ([[EntityID: [(time: Int64, value: UInt64)]]], [Int64], [EntityID: EntityInfo]) {
-        state.withLock { s in
-            var heads = [[EntityID: [(time: Int64, value: UInt64)]]](repeating: [:], count: metrics.count)
+        var taken: [(EntityID, [Block])] = []
+        taken.reserveCapacity(entities.count)
+        let (segments, infos) = state.withLock { s in
             var infos: [EntityID: EntityInfo] = [:]
-            var lists = [[(time: Int64, value: UInt64)]](repeating: [], count: metrics.count)
+            infos.reserveCapacity(entities.count)
             for id in entities {
                 guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
                 infos[id] = s.entities[Int(id.raw) - 1]
-                for slot in lists.indices { lists[slot].removeAll(keepingCapacity: true) }
-                func take(_ block: Block) {
-                    block.forEach { row in
-                        let time = Int64(bitPattern: row[0])
-                        guard time >= from && time <= to else { return }
-                        for (slot, metric) in metrics.enumerated() where metric < block.width && row[1] & (1 << UInt64(metric)) != 0 {
-                            lists[slot].append((time, row[2 + metric]))
-                        }
+                let sealing = s.sealing[id], head = s.head[id]?.blocks
+                if sealing == nil && head == nil { continue }
+                taken.append((id, (sealing ?? []) + (head ?? [])))
+            }
+            return (Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
+        }
+        var heads = [[EntityID: [(time: Int64, value: UInt64)]]](repeating: [:], count: metrics.count)
+        var lists = [[(time: Int64, value: UInt64)]](repeating: [], count: metrics.count)
+        for (id, blocks) in taken {
+            for slot in lists.indices { lists[slot].removeAll(keepingCapacity: true) }
+            for block in blocks {
+                block.forEach { row in
+                    let time = Int64(bitPattern: row[0])
+                    guard time >= from && time <= to else { return }
+                    for (slot, metric) in metrics.enumerated() where metric < block.width && row[1] & (1 << UInt64(metric)) != 0 {
+                        lists[slot].append((time, row[2 + metric]))
                     }
                 }
-                if let sealing = s.sealing[id] { for block in sealing { take(block) } }
-                if let head = s.head[id] { for block in head.blocks { take(block) } }
-                for slot in lists.indices where !lists[slot].isEmpty { heads[slot][id] = lists[slot] }
             }
-            return (heads, Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
+            for slot in lists.indices where !lists[slot].isEmpty { heads[slot][id] = lists[slot] }
         }
+        return (heads, segments, infos)
     }
 
     /// The head rows in [from, to], the sealed segments that may hold rows of it, and the

@@ -162,3 +162,30 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         }
     }
 }
+
+@Suite struct HistoryShapeTests {
+    /// The Cluster Monitor's points: one per time any figure has, a missing figure 0, lists
+    /// merged in time order whatever order they came in, and of two points at one time in a
+    /// list the later one.
+    @Test func threeFiguresMergeByTime() {
+        let p = { (time: Int64, value: Double) in MetricPoint(time: time, value: value) }
+        let merged = HistoryStore.merge(cpu: ["a": [p(10, 1), p(20, 2), p(30, 3)], "b": [p(5, 7)]],
+                                        memory: ["a": [p(20, 200), p(10, 100), p(40, 400)]],
+                                        disk: ["a": [p(30, 3000), p(30, 3001)], "c": [p(1, 0.6)]]) { $0.rounded() }
+        #expect(merged["a"] == [HistoryPoint(time: 10, cpu: 1, memory: 100, disk: 0), HistoryPoint(time: 20, cpu: 2, memory: 200, disk: 0),
+                                HistoryPoint(time: 30, cpu: 3, memory: 0, disk: 3001), HistoryPoint(time: 40, cpu: 0, memory: 400, disk: 0)])
+        #expect(merged["b"] == [HistoryPoint(time: 5, cpu: 7, memory: 0, disk: 0)])
+        #expect(merged["c"] == [HistoryPoint(time: 1, cpu: 0, memory: 0, disk: 1)])
+        #expect(merged.count == 3)
+    }
+
+    /// Integers written from doubles never trap: beyond Int64 they clamp, NaN is 0.
+    @Test func integersFromDoublesClamp() {
+        for (number, text) in [(1e30, "9223372036854775807"), (-1e30, "-9223372036854775808"), (.nan, "0"), (.infinity, "0"),
+                               (2.5, "3"), (-2.5, "-3"), (0x1p63, "9223372036854775807"), (12_345_678_901.4, "12345678901")] as [(Double, String)] {
+            var bytes: [UInt8] = []
+            JSONWriter.appendInteger(rounding: number, to: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == text, "\(number)")
+        }
+    }
+}

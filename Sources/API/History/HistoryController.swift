@@ -210,31 +210,50 @@ struct HistoryController {
     static func render(_ series: [String: [MetricPoint]], _ window: Window) -> Response {
         // With a step, `resolution` names it only when it is one of the resolutions.
         let resolution = window.step.map { step in Resolution.allCases.first { $0 != .raw && $0.seconds == step } } ?? window.resolution
-        return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { w, point in
-            w.field("t", time: point.time)
-            w.field("value", point.value)
+        return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { bytes, point in
+            bytes.append(contentsOf: Self.timeKey)
+            JSONWriter.appendTime(point.time, to: &bytes)
+            bytes.append(contentsOf: Self.valueKey)
+            JSONWriter.appendHundredths(point.value, to: &bytes)
+            bytes.append(UInt8(ascii: "}"))
         }
     }
 
     /// `{"start","end","resolution","series":{"<key>":[{"t","cpu","mem","disk"}]}}`, keys sorted.
     static func render(_ series: [String: [HistoryPoint]], _ window: Window, integers: Bool) -> Response {
-        render(series, window, resolution: legacy(window), step: nil, bytesPerPoint: 80) { w, point in
-            w.field("t", time: point.time)
+        render(series, window, resolution: legacy(window), step: nil, bytesPerPoint: 80) { bytes, point in
+            bytes.append(contentsOf: Self.timeKey)
+            JSONWriter.appendTime(point.time, to: &bytes)
             if integers {
-                w.field("cpu", Int64(point.cpu.rounded()))
-                w.field("mem", Int64(point.memory.rounded()))
-                w.field("disk", Int64(point.disk.rounded()))
+                bytes.append(contentsOf: Self.cpuKey)
+                JSONWriter.appendInteger(rounding: point.cpu, to: &bytes)
+                bytes.append(contentsOf: Self.memKey)
+                JSONWriter.appendInteger(rounding: point.memory, to: &bytes)
+                bytes.append(contentsOf: Self.diskKey)
+                JSONWriter.appendInteger(rounding: point.disk, to: &bytes)
             } else {
-                w.field("cpu", point.cpu)
-                w.field("mem", point.memory)
-                w.field("disk", point.disk)
+                bytes.append(contentsOf: Self.cpuKey)
+                JSONWriter.appendHundredths(point.cpu, to: &bytes)
+                bytes.append(contentsOf: Self.memKey)
+                JSONWriter.appendHundredths(point.memory, to: &bytes)
+                bytes.append(contentsOf: Self.diskKey)
+                JSONWriter.appendHundredths(point.disk, to: &bytes)
             }
+            bytes.append(UInt8(ascii: "}"))
         }
     }
 
+    // A point's fixed parts, written as bytes (a history answer holds millions of points).
+    static let timeKey = Array(#"{"t":"#.utf8)
+    static let valueKey = Array(#","value":"#.utf8)
+    static let cpuKey = Array(#","cpu":"#.utf8)
+    static let memKey = Array(#","mem":"#.utf8)
+    static let diskKey = Array(#","disk":"#.utf8)
+
+    /// The envelope and every series' array; `write` appends one point's whole object.
     static func render<Point>(_ series: [String: [Point]], _ window: Window, resolution: Resolution?, step: Int64?, bytesPerPoint: Int,
-                              point write: (inout JSONWriter, Point) -> Void) -> Response {
-        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * bytesPerPoint })
+                              point write: (inout [UInt8], Point) -> Void) -> Response {
+        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * bytesPerPoint + $1.key.utf8.count + 8 })
         w.beginObject()
         w.field("start", UnixTime(seconds: window.start).rfc3339)
         w.field("end", UnixTime(seconds: window.end).rfc3339)
@@ -244,16 +263,27 @@ struct HistoryController {
         w.beginObject()
         for key in series.keys.sorted() {
             w.key(key)
-            w.beginArray()
-            for point in series[key]! {
-                w.beginObject()
-                write(&w, point)
-                w.endObject()
+            w.rawValue { bytes in
+                bytes.append(UInt8(ascii: "["))
+                for (index, point) in series[key]!.enumerated() {
+                    if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                    write(&bytes, point)
+                }
+                bytes.append(UInt8(ascii: "]"))
             }
-            w.endArray()
         }
         w.endObject()
         w.endObject()
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+    }
+}
+
+/// The bodies of the history endpoints without a server around them (benchmarks).
+public enum HistoryBodies {
+    /// `/api/metrics/pods?namespace=<namespace>&start=&end=` (raw, the legacy shape): its size in bytes.
+    public static func podHistory(_ history: HistoryStore, namespace: String, start: Int64, end: Int64) async throws -> Int {
+        let window = HistoryController.Window(start: start, end: end, resolution: .raw, step: nil)
+        let series = try await history.podPoints(.prefix("\(namespace)/"), start: start, end: end, resolution: .raw)
+        return HistoryController.render(series, window, integers: true).body.contentLength ?? 0
     }
 }

@@ -396,8 +396,10 @@ public final class HistoryStore: Sendable {
             }
             return zip(formulas, evaluated).map { pair, values in
                 var result: [String: [MetricPoint]] = [:]
+                result.reserveCapacity(groups.count)
                 for (key, members) in groups {
-                    var points = members.flatMap { values[$0] ?? [] }
+                    // Most keys are one entity: its list as it is, not a copy.
+                    var points = members.count == 1 ? values[members[0]] ?? [] : members.flatMap { values[$0] ?? [] }
                     if points.isEmpty { continue }
                     if members.count > 1 { points = Self.combine(points.sorted { $0.time < $1.time }, formula: pair.0, aggregation: pair.1) }
                     result[key] = points
@@ -533,17 +535,43 @@ public final class HistoryStore: Sendable {
         return Self.merge(cpu: three[0], memory: three[1], disk: three[2]) { $0.rounded() }
     }
 
-    /// One point per time any of the three has; a figure missing at that time is 0.
+    /// One point per time any of the three has; a figure missing at that time is 0 (each
+    /// list is in time order: merged in one pass; of equal times in one list the last wins).
     static func merge(cpu: [String: [MetricPoint]], memory: [String: [MetricPoint]], disk: [String: [MetricPoint]],
                     _ round: (Double) -> Double) -> [String: [HistoryPoint]] {
         var result: [String: [HistoryPoint]] = [:]
-        for key in Set(cpu.keys).union(memory.keys).union(disk.keys) {
-            var points: [Int64: HistoryPoint] = [:]
-            for p in cpu[key] ?? [] { points[p.time, default: HistoryPoint(time: p.time, cpu: 0, memory: 0, disk: 0)].cpu = round(p.value) }
-            for p in memory[key] ?? [] { points[p.time, default: HistoryPoint(time: p.time, cpu: 0, memory: 0, disk: 0)].memory = round(p.value) }
-            for p in disk[key] ?? [] { points[p.time, default: HistoryPoint(time: p.time, cpu: 0, memory: 0, disk: 0)].disk = round(p.value) }
-            result[key] = points.values.sorted { $0.time < $1.time }
+        result.reserveCapacity(max(cpu.count, memory.count, disk.count))
+        func add(_ key: String) {
+            guard result[key] == nil else { return }
+            let lists = [cpu[key] ?? [], memory[key] ?? [], disk[key] ?? []].map { list in
+                zip(list, list.dropFirst()).contains { $0.time > $1.time } ? list.sorted { $0.time < $1.time } : list
+            }
+            var positions = [0, 0, 0]
+            var points: [HistoryPoint] = []
+            points.reserveCapacity(lists.map(\.count).max() ?? 0)
+            while true {
+                var time = Int64.max
+                for slot in 0..<3 where positions[slot] < lists[slot].count { time = min(time, lists[slot][positions[slot]].time) }
+                if time == .max { break }
+                var point = HistoryPoint(time: time, cpu: 0, memory: 0, disk: 0)
+                for slot in 0..<3 {
+                    while positions[slot] < lists[slot].count && lists[slot][positions[slot]].time == time {
+                        let value = round(lists[slot][positions[slot]].value)
+                        switch slot {
+                        case 0: point.cpu = value
+                        case 1: point.memory = value
+                        default: point.disk = value
+                        }
+                        positions[slot] += 1
+                    }
+                }
+                points.append(point)
+            }
+            result[key] = points
         }
+        for key in cpu.keys { add(key) }
+        for key in memory.keys { add(key) }
+        for key in disk.keys { add(key) }
         return result
     }
 

@@ -53,20 +53,52 @@ public struct JSONWriter: Sendable {
     public mutating func field(_ name: String, time seconds: Int64) {
         key(name)
         separator()
+        Self.appendTime(seconds, to: &bytes)
+    }
+
+    /// `"2026-01-02T15:04:05Z"` (quoted) from Unix seconds, formatted in a stack buffer and
+    /// appended at once; years outside 0...9999 are clamped.
+    public static func appendTime(_ seconds: Int64, to bytes: inout [UInt8]) {
         let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
         let second = Int(seconds - days * 86400)
         let (year, month, day) = UnixTime.civilFromDays(Int(days))
-        func two(_ n: Int) { bytes.append(UInt8(ascii: "0") + UInt8(n / 10)); bytes.append(UInt8(ascii: "0") + UInt8(n % 10)) }
-        bytes.append(UInt8(ascii: "\""))
-        let y = max(0, min(year, 9999))
-        two(y / 100); two(y % 100)
-        bytes.append(UInt8(ascii: "-")); two(month)
-        bytes.append(UInt8(ascii: "-")); two(day)
-        bytes.append(UInt8(ascii: "T")); two(second / 3600)
-        bytes.append(UInt8(ascii: ":")); two(second / 60 % 60)
-        bytes.append(UInt8(ascii: ":")); two(second % 60)
-        bytes.append(UInt8(ascii: "Z"))
-        bytes.append(UInt8(ascii: "\""))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 22) { buffer in
+            func two(_ n: Int, at index: Int) {
+                buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n / 10)
+                buffer[index + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
+            }
+            let y = max(0, min(year, 9999))
+            buffer[0] = UInt8(ascii: "\"")
+            two(y / 100, at: 1); two(y % 100, at: 3)
+            buffer[5] = UInt8(ascii: "-"); two(month, at: 6)
+            buffer[8] = UInt8(ascii: "-"); two(day, at: 9)
+            buffer[11] = UInt8(ascii: "T"); two(second / 3600, at: 12)
+            buffer[14] = UInt8(ascii: ":"); two(second / 60 % 60, at: 15)
+            buffer[17] = UInt8(ascii: ":"); two(second % 60, at: 18)
+            buffer[20] = UInt8(ascii: "Z")
+            buffer[21] = UInt8(ascii: "\"")
+            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
+        }
+    }
+
+    /// A value the body appends as raw JSON bytes: hot loops writing many small objects of
+    /// one fixed shape (history points) skip the writer's bookkeeping per key.
+    public mutating func rawValue(_ body: (inout [UInt8]) -> Void) {
+        separator()
+        body(&bytes)
+    }
+
+    /// A double rounded to the nearest integer; beyond Int64's range clamped, not finite: 0.
+    public static func appendInteger(rounding number: Double, to bytes: inout [UInt8]) {
+        let rounded = number.rounded()
+        let value: Int64 = !rounded.isFinite ? 0 : rounded >= 0x1p63 ? .max : rounded < -0x1p63 ? .min : Int64(rounded)
+        appendInteger(value, to: &bytes)
+    }
+
+    /// A signed integer's digits.
+    public static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDigits(number.magnitude, to: &bytes)
     }
 
     /// Decimal digits without a String in between.
@@ -88,6 +120,11 @@ public struct JSONWriter: Sendable {
     /// Doubles with at most two decimals (percents); non-finite values become 0.
     public mutating func value(_ number: Double) {
         separator()
+        Self.appendHundredths(number, to: &bytes)
+    }
+
+    /// A double with at most two decimals; non-finite: 0.
+    public static func appendHundredths(_ number: Double, to bytes: inout [UInt8]) {
         guard number.isFinite else { bytes.append(UInt8(ascii: "0")); return }
         let hundredths = (number * 100).rounded()
         if hundredths == hundredths.rounded(.towardZero), abs(hundredths) < 9e15 {
@@ -95,7 +132,7 @@ public struct JSONWriter: Sendable {
             if whole < 0 { bytes.append(UInt8(ascii: "-")) }
             let magnitude = whole.magnitude
             let fraction = magnitude % 100
-            Self.appendDigits(magnitude / 100, to: &bytes)
+            appendDigits(magnitude / 100, to: &bytes)
             if fraction != 0 {
                 bytes.append(UInt8(ascii: "."))
                 bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10))
