@@ -31,6 +31,7 @@ let benchmarks: @Sendable () -> Void = {
     ecosystemBenchmarks()
     remoteWriteSendBenchmark()
     historyQueryBenchmarks()
+    historyRecordBenchmark()
 
     // Ingest: decode a 110-pod batch (220 connections), order it, replace the node's state.
     // The throughput is batches per second on one core.

@@ -113,6 +113,42 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         #expect(history.entities(.container, .all)["compute-u1-web/web/main"]?.count == 2)
     }
 
+    /// Pods that swap places in their node's snapshot, appear in front or leave keep their
+    /// own series (entities are found by key, never by position).
+    @Test func podsThatMoveInTheSnapshotKeepTheirSeries() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        let history = try HistoryStore(path: path, logger: logger)
+        let cache = TestBatches.PodSpec("compute-u3-cache", "cache", memoryBytes: 3000)
+        for i in 0..<40 {
+            let both = pods(i)
+            let order: [TestBatches.PodSpec] = switch i {
+            case 0..<10: both
+            case 10..<20: [both[1], both[0]]
+            case 20..<30: [cache, both[1], both[0]]
+            default: [both[1]]
+            }
+            var batch = snapshot(i, base: base, pods: order)
+            // Each container's id is its pod's, whatever the position.
+            for p in batch.pods.indices { batch.pods[p].containers[1].id = String(repeating: batch.pods[p].name.first!.description, count: 64) }
+            history.record(batch, cluster: nil)
+        }
+        let memory = try await history.series(.pod, HistoryCatalog.formula("memory/working_set", in: .pod)!, .all,
+                                              start: base, end: base + 3600, step: nil, aggregation: nil)
+        #expect(memory["compute-u1-web/web"]?.count == 30)
+        #expect(memory["compute-u1-web/web"]?.allSatisfy { $0.value == 1000 } == true)
+        #expect(memory["compute-u2-db/db"]?.count == 40)
+        #expect(memory["compute-u2-db/db"]?.allSatisfy { $0.value == 2000 } == true)
+        #expect(memory["compute-u3-cache/cache"]?.count == 10)
+        #expect(memory["compute-u3-cache/cache"]?.allSatisfy { $0.value == 3000 } == true)
+        let containers = history.entities(.container, .all)
+        #expect(containers.count == 3 && containers.values.allSatisfy { $0.count == 1 })
+        let cpu = try await history.series(.container, HistoryCatalog.formula("cpu/usage", in: .container)!, .all,
+                                           start: base, end: base + 3600, step: nil, aggregation: nil)
+        #expect(cpu["compute-u2-db/db/main"]?.count == 40)
+        #expect(cpu["compute-u1-web/web/main"]?.count == 30)
+    }
+
     @Test func aDatabaseOfTheEarlierFormatIsMovedAside() throws {
         let path = temporaryDatabase()
         defer { removeDatabase(path) }
