@@ -173,7 +173,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                "CZlib",
             ],
+            // The web UI's files, compiled into the binary (`PackageResources`).
+            resources: [.embedInCode("Web/static")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -162,6 +162,10 @@ public enum OpenAPI {
             .init("head", "/healthz", "Liveness, without a body.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503], errorSchema: "HeartbeatAnswer"),
             .init("get", "/readyz", "Ready when informers have synced and NATS is connected; otherwise 503 with what is missing.", auth: .none, produces: "text/plain", statuses: [200, 503]),
             .init("get", "/metrics", "Prometheus text exposition.", auth: .none, produces: "text/plain", statuses: [200]),
+            .init("get", "/api/session", "The web UI's session (or any caller): who it is.", auth: .user, schema: "Session", statuses: [200, 400, 401]),
+            .init("post", "/api/session", "Signs in to the web UI with a JWT or with Kube-App's API_USERNAME/API_PASSWORD (an admin): sets an HttpOnly, SameSite=Strict cookie holding a session token (at most 8 hours, never beyond the JWT), which the API accepts for GET and HEAD. 401: refused; 415: not application/json.",
+                  auth: .none, schema: "Session", statuses: [200, 400, 401, 413, 415], requestBody: "SessionRequest"),
+            .init("delete", "/api/session", "Signs out of the web UI: the session cookie is cleared.", auth: .none, schema: "SignedOut", statuses: [200]),
             .init("get", "/openapi.json", "This document: the operations this server serves.", auth: .none, statuses: [200]),
             .init("get", "/cluster-info", "Every node's live metrics.", auth: .admin, feature: .live, schema: "ClusterInfo", statuses: [200, 400, 401, 403]),
             .init("get", "/pod-metrics", "The caller's pods' live metrics.", auth: .user, feature: .live, parameters: podFilters, schema: "PodMetricsList", statuses: [200, 400, 401, 403]),
@@ -222,6 +226,11 @@ public enum OpenAPI {
 
     static let schemas = #"""
     {"Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
+     "Session":{"type":"object","required":["user_id","username","admin"],"properties":{"user_id":{"type":"string"},"username":{"type":"string"},"admin":{"type":"boolean"},
+       "expires":{"type":"string","format":"date-time","description":"when the session cookie ends (sign-in only)"}}},
+     "SessionRequest":{"type":"object","additionalProperties":false,"properties":{"token":{"type":"string","description":"a JWT"},"username":{"type":"string"},"password":{"type":"string"}},
+       "description":"token, or username and password"},
+     "SignedOut":{"type":"object","required":["signed_out"],"properties":{"signed_out":{"type":"boolean"}}},
      "Status":{"type":"object","required":["kind","apiVersion","status","message","reason","code"],"properties":{"kind":{"type":"string","enum":["Status"]},"apiVersion":{"type":"string"},
        "metadata":{"type":"object"},"status":{"type":"string"},"message":{"type":"string"},"reason":{"type":"string"},"details":{"type":"object"},"code":{"type":"integer"}}},
      "GroupVersion":{"type":"object","required":["groupVersion","version"],"properties":{"groupVersion":{"type":"string"},"version":{"type":"string"}}},

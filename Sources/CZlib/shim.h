@@ -10,3 +10,8 @@ static inline int clustermon_deflate_init(z_stream *stream, int level) {
 static inline int clustermon_inflate_init(z_stream *stream) {
     return inflateInit2(stream, -15);
 }
+
+// A gzip stream (RFC 1952: header, deflate, CRC-32 and length), for HTTP's Content-Encoding.
+static inline int clustermon_gzip_init(z_stream *stream, int level) {
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);
+}

@@ -3,7 +3,8 @@ import Logging
 import Metrics
 
 /// Finds and verifies the caller's JWT: `Authorization: Bearer <jwt>`, else `?token=`
-/// (browsers' EventSource cannot set headers). Without a configured secret every protected
+/// (browsers' EventSource cannot set headers), else, for GET and HEAD, the web UI's
+/// session cookie. Without a configured secret every protected
 /// endpoint answers 401.
 public struct Authenticator: Sendable {
     public let verifier: JWTVerifier
@@ -20,7 +21,23 @@ public struct Authenticator: Sendable {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
         }
-        return request.uri.queryParameters["token"].map(String.init)
+        if let query = request.uri.queryParameters["token"] { return String(query) }
+        // The web UI's session cookie, for reads only: whatever changes state needs the
+        // token in a header (which a page of another site cannot send).
+        guard request.method == .get || request.method == .head else { return nil }
+        return cookie(SessionController.cookie, in: request)
+    }
+
+    /// A cookie's value (`Cookie: a=1; b=2`, possibly over several header lines).
+    static func cookie(_ name: String, in request: Request) -> String? {
+        for line in request.headers[values: .cookie] {
+            for pair in line.split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " }
+                guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name else { continue }
+                return String(trimmed[trimmed.index(after: equals)...])
+            }
+        }
+        return nil
     }
 
     /// The verified caller, or a 401 (the reason is logged, never the token).

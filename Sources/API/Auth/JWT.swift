@@ -80,6 +80,13 @@ public struct JWTVerifier: Sendable {
         } catch { throw .malformed }
     }
 
+    /// The `exp` claim of a token already verified (nil when it has none or is malformed).
+    static func expiry(of token: String) -> Double? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let payload = Base64URL.decode(parts[1]) else { return nil }
+        return (try? Claims.decode(payload))?.exp
+    }
+
     /// Signs claims (for `clustermon token` and tests).
     public func sign(userID: String, username: String = "", isAdmin: Bool, type: String = "", ttl: Duration, now: UnixTime = .wallClock(), algorithm: String = "HS256") throws(TokenError) -> String {
         guard let secret else { throw .noSecret }

@@ -1,0 +1,311 @@
+// The pages. Each renders into `main` from the API, and live pages follow the server's
+// events; every figure drawn as a bar or line is also written as text.
+import { api, h, live, go, announce, state } from "/web/assets/app.js";
+import { lineChart, sparkline } from "/web/assets/charts.js";
+
+// MARK: formatting
+
+export const format = {
+  cores: (nano) => (nano >= 1e9 ? `${(nano / 1e9).toFixed(2)} cores` : `${Math.round(nano / 1e6)}m`),
+  bytes: (n) => {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
+  },
+  percent: (p) => `${Number(p).toFixed(1)}%`,
+};
+
+/// A quantity such as "500m", "2", "2Gi" or "1500Mi" as a number (cores or bytes).
+export function quantity(text) {
+  if (typeof text === "number") return text;
+  const match = /^([0-9.]+)([a-zA-Z]*)$/.exec(String(text || "0"));
+  if (!match) return 0;
+  const factors = { "": 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+  return Number(match[1]) * (factors[match[2]] ?? 1);
+}
+
+/// A usage bar with its figure as text; `request` and `limit` marks (fractions of `capacity`).
+function bar(used, capacity, text, { request, limit } = {}) {
+  const fraction = capacity > 0 ? Math.min(used / capacity, 1) : 0;
+  const fill = h("span", { class: `fill${fraction >= 0.9 ? " full" : fraction >= 0.75 ? " high" : ""}` });
+  fill.style.width = `${(fraction * 100).toFixed(1)}%`;
+  const track = h("span", { class: "bar", "aria-hidden": "true" }, fill);
+  for (const [value, kind] of [[request, "request"], [limit, "limit"]]) {
+    if (!value || !capacity) continue;
+    const mark = h("span", { class: `mark ${kind}`, title: `${kind} ${text.split(" of ")[0]}` });
+    mark.style.left = `${Math.min((value / capacity) * 100, 100).toFixed(1)}%`;
+    track.append(mark);
+  }
+  return h("span", {}, track, h("span", {}, text));
+}
+
+// MARK: a virtualized, sortable table
+
+/// Only the rows in view are in the DOM: tens of thousands of rows scroll smoothly.
+/// columns: [{label, width, value(row) (for sorting and the text), cell(row) -> Node|string?, numeric}].
+function grid({ label, columns, rows, key, initialSort }) {
+  const rowHeight = 32;
+  let sort = initialSort ?? { column: 0, descending: false };
+  let data = [];
+  const template = columns.map((c) => c.width ?? "1fr").join(" ");
+  const head = h("div", { class: "head", role: "row" });
+  const viewport = h("div", { class: "viewport", tabindex: "0", role: "rowgroup", "aria-label": `${label}, scrollable` });
+  const spacer = h("div", {});
+  viewport.append(spacer);
+  const root = h("div", { class: "grid", role: "table", "aria-label": label });
+  root.style.setProperty("--columns", template);
+  root.append(head, viewport);
+  columns.forEach((column, index) => {
+    const cell = h("div", { role: "columnheader", class: column.numeric ? "num" : "" },
+      h("button", { type: "button", onclick: () => { sort = { column: index, descending: sort.column === index ? !sort.descending : !!column.numeric }; order(); draw(); } }, column.label));
+    head.append(cell);
+  });
+  function order() {
+    const column = columns[sort.column];
+    data.sort((a, b) => {
+      const x = column.value(a), y = column.value(b);
+      const result = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+      return sort.descending ? -result : result;
+    });
+    head.querySelectorAll("[role=columnheader]").forEach((cell, index) => {
+      if (index === sort.column) cell.setAttribute("aria-sort", sort.descending ? "descending" : "ascending"); else cell.removeAttribute("aria-sort");
+    });
+  }
+  function draw() {
+    spacer.style.height = `${data.length * rowHeight}px`;
+    const first = Math.max(0, Math.floor(viewport.scrollTop / rowHeight) - 5);
+    const last = Math.min(data.length, Math.ceil((viewport.scrollTop + viewport.clientHeight + 1) / rowHeight) + 5);
+    const rows = [];
+    for (let i = first; i < last; i++) {
+      const item = data[i];
+      const row = h("div", { class: "row", role: "row", "aria-rowindex": i + 2, "data-key": key(item) });
+      row.style.top = `${i * rowHeight}px`;
+      for (const column of columns) {
+        const content = column.cell ? column.cell(item) : column.value(item);
+        row.append(h("div", { role: "cell", class: column.numeric ? "num" : "" }, content));
+      }
+      rows.push(row);
+    }
+    viewport.replaceChildren(spacer, ...rows);
+  }
+  viewport.addEventListener("scroll", () => requestAnimationFrame(draw));
+  return {
+    element: root,
+    update(next) { data = next.slice(); order(); draw(); },
+    get count() { return data.length; },
+  };
+}
+
+// MARK: sign-in
+
+async function login(main, next) {
+  const failure = h("p", { class: "error", role: "alert" });
+  const signIn = async (body) => {
+    failure.textContent = "";
+    try {
+      state.session = await api("/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      go(next && next.startsWith("/web") && !next.startsWith("/web/login") ? next : "/web/", true);
+    } catch (error) {
+      failure.textContent = error.status === 401 ? "Sign-in refused: the token or the username and password are not valid." : `Sign-in failed: ${error.message}`;
+    }
+  };
+  const token = h("textarea", { id: "token", name: "token", autocomplete: "off", spellcheck: "false", required: true });
+  const tokenForm = h("form", { onsubmit: (e) => { e.preventDefault(); signIn({ token: token.value.trim() }); } },
+    h("fieldset", {}, h("legend", {}, "With a token"), h("label", { for: "token" }, "JWT"), token,
+      h("button", { type: "submit", class: "primary" }, "Sign in")));
+  const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
+  const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const passwordForm = h("form", { onsubmit: (e) => { e.preventDefault(); signIn({ username: username.value, password: password.value }); } },
+    h("fieldset", {}, h("legend", {}, "With the API username and password (admin)"),
+      h("label", { for: "username" }, "Username"), username, h("label", { for: "password" }, "Password"), password,
+      h("button", { type: "submit" }, "Sign in")));
+  main.replaceChildren(h("div", { class: "login" }, h("h1", {}, "Sign in to clustermon"), failure, tokenForm, passwordForm));
+  token.focus();
+}
+
+// MARK: overview
+
+function podRows(list) {
+  return (list.pods ?? list).map((p) => ({ ...p, key: `${p.namespace}/${p.name}` }));
+}
+
+function topTable(title, pods, value, text) {
+  const top = pods.slice().sort((a, b) => value(b) - value(a)).slice(0, 10);
+  return h("section", {}, h("h2", {}, title), h("table", {},
+    h("thead", {}, h("tr", {}, h("th", {}, "Pod"), h("th", {}, "Namespace"), h("th", { class: "num" }, title.split(" ").pop()))),
+    h("tbody", {}, top.map((p) => h("tr", {}, h("td", {}, h("a", { href: `/web/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}` }, p.name)),
+      h("td", {}, p.namespace), h("td", { class: "num" }, text(p)))))));
+}
+
+async function overview(main) {
+  const admin = state.session.admin;
+  const [cluster, pods] = await Promise.all([admin ? api("/cluster-info") : null, api("/pod-metrics")]);
+  const rows = podRows(pods);
+  const cards = h("div", { class: "cards" });
+  const card = (label, figure, note) => h("div", { class: "card" }, h("div", { class: "muted" }, label), h("div", { class: "figure" }, figure), note ? h("div", { class: "muted" }, note) : null);
+  const sections = [];
+  if (cluster) {
+    const nodes = cluster.nodes;
+    const cpuUsed = nodes.reduce((s, n) => s + quantity(n.cpu_usage), 0), cpuCap = nodes.reduce((s, n) => s + quantity(n.cpu_capacity), 0);
+    const memUsed = nodes.reduce((s, n) => s + quantity(n.memory_usage), 0), memCap = nodes.reduce((s, n) => s + quantity(n.memory_capacity), 0);
+    const stale = nodes.filter((n) => n.stale);
+    const failing = nodes.filter((n) => (n.collector_errors ?? []).length > 0);
+    const pressured = nodes.filter((n) => (n.conditions ?? []).some((c) => c.type !== "Ready" && c.status === "True"));
+    cards.append(card("Nodes", String(nodes.length), `${stale.length} stale, ${pressured.length} under pressure`),
+      card("CPU", format.percent(cpuCap ? (cpuUsed / cpuCap) * 100 : 0), `${cpuUsed.toFixed(1)} of ${cpuCap.toFixed(0)} cores`),
+      card("Memory", format.percent(memCap ? (memUsed / memCap) * 100 : 0), `${format.bytes(memUsed)} of ${format.bytes(memCap)}`));
+    const attention = [...stale.map((n) => ({ n, why: `agent silent since ${n.last_seen ?? "?"}` })),
+      ...failing.map((n) => ({ n, why: `failing collectors: ${(n.collector_errors ?? []).map((e) => e.collector ?? e).join(", ")}` })),
+      ...pressured.map((n) => ({ n, why: (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type).join(", ") }))];
+    sections.push(h("section", {}, h("h2", {}, "Nodes needing attention"), attention.length === 0 ? h("p", { class: "muted" }, "None: every agent reports, no collector fails, no pressure.") :
+      h("ul", {}, attention.slice(0, 50).map(({ n, why }) => h("li", {}, h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name), ` — ${why}`)))));
+  }
+  const namespaces = new Set(rows.map((p) => p.namespace));
+  cards.append(card("Pods", String(rows.length), `in ${namespaces.size} namespace${namespaces.size === 1 ? "" : "s"}`),
+    card("Restarting or OOMKilled", String(rows.filter((p) => p.restarts > 0 || p.oom_killed).length)));
+  main.replaceChildren(h("h1", {}, admin ? "Cluster overview" : "Your pods"), cards, ...sections,
+    topTable("Top pods by CPU", rows, (p) => p.cpu_usage, (p) => format.cores(p.cpu_usage)),
+    topTable("Top pods by memory", rows, (p) => p.memory_usage, (p) => format.bytes(p.memory_usage)));
+}
+
+// MARK: nodes
+
+async function nodes(main) {
+  const filter = h("input", { id: "node-filter", type: "search", placeholder: "name contains" });
+  const count = h("p", { class: "muted", "aria-live": "polite" });
+  const table = grid({
+    label: "Nodes", key: (n) => n.name,
+    columns: [
+      { label: "Name", width: "2fr", value: (n) => n.name, cell: (n) => h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name) },
+      { label: "CPU", width: "2fr", numeric: true, value: (n) => n.cpu_percent ?? 0, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
+      { label: "Memory", width: "2fr", numeric: true, value: (n) => n.memory_percent ?? 0, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
+      { label: "Disk", width: "2fr", numeric: true, value: (n) => n.disk_percent ?? 0, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
+      { label: "Pods", width: "0.6fr", numeric: true, value: (n) => n.pods ?? 0 },
+      { label: "GPUs", width: "0.6fr", numeric: true, value: (n) => n.gpu_count ?? 0, cell: (n) => (n.gpu_count ? `${n.gpu_count} (${format.percent(n.gpu_percent ?? 0)})` : "") },
+      { label: "Status", width: "1.4fr", value: (n) => (n.stale ? "stale" : "") + (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type).join(" "),
+        cell: (n) => h("span", {}, n.stale ? h("span", { class: "badge warn" }, "stale") : h("span", { class: "badge ok" }, "reporting"),
+          (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => h("span", { class: "badge bad" }, c.type))) },
+    ],
+  });
+  let latest = [];
+  const show = () => {
+    const text = filter.value.trim().toLowerCase();
+    const rows = latest.filter((n) => !text || n.name.toLowerCase().includes(text));
+    table.update(rows);
+    count.textContent = `${rows.length} of ${latest.length} nodes`;
+  };
+  filter.addEventListener("input", show);
+  main.replaceChildren(h("h1", {}, "Nodes"), h("div", { class: "filters" }, h("label", { for: "node-filter" }, "Filter", filter)), count, table.element);
+  latest = (await api("/cluster-info")).nodes;
+  show();
+  live("/sse/cluster-info", (frame) => { latest = frame.nodes; show(); announce(`Nodes updated at ${new Date().toLocaleTimeString()}`); });
+}
+
+// MARK: pods
+
+async function pods(main, params) {
+  const namespace = h("select", { id: "pod-namespace" }, h("option", { value: "" }, "all"));
+  const node = h("input", { id: "pod-node", type: "search", placeholder: "node" });
+  const name = h("input", { id: "pod-name", type: "search", placeholder: "name contains" });
+  const count = h("p", { class: "muted", id: "pod-count", "aria-live": "polite" });
+  const table = grid({
+    label: "Pods", key: (p) => p.key, initialSort: { column: 0, descending: false },
+    columns: [
+      { label: "Namespace", width: "1.4fr", value: (p) => p.namespace },
+      { label: "Name", width: "2fr", value: (p) => p.name, cell: (p) => h("a", { href: `/web/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}` }, p.name) },
+      { label: "Node", width: "1.2fr", value: (p) => p.node ?? "" },
+      { label: "CPU", width: "2fr", numeric: true, value: (p) => p.cpu_usage ?? 0,
+        cell: (p) => bar(p.cpu_usage ?? 0, p.cpu_limit || p.cpu_request || p.cpu_capacity || 0, `${format.cores(p.cpu_usage ?? 0)}${p.cpu_request ? ` of ${format.cores(p.cpu_request)} requested` : ""}`,
+          { request: p.cpu_limit ? p.cpu_request : null, limit: p.cpu_limit }) },
+      { label: "Memory", width: "2fr", numeric: true, value: (p) => p.memory_usage ?? 0,
+        cell: (p) => bar(p.memory_usage ?? 0, p.memory_limit || p.memory_request || p.memory_capacity || 0, `${format.bytes(p.memory_usage ?? 0)}${p.memory_limit ? ` of ${format.bytes(p.memory_limit)} limit` : ""}`,
+          { request: p.memory_limit ? p.memory_request : null, limit: p.memory_limit }) },
+      { label: "Restarts", width: "1fr", numeric: true, value: (p) => p.restarts ?? 0,
+        cell: (p) => h("span", {}, String(p.restarts ?? 0), p.oom_killed ? h("span", { class: "badge bad" }, "OOMKilled") : null, p.stale ? h("span", { class: "badge warn" }, "stale") : null) },
+      { label: "GPU", width: "0.8fr", numeric: true, value: (p) => p.gpu_request ?? 0, cell: (p) => (p.gpu_request || p.gpu_utilization ? `${p.gpu_request ?? 0} (${format.percent(p.gpu_utilization ?? 0)})` : "") },
+    ],
+  });
+  let latest = [];
+  const show = () => {
+    const ns = namespace.value, nodeText = node.value.trim(), nameText = name.value.trim().toLowerCase();
+    const rows = latest.filter((p) => (!ns || p.namespace === ns) && (!nodeText || (p.node ?? "").includes(nodeText)) && (!nameText || p.name.toLowerCase().includes(nameText)));
+    table.update(rows);
+    count.textContent = `${rows.length} of ${latest.length} pods`;
+  };
+  const take = (list) => {
+    latest = podRows(list);
+    const known = new Set([...namespace.options].map((o) => o.value));
+    for (const ns of [...new Set(latest.map((p) => p.namespace))].sort()) if (!known.has(ns)) namespace.append(h("option", { value: ns }, ns));
+    show();
+  };
+  for (const control of [namespace, node, name]) control.addEventListener("input", show);
+  main.replaceChildren(h("h1", {}, "Pods"), h("div", { class: "filters" },
+    h("label", { for: "pod-namespace" }, "Namespace", namespace), h("label", { for: "pod-node" }, "Node", node), h("label", { for: "pod-name" }, "Name", name)), count, table.element);
+  take(await api("/pod-metrics"));
+  if (params.get("namespace")) namespace.value = params.get("namespace");
+  if (params.get("node")) node.value = params.get("node");
+  show();
+  live("/sse/pod-metrics", (frame) => { take(frame); announce(`Pods updated at ${new Date().toLocaleTimeString()}`); });
+}
+
+// MARK: history pages
+
+const spans = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400], ["30d", 30 * 86400]];
+
+function spanPicker(current, onPick) {
+  return h("div", { class: "filters", role: "group", "aria-label": "Time span" },
+    spans.map(([label, seconds]) => h("button", { type: "button", "aria-pressed": String(current === seconds), onclick: () => onPick(seconds) }, label)));
+}
+
+function points(list, field, scale = 1) {
+  return (list ?? []).map((p) => ({ t: new Date(p.t), v: (p[field] ?? 0) * scale }));
+}
+
+async function node(main, name) {
+  let window = { span: 3600, from: null, to: null };
+  const render = async () => {
+    const end = window.to ?? new Date(), start = window.from ?? new Date(end.getTime() - window.span * 1000);
+    const history = await api(`/api/metrics/nodes/${encodeURIComponent(name)}?start=${start.toISOString().replace(/\.\d+Z$/, "Z")}&end=${end.toISOString().replace(/\.\d+Z$/, "Z")}`);
+    const series = history.series[name] ?? [];
+    const zoom = (from, to) => { window = { span: (to - from) / 1000, from, to }; render(); };
+    main.replaceChildren(h("h1", {}, `Node ${name}`),
+      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, resolution ${history.resolution}`),
+      spanPicker(window.from ? null : window.span, (seconds) => { window = { span: seconds, from: null, to: null }; render(); }),
+      lineChart({ title: "CPU and memory (percent of capacity)", series: [{ name: "cpu", points: points(series, "cpu") }, { name: "memory", points: points(series, "mem") }], format: (v) => format.percent(v), onZoom: zoom }),
+      lineChart({ title: "Disk (percent of capacity)", series: [{ name: "disk", points: points(series, "disk") }], format: (v) => format.percent(v), onZoom: zoom }),
+      h("p", {}, h("a", { href: `/web/pods?node=${encodeURIComponent(name)}` }, "Pods on this node")));
+  };
+  await render();
+}
+
+async function pod(main, namespace, name) {
+  let window = { span: 3600, from: null, to: null };
+  const render = async () => {
+    const end = window.to ?? new Date(), start = window.from ?? new Date(end.getTime() - window.span * 1000);
+    const range = `start=${start.toISOString().replace(/\.\d+Z$/, "Z")}&end=${end.toISOString().replace(/\.\d+Z$/, "Z")}`;
+    const ns = encodeURIComponent(namespace), pn = encodeURIComponent(name);
+    const [history, containers] = await Promise.all([
+      api(`/api/metrics/pods?namespace=${ns}&pod=${pn}&${range}`),
+      api(`/api/metrics/containers?namespace=${ns}&pod=${pn}&metric=memory/working_set&${range}`),
+    ]);
+    const series = history.series[`${namespace}/${name}`] ?? [];
+    const zoom = (from, to) => { window = { span: (to - from) / 1000, from, to }; render(); };
+    const containerRows = Object.entries(containers.series).map(([key, list]) => {
+      const values = list.map((p) => p.value);
+      return h("tr", {}, h("td", {}, key.split("/").slice(2).join("/")), h("td", { class: "num" }, values.length ? format.bytes(values[values.length - 1]) : ""),
+        h("td", {}, sparkline(values, `memory over the window, ${values.length} points`)));
+    });
+    main.replaceChildren(h("h1", {}, `Pod ${namespace}/${name}`),
+      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, resolution ${history.resolution}`),
+      spanPicker(window.from ? null : window.span, (seconds) => { window = { span: seconds, from: null, to: null }; render(); }),
+      lineChart({ title: "CPU (cores)", series: [{ name: "cpu", points: points(series, "cpu", 1e-9) }], format: (v) => v.toFixed(3), onZoom: zoom }),
+      lineChart({ title: "Memory (working set)", series: [{ name: "memory", points: points(series, "mem") }], format: (v) => format.bytes(v), onZoom: zoom }),
+      h("h2", {}, "Containers"),
+      containerRows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Container"), h("th", { class: "num" }, "Memory, last"), h("th", {}, "Over the window"))), h("tbody", {}, containerRows))
+        : h("p", { class: "muted" }, "No container history in this window."));
+  };
+  await render();
+}
+
+export const views = { login, overview, nodes, node, pods, pod };

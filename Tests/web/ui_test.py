@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The web UI in a real headless Chromium (Debian's chromium and chromium-driver, driven by
+Selenium from PyPI): sign-in paths, pages with data and no console error, live updates,
+deep links, security headers, sign-out, and tenant isolation on the DOM and on every
+response the page received.
+
+Usage: ui_test.py BASE_URL ADMIN_TOKEN USER_TOKEN USER_NAMESPACE OTHER_NAMESPACE,... API_USERNAME API_PASSWORD
+Prints one line per check; exits non-zero at the first failure (with the page's state)."""
+import http.client, json, sys, time, urllib.parse
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, admin_token, user_token, own, others, api_user, api_password = sys.argv[1:8]
+others = others.split(",")
+parsed = urllib.parse.urlsplit(base)
+
+
+def check(condition, what):
+    if not condition:
+        print(f"FAIL {what}")
+        try:
+            print("url:", driver.current_url)
+            print("page:", driver.find_element(By.TAG_NAME, "main").text[:2000])
+            print("console:", driver.get_log("browser"))
+        except Exception as error:  # the driver may be gone
+            print("(no page state)", error)
+        driver.quit()
+        sys.exit(1)
+    print(f"ok   {what}")
+
+
+def raw(path, headers=None, method="GET", body=None):
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=20)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    return response.status, dict((k.lower(), v) for k, v in response.getheaders()), response
+
+
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]:
+    options.add_argument(argument)
+options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(driver, 20)
+
+
+def text():
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def wait_for(predicate, what, timeout=20):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if predicate():
+                print(f"ok   {what}")
+                return True
+        except Exception:
+            pass
+        time.sleep(0.1)
+    check(False, what)
+
+
+def console_errors():
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def responses_seen():
+    """The URLs of every response the page received since the last call (DevTools log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.responseReceived":
+            urls.append(message["params"]["response"]["url"])
+    return urls
+
+
+# 1. Security headers on the shell, an asset and the redirect; gzip and ETags.
+status, headers, _ = raw("/")
+check(status == 302 and headers.get("location") == "/web/", "/ redirects to /web/")
+for path in ["/web/", "/web/pods/a/b", "/web/assets/app.js"]:
+    status, headers, response = raw(path, {"Accept-Encoding": "gzip"})
+    response.read()
+    csp = headers.get("content-security-policy", "")
+    check(status == 200 and "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp, f"{path}: strict CSP")
+    check(headers.get("x-content-type-options") == "nosniff" and headers.get("referrer-policy") == "no-referrer", f"{path}: nosniff, no referrer")
+    check(headers.get("content-encoding") == "gzip" and headers.get("etag"), f"{path}: gzip with an ETag")
+    status, _, response = raw(path, {"If-None-Match": headers["etag"]})
+    response.read()
+    check(status == 304, f"{path}: 304 for its ETag")
+
+# 2. Not signed in: any page leads to the sign-in page, keeping where it was going.
+driver.get(base + "/web/nodes")
+wait_for(lambda: "/web/login" in driver.current_url and driver.find_element(By.ID, "token"), "signed out: the sign-in page")
+check("next=%2Fweb%2Fnodes" in driver.current_url, "the sign-in page remembers the page asked for")
+
+# 3. A bad token is refused with a message.
+driver.find_element(By.ID, "token").send_keys("not-a-token")
+driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+wait_for(lambda: "Sign-in refused" in text(), "a bad token: refused with a message")
+
+# 4. Wrong username and password are refused; the right ones sign in as an admin.
+driver.find_element(By.ID, "username").send_keys(api_user)
+driver.find_element(By.ID, "password").send_keys("wrong-password")
+driver.find_elements(By.CSS_SELECTOR, "form button[type=submit]")[1].click()
+wait_for(lambda: "Sign-in refused" in text(), "a wrong password: refused")
+driver.find_element(By.ID, "password").clear()
+driver.find_element(By.ID, "password").send_keys(api_password)
+driver.find_elements(By.CSS_SELECTOR, "form button[type=submit]")[1].click()
+wait_for(lambda: driver.current_url.endswith("/web/nodes") and driver.find_elements(By.CSS_SELECTOR, ".grid .row"), "username and password: signed in, at the page asked for")
+cookie = driver.get_cookie("clustermon_session")
+check(cookie and cookie["httpOnly"] and cookie.get("sameSite") == "Strict", "the session cookie is HttpOnly and SameSite=Strict")
+check(driver.execute_script("return document.cookie") == "" and driver.execute_script("return localStorage.length") == 0, "scripts see no token (no readable cookie, nothing in localStorage)")
+
+# The refusals above were 401s the browser logs as failed loads; what follows must log nothing.
+console_errors()
+
+# 5. Nodes: rows, live updates over SSE, sorting, the filter.
+rows = driver.find_elements(By.CSS_SELECTOR, ".grid .row")
+check(len(rows) >= 3 and all(r.get_attribute("data-key").startswith("sim-node-") or r.get_attribute("data-key") for r in rows), "nodes listed")
+wait_for(lambda: "Nodes updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "nodes update live")
+driver.find_element(By.ID, "node-filter").send_keys("sim-node-0001")
+wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid .row")) == 1, "the filter narrows the nodes")
+
+# 6. A node's history (deep link): a chart with its figures as a table.
+driver.get(base + "/web/nodes/sim-node-0001")
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline") and driver.find_elements(By.CSS_SELECTOR, "figure.chart details table tbody tr"), "a node's history chart with its figures")
+
+# 7. Overview as an admin.
+driver.get(base + "/web/")
+wait_for(lambda: "Cluster overview" in text() and "Top pods by CPU" in text(), "the admin overview")
+errors = console_errors()
+check(errors == [], f"no console error as an admin: {errors}")
+
+# 8. Sign out: the cookie goes, pages lead to the sign-in page again.
+driver.find_element(By.ID, "signout").click()
+wait_for(lambda: "/web/login" in driver.current_url, "signed out")
+check(driver.get_cookie("clustermon_session") is None, "the session cookie is cleared")
+driver.get(base + "/web/pods")
+wait_for(lambda: "/web/login" in driver.current_url, "after signing out, pages need signing in")
+
+# 9. A user signs in with ?token= (taken out of the address bar), sees only their pods.
+responses_seen()
+console_errors()
+driver.get(base + f"/web/pods?token={urllib.parse.quote(user_token)}")
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".grid .row"), "a user's pods page")
+check("token=" not in driver.current_url, "the token is taken out of the address")
+check(not driver.find_elements(By.CSS_SELECTOR, "nav a[href='/web/nodes']:not([hidden])"), "a user has no nodes page link")
+wait_for(lambda: "Pods updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "pods update live")
+keys = [r.get_attribute("data-key") for r in driver.find_elements(By.CSS_SELECTOR, ".grid .row")]
+check(keys and all(k.startswith(own + "/") for k in keys), f"every pod listed is in {own}")
+options_text = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#pod-namespace option")]
+check(set(options_text) <= {"all", own}, f"the namespace filter offers only {own}: {options_text}")
+pod = keys[0].split("/", 1)[1]
+driver.get(base + f"/web/pods/{own}/{pod}")
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline"), "a pod's history (deep link)")
+driver.get(base + "/web/")
+wait_for(lambda: "Your pods" in text(), "the user's overview")
+errors = console_errors()
+check(errors == [], f"no console error as a user: {errors}")
+dom = driver.page_source
+for name in others:
+    check(name not in dom, f"no {name} in the user's DOM")
+# Every response the page received, asked again with the user's session: none names another tenant.
+session = driver.get_cookie("clustermon_session")["value"]
+seen = sorted(set(u for u in responses_seen() if u.startswith(base)))
+check(any("/pod-metrics" in u for u in seen) and any("/api/metrics/" in u for u in seen), f"the page read the live and history APIs: {seen}")
+for url in seen:
+    path = url[len(base):]
+    shown = path.split("?")[0] + ("?…" if "?" in path else "")
+    status, headers, response = raw(path, {"Cookie": f"clustermon_session={session}"})
+    if headers.get("content-type", "").startswith("text/event-stream"):
+        body = response.read1(1 << 20).decode(errors="replace")
+    else:
+        body = response.read().decode(errors="replace")
+    check(status in (200, 304), f"{shown}: {status}")
+    for name in others:
+        check(name not in body, f"{shown} names no {name}")
+# The user's session cannot read admin pages' data.
+status, _, response = raw("/cluster-info", {"Cookie": f"clustermon_session={session}"})
+response.read()
+check(status == 403, "the user's session is refused /cluster-info (403)")
+status, _, response = raw(f"/pod-metrics?namespace={others[0]}", {"Cookie": f"clustermon_session={session}"})
+response.read()
+check(status == 403, f"the user's session is refused {others[0]} (403)")
+
+# 10. An admin token given as ?token= on a deep link; a phone-sized overview renders.
+driver.get(base + f"/web/nodes?token={urllib.parse.quote(admin_token)}")
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".grid .row") and "token=" not in driver.current_url, "?token= on a deep link")
+driver.set_window_size(390, 844)
+driver.get(base + "/web/")
+wait_for(lambda: "Cluster overview" in text(), "the overview on a phone-sized window")
+check(driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), "no horizontal scroll on a phone-sized overview")
+errors = console_errors()
+check(errors == [], f"no console error: {errors}")
+driver.quit()
+print("all checks passed")
