@@ -39,7 +39,9 @@ struct WebUITests {
                 "compute-u1-app", "compute-u10-app,compute-u11-app,compute-u2-app,kube-system", "billing", "billing-password",
             ], directory: root)
             let output = result.stdoutText + result.stderr
-            #expect(result.status == 0, "\(output.suffix(8000))")
+            // The failing check and the page's state (the script stops at the first).
+            let failure = output.range(of: "FAIL ").map { String(output[$0.lowerBound...].prefix(6000)) } ?? String(output.suffix(6000))
+            #expect(result.status == 0, "\(failure)")
             #expect(output.contains("all checks passed"), "\(output.suffix(8000))")
             // The sign-ins refused and accepted are counted.
             let metrics = try await httpGet("\(url)/metrics").body

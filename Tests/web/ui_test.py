@@ -63,6 +63,11 @@ def wait_for(predicate, what, timeout=20):
     check(False, what)
 
 
+def attributes(selector, name):
+    """An attribute of every element matching the selector, read at once (live pages redraw)."""
+    return driver.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]))", selector, name)
+
+
 def console_errors():
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -118,8 +123,7 @@ check(driver.execute_script("return document.cookie") == "" and driver.execute_s
 console_errors()
 
 # 5. Nodes: rows, live updates over SSE, sorting, the filter.
-rows = driver.find_elements(By.CSS_SELECTOR, ".grid .row")
-check(len(rows) >= 3 and all(r.get_attribute("data-key").startswith("sim-node-") or r.get_attribute("data-key") for r in rows), "nodes listed")
+wait_for(lambda: len([r for r in attributes(".grid .row", "data-key") if r.startswith("sim-node-")]) >= 3, "the simulated nodes listed")
 wait_for(lambda: "Nodes updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "nodes update live")
 driver.find_element(By.ID, "node-filter").send_keys("sim-node-0001")
 wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid .row")) == 1, "the filter narrows the nodes")
@@ -133,6 +137,31 @@ driver.get(base + "/web/")
 wait_for(lambda: "Cluster overview" in text() and "Top pods by CPU" in text(), "the admin overview")
 errors = console_errors()
 check(errors == [], f"no console error as an admin: {errors}")
+
+# 7b. The dependency graph: drawn, listed as text, live; an edge of the API is in the list.
+def api_graph():
+    _, _, response = raw("/api/graph/dependencies", {"Authorization": f"Bearer {admin_token}"})
+    return json.loads(response.read())
+
+
+driver.get(base + "/web/graph")
+wait_for(lambda: "vertices" in driver.find_element(By.ID, "graph-note").text and driver.find_elements(By.CSS_SELECTOR, "#graph-edges tbody tr"), "the graph page lists vertices and edges")
+wait_for(lambda: any(e["id"] in set(attributes("#graph-edges tbody tr", "data-edge")) for e in api_graph()["edges"]), "the graph lists the API's edges")
+check("layered layout" in driver.find_element(By.ID, "graph-note").text, "a small graph is laid out in layers")
+wait_for(lambda: "Graph updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "the graph updates live")
+driver.get(base + "/web/graph?namespace=" + api_graph()["nodes"][0]["namespace"])
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#graph-vertices tbody tr"), "a filtered graph (deep link)")
+
+# 7c. Usage (the allocation API) with its CSV, and a Kube-App stats page.
+driver.get(base + "/web/usage?window=24h&aggregate=namespace")
+wait_for(lambda: "Total" in text() and "compute-u" in text(), "the usage table with totals")
+csv_link = driver.find_element(By.LINK_TEXT, "Download as CSV").get_attribute("href")
+status, headers, response = raw(csv_link[len(base):], {"Cookie": f"clustermon_session={driver.get_cookie('clustermon_session')['value']}"})
+check(status == 200 and headers.get("content-type", "").startswith("text/csv") and response.read().count(b"\n") > 1, "the usage CSV downloads")
+driver.get(base + "/web/stats/cpu/usage_rate")
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline") and len(driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")) > 1, "a stats page: chart and newest points")
+errors = console_errors()
+check(errors == [], f"no console error on the graph, usage and stats pages: {errors}")
 
 # 8. Sign out: the cookie goes, pages lead to the sign-in page again.
 driver.find_element(By.ID, "signout").click()
@@ -149,13 +178,19 @@ wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".grid .row"), "a user's 
 check("token=" not in driver.current_url, "the token is taken out of the address")
 check(not driver.find_elements(By.CSS_SELECTOR, "nav a[href='/web/nodes']:not([hidden])"), "a user has no nodes page link")
 wait_for(lambda: "Pods updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "pods update live")
-keys = [r.get_attribute("data-key") for r in driver.find_elements(By.CSS_SELECTOR, ".grid .row")]
+keys = attributes(".grid .row", "data-key")
 check(keys and all(k.startswith(own + "/") for k in keys), f"every pod listed is in {own}")
-options_text = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#pod-namespace option")]
-check(set(options_text) <= {"all", own}, f"the namespace filter offers only {own}: {options_text}")
+options_text = attributes("#pod-namespace option", "value")
+check(set(options_text) <= {"", own}, f"the namespace filter offers only {own}: {options_text}")
 pod = keys[0].split("/", 1)[1]
 driver.get(base + f"/web/pods/{own}/{pod}")
 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline"), "a pod's history (deep link)")
+driver.get(base + "/web/graph")
+wait_for(lambda: "vertices" in driver.find_element(By.ID, "graph-note").text, "the user's graph")
+driver.get(base + "/web/usage")
+wait_for(lambda: "Usage" in text() and ("Total" in text() or "No usage" in text()), "the user's usage")
+driver.get(base + f"/web/stats/memory/working_set/{own}")
+wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "main table tbody tr"), "the user's stats page")
 driver.get(base + "/web/")
 wait_for(lambda: "Your pods" in text(), "the user's overview")
 errors = console_errors()
@@ -166,7 +201,7 @@ for name in others:
 # Every response the page received, asked again with the user's session: none names another tenant.
 session = driver.get_cookie("clustermon_session")["value"]
 seen = sorted(set(u for u in responses_seen() if u.startswith(base)))
-check(any("/pod-metrics" in u for u in seen) and any("/api/metrics/" in u for u in seen), f"the page read the live and history APIs: {seen}")
+check(any("/pod-metrics" in u for u in seen) and any("/api/metrics/" in u for u in seen), f"the page read the live and history APIs ({len(seen)} addresses)")
 for url in seen:
     path = url[len(base):]
     shown = path.split("?")[0] + ("?…" if "?" in path else "")

@@ -24,6 +24,8 @@ struct WebController {
             ("app.js", "text/javascript; charset=utf-8", PackageResources.app_js),
             ("views.js", "text/javascript; charset=utf-8", PackageResources.views_js),
             ("charts.js", "text/javascript; charset=utf-8", PackageResources.charts_js),
+            ("graph.js", "text/javascript; charset=utf-8", PackageResources.graph_js),
+            ("layout.js", "text/javascript; charset=utf-8", PackageResources.layout_js),
             ("app.css", "text/css; charset=utf-8", PackageResources.app_css),
             ("icon.svg", "image/svg+xml", PackageResources.icon_svg),
         ]

@@ -2,6 +2,7 @@
 // modules, no dependencies; every request goes to this origin, with the HttpOnly session
 // cookie (scripts never see a token).
 import { views } from "/web/assets/views.js";
+import { graph } from "/web/assets/graph.js";
 
 export const state = { session: null, cleanup: [] };
 
@@ -43,7 +44,10 @@ export async function api(path, options = {}) {
 export function live(path, onFrame) {
   const source = new EventSource(path);
   source.onmessage = (event) => {
+    // Each frame's main-thread time is a performance measure (BENCHMARKS.md reads them).
+    const started = performance.now();
     try { onFrame(JSON.parse(event.data)); } catch (error) { console.warn("frame skipped", error); }
+    performance.measure("clustermon:live-update", { start: started });
   };
   state.cleanup.push(() => source.close());
   return source;
@@ -106,7 +110,17 @@ export async function route() {
     else if (parts[0] === "nodes" && parts.length === 2) await views.node(main, parts[1]);
     else if (parts[0] === "pods" && parts.length === 1) await views.pods(main, url.searchParams);
     else if (parts[0] === "pods" && parts.length === 3) await views.pod(main, parts[1], parts[2]);
+    else if (parts[0] === "graph" && parts.length === 1) await graph(main, url.searchParams);
+    else if (parts[0] === "usage" && parts.length === 1) await views.usage(main, url.searchParams);
+    else if (parts[0] === "stats" && parts[1] === "uptime" && parts.length <= 3) await views.stats(main, "uptime", parts[2]);
+    else if (parts[0] === "stats" && parts.length >= 3 && parts.length <= 4 && ["cpu", "memory", "filesystem", "network", "gpu"].includes(parts[1]))
+      await views.stats(main, `${parts[1]}/${parts[2]}`, parts[3]);
     else main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, `No page at ${url.pathname}. `, h("a", { href: "/web/" }, "Overview")));
+    // The page's first data is in the DOM; painted at the next frame.
+    if (!performance.getEntriesByName("clustermon:data").length) {
+      performance.mark("clustermon:data");
+      requestAnimationFrame(() => performance.mark("clustermon:painted"));
+    }
   } catch (error) {
     if (error.status === 401) return;
     main.replaceChildren(h("h1", {}, "Could not load this page"), h("p", { class: "error", role: "alert" }, error.message));

@@ -308,4 +308,63 @@ async function pod(main, namespace, name) {
   await render();
 }
 
-export const views = { login, overview, nodes, node, pods, pod };
+// MARK: usage (the allocation API)
+
+async function usage(main, params) {
+  const windowSelect = h("select", { id: "usage-window", name: "window" }, ["24h", "today", "yesterday", "7d", "week", "lastweek", "30d", "month", "lastmonth"].map((w) => h("option", { value: w }, w)));
+  const aggregate = h("select", { id: "usage-aggregate", name: "aggregate" }, ["namespace", "controller", "pod", "owner", "node", "container"].map((a) => h("option", { value: a }, a)));
+  const step = h("select", { id: "usage-step", name: "step" }, h("option", { value: "" }, "whole window"), ["1h", "day", "week"].map((s) => h("option", { value: s }, s)));
+  windowSelect.value = params.get("window") ?? "24h"; aggregate.value = params.get("aggregate") ?? "namespace"; step.value = params.get("step") ?? "";
+  const form = h("form", { class: "filters", "aria-label": "Usage window" },
+    h("label", { for: "usage-window" }, "Window", windowSelect), h("label", { for: "usage-aggregate" }, "By", aggregate), h("label", { for: "usage-step" }, "Step", step),
+    h("button", { type: "submit", class: "primary" }, "Show"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams({ window: windowSelect.value, aggregate: aggregate.value });
+    if (step.value) next.set("step", step.value);
+    go(`/web/usage?${next}`);
+  });
+  const query = new URLSearchParams({ window: windowSelect.value, aggregate: aggregate.value });
+  if (step.value) query.set("step", step.value); else query.set("accumulate", "true");
+  const answer = await api(`/api/v2/allocation?${query}`);
+  const columns = [["CPU core-hours", (a) => a.cpuCoreHours, (v) => v.toFixed(3)], ["CPU average", (a) => a.cpuCoreUsageAverage, (v) => `${v.toFixed(3)} cores`],
+    ["CPU requested", (a) => a.cpuCoreRequestAverage, (v) => `${v.toFixed(3)} cores`], ["Memory byte-hours", (a) => a.ramByteHours, (v) => format.bytes(v) + "·h"],
+    ["Memory average", (a) => a.ramByteUsageAverage, format.bytes], ["GPU-hours", (a) => a.gpuHours ?? 0, (v) => v.toFixed(3)],
+    ["Network sent", (a) => a.networkTransferBytes ?? 0, format.bytes], ["Coverage", (a) => a.coverage ?? 0, (v) => format.percent(v * 100)]];
+  const sections = (answer.data ?? []).map((stepSet) => {
+    const items = Object.values(stepSet).sort((a, b) => b.cpuCoreHours - a.cpuCoreHours);
+    if (items.length === 0) return null;
+    const totals = columns.map(([, value]) => items.reduce((s, a) => s + (value(a) ?? 0), 0));
+    const first = items[0];
+    return h("section", {}, h("h2", {}, `${new Date(first.window.start).toLocaleString()} – ${new Date(first.window.end).toLocaleString()}`),
+      h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, aggregate.value), columns.map(([label]) => h("th", { class: "num" }, label)))),
+        h("tbody", {}, items.map((a) => h("tr", {}, h("td", {}, a.name), columns.map(([, value, text]) => h("td", { class: "num" }, text(value(a) ?? 0)))))),
+        h("tfoot", {}, h("tr", {}, h("th", {}, "Total"), columns.map(([label, , text], i) => h("th", { class: "num" }, label === "Coverage" || label.endsWith("average") || label === "CPU requested" ? "" : text(totals[i])))))));
+  }).filter(Boolean);
+  const csv = new URLSearchParams(query); csv.set("format", "csv");
+  main.replaceChildren(h("h1", {}, "Usage"), form,
+    h("p", {}, h("a", { href: `/api/v2/allocation?${csv}`, download: "allocation.csv" }, "Download as CSV"), h("span", { class: "muted" }, " — exact from the history's counters; a gap in the samples lowers the coverage, it is never filled in.")),
+    ...(sections.length ? sections : [h("p", { class: "muted" }, "No usage recorded in this window.")]));
+}
+
+// MARK: Kube-App's stats pages: a metric over the last hour, chart and newest points
+
+async function stats(main, metric, namespace) {
+  const end = new Date(), start = new Date(end.getTime() - 3600 * 1000);
+  const range = `start=${start.toISOString().replace(/\.\d+Z$/, "Z")}&end=${end.toISOString().replace(/\.\d+Z$/, "Z")}&step=1m`;
+  const answer = await api(`/api/metrics/pods?metric=${encodeURIComponent(metric)}${namespace ? `&namespace=${encodeURIComponent(namespace)}` : ""}&${range}`);
+  const series = Object.entries(answer.series);
+  const totals = new Map();
+  for (const [, list] of series) for (const p of list) totals.set(p.t, (totals.get(p.t) ?? 0) + p.value);
+  const points = [...totals.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([t, v]) => ({ t: new Date(t), v }));
+  const newest = series.map(([key, list]) => ({ key, point: list[list.length - 1] })).filter((x) => x.point).sort((a, b) => b.point.value - a.point.value);
+  main.replaceChildren(h("h1", {}, `${metric}${namespace ? ` in ${namespace}` : ""}`),
+    h("p", { class: "muted" }, `The last hour in 1-minute steps, summed over ${series.length} pod${series.length === 1 ? "" : "s"}.`),
+    lineChart({ title: `${metric} (sum)`, series: [{ name: metric, points }], format: (v) => (Math.abs(v) >= 1000 ? v.toExponential(3) : v.toFixed(3)) }),
+    h("h2", {}, "Newest point per pod"),
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Pod"), h("th", {}, "Time"), h("th", { class: "num" }, "Value"))),
+      h("tbody", {}, newest.map(({ key, point }) => h("tr", {}, h("td", {}, namespace ? key : h("a", { href: `/web/stats/${metric}/${encodeURIComponent(key.split("/")[0])}` }, key)),
+        h("td", {}, point.t), h("td", { class: "num" }, String(point.value)))))));
+}
+
+export const views = { login, overview, nodes, node, pods, pod, usage, stats };
