@@ -228,8 +228,9 @@ public enum OpenAPI {
     {"Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
      "Session":{"type":"object","required":["user_id","username","admin"],"properties":{"user_id":{"type":"string"},"username":{"type":"string"},"admin":{"type":"boolean"},
        "expires":{"type":"string","format":"date-time","description":"when the session cookie ends (sign-in only)"}}},
-     "SessionRequest":{"type":"object","additionalProperties":false,"properties":{"token":{"type":"string","description":"a JWT"},"username":{"type":"string"},"password":{"type":"string"}},
-       "description":"token, or username and password"},
+     "SessionRequest":{"oneOf":[{"type":"object","required":["token"],"additionalProperties":false,"properties":{"token":{"type":"string","description":"a JWT"}}},
+       {"type":"object","required":["username","password"],"additionalProperties":false,"properties":{"username":{"type":"string"},"password":{"type":"string"}}}],
+       "description":"a token, or a username and password"},
      "SignedOut":{"type":"object","required":["signed_out"],"properties":{"signed_out":{"type":"boolean"}}},
      "Status":{"type":"object","required":["kind","apiVersion","status","message","reason","code"],"properties":{"kind":{"type":"string","enum":["Status"]},"apiVersion":{"type":"string"},
        "metadata":{"type":"object"},"status":{"type":"string"},"message":{"type":"string"},"reason":{"type":"string"},"details":{"type":"object"},"code":{"type":"integer"}}},
@@ -418,7 +419,8 @@ public enum OpenAPI {
                 w.endArray()
                 if let body = op.requestBody {
                     w.key("requestBody"); w.beginObject()
-                    w.field("required", false)
+                    // Only a sign-in has nothing to go by without its body.
+                    w.field("required", body == "SessionRequest")
                     w.key("content"); w.beginObject(); w.key("application/json"); w.beginObject()
                     w.key("schema"); w.beginObject(); w.field("$ref", "#/components/schemas/\(body)"); w.endObject()
                     w.endObject(); w.endObject()

@@ -62,12 +62,12 @@ function grid({ label, columns, rows, key, initialSort }) {
     head.append(cell);
   });
   function order() {
-    const column = columns[sort.column];
-    data.sort((a, b) => {
-      const x = column.value(a), y = column.value(b);
-      const result = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
-      return sort.descending ? -result : result;
-    });
+    // Keys computed once per row, compared without locale rules (code point order: fast
+    // enough for 100,000 rows per update).
+    const column = columns[sort.column], sign = sort.descending ? -1 : 1;
+    const keyed = data.map((row) => { const v = column.value(row); return { row, v: typeof v === "number" ? v : String(v) }; });
+    keyed.sort((a, b) => sign * (a.v < b.v ? -1 : a.v > b.v ? 1 : 0));
+    data = keyed.map((k) => k.row);
     head.querySelectorAll("[role=columnheader]").forEach((cell, index) => {
       if (index === sort.column) cell.setAttribute("aria-sort", sort.descending ? "descending" : "ascending"); else cell.removeAttribute("aria-sort");
     });
@@ -92,7 +92,7 @@ function grid({ label, columns, rows, key, initialSort }) {
   viewport.addEventListener("scroll", () => requestAnimationFrame(draw));
   return {
     element: root,
-    update(next) { data = next.slice(); order(); draw(); },
+    update(next) { data = next; order(); draw(); },
     get count() { return data.length; },
   };
 }
@@ -127,7 +127,9 @@ async function login(main, next) {
 // MARK: overview
 
 function podRows(list) {
-  return (list.pods ?? list).map((p) => ({ ...p, key: `${p.namespace}/${p.name}` }));
+  const pods = list.pods ?? list;
+  for (const p of pods) p.key = `${p.namespace}/${p.name}`;
+  return pods;
 }
 
 function topTable(title, pods, value, text) {
@@ -233,10 +235,17 @@ async function pods(main, params) {
     table.update(rows);
     count.textContent = `${rows.length} of ${latest.length} pods`;
   };
+  const known = new Set([""]);
   const take = (list) => {
     latest = podRows(list);
-    const known = new Set([...namespace.options].map((o) => o.value));
-    for (const ns of [...new Set(latest.map((p) => p.namespace))].sort()) if (!known.has(ns)) namespace.append(h("option", { value: ns }, ns));
+    const added = [];
+    for (const p of latest) if (!known.has(p.namespace)) { known.add(p.namespace); added.push(p.namespace); }
+    if (added.length) {
+      const chosen = namespace.value || params.get("namespace") || "";
+      const all = [...known].filter(Boolean).sort();
+      namespace.replaceChildren(h("option", { value: "" }, "all"), ...all.map((ns) => h("option", { value: ns }, ns)));
+      namespace.value = chosen;
+    }
     show();
   };
   for (const control of [namespace, node, name]) control.addEventListener("input", show);
