@@ -85,6 +85,9 @@ final class WebTests {
                 try await client.execute(uri: path, method: .get, headers: [.acceptEncoding: "gzip;q=0"]) { response in
                     #expect(response.headers[.contentEncoding] == nil, "\(path): gzip;q=0 refuses gzip")
                 }
+                try await client.execute(uri: path, method: .head) { response in
+                    #expect(response.status == .ok && response.headers[.contentType]?.hasPrefix(type) == true && response.headers[.eTag] == etag, "HEAD \(path)")
+                }
                 try await client.execute(uri: path, method: .get, headers: [.ifNoneMatch: etag]) { response in
                     #expect(response.status == .notModified && response.body.readableBytes == 0, "\(path)")
                 }

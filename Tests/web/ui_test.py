@@ -9,6 +9,7 @@ Prints one line per check; exits non-zero at the first failure (with the page's 
 import http.client, json, sys, time, urllib.parse
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 base, admin_token, user_token, own, others, api_user, api_password = sys.argv[1:8]
@@ -148,6 +149,18 @@ driver.get(base + "/web/graph")
 wait_for(lambda: "vertices" in driver.find_element(By.ID, "graph-note").text and driver.find_elements(By.CSS_SELECTOR, "#graph-edges tbody tr"), "the graph page lists vertices and edges")
 wait_for(lambda: any(e["id"] in set(attributes("#graph-edges tbody tr", "data-edge")) for e in api_graph()["edges"]), "the graph lists the API's edges")
 check("layered layout" in driver.find_element(By.ID, "graph-note").text, "a small graph is laid out in layers")
+
+
+def choose_first_vertex():
+    """Opens the vertex list and presses Enter on the first vertex (the keyboard's way in)."""
+    driver.execute_script("document.querySelector('#graph-vertices').closest('details').open = true")
+    button = driver.find_element(By.CSS_SELECTOR, "#graph-vertices tbody tr button")
+    name = button.text
+    button.send_keys(Keys.ENTER)
+    return name and name in driver.find_element(By.CSS_SELECTOR, "aside.panel").text
+
+
+wait_for(choose_first_vertex, "a vertex chosen from the keyboard shows its figures")
 wait_for(lambda: "Graph updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "the graph updates live")
 driver.get(base + "/web/graph?namespace=" + api_graph()["nodes"][0]["namespace"])
 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#graph-vertices tbody tr"), "a filtered graph (deep link)")

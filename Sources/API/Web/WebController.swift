@@ -61,6 +61,11 @@ struct WebController {
             guard Self.assets[name] != nil else { throw APIFailure(.notFound, "no such file: /web/assets/\(name)") }
             return Self.answer(request, asset: name)
         }
+        router.head("/web/assets/:file") { request, context in
+            let name = context.parameters.get("file") ?? ""
+            guard Self.assets[name] != nil else { throw APIFailure(.notFound, "no such file: /web/assets/\(name)") }
+            return Self.answer(request, asset: name)
+        }
         // Every other page of the UI is the shell; its script reads the path.
         router.get("/web/**") { request, _ in Self.answer(request, asset: "index.html") }
         router.head("/web/**") { request, _ in Self.answer(request, asset: "index.html") }

@@ -167,8 +167,16 @@ export async function graph(main, params) {
 
   function tables() {
     const open = [...lists.querySelectorAll("details")].map((d) => d.open);
-    const vertexRows = shown.nodes.map((v) => h("tr", { "data-vertex": v.id }, h("td", {}, v.label ?? v.id), h("td", {}, v.type ?? ""), h("td", {}, v.namespace ?? "")));
-    const edgeRows = shown.edges.map((e) => h("tr", { "data-edge": e.id }, h("td", {}, e.source), h("td", {}, e.target), h("td", {}, e.label ?? ""),
+    // The keyboard's way into the graph: each vertex and edge is a button that selects it.
+    const pick = (item) => () => {
+      if (item.type === "namespace") { opened.add(item.namespace); update(raw); return; }
+      if (!item.source) selected = item.id;
+      panel.replaceChildren(...describe(item));
+      draw();
+    };
+    const vertexRows = shown.nodes.map((v) => h("tr", { "data-vertex": v.id }, h("td", {}, h("button", { type: "button", class: "link", onclick: pick(v) }, v.label ?? v.id)),
+      h("td", {}, v.type ?? ""), h("td", {}, v.namespace ?? "")));
+    const edgeRows = shown.edges.map((e) => h("tr", { "data-edge": e.id }, h("td", {}, h("button", { type: "button", class: "link", onclick: pick(e) }, e.source)), h("td", {}, e.target), h("td", {}, e.label ?? ""),
       h("td", { class: "num" }, rate((e.bytes_sent_per_second ?? 0) + (e.bytes_received_per_second ?? 0))), h("td", { class: "num" }, String(e.active_connections ?? 0)),
       h("td", { class: "num" }, (e.retransmits_per_second ?? 0) > 0 ? `${e.retransmits_per_second.toFixed(2)}/s (retransmitting)` : "0")));
     lists.replaceChildren(
