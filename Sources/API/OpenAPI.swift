@@ -152,7 +152,8 @@ public enum OpenAPI {
     ]
 
     /// The path parameters' schemas, by name.
-    static let pathSchemas: [String: ParameterSchema] = ["name": .objectName, "namespace": .namespace]
+    static let pathSchemas: [String: ParameterSchema] = ["name": .objectName, "namespace": .namespace,
+                                                         "file": .text(pattern: "^[A-Za-z0-9_-]{1,64}\\.[a-z]{1,8}$", maxLength: 73, means: "a file name such as app.js")]
 
     /// Every operation the aggregator serves.
     public static let operations: [APIOperation] = {
@@ -162,6 +163,10 @@ public enum OpenAPI {
             .init("head", "/healthz", "Liveness, without a body.", auth: .none, produces: "text/plain", statuses: [200, 401, 403, 429, 503], errorSchema: "HeartbeatAnswer"),
             .init("get", "/readyz", "Ready when informers have synced and NATS is connected; otherwise 503 with what is missing.", auth: .none, produces: "text/plain", statuses: [200, 503]),
             .init("get", "/metrics", "Prometheus text exposition.", auth: .none, produces: "text/plain", statuses: [200]),
+            .init("get", "/", "Redirects to the web UI (`Location: /web/`).", auth: .none, produces: "", statuses: [302]),
+            .init("get", "/web", "The web UI: the app's page (every `/web/...` path answers it, and its script renders the page the path names; the pages sign in).", auth: .none, produces: "text/html", statuses: [200, 304]),
+            .init("get", "/web/assets/{file}", "One of the web UI's files (ES modules, CSS, SVG), gzip-compressed when accepted, with an ETag (text/javascript, text/css or image/svg+xml).", auth: .none, produces: "*/*", statuses: [200, 304, 404]),
+            .init("head", "/web/assets/{file}", "The file's headers.", auth: .none, produces: "*/*", statuses: [200, 304, 404]),
             .init("get", "/api/session", "The web UI's session (or any caller): who it is.", auth: .user, schema: "Session", statuses: [200, 400, 401]),
             .init("post", "/api/session", "Signs in to the web UI with a JWT or with Kube-App's API_USERNAME/API_PASSWORD (an admin): sets an HttpOnly, SameSite=Strict cookie holding a session token (at most 8 hours, never beyond the JWT), which the API accepts for GET and HEAD. 401: refused; 415: not application/json.",
                   auth: .none, schema: "Session", statuses: [200, 400, 401, 413, 415], requestBody: "SessionRequest"),
@@ -336,7 +341,8 @@ public enum OpenAPI {
     """#
 
     static let reasons: [Int: String] = [
-        101: "switching to WebSocket", 200: "OK", 400: "a malformed or unknown parameter (the body says which)", 401: "no valid credentials",
+        101: "switching to WebSocket", 200: "OK", 302: "found elsewhere (Location)", 304: "not modified (the ETag matched)",
+        413: "the body is too large", 415: "the body is not application/json", 400: "a malformed or unknown parameter (the body says which)", 401: "no valid credentials",
         403: "not allowed for this caller", 404: "not found", 422: "parameters each well-formed that cannot be answered together (the body says why)",
         426: "a WebSocket path asked without an upgrade", 429: "rate limit exceeded", 500: "the history could not be read",
         503: "not ready, unavailable, or too many open streams",
