@@ -44,7 +44,9 @@ private func withFakes<T: Sendable>(
 }
 
 private func makeAgent(bus: any MessageBus, kubeletURL: String?, token: String = "kubelet-test-token", ca: String? = nil,
-                       tracerSocket: String?, procRoot: String = "/proc", timeout: Duration = .seconds(3)) throws -> (AgentService, KubeletClient?, TracerClient?) {
+                       tracerSocket: String?, procRoot: String = "/proc", timeout: Duration = .seconds(20)) throws -> (AgentService, KubeletClient?, TracerClient?) {
+    // 20 s: the fakes answer at once, but a loaded CI machine (a browser test beside) once
+    // took more than 3 s to; the tests of timeouts use hanging fakes, which exceed any.
     let kubelet = try kubeletURL.map { url in
         try KubeletClient(baseURL: url, token: .file(try tokenFile(token)), tls: ClientTLS(caFile: try ca ?? TestCertificates.get().caCertificate), timeout: timeout)
     }
