@@ -95,7 +95,7 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     OpenAPIController(features: features).addRoutes(to: router)
     let auth = Authenticator(verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
     let visibility = Visibility(cluster: configuration.cluster, access: configuration.namespaceAccess)
-    SessionController(auth: auth, credentials: configuration.kubeAppCredentials, visibility: visibility, secure: configuration.tls != nil, logger: logger).addRoutes(to: router)
+    SessionController(auth: auth, credentials: configuration.kubeAppCredentials, secure: configuration.tls != nil, logger: logger).addRoutes(to: router)
     WebController().addRoutes(to: router)
     if let cluster = configuration.cluster, let heartbeat {
         ResourceController(cluster: cluster, auth: auth, access: configuration.namespaceAccess).addRoutes(to: router)

@@ -16,7 +16,6 @@ struct SessionController {
     static let cookie = "clustermon_session"
     let auth: Authenticator
     let credentials: KubeAppCredentials?
-    let visibility: Visibility
     /// The cookie's `Secure` attribute: over HTTPS.
     let secure: Bool
     /// A session lasts this long at most (and never beyond the JWT it was made from).
@@ -25,10 +24,9 @@ struct SessionController {
     private let signIns = Counter(label: "clustermon_web_sign_ins_total", dimensions: [("outcome", "accepted")])
     private let refusals = Counter(label: "clustermon_web_sign_ins_total", dimensions: [("outcome", "refused")])
 
-    init(auth: Authenticator, credentials: KubeAppCredentials?, visibility: Visibility, secure: Bool, logger: Logger) {
+    init(auth: Authenticator, credentials: KubeAppCredentials?, secure: Bool, logger: Logger) {
         self.auth = auth
         self.credentials = credentials
-        self.visibility = visibility
         self.secure = secure
         self.logger = logger
     }
@@ -68,7 +66,8 @@ struct SessionController {
             fields[key] = text
         }
         let principal: Principal
-        var expires = Int64(Date().timeIntervalSince1970) + lifetime.components.seconds
+        let now = Int64(Date().timeIntervalSince1970)
+        var expires = now + lifetime.components.seconds
         switch (fields["token"], fields["username"], fields["password"]) {
         case (let token?, nil, nil):
             do {
@@ -89,7 +88,6 @@ struct SessionController {
         default:
             throw APIFailure(.badRequest, "give either token, or username and password")
         }
-        let now = Int64(Date().timeIntervalSince1970)
         let ttl = max(expires - now, 1)
         let session: String
         do {
@@ -98,18 +96,16 @@ struct SessionController {
             throw APIFailure.unauthorized
         }
         signIns.increment()
-        var headers: HTTPFields = [.contentType: "application/json"]
-        headers[.setCookie] = cookie(value: session, maxAge: ttl)
-        let body = describe(principal, expires: now + ttl)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        var response = Self.json(status: .ok, describe(principal, expires: now + ttl))
+        response.headers[.setCookie] = cookie(value: session, maxAge: ttl)
+        return response
     }
 
     func cookie(value: String, maxAge: Int64) -> String {
         "\(Self.cookie)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")"
     }
 
-    /// `{"user_id","username","admin","namespaces"?,"expires"?}`: what the UI shows of the
-    /// session (a user's own namespaces, from the cluster; none without an API server).
+    /// `{"user_id","username","admin","expires"?}`: what the UI shows of the session.
     func describe(_ principal: Principal, expires: Int64?) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
