@@ -163,6 +163,79 @@ struct ResourceMetricsTests {
         #expect(!(await text()).contains("node=\"n"))
     }
 
+    /// The renderer writes lines through raw pointers; every line must be the one a plain
+    /// String formatting of `ResourceSeries.visit` gives, in the same order, over nodes with
+    /// many pods and containers (init ones among them), pods without containers, counters
+    /// near 2^64, escaped names and a GPU.
+    @Test func everySeriesOfTheWalkIsOneExactLine() async throws {
+        let state = ClusterState()
+        let now = Date().timeIntervalSince1970
+        var random = SystemRandomNumberGenerator()
+        for n in 0..<3 {
+            var pods: [PodSnapshot] = []
+            for p in 0..<40 {
+                var containers: [ContainerSnapshot] = []
+                for c in 0..<(p % 4) {
+                    let cpu: UInt64 = p == 3 ? UInt64.max - UInt64(c) : UInt64.random(in: 0...(1 << 50), using: &random)
+                    containers.append(ContainerSnapshot(name: c == 2 ? "init" : "c\(c)", id: "id\(n)-\(p)-\(c)", cpu: cpu,
+                                                        memory: UInt64.random(in: 0...(1 << 40), using: &random)))
+                }
+                let name = p == 7 ? #"we"ird\pod"# : "pod-\(p)"
+                pods.append(PodSnapshot(namespace: "ns-\(p % 4)", name: name, uid: "u\(n)-\(p)", containers: containers))
+            }
+            var batch = snapshotBatch(node: "node-\(n)", time: Self.collected + Int64(n), pods: pods)
+            batch.agentInstance = "agent-\(n)"
+            batch.node.usage.cpuUsageCoreNanoseconds = UInt64.random(in: 0...UInt64.max, using: &random)
+            batch.node.usage.memoryWorkingSetBytes = 8 << 30
+            for index in batch.pods.indices {
+                batch.pods[index].usage.cpuUsageCoreNanoseconds = UInt64(index) * 1_000_000_007
+                batch.pods[index].usage.memoryWorkingSetBytes = UInt64(index) << 20
+                for c in batch.pods[index].containers.indices {
+                    batch.pods[index].containers[c].init_p = batch.pods[index].containers[c].name == "init"
+                    batch.pods[index].containers[c].startedAt = .with { $0.seconds = 1_795_999_000 + Int64(c) }
+                }
+            }
+            if n == 1 {
+                batch.node.gpus = [.with { $0.uuid = "GPU-a"; $0.memoryTotalBytes = 40 << 30; $0.memoryUsedBytes = 7 << 30; $0.gpuUtilizationPercent = 33 }]
+            }
+            state.ingest(batch, receivedAt: now)
+        }
+        let text = await ResourceMetrics(samples: { state.snapshot() }, edges: nil).render(now: now).map { String(buffer: $0) }.joined()
+
+        // The same series, formatted with Strings: seconds from the integer's decimal digits.
+        func seconds(_ n: UInt64) -> String {
+            let fraction = String(n % 1_000_000_000)
+            let padded = String(repeating: "0", count: 9 - fraction.count) + fraction
+            let trimmed = padded.replacing(/0+$/, with: "")
+            return trimmed.isEmpty ? "\(n / 1_000_000_000)" : "\(n / 1_000_000_000).\(trimmed)"
+        }
+        func quoted(_ value: String) -> String {
+            "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n") + "\""
+        }
+        var expected = [[String]](repeating: [], count: ResourceFamily.allCases.count)
+        for node in state.snapshot().sorted(by: { $0.name < $1.name }) {
+            let time = "\(Int64((node.collectedAt * 1000).rounded()))"
+            ResourceSeries.visit(node) { family, namespace, pod, container, value in
+                var labels: [String] = []
+                if let container { labels.append("container=\(quoted(container))") }
+                if let namespace { labels.append("namespace=\(quoted(namespace))") }
+                labels.append("node=\(quoted(node.name))")
+                if let pod { labels.append("pod=\(quoted(pod))") }
+                let number = switch value {
+                case .nanoseconds(let n): seconds(n)
+                case .count(let n): "\(n)"
+                case .ratio(let r): "\(r)"
+                }
+                expected[family.rawValue].append("\(family.name){\(labels.joined(separator: ","))} \(number) \(time)")
+            }
+        }
+        let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init)
+        #expect(lines == expected.flatMap { $0 })
+        #expect(lines.count > 3 * 40 * 2, "every pod's and container's lines")
+        #expect(text.contains(#"pod="we\"ird\\pod""#))
+        #expect(text.contains("18446744073.709551615"))
+    }
+
     @Test func secondsAreExactDecimals() {
         func text(_ n: UInt64) -> String {
             var bytes: [UInt8] = []

@@ -75,32 +75,50 @@ public enum ResourceSeries {
     /// Calls `sample` for every series of a node's snapshot, in the kubelet's label terms:
     /// node series without namespace/pod/container, pod series without container. Init
     /// containers are left out, as the kubelet leaves out containers that are not running.
-    public static func visit(_ node: NodeSample,
-                             _ sample: (ResourceFamily, _ namespace: String?, _ pod: String?, _ container: String?, ResourceValue) -> Void) {
-        if let cpu = node.cpuCoreNanoseconds { sample(.nodeCPU, nil, nil, nil, .nanoseconds(cpu)) }
-        if let memory = node.memoryUsedBytes { sample(.nodeMemory, nil, nil, nil, .count(memory)) }
-        if let gpu = node.gpu {
-            sample(.nodeGPUs, nil, nil, nil, .count(UInt64(gpu.count)))
-            sample(.nodeGPUMemoryTotal, nil, nil, nil, .count(gpu.memoryTotalBytes))
-            sample(.nodeGPUMemoryUsed, nil, nil, nil, .count(gpu.memoryUsedBytes))
-            if let percent = gpu.utilizationPercent { sample(.nodeGPUUtilization, nil, nil, nil, .ratio(percent / 100)) }
-        }
+    @inlinable public static func visit(_ node: NodeSample,
+                                        _ sample: (ResourceFamily, _ namespace: String?, _ pod: String?, _ container: String?, ResourceValue) -> Void) {
+        nodeSeries(node) { sample($0, nil, nil, nil, $1) }
         for pod in node.pods {
-            if let gpu = pod.gpu {
-                sample(.podGPUsRequested, pod.namespace, pod.name, nil, .count(gpu.requestedDevices))
-                sample(.podGPUMemoryUsed, pod.namespace, pod.name, nil, .count(gpu.memoryBytes))
-                if let percent = gpu.utilizationPercent { sample(.podGPUUtilization, pod.namespace, pod.name, nil, .ratio(Double(percent) / 100)) }
+            podSeries(pod) { sample($0, pod.namespace, pod.name, nil, $1) }
+            for container in pod.containers where isReported(container) {
+                containerSeries(container) { sample($0, pod.namespace, pod.name, container.name, $1) }
             }
-            if let cpu = pod.cpuCoreNanoseconds { sample(.podCPU, pod.namespace, pod.name, nil, .nanoseconds(cpu)) }
-            if let memory = pod.memoryBytes { sample(.podMemory, pod.namespace, pod.name, nil, .count(memory)) }
-            for container in pod.containers where !container.isInit {
-                if let cpu = container.cpuCoreNanoseconds { sample(.containerCPU, pod.namespace, pod.name, container.name, .nanoseconds(cpu)) }
-                if let memory = container.memoryBytes { sample(.containerMemory, pod.namespace, pod.name, container.name, .count(memory)) }
-                if let start = container.startedAt, start > 0 {
-                    // Millisecond precision: the kubelet's start times are whole seconds.
-                    sample(.containerStart, pod.namespace, pod.name, container.name, .nanoseconds(UInt64((start * 1000).rounded()) * 1_000_000))
-                }
-            }
+        }
+    }
+
+    /// A node's own series (the pieces of `visit`, for writers that walk a node themselves).
+    @inlinable public static func nodeSeries(_ node: NodeSample, _ sample: (ResourceFamily, ResourceValue) -> Void) {
+        if let cpu = node.cpuCoreNanoseconds { sample(.nodeCPU, .nanoseconds(cpu)) }
+        if let memory = node.memoryUsedBytes { sample(.nodeMemory, .count(memory)) }
+        if let gpu = node.gpu {
+            sample(.nodeGPUs, .count(UInt64(gpu.count)))
+            sample(.nodeGPUMemoryTotal, .count(gpu.memoryTotalBytes))
+            sample(.nodeGPUMemoryUsed, .count(gpu.memoryUsedBytes))
+            if let percent = gpu.utilizationPercent { sample(.nodeGPUUtilization, .ratio(percent / 100)) }
+        }
+    }
+
+    /// A pod's series, without its containers'.
+    @inlinable public static func podSeries(_ pod: PodSample, _ sample: (ResourceFamily, ResourceValue) -> Void) {
+        if let gpu = pod.gpu {
+            sample(.podGPUsRequested, .count(gpu.requestedDevices))
+            sample(.podGPUMemoryUsed, .count(gpu.memoryBytes))
+            if let percent = gpu.utilizationPercent { sample(.podGPUUtilization, .ratio(Double(percent) / 100)) }
+        }
+        if let cpu = pod.cpuCoreNanoseconds { sample(.podCPU, .nanoseconds(cpu)) }
+        if let memory = pod.memoryBytes { sample(.podMemory, .count(memory)) }
+    }
+
+    /// Whether a container has series: init containers have none.
+    @inlinable public static func isReported(_ container: ContainerSample) -> Bool { !container.isInit }
+
+    /// A container's series.
+    @inlinable public static func containerSeries(_ container: ContainerSample, _ sample: (ResourceFamily, ResourceValue) -> Void) {
+        if let cpu = container.cpuCoreNanoseconds { sample(.containerCPU, .nanoseconds(cpu)) }
+        if let memory = container.memoryBytes { sample(.containerMemory, .count(memory)) }
+        if let start = container.startedAt, start > 0 {
+            // Millisecond precision: the kubelet's start times are whole seconds.
+            sample(.containerStart, .nanoseconds(UInt64((start * 1000).rounded()) * 1_000_000))
         }
     }
 }
