@@ -19,7 +19,7 @@ def get(path, headers=None):
     return response.status, response.read()
 
 
-files = ["/web/", "/web/assets/app.js", "/web/assets/views.js", "/web/assets/graph.js", "/web/assets/layout.js", "/web/assets/charts.js", "/web/assets/app.css", "/web/assets/icon.svg"]
+files = ["/web/", "/web/assets/app.js", "/web/assets/views.js", "/web/assets/graph.js", "/web/assets/layout.js", "/web/assets/rows.js", "/web/assets/charts.js", "/web/assets/app.css", "/web/assets/icon.svg"]
 plain = sum(len(get(f)[1]) for f in files)
 compressed = sum(len(get(f, {"Accept-Encoding": "gzip"})[1]) for f in files)
 print(f"files: {plain} bytes uncompressed, {compressed} bytes gzip-compressed ({len(files)} files)")

@@ -68,7 +68,7 @@ final class WebTests {
 
     @Test func filesAreCompressedAndRevalidatedByETag() async throws {
         try await app().test(.router) { client in
-            for (name, type) in [("app.js", "text/javascript"), ("views.js", "text/javascript"), ("charts.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")] {
+            for (name, type) in [("app.js", "text/javascript"), ("views.js", "text/javascript"), ("charts.js", "text/javascript"), ("rows.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")] {
                 let path = "/web/assets/\(name)"
                 let (plain, etag) = try await client.execute(uri: path, method: .get) { response in
                     #expect(response.status == .ok && response.headers[.contentType]?.hasPrefix(type) == true, "\(path)")

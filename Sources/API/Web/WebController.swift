@@ -26,6 +26,7 @@ struct WebController {
             ("charts.js", "text/javascript; charset=utf-8", PackageResources.charts_js),
             ("graph.js", "text/javascript; charset=utf-8", PackageResources.graph_js),
             ("layout.js", "text/javascript; charset=utf-8", PackageResources.layout_js),
+            ("rows.js", "text/javascript; charset=utf-8", PackageResources.rows_js),
             ("app.css", "text/css; charset=utf-8", PackageResources.app_css),
             ("icon.svg", "image/svg+xml", PackageResources.icon_svg),
         ]

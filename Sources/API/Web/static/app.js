@@ -27,17 +27,27 @@ export class HTTPError extends Error {
 }
 
 /// GET (or another method) of an API path; JSON back. A 401 ends at the sign-in page.
-export async function api(path, options = {}) {
+/// The text of an API answer; a 401 leads to the sign-in page, other failures throw with
+/// the server's error message.
+export async function apiText(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
   if (response.status === 401 && !path.startsWith("/api/session")) {
     go(`/web/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     throw new HTTPError(401, "signed out");
   }
   const text = await response.text();
-  let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch { body = null; }
-  if (!response.ok) throw new HTTPError(response.status, (body && body.error) || `${response.status} ${response.statusText}`);
-  return body;
+  if (!response.ok) {
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+    throw new HTTPError(response.status, (body && body.error) || `${response.status} ${response.statusText}`);
+  }
+  return text;
+}
+
+/// An API answer, parsed (null when it is not JSON).
+export async function api(path, options = {}) {
+  const text = await apiText(path, options);
+  try { return text ? JSON.parse(text) : null; } catch { return null; }
 }
 
 /// Server-sent events of a path: `onFrame(parsed)` per frame; closed when the page changes.

@@ -1,6 +1,6 @@
 // The pages. Each renders into `main` from the API, and live pages follow the server's
 // events; every figure drawn as a bar or line is also written as text.
-import { api, h, live, go, announce, state } from "/web/assets/app.js";
+import { api, apiText, h, live, go, announce, state } from "/web/assets/app.js";
 import { lineChart, sparkline } from "/web/assets/charts.js";
 
 // MARK: formatting
@@ -40,14 +40,17 @@ function bar(used, capacity, text, { request, limit } = {}) {
   return h("span", {}, track, h("span", {}, text));
 }
 
-// MARK: a virtualized, sortable table
+// MARK: a virtualized, sortable, live table
 
-/// Only the rows in view are in the DOM: tens of thousands of rows scroll smoothly.
-/// columns: [{label, width, value(row) (for sorting and the text), cell(row) -> Node|string?, numeric}].
-function grid({ label, columns, rows, key, initialSort }) {
-  const rowHeight = 32;
+/// A live table whose rows are kept by a worker (rows.js): the worker follows the server's
+/// events, parses, filters and sorts every row, and sends only the rows around the view;
+/// only the rows in view are in the DOM. A frame of 10,000 pods costs this thread a few
+/// dozen rows drawn.
+/// columns: [{label, width, key (what the worker sorts by), value(row) (the text), cell(row) -> Node|string?, numeric}].
+function liveTable({ kind, label, columns, key, initialSort, initial, live: livePath, filter, onRows }) {
+  const rowHeight = 32, overscan = 40;
   let sort = initialSort ?? { column: 0, descending: false };
-  let data = [];
+  let matched = 0, loadedFirst = 0, loaded = [], waiting = false;
   const template = columns.map((c) => c.width ?? "1fr").join(" ");
   const head = h("div", { class: "head", role: "row" });
   const viewport = h("div", { class: "viewport", tabindex: "0", role: "rowgroup", "aria-label": `${label}, scrollable` });
@@ -56,44 +59,81 @@ function grid({ label, columns, rows, key, initialSort }) {
   const root = h("div", { class: "grid", role: "table", "aria-label": label });
   root.style.setProperty("--columns", template);
   root.append(head, viewport);
+  const worker = new Worker("/web/assets/rows.js");
+  state.cleanup.push(() => worker.terminate());
   columns.forEach((column, index) => {
     const cell = h("div", { role: "columnheader", class: column.numeric ? "num" : "" },
-      h("button", { type: "button", onclick: () => { sort = { column: index, descending: sort.column === index ? !sort.descending : !!column.numeric }; order(); draw(); } }, column.label));
+      h("button", { type: "button", onclick: () => { sort = { column: index, descending: sort.column === index ? !sort.descending : !!column.numeric }; marks(); request(); } }, column.label));
     head.append(cell);
   });
-  function order() {
-    // Keys computed once per row, compared without locale rules (code point order: fast
-    // enough for 100,000 rows per update).
-    const column = columns[sort.column], sign = sort.descending ? -1 : 1;
-    const keyed = data.map((row) => { const v = column.value(row); return { row, v: typeof v === "number" ? v : String(v) }; });
-    keyed.sort((a, b) => sign * (a.v < b.v ? -1 : a.v > b.v ? 1 : 0));
-    data = keyed.map((k) => k.row);
+  function marks() {
     head.querySelectorAll("[role=columnheader]").forEach((cell, index) => {
       if (index === sort.column) cell.setAttribute("aria-sort", sort.descending ? "descending" : "ascending"); else cell.removeAttribute("aria-sort");
     });
   }
-  function draw() {
-    spacer.style.height = `${data.length * rowHeight}px`;
+  /// The rows in view, with a few above and below.
+  function visible() {
     const first = Math.max(0, Math.floor(viewport.scrollTop / rowHeight) - 5);
-    const last = Math.min(data.length, Math.ceil((viewport.scrollTop + viewport.clientHeight + 1) / rowHeight) + 5);
+    const last = Math.min(matched, Math.ceil((viewport.scrollTop + (viewport.clientHeight || 900) + 1) / rowHeight) + 5);
+    return { first, last };
+  }
+  function view() {
+    const { first, last } = visible();
+    return { filter: filter(), sort: { key: columns[sort.column].key, descending: sort.descending }, first: Math.max(0, first - overscan), last: Math.max(last, first + 40) + overscan };
+  }
+  function request() { waiting = true; worker.postMessage({ type: "view", view: view() }); }
+  function draw() {
+    spacer.style.height = `${matched * rowHeight}px`;
+    const { first, last } = visible();
     const rows = [];
     for (let i = first; i < last; i++) {
-      const item = data[i];
-      const row = h("div", { class: "row", role: "row", "aria-rowindex": i + 2, "data-key": key(item) });
+      const item = loaded[i - loadedFirst];
+      const row = h("div", { class: item ? "row" : "row pending", role: "row", "aria-rowindex": i + 2 });
       row.style.top = `${i * rowHeight}px`;
-      for (const column of columns) {
-        const content = column.cell ? column.cell(item) : column.value(item);
-        row.append(h("div", { role: "cell", class: column.numeric ? "num" : "" }, content));
+      if (item) {
+        row.dataset.key = key(item);
+        for (const column of columns) {
+          const content = column.cell ? column.cell(item) : column.value(item);
+          row.append(h("div", { role: "cell", class: column.numeric ? "num" : "" }, content));
+        }
+      } else {
+        row.append(h("div", { role: "cell" }, "…"));
       }
       rows.push(row);
     }
     viewport.replaceChildren(spacer, ...rows);
+    // Scrolled beyond the rows at hand: ask for the rows around the view.
+    if (!waiting && (first < loadedFirst || last > loadedFirst + loaded.length)) request();
   }
   viewport.addEventListener("scroll", () => requestAnimationFrame(draw));
+  let started;
+  const ready = new Promise((resolve) => { started = resolve; });
+  worker.onmessage = (event) => {
+    // A frame's main-thread time is a performance measure (BENCHMARKS.md reads them).
+    const begun = performance.now();
+    const message = event.data;
+    matched = message.matched;
+    loadedFirst = message.first;
+    loaded = message.rows;
+    if (message.reason !== "frame") waiting = false;
+    onRows(message);
+    draw();
+    if (message.reason === "initial") started();
+    if (message.reason === "frame") performance.measure("clustermon:live-update", { start: begun });
+  };
+  worker.onerror = (event) => console.warn("table worker", event.message);
+  marks();
   return {
     element: root,
-    update(next) { data = next; order(); draw(); },
-    get count() { return data.length; },
+    /// Fetches the first rows (on this page, as any other request) and starts the worker;
+    /// resolves once they are drawn.
+    async start() {
+      const text = await apiText(initial);
+      worker.postMessage({ type: "start", kind, text, live: livePath, view: view() });
+      await ready;
+    },
+    /// The filter changed.
+    refresh() { viewport.scrollTop = 0; request(); },
   };
 }
 
@@ -176,86 +216,72 @@ async function overview(main) {
 async function nodes(main) {
   const filter = h("input", { id: "node-filter", type: "search", placeholder: "name contains" });
   const count = h("p", { class: "muted", "aria-live": "polite" });
-  const table = grid({
-    label: "Nodes", key: (n) => n.name,
+  const conditions = (n) => (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type);
+  const table = liveTable({
+    kind: "nodes", label: "Nodes", key: (n) => n.name, initial: "/cluster-info", live: "/sse/cluster-info",
+    filter: () => ({ name: filter.value }),
+    onRows: (m) => {
+      count.textContent = `${m.matched} of ${m.total} nodes`;
+      if (m.reason === "frame") announce(`Nodes updated at ${new Date().toLocaleTimeString()}`);
+    },
     columns: [
-      { label: "Name", width: "2fr", value: (n) => n.name, cell: (n) => h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name) },
-      { label: "CPU", width: "2fr", numeric: true, value: (n) => n.cpu_percent ?? 0, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
-      { label: "Memory", width: "2fr", numeric: true, value: (n) => n.memory_percent ?? 0, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
-      { label: "Disk", width: "2fr", numeric: true, value: (n) => n.disk_percent ?? 0, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
-      { label: "Pods", width: "0.6fr", numeric: true, value: (n) => n.pods ?? 0 },
-      { label: "GPUs", width: "0.6fr", numeric: true, value: (n) => n.gpu_count ?? 0, cell: (n) => (n.gpu_count ? `${n.gpu_count} (${format.percent(n.gpu_percent ?? 0)})` : "") },
-      { label: "Status", width: "1.4fr", value: (n) => (n.stale ? "stale" : "") + (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type).join(" "),
+      { label: "Name", width: "2fr", key: "name", value: (n) => n.name, cell: (n) => h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name) },
+      { label: "CPU", width: "2fr", numeric: true, key: "cpu_percent", value: (n) => n.cpu_percent ?? 0, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
+      { label: "Memory", width: "2fr", numeric: true, key: "memory_percent", value: (n) => n.memory_percent ?? 0, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
+      { label: "Disk", width: "2fr", numeric: true, key: "disk_percent", value: (n) => n.disk_percent ?? 0, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
+      { label: "Pods", width: "0.6fr", numeric: true, key: "pods", value: (n) => n.pods ?? 0 },
+      { label: "GPUs", width: "0.6fr", numeric: true, key: "gpu_count", value: (n) => n.gpu_count ?? 0, cell: (n) => (n.gpu_count ? `${n.gpu_count} (${format.percent(n.gpu_percent ?? 0)})` : "") },
+      { label: "Status", width: "1.4fr", key: "status", value: (n) => (n.stale ? "stale" : "") + conditions(n).join(" "),
         cell: (n) => h("span", {}, n.stale ? h("span", { class: "badge warn" }, "stale") : h("span", { class: "badge ok" }, "reporting"),
-          (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => h("span", { class: "badge bad" }, c.type))) },
+          conditions(n).map((c) => h("span", { class: "badge bad" }, c))) },
     ],
   });
-  let latest = [];
-  const show = () => {
-    const text = filter.value.trim().toLowerCase();
-    const rows = latest.filter((n) => !text || n.name.toLowerCase().includes(text));
-    table.update(rows);
-    count.textContent = `${rows.length} of ${latest.length} nodes`;
-  };
-  filter.addEventListener("input", show);
+  filter.addEventListener("input", () => table.refresh());
   main.replaceChildren(h("h1", {}, "Nodes"), h("div", { class: "filters" }, h("label", { for: "node-filter" }, "Filter", filter)), count, table.element);
-  latest = (await api("/cluster-info")).nodes;
-  show();
-  live("/sse/cluster-info", (frame) => { latest = frame.nodes; show(); announce(`Nodes updated at ${new Date().toLocaleTimeString()}`); });
+  await table.start();
 }
 
 // MARK: pods
 
 async function pods(main, params) {
   const namespace = h("select", { id: "pod-namespace" }, h("option", { value: "" }, "all"));
-  const node = h("input", { id: "pod-node", type: "search", placeholder: "node" });
+  const node = h("input", { id: "pod-node", type: "search", placeholder: "node", value: params.get("node") ?? "" });
   const name = h("input", { id: "pod-name", type: "search", placeholder: "name contains" });
   const count = h("p", { class: "muted", id: "pod-count", "aria-live": "polite" });
-  const table = grid({
-    label: "Pods", key: (p) => p.key, initialSort: { column: 0, descending: false },
+  // The namespace asked for in the address, until the list offers it.
+  let chosen = params.get("namespace") ?? "";
+  const table = liveTable({
+    kind: "pods", label: "Pods", key: (p) => p.key, initialSort: { column: 0, descending: false },
+    initial: "/pod-metrics", live: "/sse/pod-metrics",
+    filter: () => ({ namespace: chosen, node: node.value, name: name.value }),
+    onRows: (m) => {
+      if (m.namespaces) {
+        namespace.replaceChildren(h("option", { value: "" }, "all"), ...m.namespaces.map((ns) => h("option", { value: ns }, ns)));
+        namespace.value = chosen;
+      }
+      count.textContent = `${m.matched} of ${m.total} pods`;
+      if (m.reason === "frame") announce(`Pods updated at ${new Date().toLocaleTimeString()}`);
+    },
     columns: [
-      { label: "Namespace", width: "1.4fr", value: (p) => p.namespace },
-      { label: "Name", width: "2fr", value: (p) => p.name, cell: (p) => h("a", { href: `/web/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}` }, p.name) },
-      { label: "Node", width: "1.2fr", value: (p) => p.node ?? "" },
-      { label: "CPU", width: "2fr", numeric: true, value: (p) => p.cpu_usage ?? 0,
+      { label: "Namespace", width: "1.4fr", key: "namespace", value: (p) => p.namespace },
+      { label: "Name", width: "2fr", key: "name", value: (p) => p.name, cell: (p) => h("a", { href: `/web/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}` }, p.name) },
+      { label: "Node", width: "1.2fr", key: "node", value: (p) => p.node ?? "" },
+      { label: "CPU", width: "2fr", key: "cpu_usage", numeric: true, value: (p) => p.cpu_usage ?? 0,
         cell: (p) => bar(p.cpu_usage ?? 0, p.cpu_limit || p.cpu_request || p.cpu_capacity || 0, `${format.cores(p.cpu_usage ?? 0)}${p.cpu_request ? ` of ${format.cores(p.cpu_request)} requested` : ""}`,
           { request: p.cpu_limit ? p.cpu_request : null, limit: p.cpu_limit }) },
-      { label: "Memory", width: "2fr", numeric: true, value: (p) => p.memory_usage ?? 0,
+      { label: "Memory", width: "2fr", key: "memory_usage", numeric: true, value: (p) => p.memory_usage ?? 0,
         cell: (p) => bar(p.memory_usage ?? 0, p.memory_limit || p.memory_request || p.memory_capacity || 0, `${format.bytes(p.memory_usage ?? 0)}${p.memory_limit ? ` of ${format.bytes(p.memory_limit)} limit` : ""}`,
           { request: p.memory_limit ? p.memory_request : null, limit: p.memory_limit }) },
-      { label: "Restarts", width: "1fr", numeric: true, value: (p) => p.restarts ?? 0,
+      { label: "Restarts", width: "1fr", key: "restarts", numeric: true, value: (p) => p.restarts ?? 0,
         cell: (p) => h("span", {}, String(p.restarts ?? 0), p.oom_killed ? h("span", { class: "badge bad" }, "OOMKilled") : null, p.stale ? h("span", { class: "badge warn" }, "stale") : null) },
-      { label: "GPU", width: "0.8fr", numeric: true, value: (p) => p.gpu_request ?? 0, cell: (p) => (p.gpu_request || p.gpu_utilization ? `${p.gpu_request ?? 0} (${format.percent(p.gpu_utilization ?? 0)})` : "") },
+      { label: "GPU", width: "0.8fr", key: "gpu_request", numeric: true, value: (p) => p.gpu_request ?? 0, cell: (p) => (p.gpu_request || p.gpu_utilization ? `${p.gpu_request ?? 0} (${format.percent(p.gpu_utilization ?? 0)})` : "") },
     ],
   });
-  let latest = [];
-  const show = () => {
-    const ns = namespace.value, nodeText = node.value.trim(), nameText = name.value.trim().toLowerCase();
-    const rows = latest.filter((p) => (!ns || p.namespace === ns) && (!nodeText || (p.node ?? "").includes(nodeText)) && (!nameText || p.name.toLowerCase().includes(nameText)));
-    table.update(rows);
-    count.textContent = `${rows.length} of ${latest.length} pods`;
-  };
-  const known = new Set([""]);
-  const take = (list) => {
-    latest = podRows(list);
-    const added = [];
-    for (const p of latest) if (!known.has(p.namespace)) { known.add(p.namespace); added.push(p.namespace); }
-    if (added.length) {
-      const chosen = namespace.value || params.get("namespace") || "";
-      const all = [...known].filter(Boolean).sort();
-      namespace.replaceChildren(h("option", { value: "" }, "all"), ...all.map((ns) => h("option", { value: ns }, ns)));
-      namespace.value = chosen;
-    }
-    show();
-  };
-  for (const control of [namespace, node, name]) control.addEventListener("input", show);
+  namespace.addEventListener("input", () => { chosen = namespace.value; table.refresh(); });
+  for (const control of [node, name]) control.addEventListener("input", () => table.refresh());
   main.replaceChildren(h("h1", {}, "Pods"), h("div", { class: "filters" },
     h("label", { for: "pod-namespace" }, "Namespace", namespace), h("label", { for: "pod-node" }, "Node", node), h("label", { for: "pod-name" }, "Name", name)), count, table.element);
-  take(await api("/pod-metrics"));
-  if (params.get("namespace")) namespace.value = params.get("namespace");
-  if (params.get("node")) node.value = params.get("node");
-  show();
-  live("/sse/pod-metrics", (frame) => { take(frame); announce(`Pods updated at ${new Date().toLocaleTimeString()}`); });
+  await table.start();
 }
 
 // MARK: history pages
