@@ -95,7 +95,9 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     OpenAPIController(features: features).addRoutes(to: router)
     let auth = Authenticator(verifier: JWTVerifier(secret: configuration.jwtSecret), logger: logger)
     let visibility = Visibility(cluster: configuration.cluster, access: configuration.namespaceAccess)
-    SessionController(auth: auth, credentials: configuration.kubeAppCredentials, secure: configuration.tls != nil, logger: logger).addRoutes(to: router)
+    var session = SessionController(auth: auth, credentials: configuration.kubeAppCredentials, secure: configuration.tls != nil, logger: logger)
+    session.apiServer = configuration.cluster != nil
+    session.addRoutes(to: router)
     WebController().addRoutes(to: router)
     if let cluster = configuration.cluster, let heartbeat {
         ResourceController(cluster: cluster, auth: auth, access: configuration.namespaceAccess).addRoutes(to: router)

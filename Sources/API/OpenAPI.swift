@@ -231,7 +231,8 @@ public enum OpenAPI {
 
     static let schemas = #"""
     {"Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
-     "Session":{"type":"object","required":["user_id","username","admin"],"properties":{"user_id":{"type":"string"},"username":{"type":"string"},"admin":{"type":"boolean"},
+     "Session":{"type":"object","required":["user_id","username","admin","api_server"],"properties":{"user_id":{"type":"string"},"username":{"type":"string"},"admin":{"type":"boolean"},
+       "api_server":{"type":"boolean","description":"whether this server watches the API server (/api/resources/*, the heartbeat)"},
        "expires":{"type":"string","format":"date-time","description":"when the session cookie ends (sign-in only)"}}},
      "SessionRequest":{"oneOf":[{"type":"object","required":["token"],"additionalProperties":false,"properties":{"token":{"type":"string","description":"a JWT"}}},
        {"type":"object","required":["username","password"],"additionalProperties":false,"properties":{"username":{"type":"string"},"password":{"type":"string"}}}],

@@ -6,81 +6,15 @@ response the page received.
 
 Usage: ui_test.py BASE_URL ADMIN_TOKEN USER_TOKEN USER_NAMESPACE OTHER_NAMESPACE,... API_USERNAME API_PASSWORD
 Prints one line per check; exits non-zero at the first failure (with the page's state)."""
-import http.client, json, sys, time, urllib.parse
-from selenium import webdriver
+import json, sys, time, urllib.parse
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+import browser
+from browser import check, raw, text, wait_for, attributes, console_errors, responses_seen
 
 base, admin_token, user_token, own, others, api_user, api_password = sys.argv[1:8]
 others = others.split(",")
-parsed = urllib.parse.urlsplit(base)
-
-
-def check(condition, what):
-    if not condition:
-        print(f"FAIL {what}")
-        try:
-            print("url:", driver.current_url)
-            print("page:", driver.find_element(By.TAG_NAME, "main").text[:2000])
-            print("console:", driver.get_log("browser"))
-        except Exception as error:  # the driver may be gone
-            print("(no page state)", error)
-        driver.quit()
-        sys.exit(1)
-    print(f"ok   {what}")
-
-
-def raw(path, headers=None, method="GET", body=None):
-    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=20)
-    connection.request(method, path, body=body, headers=headers or {})
-    response = connection.getresponse()
-    return response.status, dict((k.lower(), v) for k, v in response.getheaders()), response
-
-
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]:
-    options.add_argument(argument)
-options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 20)
-
-
-def text():
-    return driver.find_element(By.TAG_NAME, "body").text
-
-
-def wait_for(predicate, what, timeout=20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if predicate():
-                print(f"ok   {what}")
-                return True
-        except Exception:
-            pass
-        time.sleep(0.1)
-    check(False, what)
-
-
-def attributes(selector, name):
-    """An attribute of every element matching the selector, read at once (live pages redraw)."""
-    return driver.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.getAttribute(arguments[1]))", selector, name)
-
-
-def console_errors():
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-
-
-def responses_seen():
-    """The URLs of every response the page received since the last call (DevTools log)."""
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.responseReceived":
-            urls.append(message["params"]["response"]["url"])
-    return urls
+driver = browser.start(base)
 
 
 # 1. Security headers on the shell, an asset and the redirect; gzip and ETags.
@@ -213,19 +147,8 @@ for name in others:
     check(name not in dom, f"no {name} in the user's DOM")
 # Every response the page received, asked again with the user's session: none names another tenant.
 session = driver.get_cookie("clustermon_session")["value"]
-seen = sorted(set(u for u in responses_seen() if u.startswith(base)))
+seen = browser.no_other_tenant(base, others, session)
 check(any("/pod-metrics" in u for u in seen) and any("/api/metrics/" in u for u in seen), f"the page read the live and history APIs ({len(seen)} addresses)")
-for url in seen:
-    path = url[len(base):]
-    shown = path.split("?")[0] + ("?…" if "?" in path else "")
-    status, headers, response = raw(path, {"Cookie": f"clustermon_session={session}"})
-    if headers.get("content-type", "").startswith("text/event-stream"):
-        body = response.read1(1 << 20).decode(errors="replace")
-    else:
-        body = response.read().decode(errors="replace")
-    check(status in (200, 304), f"{shown}: {status}")
-    for name in others:
-        check(name not in body, f"{shown} names no {name}")
 # The user's session cannot read admin pages' data.
 status, _, response = raw("/cluster-info", {"Cookie": f"clustermon_session={session}"})
 response.read()

@@ -18,6 +18,9 @@ struct SessionController {
     let credentials: KubeAppCredentials?
     /// The cookie's `Secure` attribute: over HTTPS.
     let secure: Bool
+    /// Whether this server watches the API server (resources, deployments' availability):
+    /// the UI asks for them only then.
+    var apiServer = false
     /// A session lasts this long at most (and never beyond the JWT it was made from).
     var lifetime: Duration = .seconds(8 * 3600)
     let logger: Logger
@@ -105,13 +108,15 @@ struct SessionController {
         "\(Self.cookie)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")"
     }
 
-    /// `{"user_id","username","admin","expires"?}`: what the UI shows of the session.
+    /// `{"user_id","username","admin","api_server","expires"?}`: what the UI shows of the
+    /// session, and whether the server has the API server's resources to offer.
     func describe(_ principal: Principal, expires: Int64?) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.field("user_id", principal.userID)
         w.field("username", principal.username.isEmpty ? principal.userID : principal.username)
         w.field("admin", principal.isAdmin)
+        w.field("api_server", apiServer)
         if let expires { w.field("expires", UnixTime(seconds: expires).rfc3339) }
         w.endObject()
         return w.bytes

@@ -182,7 +182,10 @@ function topTable(title, pods, value, text) {
 
 async function overview(main) {
   const admin = state.session.admin;
-  const [cluster, pods] = await Promise.all([admin ? api("/cluster-info") : null, api("/pod-metrics")]);
+  // Deployments only where the server watches the API server (not in `dev`); a cache that
+  // has not listed yet (503) leaves the section out rather than the page.
+  const [cluster, pods, deployments] = await Promise.all([admin ? api("/cluster-info") : null, api("/pod-metrics"),
+    state.session.api_server ? api("/api/resources/deployments").catch(() => null) : null]);
   const rows = podRows(pods);
   const cards = h("div", { class: "cards" });
   const card = (label, figure, note) => h("div", { class: "card" }, h("div", { class: "muted" }, label), h("div", { class: "figure" }, figure), note ? h("div", { class: "muted" }, note) : null);
@@ -202,6 +205,19 @@ async function overview(main) {
       ...pressured.map((n) => ({ n, why: (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type).join(", ") }))];
     sections.push(h("section", {}, h("h2", {}, "Nodes needing attention"), attention.length === 0 ? h("p", { class: "muted" }, "None: every agent reports, no collector fails, no pressure.") :
       h("ul", {}, attention.slice(0, 50).map(({ n, why }) => h("li", {}, h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name), ` — ${why}`)))));
+  }
+  if (deployments) {
+    // The heartbeat's rule: available, with a ready replica unless none is wanted.
+    const unavailable = (deployments.items ?? []).map((d) => {
+      const available = (d.status?.conditions ?? []).find((c) => c.type === "Available");
+      const ready = d.status?.readyReplicas ?? 0, desired = d.spec?.replicas ?? 1;
+      const ok = available?.status === "True" && (ready > 0 || desired === 0);
+      return ok ? null : { d, why: `${ready} of ${desired} replicas ready${available?.reason ? ` (${available.reason})` : ""}` };
+    }).filter(Boolean);
+    cards.append(card("Deployments", String((deployments.items ?? []).length), `${unavailable.length} unavailable`));
+    sections.push(h("section", {}, h("h2", {}, "Unavailable deployments"), unavailable.length === 0 ? h("p", { class: "muted" }, "None: every deployment is available.") :
+      h("ul", { id: "unavailable-deployments" }, unavailable.slice(0, 50).map(({ d, why }) => h("li", {},
+        h("a", { href: `/web/pods?namespace=${encodeURIComponent(d.metadata.namespace)}` }, `${d.metadata.namespace}/${d.metadata.name}`), ` — ${why}`)))));
   }
   const namespaces = new Set(rows.map((p) => p.namespace));
   cards.append(card("Pods", String(rows.length), `in ${namespaces.size} namespace${namespaces.size === 1 ? "" : "s"}`),
