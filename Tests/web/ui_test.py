@@ -62,6 +62,8 @@ wait_for(lambda: len([r for r in attributes(".grid .row", "data-key") if r.start
 wait_for(lambda: "Nodes updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "nodes update live")
 driver.find_element(By.ID, "node-filter").send_keys("sim-node-0001")
 wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid .row")) == 1, "the filter narrows the nodes")
+wait_for(lambda: driver.execute_script("""return [...document.querySelectorAll('.grid .row')].some(r => { const c = r.children[2];
+    return c && (c.querySelector('svg.spark polyline') || /%/.test(c.textContent)); })"""), "the node's last hour of CPU in its row (the history read by the table's worker)")
 
 # 6. A node's history (deep link): a chart with its figures as a table.
 driver.get(base + "/web/nodes/sim-node-0001")
@@ -125,6 +127,8 @@ wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".grid .row"), "a user's 
 check("token=" not in driver.current_url, "the token is taken out of the address")
 check(not driver.find_elements(By.CSS_SELECTOR, "nav a[href='/web/nodes']:not([hidden])"), "a user has no nodes page link")
 wait_for(lambda: "Pods updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "pods update live")
+wait_for(lambda: driver.execute_script("""return [...document.querySelectorAll('.grid .row')].some(r => { const c = r.children[4];
+    return c && (c.querySelector('svg.spark polyline') || /m|cores/.test(c.textContent)); })"""), "a pod's last hour of CPU in its row")
 keys = attributes(".grid .row", "data-key")
 check(keys and all(k.startswith(own + "/") for k in keys), f"every pod listed is in {own}")
 options_text = attributes("#pod-namespace option", "value")

@@ -4,10 +4,12 @@
 // dozen rows, never the parsing or sorting of all of them.
 //
 // Page -> worker: {type: "start", kind: "nodes"|"pods", text (the first answer, as
-//   fetched by the page), live (the SSE path), view};  {type: "view", view}
+//   fetched by the page), live (the SSE path), history (the last hour's path), view};
+//   {type: "view", view}
 //   view: {filter: {namespace, node, name}, sort: {key, descending}, first, last}
-// Worker -> page: {reason: "initial"|"frame"|"view", total, matched, first, rows,
-//   namespaces (pods, only when the set changed)}
+// Worker -> page: {reason: "initial"|"frame"|"view"|"history", total, matched, first,
+//   rows (each with `spark`: its last hour's CPU, when known), namespaces (pods, only
+//   when the set changed)}
 "use strict";
 
 let kind = "pods";
@@ -15,6 +17,25 @@ let all = [];
 let shown = [];
 let view = { filter: {}, sort: { key: "name", descending: false }, first: 0, last: 0 };
 let namespaces = "";
+/// The last hour's CPU of each row (key -> values), read once a minute.
+let sparks = new Map();
+
+const rowKey = (row) => (kind === "nodes" ? row.name : row.key);
+
+/// The last hour in 5-minute buckets, every row at once; a failure keeps the previous lines.
+async function loadHistory(path) {
+  try {
+    const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const body = await response.json();
+    const next = new Map();
+    for (const [key, points] of Object.entries(body.series ?? {})) next.set(key, points.map((p) => p.cpu ?? 0));
+    sparks = next;
+    post("history");
+  } catch (error) {
+    console.warn("history skipped", error);
+  }
+}
 
 /// What a column sorts by: a field, or for a node's status the text its badges show.
 function sortValue(row, key) {
@@ -51,7 +72,9 @@ function order() {
 
 function post(reason) {
   const first = Math.max(0, Math.min(view.first ?? 0, shown.length));
-  const message = { reason, total: all.length, matched: shown.length, first, rows: shown.slice(first, Math.max(first, view.last ?? 0)) };
+  const rows = shown.slice(first, Math.max(first, view.last ?? 0));
+  for (const row of rows) row.spark = sparks.get(rowKey(row));
+  const message = { reason, total: all.length, matched: shown.length, first, rows };
   if (kind === "pods") {
     const names = [...new Set(all.map((p) => p.namespace))].sort();
     const joined = names.join("\n");
@@ -68,6 +91,10 @@ self.onmessage = (event) => {
     take(message.text);
     order();
     post("initial");
+    if (message.history) {
+      loadHistory(message.history);
+      setInterval(() => loadHistory(message.history), 60_000);
+    }
     const source = new EventSource(message.live);
     source.onmessage = (frame) => {
       try { take(frame.data); } catch (error) { console.warn("frame skipped", error); return; }

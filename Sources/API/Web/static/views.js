@@ -40,6 +40,12 @@ function bar(used, capacity, text, { request, limit } = {}) {
   return h("span", {}, track, h("span", {}, text));
 }
 
+/// A row's last hour as a sparkline, its figures in words (the peak and the newest).
+function spark(values, text, what) {
+  if (!values || values.length < 2) return h("span", { class: "muted" }, values?.length === 1 ? text(values[0]) : "");
+  return sparkline(values, `${what} over the last hour: peak ${text(Math.max(...values))}, now ${text(values[values.length - 1])}`);
+}
+
 // MARK: a virtualized, sortable, live table
 
 /// A live table whose rows are kept by a worker (rows.js): the worker follows the server's
@@ -47,7 +53,7 @@ function bar(used, capacity, text, { request, limit } = {}) {
 /// only the rows in view are in the DOM. A frame of 10,000 pods costs this thread a few
 /// dozen rows drawn.
 /// columns: [{label, width, key (what the worker sorts by), value(row) (the text), cell(row) -> Node|string?, numeric}].
-function liveTable({ kind, label, columns, key, initialSort, initial, live: livePath, filter, onRows }) {
+function liveTable({ kind, label, columns, key, initialSort, initial, live: livePath, history, filter, onRows }) {
   const rowHeight = 32, overscan = 40;
   let sort = initialSort ?? { column: 0, descending: false };
   let matched = 0, loadedFirst = 0, loaded = [], waiting = false;
@@ -62,7 +68,7 @@ function liveTable({ kind, label, columns, key, initialSort, initial, live: live
   const worker = new Worker("/web/assets/rows.js");
   state.cleanup.push(() => worker.terminate());
   columns.forEach((column, index) => {
-    const cell = h("div", { role: "columnheader", class: column.numeric ? "num" : "" },
+    const cell = h("div", { role: "columnheader", class: column.numeric ? "num" : "" }, column.key === undefined ? column.label :
       h("button", { type: "button", onclick: () => { sort = { column: index, descending: sort.column === index ? !sort.descending : !!column.numeric }; marks(); request(); } }, column.label));
     head.append(cell);
   });
@@ -115,7 +121,7 @@ function liveTable({ kind, label, columns, key, initialSort, initial, live: live
     matched = message.matched;
     loadedFirst = message.first;
     loaded = message.rows;
-    if (message.reason !== "frame") waiting = false;
+    if (message.reason === "view" || message.reason === "initial") waiting = false;
     onRows(message);
     draw();
     if (message.reason === "initial") started();
@@ -129,7 +135,7 @@ function liveTable({ kind, label, columns, key, initialSort, initial, live: live
     /// resolves once they are drawn.
     async start() {
       const text = await apiText(initial);
-      worker.postMessage({ type: "start", kind, text, live: livePath, view: view() });
+      worker.postMessage({ type: "start", kind, text, live: livePath, history, view: view() });
       await ready;
     },
     /// The filter changed.
@@ -234,7 +240,7 @@ async function nodes(main) {
   const count = h("p", { class: "muted", "aria-live": "polite" });
   const conditions = (n) => (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type);
   const table = liveTable({
-    kind: "nodes", label: "Nodes", key: (n) => n.name, initial: "/cluster-info", live: "/sse/cluster-info",
+    kind: "nodes", label: "Nodes", key: (n) => n.name, initial: "/cluster-info", live: "/sse/cluster-info", history: "/api/metrics/nodes?resolution=5m",
     filter: () => ({ name: filter.value }),
     onRows: (m) => {
       count.textContent = `${m.matched} of ${m.total} nodes`;
@@ -243,6 +249,7 @@ async function nodes(main) {
     columns: [
       { label: "Name", width: "2fr", key: "name", value: (n) => n.name, cell: (n) => h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name) },
       { label: "CPU", width: "2fr", numeric: true, key: "cpu_percent", value: (n) => n.cpu_percent ?? 0, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
+      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (n) => spark(n.spark, (v) => format.percent(v), "CPU") },
       { label: "Memory", width: "2fr", numeric: true, key: "memory_percent", value: (n) => n.memory_percent ?? 0, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
       { label: "Disk", width: "2fr", numeric: true, key: "disk_percent", value: (n) => n.disk_percent ?? 0, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
       { label: "Pods", width: "0.6fr", numeric: true, key: "pods", value: (n) => n.pods ?? 0 },
@@ -268,7 +275,7 @@ async function pods(main, params) {
   let chosen = params.get("namespace") ?? "";
   const table = liveTable({
     kind: "pods", label: "Pods", key: (p) => p.key, initialSort: { column: 0, descending: false },
-    initial: "/pod-metrics", live: "/sse/pod-metrics",
+    initial: "/pod-metrics", live: "/sse/pod-metrics", history: "/api/metrics/pods?resolution=5m",
     filter: () => ({ namespace: chosen, node: node.value, name: name.value }),
     onRows: (m) => {
       if (m.namespaces) {
@@ -285,6 +292,7 @@ async function pods(main, params) {
       { label: "CPU", width: "2fr", key: "cpu_usage", numeric: true, value: (p) => p.cpu_usage ?? 0,
         cell: (p) => bar(p.cpu_usage ?? 0, p.cpu_limit || p.cpu_request || p.cpu_capacity || 0, `${format.cores(p.cpu_usage ?? 0)}${p.cpu_request ? ` of ${format.cores(p.cpu_request)} requested` : ""}`,
           { request: p.cpu_limit ? p.cpu_request : null, limit: p.cpu_limit }) },
+      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (p) => spark(p.spark, (v) => format.cores(v), "CPU") },
       { label: "Memory", width: "2fr", key: "memory_usage", numeric: true, value: (p) => p.memory_usage ?? 0,
         cell: (p) => bar(p.memory_usage ?? 0, p.memory_limit || p.memory_request || p.memory_capacity || 0, `${format.bytes(p.memory_usage ?? 0)}${p.memory_limit ? ` of ${format.bytes(p.memory_limit)} limit` : ""}`,
           { request: p.memory_limit ? p.memory_request : null, limit: p.memory_limit }) },
