@@ -9,6 +9,7 @@ Prints one line per check; exits non-zero at the first failure (with the page's 
 import json, sys, time, urllib.parse
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 import browser
 from browser import check, raw, text, wait_for, attributes, console_errors, responses_seen
 
@@ -68,6 +69,25 @@ wait_for(lambda: driver.execute_script("""return [...document.querySelectorAll('
 # 6. A node's history (deep link): a chart with its figures as a table.
 driver.get(base + "/web/nodes/sim-node-0001")
 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline") and driver.find_elements(By.CSS_SELECTOR, "figure.chart details table tbody tr"), "a node's history chart with its figures")
+# Any catalog metric, and a custom window; both kept in the address (a shared link shows the same).
+Select(driver.find_element(By.ID, "metric")).select_by_value("memory/working_set")
+wait_for(lambda: "metric=memory%2Fworking_set" in driver.current_url and "memory/working_set" in driver.find_element(By.CSS_SELECTOR, "figure.chart figcaption").text
+         and driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline"), "a catalog metric's chart (memory/working_set)")
+check(any("GiB" in t or "MiB" in t for t in driver.execute_script("return [...document.querySelectorAll('figure.chart details table tbody td')].map(c => c.textContent)")), "its figures in bytes")
+driver.execute_script("""const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
+const from = new Date(now.getTime() - 2 * 3600000);
+document.getElementById('range-from').value = from.toISOString().slice(0, 16);
+document.getElementById('range-to').value = new Date(now.getTime() + 60000).toISOString().slice(0, 16);""")
+driver.find_element(By.CSS_SELECTOR, "form[aria-label='Custom window'] button").click()
+wait_for(lambda: "from=" in driver.current_url and "to=" in driver.current_url and "metric=memory%2Fworking_set" in driver.current_url
+         and driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline"), "a custom window, in the address")
+shared = driver.current_url
+driver.get(shared)
+wait_for(lambda: driver.find_element(By.ID, "metric").get_attribute("value") == "memory/working_set" and "from=" in driver.current_url
+         and driver.find_elements(By.CSS_SELECTOR, "figure.chart svg polyline"), "the shared link shows the same metric and window")
+driver.execute_script("document.getElementById('range-from').value = document.getElementById('range-to').value")
+driver.find_element(By.CSS_SELECTOR, "form[aria-label='Custom window'] button").click()
+wait_for(lambda: "before the end" in driver.find_element(By.CSS_SELECTOR, "form[aria-label='Custom window'] .error").text, "an empty window is refused with a reason")
 
 # 7. Overview as an admin.
 driver.get(base + "/web/")

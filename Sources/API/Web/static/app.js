@@ -117,9 +117,9 @@ export async function route() {
   try {
     if (parts.length === 0) await views.overview(main);
     else if (parts[0] === "nodes" && parts.length === 1) await views.nodes(main);
-    else if (parts[0] === "nodes" && parts.length === 2) await views.node(main, parts[1]);
+    else if (parts[0] === "nodes" && parts.length === 2) await views.node(main, parts[1], url.searchParams);
     else if (parts[0] === "pods" && parts.length === 1) await views.pods(main, url.searchParams);
-    else if (parts[0] === "pods" && parts.length === 3) await views.pod(main, parts[1], parts[2]);
+    else if (parts[0] === "pods" && parts.length === 3) await views.pod(main, parts[1], parts[2], url.searchParams);
     else if (parts[0] === "graph" && parts.length === 1) await graph(main, url.searchParams);
     else if (parts[0] === "usage" && parts.length === 1) await views.usage(main, url.searchParams);
     else if (parts[0] === "stats" && parts[1] === "uptime" && parts.length <= 3) await views.stats(main, "uptime", parts[2]);

@@ -312,54 +312,129 @@ async function pods(main, params) {
 
 const spans = [["1h", 3600], ["6h", 6 * 3600], ["24h", 86400], ["7d", 7 * 86400], ["30d", 30 * 86400]];
 
-function spanPicker(current, onPick) {
-  return h("div", { class: "filters", role: "group", "aria-label": "Time span" },
-    spans.map(([label, seconds]) => h("button", { type: "button", "aria-pressed": String(current === seconds), onclick: () => onPick(seconds) }, label)));
+/// The catalog names a page offers (stored and derived; REFERENCE.md section 5).
+const catalog = {
+  node: ["cpu/usage_rate", "cpu/node_utilization", "cpu/node_reservation", "cpu/request", "cpu/limit", "cpu/node_capacity", "cpu/node_allocatable",
+    "memory/working_set", "memory/usage", "memory/rss", "memory/node_utilization", "memory/node_reservation", "memory/request", "memory/limit",
+    "memory/page_faults_rate", "memory/major_page_faults_rate", "filesystem/usage", "filesystem/available", "filesystem/limit", "filesystem/inodes_free",
+    "network/rx_rate", "network/tx_rate", "network/rx_errors_rate", "network/tx_errors_rate", "uptime", "gpu/utilization", "gpu/memory_usage", "gpu/request"],
+  pod: ["cpu/usage_rate", "cpu/request", "cpu/limit", "memory/working_set", "memory/usage", "memory/rss", "memory/request", "memory/limit",
+    "memory/page_faults_rate", "memory/major_page_faults_rate", "filesystem/usage", "filesystem/limit",
+    "network/rx_rate", "network/tx_rate", "network/rx_errors_rate", "network/tx_errors_rate", "uptime"],
+};
+
+/// How a catalog metric's values read (their units: README's catalog).
+function metricFormat(metric) {
+  if (/^cpu\/(usage_rate|request|limit|node_capacity|node_allocatable)$/.test(metric)) return (v) => (v >= 1000 ? `${(v / 1000).toFixed(2)} cores` : `${Math.round(v)}m`);
+  if (metric === "cpu/usage") return (v) => `${(v / 1e9).toFixed(1)} core-s`;
+  if (/node_(reservation|utilization)$/.test(metric)) return (v) => format.percent(v * 100);
+  if (metric === "gpu/utilization") return (v) => format.percent(v);
+  if (metric === "uptime") return (v) => `${(v / 3600000).toFixed(1)} h`;
+  if (/^network\/(rx|tx)_rate$/.test(metric)) return (v) => `${format.bytes(v)}/s`;
+  if (/^(memory\/(usage|working_set|rss|request|limit|node_capacity|node_allocatable)|filesystem\/(usage|limit|available)|network\/(rx|tx)|gpu\/memory_usage)$/.test(metric)) return (v) => format.bytes(v);
+  if (metric.endsWith("_rate")) return (v) => `${v.toFixed(2)}/s`;
+  return (v) => Number(v).toLocaleString();
+}
+
+const iso = (date) => date.toISOString().replace(/\.\d+Z$/, "Z");
+/// `datetime-local` text of a date, in the browser's zone.
+const local = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+
+/// The window a history page shows: a span ending now, or from/to (custom or zoomed); read
+/// from and written to the address (`?span=`, `?from=&to=`, `?metric=`) so that links share it.
+function rangeOf(params) {
+  const from = params.get("from") ? new Date(params.get("from")) : null, to = params.get("to") ? new Date(params.get("to")) : null;
+  if (from && to && !isNaN(from) && !isNaN(to) && from < to) return { span: (to - from) / 1000, from, to };
+  const span = Number(params.get("span"));
+  return { span: span > 0 ? span : 3600, from: null, to: null };
+}
+
+function bounds(range) {
+  const end = range.to ?? new Date();
+  return { start: range.from ?? new Date(end.getTime() - range.span * 1000), end };
+}
+
+function remember(range, metric) {
+  const params = new URLSearchParams();
+  if (range.from) { params.set("from", iso(range.from)); params.set("to", iso(range.to)); } else if (range.span !== 3600) params.set("span", String(range.span));
+  if (metric) params.set("metric", metric);
+  const query = params.toString();
+  globalThis.history.replaceState(null, "", location.pathname + (query ? `?${query}` : ""));
+}
+
+/// The span buttons, a custom from/to, and the metric picker.
+function historyControls(range, metric, family, onChange) {
+  const { start, end } = bounds(range);
+  const from = h("input", { id: "range-from", type: "datetime-local", value: local(start), required: true });
+  const to = h("input", { id: "range-to", type: "datetime-local", value: local(end), required: true });
+  const error = h("span", { class: "error", role: "alert" });
+  const custom = h("form", { class: "filters", "aria-label": "Custom window", onsubmit: (event) => {
+    event.preventDefault();
+    const a = new Date(from.value), b = new Date(to.value);
+    if (isNaN(a) || isNaN(b) || a >= b) { error.textContent = "The start must be before the end."; return; }
+    onChange({ span: (b - a) / 1000, from: a, to: b }, metric);
+  } }, h("label", { for: "range-from" }, "From", from), h("label", { for: "range-to" }, "To", to), h("button", { type: "submit" }, "Show"), error);
+  const picker = h("select", { id: "metric", onchange: () => onChange(range, picker.value) },
+    h("option", { value: "" }, family === "node" ? "CPU, memory and disk (percent)" : "CPU and memory"),
+    catalog[family].map((name) => h("option", { value: name }, name)));
+  picker.value = metric;
+  return h("div", {},
+    h("div", { class: "filters", role: "group", "aria-label": "Time span" },
+      spans.map(([label, seconds]) => h("button", { type: "button", "aria-pressed": String(!range.from && range.span === seconds), onclick: () => onChange({ span: seconds, from: null, to: null }, metric) }, label))),
+    custom, h("div", { class: "filters" }, h("label", { for: "metric" }, "Metric", picker)));
 }
 
 function points(list, field, scale = 1) {
   return (list ?? []).map((p) => ({ t: new Date(p.t), v: (p[field] ?? 0) * scale }));
 }
 
-async function node(main, name) {
-  let window = { span: 3600, from: null, to: null };
+async function node(main, name, params) {
+  let range = rangeOf(params), metric = params.get("metric") ?? "";
   const render = async () => {
-    const end = window.to ?? new Date(), start = window.from ?? new Date(end.getTime() - window.span * 1000);
-    const history = await api(`/api/metrics/nodes/${encodeURIComponent(name)}?start=${start.toISOString().replace(/\.\d+Z$/, "Z")}&end=${end.toISOString().replace(/\.\d+Z$/, "Z")}`);
+    const { start, end } = bounds(range);
+    const history = await api(`/api/metrics/nodes/${encodeURIComponent(name)}?start=${iso(start)}&end=${iso(end)}${metric ? `&metric=${encodeURIComponent(metric)}` : ""}`);
+    remember(range, metric);
     const series = history.series[name] ?? [];
-    const zoom = (from, to) => { window = { span: (to - from) / 1000, from, to }; render(); };
+    const zoom = (from, to) => { range = { span: (to - from) / 1000, from, to }; render(); };
+    const charts = metric
+      ? [lineChart({ title: metric, series: [{ name: metric, points: points(series, "value") }], format: metricFormat(metric), onZoom: zoom })]
+      : [lineChart({ title: "CPU and memory (percent of capacity)", series: [{ name: "cpu", points: points(series, "cpu") }, { name: "memory", points: points(series, "mem") }], format: (v) => format.percent(v), onZoom: zoom }),
+        lineChart({ title: "Disk (percent of capacity)", series: [{ name: "disk", points: points(series, "disk") }], format: (v) => format.percent(v), onZoom: zoom })];
     main.replaceChildren(h("h1", {}, `Node ${name}`),
-      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, resolution ${history.resolution}`),
-      spanPicker(window.from ? null : window.span, (seconds) => { window = { span: seconds, from: null, to: null }; render(); }),
-      lineChart({ title: "CPU and memory (percent of capacity)", series: [{ name: "cpu", points: points(series, "cpu") }, { name: "memory", points: points(series, "mem") }], format: (v) => format.percent(v), onZoom: zoom }),
-      lineChart({ title: "Disk (percent of capacity)", series: [{ name: "disk", points: points(series, "disk") }], format: (v) => format.percent(v), onZoom: zoom }),
+      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, ${history.step ? `step ${history.step}` : `resolution ${history.resolution}`}`),
+      historyControls(range, metric, "node", (next, chosen) => { range = next; metric = chosen; render(); }),
+      ...charts,
       h("p", {}, h("a", { href: `/web/pods?node=${encodeURIComponent(name)}` }, "Pods on this node")));
   };
   await render();
 }
 
-async function pod(main, namespace, name) {
-  let window = { span: 3600, from: null, to: null };
+async function pod(main, namespace, name, params) {
+  let range = rangeOf(params), metric = params.get("metric") ?? "";
   const render = async () => {
-    const end = window.to ?? new Date(), start = window.from ?? new Date(end.getTime() - window.span * 1000);
-    const range = `start=${start.toISOString().replace(/\.\d+Z$/, "Z")}&end=${end.toISOString().replace(/\.\d+Z$/, "Z")}`;
+    const { start, end } = bounds(range);
+    const window = `start=${iso(start)}&end=${iso(end)}`;
     const ns = encodeURIComponent(namespace), pn = encodeURIComponent(name);
     const [history, containers] = await Promise.all([
-      api(`/api/metrics/pods?namespace=${ns}&pod=${pn}&${range}`),
-      api(`/api/metrics/containers?namespace=${ns}&pod=${pn}&metric=memory/working_set&${range}`),
+      api(`/api/metrics/pods?namespace=${ns}&pod=${pn}&${window}${metric ? `&metric=${encodeURIComponent(metric)}` : ""}`),
+      api(`/api/metrics/containers?namespace=${ns}&pod=${pn}&metric=memory/working_set&${window}`),
     ]);
+    remember(range, metric);
     const series = history.series[`${namespace}/${name}`] ?? [];
-    const zoom = (from, to) => { window = { span: (to - from) / 1000, from, to }; render(); };
+    const zoom = (from, to) => { range = { span: (to - from) / 1000, from, to }; render(); };
     const containerRows = Object.entries(containers.series).map(([key, list]) => {
       const values = list.map((p) => p.value);
       return h("tr", {}, h("td", {}, key.split("/").slice(2).join("/")), h("td", { class: "num" }, values.length ? format.bytes(values[values.length - 1]) : ""),
         h("td", {}, sparkline(values, `memory over the window, ${values.length} points`)));
     });
+    const charts = metric
+      ? [lineChart({ title: metric, series: [{ name: metric, points: points(series, "value") }], format: metricFormat(metric), onZoom: zoom })]
+      : [lineChart({ title: "CPU (cores)", series: [{ name: "cpu", points: points(series, "cpu", 1e-9) }], format: (v) => v.toFixed(3), onZoom: zoom }),
+        lineChart({ title: "Memory (working set)", series: [{ name: "memory", points: points(series, "mem") }], format: (v) => format.bytes(v), onZoom: zoom })];
     main.replaceChildren(h("h1", {}, `Pod ${namespace}/${name}`),
-      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, resolution ${history.resolution}`),
-      spanPicker(window.from ? null : window.span, (seconds) => { window = { span: seconds, from: null, to: null }; render(); }),
-      lineChart({ title: "CPU (cores)", series: [{ name: "cpu", points: points(series, "cpu", 1e-9) }], format: (v) => v.toFixed(3), onZoom: zoom }),
-      lineChart({ title: "Memory (working set)", series: [{ name: "memory", points: points(series, "mem") }], format: (v) => format.bytes(v), onZoom: zoom }),
+      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, ${history.step ? `step ${history.step}` : `resolution ${history.resolution}`}`),
+      historyControls(range, metric, "pod", (next, chosen) => { range = next; metric = chosen; render(); }),
+      ...charts,
       h("h2", {}, "Containers"),
       containerRows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Container"), h("th", { class: "num" }, "Memory, last"), h("th", {}, "Over the window"))), h("tbody", {}, containerRows))
         : h("p", { class: "muted" }, "No container history in this window."));
