@@ -165,6 +165,16 @@ export async function graph(main, params) {
       h("p", {}, `${edges.length} edge${edges.length === 1 ? "" : "s"}: ${rate(edges.reduce((s, e) => s + (e.bytes_sent_per_second ?? 0) + (e.bytes_received_per_second ?? 0), 0))} in all`), ...actions];
   }
 
+  // An edge's figure cells in the table, by edge id: a frame that changes no vertex or edge
+  // only rewrites these (and redraws the canvas); no relayout, no new rows.
+  const figureCells = new Map();
+  let topology = "";
+  function fill([bytes, connections, retransmits], e) {
+    bytes.textContent = rate((e.bytes_sent_per_second ?? 0) + (e.bytes_received_per_second ?? 0));
+    connections.textContent = String(e.active_connections ?? 0);
+    retransmits.textContent = (e.retransmits_per_second ?? 0) > 0 ? `${e.retransmits_per_second.toFixed(2)}/s (retransmitting)` : "0";
+  }
+
   function tables() {
     const open = [...lists.querySelectorAll("details")].map((d) => d.open);
     // The keyboard's way into the graph: each vertex and edge is a button that selects it.
@@ -176,9 +186,13 @@ export async function graph(main, params) {
     };
     const vertexRows = shown.nodes.map((v) => h("tr", { "data-vertex": v.id }, h("td", {}, h("button", { type: "button", class: "link", onclick: pick(v) }, v.label ?? v.id)),
       h("td", {}, v.type ?? ""), h("td", {}, v.namespace ?? "")));
-    const edgeRows = shown.edges.map((e) => h("tr", { "data-edge": e.id }, h("td", {}, h("button", { type: "button", class: "link", onclick: pick(e) }, e.source)), h("td", {}, e.target), h("td", {}, e.label ?? ""),
-      h("td", { class: "num" }, rate((e.bytes_sent_per_second ?? 0) + (e.bytes_received_per_second ?? 0))), h("td", { class: "num" }, String(e.active_connections ?? 0)),
-      h("td", { class: "num" }, (e.retransmits_per_second ?? 0) > 0 ? `${e.retransmits_per_second.toFixed(2)}/s (retransmitting)` : "0")));
+    figureCells.clear();
+    const edgeRows = shown.edges.map((e) => {
+      const cells = [h("td", { class: "num" }), h("td", { class: "num" }), h("td", { class: "num" })];
+      figureCells.set(e.id, cells);
+      fill(cells, e);
+      return h("tr", { "data-edge": e.id }, h("td", {}, h("button", { type: "button", class: "link", onclick: pick(e) }, e.source)), h("td", {}, e.target), h("td", {}, e.label ?? ""), ...cells);
+    });
     lists.replaceChildren(
       h("details", { open: !!open[0] }, h("summary", {}, `Vertices (${shown.nodes.length})`), h("table", { id: "graph-vertices" }, h("thead", {}, h("tr", {}, h("th", {}, "Vertex"), h("th", {}, "Type"), h("th", {}, "Namespace"))), h("tbody", {}, vertexRows))),
       h("details", { open: !!open[1] }, h("summary", {}, `Edges (${shown.edges.length})`), h("table", { id: "graph-edges" }, h("thead", {}, h("tr", {}, h("th", {}, "From"), h("th", {}, "To"), h("th", {}, "Protocol"), h("th", { class: "num" }, "Bytes"), h("th", { class: "num" }, "Connections"), h("th", { class: "num" }, "Retransmits"))), h("tbody", {}, edgeRows))));
@@ -205,8 +219,15 @@ export async function graph(main, params) {
   function update(graph) {
     raw = graph;
     shown = fold(graph, opened);
-    tables();
-    layout();
+    const next = `${shown.nodes.map((v) => v.id).join("\n")}\n\n${shown.edges.map((e) => e.id).join("\n")}`;
+    if (next === topology) {
+      for (const e of shown.edges) { const cells = figureCells.get(e.id); if (cells) fill(cells, e); }
+      draw();
+    } else {
+      topology = next;
+      tables();
+      layout();
+    }
     panel.replaceChildren(...describe(selected ? shown.nodes.find((v) => v.id === selected) : null));
   }
 
