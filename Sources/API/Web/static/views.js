@@ -40,10 +40,19 @@ function bar(used, capacity, text, { request, limit } = {}) {
   return h("span", {}, track, h("span", {}, text));
 }
 
-/// A row's last hour as a sparkline, its figures in words (the peak and the newest).
-function spark(values, text, what) {
+/// A row's last hour as a sparkline, its figures in words (the peak and the newest). The
+/// lines change once a minute, the rows at every frame: a row's line is kept and moved into
+/// its new row while its values are the same.
+const sparks = new Map();
+function spark(key, values, text, what) {
   if (!values || values.length < 2) return h("span", { class: "muted" }, values?.length === 1 ? text(values[0]) : "");
-  return sparkline(values, `${what} over the last hour: peak ${text(Math.max(...values))}, now ${text(values[values.length - 1])}`);
+  const signature = values.join(",");
+  const kept = sparks.get(key);
+  if (kept && kept.signature === signature) return kept.node;
+  if (sparks.size > 20000) sparks.clear();
+  const node = sparkline(values, `${what} over the last hour: peak ${text(Math.max(...values))}, now ${text(values[values.length - 1])}`);
+  sparks.set(key, { signature, node });
+  return node;
 }
 
 // MARK: a virtualized, sortable, live table
@@ -66,7 +75,9 @@ function liveTable({ kind, label, columns, key, initialSort, initial, live: live
   root.style.setProperty("--columns", template);
   root.append(head, viewport);
   const worker = new Worker("/web/assets/rows.js");
-  state.cleanup.push(() => worker.terminate());
+  // Nothing of a previous page (or session) is kept.
+  sparks.clear();
+  state.cleanup.push(() => { worker.terminate(); sparks.clear(); });
   columns.forEach((column, index) => {
     const cell = h("div", { role: "columnheader", class: column.numeric ? "num" : "" }, column.key === undefined ? column.label :
       h("button", { type: "button", onclick: () => { sort = { column: index, descending: sort.column === index ? !sort.descending : !!column.numeric }; marks(); request(); } }, column.label));
@@ -249,7 +260,7 @@ async function nodes(main) {
     columns: [
       { label: "Name", width: "2fr", key: "name", value: (n) => n.name, cell: (n) => h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name) },
       { label: "CPU", width: "2fr", numeric: true, key: "cpu_percent", value: (n) => n.cpu_percent ?? 0, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
-      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (n) => spark(n.spark, (v) => format.percent(v), "CPU") },
+      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (n) => spark(`node ${n.name}`, n.spark, (v) => format.percent(v), "CPU") },
       { label: "Memory", width: "2fr", numeric: true, key: "memory_percent", value: (n) => n.memory_percent ?? 0, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
       { label: "Disk", width: "2fr", numeric: true, key: "disk_percent", value: (n) => n.disk_percent ?? 0, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
       { label: "Pods", width: "0.6fr", numeric: true, key: "pods", value: (n) => n.pods ?? 0 },
@@ -292,7 +303,7 @@ async function pods(main, params) {
       { label: "CPU", width: "2fr", key: "cpu_usage", numeric: true, value: (p) => p.cpu_usage ?? 0,
         cell: (p) => bar(p.cpu_usage ?? 0, p.cpu_limit || p.cpu_request || p.cpu_capacity || 0, `${format.cores(p.cpu_usage ?? 0)}${p.cpu_request ? ` of ${format.cores(p.cpu_request)} requested` : ""}`,
           { request: p.cpu_limit ? p.cpu_request : null, limit: p.cpu_limit }) },
-      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (p) => spark(p.spark, (v) => format.cores(v), "CPU") },
+      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (p) => spark(`pod ${p.key}`, p.spark, (v) => format.cores(v), "CPU") },
       { label: "Memory", width: "2fr", key: "memory_usage", numeric: true, value: (p) => p.memory_usage ?? 0,
         cell: (p) => bar(p.memory_usage ?? 0, p.memory_limit || p.memory_request || p.memory_capacity || 0, `${format.bytes(p.memory_usage ?? 0)}${p.memory_limit ? ` of ${format.bytes(p.memory_limit)} limit` : ""}`,
           { request: p.memory_limit ? p.memory_request : null, limit: p.memory_limit }) },
