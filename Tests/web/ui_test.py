@@ -61,6 +61,9 @@ console_errors()
 # 5. Nodes: rows, live updates over SSE, sorting, the filter.
 wait_for(lambda: len([r for r in attributes(".grid .row", "data-key") if r.startswith("sim-node-")]) >= 3, "the simulated nodes listed")
 wait_for(lambda: "Nodes updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "nodes update live")
+first_figures = driver.execute_script("return document.querySelector('.grid .row[data-key=\"sim-node-0001\"]').children[3].textContent")
+wait_for(lambda: driver.execute_script("return document.querySelector('.grid .row[data-key=\"sim-node-0001\"]').children[3].textContent") != first_figures,
+         "a row's figures change with the live updates (its cells redrawn in place)")
 driver.find_element(By.ID, "node-filter").send_keys("sim-node-0001")
 wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, ".grid .row")) == 1, "the filter narrows the nodes")
 wait_for(lambda: driver.execute_script("""return [...document.querySelectorAll('.grid .row')].some(r => { const c = r.children[2];

@@ -61,7 +61,8 @@ function spark(key, values, text, what) {
 /// events, parses, filters and sorts every row, and sends only the rows around the view;
 /// only the rows in view are in the DOM. A frame of 10,000 pods costs this thread a few
 /// dozen rows drawn.
-/// columns: [{label, width, key (what the worker sorts by), value(row) (the text), cell(row) -> Node|string?, numeric}].
+/// columns: [{label, width, key (what the worker sorts by), value(row) (the text), cell(row) -> Node|string?,
+///   shows(row) (everything the cell shows, when more than its value: the cell is redrawn when it changes), numeric}].
 function liveTable({ kind, label, columns, key, initialSort, initial, live: livePath, history, filter, onRows }) {
   const rowHeight = 32, overscan = 40;
   let sort = initialSort ?? { column: 0, descending: false };
@@ -99,25 +100,40 @@ function liveTable({ kind, label, columns, key, initialSort, initial, live: live
     return { filter: filter(), sort: { key: columns[sort.column].key, descending: sort.descending }, first: Math.max(0, first - overscan), last: Math.max(last, first + 40) + overscan };
   }
   function request() { waiting = true; worker.postMessage({ type: "view", view: view() }); }
+  // The rows in the DOM by key, each with what its cells show: a frame rewrites only the
+  // cells whose figures changed (a row's CPU and memory, not its names and badges).
+  let drawn = new Map();
   function draw() {
     spacer.style.height = `${matched * rowHeight}px`;
     const { first, last } = visible();
-    const rows = [];
+    const rows = [], next = new Map();
     for (let i = first; i < last; i++) {
       const item = loaded[i - loadedFirst];
-      const row = h("div", { class: item ? "row" : "row pending", role: "row", "aria-rowindex": i + 2 });
-      row.style.top = `${i * rowHeight}px`;
-      if (item) {
-        row.dataset.key = key(item);
-        for (const column of columns) {
-          const content = column.cell ? column.cell(item) : column.value(item);
-          row.append(h("div", { role: "cell", class: column.numeric ? "num" : "" }, content));
-        }
-      } else {
-        row.append(h("div", { role: "cell" }, "…"));
+      if (!item) {
+        const row = h("div", { class: "row pending", role: "row", "aria-rowindex": i + 2 }, h("div", { role: "cell" }, "…"));
+        row.style.top = `${i * rowHeight}px`;
+        rows.push(row);
+        continue;
       }
-      rows.push(row);
+      const rowKey = key(item);
+      let kept = drawn.get(rowKey);
+      if (!kept) {
+        const row = h("div", { class: "row", role: "row", "data-key": rowKey });
+        kept = { row, cells: columns.map((column) => row.appendChild(h("div", { role: "cell", class: column.numeric ? "num" : "" }))), shown: [] };
+      }
+      kept.row.setAttribute("aria-rowindex", i + 2);
+      kept.row.style.top = `${i * rowHeight}px`;
+      columns.forEach((column, index) => {
+        const shown = column.shows ? column.shows(item) : String(column.value(item));
+        if (kept.shown[index] === shown) return;
+        kept.shown[index] = shown;
+        const content = column.cell ? column.cell(item) : column.value(item);
+        kept.cells[index].replaceChildren(...[content].flat().filter((c) => c != null && c !== false).map((c) => (c instanceof Node ? c : String(c))));
+      });
+      next.set(rowKey, kept);
+      rows.push(kept.row);
     }
+    drawn = next;
     viewport.replaceChildren(spacer, ...rows);
     // Scrolled beyond the rows at hand: ask for the rows around the view.
     if (!waiting && (first < loadedFirst || last > loadedFirst + loaded.length)) request();
@@ -259,12 +275,12 @@ async function nodes(main) {
     },
     columns: [
       { label: "Name", width: "2fr", key: "name", value: (n) => n.name, cell: (n) => h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name) },
-      { label: "CPU", width: "2fr", numeric: true, key: "cpu_percent", value: (n) => n.cpu_percent ?? 0, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
-      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (n) => spark(`node ${n.name}`, n.spark, (v) => format.percent(v), "CPU") },
-      { label: "Memory", width: "2fr", numeric: true, key: "memory_percent", value: (n) => n.memory_percent ?? 0, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
-      { label: "Disk", width: "2fr", numeric: true, key: "disk_percent", value: (n) => n.disk_percent ?? 0, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
+      { label: "CPU", width: "2fr", numeric: true, key: "cpu_percent", value: (n) => n.cpu_percent ?? 0, shows: (n) => `${n.cpu_usage}|${n.cpu_capacity}|${n.cpu_percent}`, cell: (n) => bar(quantity(n.cpu_usage), quantity(n.cpu_capacity), `${format.percent(n.cpu_percent ?? 0)} of ${n.cpu_capacity}`) },
+      { label: "CPU, last hour", width: "1fr", value: () => "", shows: (n) => String(n.spark), cell: (n) => spark(`node ${n.name}`, n.spark, (v) => format.percent(v), "CPU") },
+      { label: "Memory", width: "2fr", numeric: true, key: "memory_percent", value: (n) => n.memory_percent ?? 0, shows: (n) => `${n.memory_usage}|${n.memory_capacity}|${n.memory_percent}`, cell: (n) => bar(quantity(n.memory_usage), quantity(n.memory_capacity), `${format.percent(n.memory_percent ?? 0)} of ${n.memory_capacity}`) },
+      { label: "Disk", width: "2fr", numeric: true, key: "disk_percent", value: (n) => n.disk_percent ?? 0, shows: (n) => `${n.disk_usage}|${n.disk_capacity}|${n.disk_percent}`, cell: (n) => bar(n.disk_usage ?? 0, n.disk_capacity ?? 0, format.percent(n.disk_percent ?? 0)) },
       { label: "Pods", width: "0.6fr", numeric: true, key: "pods", value: (n) => n.pods ?? 0 },
-      { label: "GPUs", width: "0.6fr", numeric: true, key: "gpu_count", value: (n) => n.gpu_count ?? 0, cell: (n) => (n.gpu_count ? `${n.gpu_count} (${format.percent(n.gpu_percent ?? 0)})` : "") },
+      { label: "GPUs", width: "0.6fr", numeric: true, key: "gpu_count", value: (n) => n.gpu_count ?? 0, shows: (n) => `${n.gpu_count}|${n.gpu_percent}`, cell: (n) => (n.gpu_count ? `${n.gpu_count} (${format.percent(n.gpu_percent ?? 0)})` : "") },
       { label: "Status", width: "1.4fr", key: "status", value: (n) => (n.stale ? "stale" : "") + conditions(n).join(" "),
         cell: (n) => h("span", {}, n.stale ? h("span", { class: "badge warn" }, "stale") : h("span", { class: "badge ok" }, "reporting"),
           conditions(n).map((c) => h("span", { class: "badge bad" }, c))) },
@@ -300,16 +316,16 @@ async function pods(main, params) {
       { label: "Namespace", width: "1.4fr", key: "namespace", value: (p) => p.namespace },
       { label: "Name", width: "2fr", key: "name", value: (p) => p.name, cell: (p) => h("a", { href: `/web/pods/${encodeURIComponent(p.namespace)}/${encodeURIComponent(p.name)}` }, p.name) },
       { label: "Node", width: "1.2fr", key: "node", value: (p) => p.node ?? "" },
-      { label: "CPU", width: "2fr", key: "cpu_usage", numeric: true, value: (p) => p.cpu_usage ?? 0,
+      { label: "CPU", width: "2fr", key: "cpu_usage", numeric: true, value: (p) => p.cpu_usage ?? 0, shows: (p) => `${p.cpu_usage}|${p.cpu_request}|${p.cpu_limit}|${p.cpu_capacity}`,
         cell: (p) => bar(p.cpu_usage ?? 0, p.cpu_limit || p.cpu_request || p.cpu_capacity || 0, `${format.cores(p.cpu_usage ?? 0)}${p.cpu_request ? ` of ${format.cores(p.cpu_request)} requested` : ""}`,
           { request: p.cpu_limit ? p.cpu_request : null, limit: p.cpu_limit }) },
-      { label: "CPU, last hour", width: "1fr", value: () => "", cell: (p) => spark(`pod ${p.key}`, p.spark, (v) => format.cores(v), "CPU") },
-      { label: "Memory", width: "2fr", key: "memory_usage", numeric: true, value: (p) => p.memory_usage ?? 0,
+      { label: "CPU, last hour", width: "1fr", value: () => "", shows: (p) => String(p.spark), cell: (p) => spark(`pod ${p.key}`, p.spark, (v) => format.cores(v), "CPU") },
+      { label: "Memory", width: "2fr", key: "memory_usage", numeric: true, value: (p) => p.memory_usage ?? 0, shows: (p) => `${p.memory_usage}|${p.memory_request}|${p.memory_limit}|${p.memory_capacity}`,
         cell: (p) => bar(p.memory_usage ?? 0, p.memory_limit || p.memory_request || p.memory_capacity || 0, `${format.bytes(p.memory_usage ?? 0)}${p.memory_limit ? ` of ${format.bytes(p.memory_limit)} limit` : ""}`,
           { request: p.memory_limit ? p.memory_request : null, limit: p.memory_limit }) },
-      { label: "Restarts", width: "1fr", key: "restarts", numeric: true, value: (p) => p.restarts ?? 0,
+      { label: "Restarts", width: "1fr", key: "restarts", numeric: true, value: (p) => p.restarts ?? 0, shows: (p) => `${p.restarts}|${p.oom_killed}|${p.stale}`,
         cell: (p) => h("span", {}, String(p.restarts ?? 0), p.oom_killed ? h("span", { class: "badge bad" }, "OOMKilled") : null, p.stale ? h("span", { class: "badge warn" }, "stale") : null) },
-      { label: "GPU", width: "0.8fr", key: "gpu_request", numeric: true, value: (p) => p.gpu_request ?? 0, cell: (p) => (p.gpu_request || p.gpu_utilization ? `${p.gpu_request ?? 0} (${format.percent(p.gpu_utilization ?? 0)})` : "") },
+      { label: "GPU", width: "0.8fr", key: "gpu_request", numeric: true, value: (p) => p.gpu_request ?? 0, shows: (p) => `${p.gpu_request}|${p.gpu_utilization}`, cell: (p) => (p.gpu_request || p.gpu_utilization ? `${p.gpu_request ?? 0} (${format.percent(p.gpu_utilization ?? 0)})` : "") },
     ],
   });
   namespace.addEventListener("input", () => { chosen = namespace.value; table.refresh(); });
