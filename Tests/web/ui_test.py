@@ -120,6 +120,16 @@ def choose_first_vertex():
 
 
 wait_for(choose_first_vertex, "a vertex chosen from the keyboard shows its figures")
+canvas = driver.find_element(By.ID, "graph-canvas")
+canvas.send_keys(Keys.ESCAPE)
+wait_for(lambda: "Hover or click" in driver.find_element(By.CSS_SELECTOR, "aside.panel").text, "Escape on the canvas clears the selection")
+vertex_names = [b.get_attribute("textContent") for b in driver.find_elements(By.CSS_SELECTOR, "#graph-vertices tbody tr button")]
+canvas.send_keys("]")
+wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "aside.panel h2").text == vertex_names[0], "] on the canvas selects the first vertex")
+canvas.send_keys("]")
+wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "aside.panel h2").text == vertex_names[1], "] again, the next")
+canvas.send_keys("[")
+wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "aside.panel h2").text == vertex_names[0], "[ goes back")
 wait_for(lambda: "Graph updated" in driver.find_element(By.ID, "live").get_attribute("textContent"), "the graph updates live")
 driver.get(base + "/web/graph?namespace=" + api_graph()["nodes"][0]["namespace"])
 wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#graph-vertices tbody tr"), "a filtered graph (deep link)")

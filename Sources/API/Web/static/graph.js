@@ -57,7 +57,8 @@ export async function graph(main, params) {
     for (const [name] of filters) { const value = form.elements[name].value.trim(); if (value) next.set(name, value); }
     go(`/web/graph${next.toString() ? `?${next}` : ""}`);
   });
-  const canvas = h("canvas", { id: "graph-canvas", role: "img", "aria-label": "The dependency graph; the tables below list its vertices and edges", tabindex: "0" });
+  const canvas = h("canvas", { id: "graph-canvas", role: "img", tabindex: "0",
+    "aria-label": "The dependency graph. Keys: arrows move it, + and - zoom, ] and [ select the next and previous vertex, Enter opens a folded namespace or the selected vertex's neighbourhood, Escape clears the selection. The tables below list its vertices and edges." });
   const tip = h("div", { class: "tip", role: "tooltip", hidden: true });
   const panel = h("aside", { class: "panel", "aria-live": "polite" }, h("p", { class: "muted" }, "Hover or click a vertex or an edge for its figures."));
   const note = h("p", { class: "muted", id: "graph-note" });
@@ -255,6 +256,40 @@ export async function graph(main, params) {
     view.x = mx - (mx - view.x) * factor; view.y = my - (my - view.y) * factor; view.scale *= factor;
     draw();
   }, { passive: false });
+  // The canvas from the keyboard: move, zoom, and walk the vertices in the table's order.
+  canvas.addEventListener("keydown", (event) => {
+    const step = 40, box = canvas.getBoundingClientRect();
+    const zoom = (factor) => { const mx = box.width / 2, my = box.height / 2; view.x = mx - (mx - view.x) * factor; view.y = my - (my - view.y) * factor; view.scale *= factor; };
+    const walk = (by) => {
+      const vertices = shown?.nodes ?? [];
+      if (!vertices.length) return;
+      const at = vertices.findIndex((v) => v.id === selected);
+      const item = vertices[(at < 0 ? (by > 0 ? 0 : vertices.length - 1) : (at + by + vertices.length) % vertices.length)];
+      selected = item.id;
+      panel.replaceChildren(...describe(item));
+    };
+    switch (event.key) {
+      case "ArrowLeft": view.x += step; break;
+      case "ArrowRight": view.x -= step; break;
+      case "ArrowUp": view.y += step; break;
+      case "ArrowDown": view.y -= step; break;
+      case "+": case "=": zoom(1.15); break;
+      case "-": zoom(1 / 1.15); break;
+      case "]": walk(1); break;
+      case "[": walk(-1); break;
+      case "Escape": selected = null; panel.replaceChildren(...describe(null)); break;
+      case "Enter": {
+        const item = shown?.nodes.find((v) => v.id === selected);
+        if (!item) return;
+        if (item.type === "namespace") { opened.add(item.namespace); selected = null; update(raw); return; }
+        if (!past) go(`/web/graph?namespace=${encodeURIComponent(item.namespace ?? "")}&service=${encodeURIComponent(item.label ?? "")}&depth=1`);
+        return;
+      }
+      default: return;
+    }
+    event.preventDefault();
+    draw();
+  });
   document.getElementById("graph-relayout").addEventListener("click", () => { relayout = true; fitted = false; layout(); });
   const resize = () => draw();
   window.addEventListener("resize", resize);
