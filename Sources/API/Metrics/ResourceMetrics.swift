@@ -116,10 +116,12 @@ public final class ResourceMetrics: Sendable {
         families.withUnsafeMutableBufferPointer { families in
             Self.prefixBytes.withUnsafeBufferPointer { prefixes in
                 suffix.withUnsafeBufferPointer { suffix in
-                    func lines(_ labels: UnsafeBufferPointer<UInt8>, _ series: ((ResourceFamily, ResourceValue) -> Void) -> Void) {
+                    /// The lines of one node, pod or container: `labels` then `more` between the braces.
+                    func lines(_ labels: UnsafeBufferPointer<UInt8>, _ more: UnsafeBufferPointer<UInt8> = .init(start: nil, count: 0),
+                               _ series: ((ResourceFamily, ResourceValue) -> Void) -> Void) {
                         series { family, value in
                             let prefix = UnsafeBufferPointer(rebasing: prefixes[offsets[family.rawValue]..<offsets[family.rawValue + 1]])
-                            write(prefix: prefix, labels: labels, value: value, suffix: suffix, to: &families[family.rawValue])
+                            write(prefix: prefix, labels: labels, more, value: value, suffix: suffix, to: &families[family.rawValue])
                         }
                     }
                     labels = nodeLabel
@@ -140,11 +142,8 @@ public final class ResourceMetrics: Sendable {
                             labels.append(UInt8(ascii: ","))
                             labels.withUnsafeBufferPointer { all in
                                 // `container="..",` and then the pod's.
-                                let containerPart = UnsafeBufferPointer(rebasing: all[podLength...])
-                                let podPart = UnsafeBufferPointer(rebasing: all[..<podLength])
-                                ResourceSeries.containerSeries(container) { family, value in
-                                    let prefix = UnsafeBufferPointer(rebasing: prefixes[offsets[family.rawValue]..<offsets[family.rawValue + 1]])
-                                    write(prefix: prefix, labels: containerPart, podPart, value: value, suffix: suffix, to: &families[family.rawValue])
+                                lines(UnsafeBufferPointer(rebasing: all[podLength...]), UnsafeBufferPointer(rebasing: all[..<podLength])) {
+                                    ResourceSeries.containerSeries(container, $0)
                                 }
                             }
                         }
