@@ -16,6 +16,30 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
 }
 
 @Suite struct BatchAssemblerTests {
+    /// A newer agent's fields (unknown here) are read past and dropped, at the top and inside
+    /// a pod: the batch the aggregator keeps (held parts, state) carries none of their bytes.
+    @Test func unknownFieldsOfANewerAgentAreDropped() throws {
+        var batch = TestBatches.batch(node: "n1", sequence: 1, collectedAt: 1_700_000_000,
+                                      pods: [.init("compute-u1-web", "web-1", uid: "uid-web-1", cpuCoreNanoseconds: 1, memoryBytes: 2)])
+        // Field 900, length-delimited, 200 bytes (past any inline Data), after the pod's own
+        // fields and after the batch's: the batch's field 11 (pods) carries the pod's bytes.
+        let unknown: [UInt8] = [0xA2, 0x38, 0xC8, 0x01] + [UInt8](repeating: 7, count: 200)
+        let pod: [UInt8] = try batch.pods[0].serializedBytes() + unknown
+        batch.pods = []
+        var length: [UInt8] = []
+        var rest = pod.count
+        while rest >= 0x80 { length.append(UInt8(rest & 0x7F) | 0x80); rest >>= 7 }
+        length.append(UInt8(rest))
+        let bytes: [UInt8] = try batch.serializedBytes() + [UInt8(11 << 3 | 2)] + length + pod + unknown
+        #expect(BatchDecoding.batch(bytes) == nil, "the fast decoder declines unknown fields: the generic path is the one tested")
+        let kept = try Agent_V1_Batch(serializedBytes: bytes)
+        #expect(kept.unknownFields.data.count == unknown.count && kept.pods[0].unknownFields.data.count == unknown.count, "swift-protobuf keeps them by default")
+        let decoded = try IngestService.decode(bytes)
+        #expect(!decoded.fast)
+        #expect(decoded.batch.unknownFields.data.isEmpty && decoded.batch.pods[0].unknownFields.data.isEmpty)
+        #expect(decoded.batch.pods[0].name == "web-1" && decoded.batch.nodeName == "n1")
+    }
+
     @Test func ordersSnapshotsPerAgentInstance() {
         var assembler = BatchAssembler()
         let first = TestBatches.batch(node: "n1", sequence: 5, collectedAt: 100)

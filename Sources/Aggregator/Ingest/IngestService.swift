@@ -99,13 +99,9 @@ public final class IngestService: Service {
         }
         var batch: Agent_V1_Batch
         do {
-            if let fast = BatchDecoding.batch(message.payload) {
-                batch = fast
-                decodedFast.increment()
-            } else {
-                decodedGeneric.increment()
-                batch = try Agent_V1_Batch(serializedBytes: message.payload)
-            }
+            let decoded = try Self.decode(message.payload)
+            batch = decoded.batch
+            (decoded.fast ? decodedFast : decodedGeneric).increment()
         } catch {
             logger.warning("batch refused: not a valid agent.v1.Batch", metadata: ["node": "\(node)", "bytes": "\(message.payload.count)", "error": "\(error)"])
             return .malformed
@@ -131,6 +127,16 @@ public final class IngestService: Service {
             lag.recordSeconds(max(0, received - ClusterState.seconds(whole.collectedAt)))
             return .complete
         }
+    }
+
+    /// A batch from its bytes: the fast decoder, or swift-protobuf's when it declines. Fields
+    /// this aggregator does not know (a newer agent's) are dropped rather than kept with
+    /// the batch: nothing here re-encodes a batch, and held parts and state would carry them.
+    static func decode(_ payload: [UInt8]) throws -> (batch: Agent_V1_Batch, fast: Bool) {
+        if let fast = BatchDecoding.batch(payload) { return (fast, true) }
+        var options = BinaryDecodingOptions()
+        options.discardUnknownFields = true
+        return (try Agent_V1_Batch(serializedBytes: payload, options: options), false)
     }
 
     /// An agent whose clock is off (an hour ahead, a day behind): its snapshot is placed at
