@@ -124,8 +124,7 @@ public final class ResourceMetrics: Sendable {
                             write(prefix: prefix, labels: labels, more, value: value, suffix: suffix, to: &families[family.rawValue])
                         }
                     }
-                    labels = nodeLabel
-                    labels.withUnsafeBufferPointer { labels in lines(labels) { ResourceSeries.nodeSeries(node, $0) } }
+                    nodeLabel.withUnsafeBufferPointer { labels in lines(labels) { ResourceSeries.nodeSeries(node, $0) } }
                     for pod in node.pods {
                         // The pod's labels follow its containers' `container="..",`.
                         labels.removeAll(keepingCapacity: true)
@@ -173,7 +172,7 @@ public final class ResourceMetrics: Sendable {
             cursor += 2
             switch value {
             case .nanoseconds(let n): putSeconds(nanoseconds: n, at: &cursor)
-            case .count(let n): putDigits(n, at: &cursor)
+            case .count(let n): JSONWriter.putDigits(n, at: &cursor)
             case .ratio: ratio.withUnsafeBufferPointer { put($0, at: &cursor) }
             }
             put(suffix, at: &cursor)
@@ -188,26 +187,11 @@ public final class ResourceMetrics: Sendable {
         cursor += bytes.count
     }
 
-    /// Decimal digits, written backwards from their end (at most 20).
-    @inline(__always)
-    static func putDigits(_ number: UInt64, at cursor: inout UnsafeMutablePointer<UInt8>) {
-        var digits = 1, rest = number
-        while rest >= 10 { rest /= 10; digits += 1 }
-        var index = cursor + digits
-        rest = number
-        repeat {
-            index -= 1
-            index.pointee = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-        } while rest > 0
-        cursor += digits
-    }
-
     /// Nanoseconds as exact decimal seconds (`36.205284112`, `7`): no float rounding, so
     /// `rate()` over the exposition is the counters' own. At most 21 characters.
     @inline(__always)
     static func putSeconds(nanoseconds: UInt64, at cursor: inout UnsafeMutablePointer<UInt8>) {
-        putDigits(nanoseconds / 1_000_000_000, at: &cursor)
+        JSONWriter.putDigits(nanoseconds / 1_000_000_000, at: &cursor)
         var fraction = nanoseconds % 1_000_000_000
         guard fraction > 0 else { return }
         var width = 9

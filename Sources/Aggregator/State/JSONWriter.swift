@@ -104,16 +104,27 @@ public struct JSONWriter: Sendable {
     /// Decimal digits without a String in between.
     public static func appendDigits(_ number: UInt64, to bytes: inout [UInt8]) {
         if number < 10 { bytes.append(UInt8(ascii: "0") + UInt8(number)); return }
-        // At most 20 digits, written backwards into a stack buffer.
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
-            var index = 20, rest = number
-            while rest > 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index...]))
+            var cursor = buffer.baseAddress!
+            putDigits(number, at: &cursor)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: cursor - buffer.baseAddress!))
         }
+    }
+
+    /// Decimal digits written at `cursor` (at most 20), which then points past them: for
+    /// writers that fill memory they sized themselves (`/metrics/resource`).
+    @inlinable @inline(__always)
+    public static func putDigits(_ number: UInt64, at cursor: inout UnsafeMutablePointer<UInt8>) {
+        var digits = 1, rest = number
+        while rest >= 10 { rest /= 10; digits += 1 }
+        var index = cursor + digits
+        rest = number
+        repeat {
+            index -= 1
+            index.pointee = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+        cursor += digits
     }
     public mutating func value(_ number: Int) { value(Int64(number)) }
     public mutating func value(_ flag: Bool) { separator(); bytes.append(contentsOf: (flag ? "true" : "false").utf8) }
