@@ -26,8 +26,7 @@ export class HTTPError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
-/// GET (or another method) of an API path; JSON back. A 401 ends at the sign-in page.
-/// The text of an API answer; a 401 leads to the sign-in page, other failures throw with
+/// The text of an API answer (GET or another method); a 401 leads to the sign-in page, other failures throw with
 /// the server's error message.
 export async function apiText(path, options = {}) {
   const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" }, ...options });

@@ -152,6 +152,13 @@ export async function graph(main, params) {
     return null;
   }
 
+  /// A folded namespace opened into its vertices.
+  function openNamespace(item) { opened.add(item.namespace); selected = null; update(raw); }
+  /// The graph around one vertex (a page of its own).
+  const neighbourhood = (item) => go(`/web/graph?namespace=${encodeURIComponent(item.namespace ?? "")}&service=${encodeURIComponent(item.label ?? "")}&depth=1`);
+  /// Zooms by `factor` about the canvas point (mx, my).
+  function zoomAt(mx, my, factor) { view.x = mx - (mx - view.x) * factor; view.y = my - (my - view.y) * factor; view.scale *= factor; }
+
   function describe(item) {
     if (!item) return [h("p", { class: "muted" }, "Hover or click a vertex or an edge for its figures.")];
     if (item.source) return [h("h2", {}, `${item.source} → ${item.target}`), h("dl", {},
@@ -160,8 +167,8 @@ export async function graph(main, params) {
       h("dt", {}, "Retransmits"), h("dd", {}, `${(item.retransmits_per_second ?? 0).toFixed(2)}/s`))];
     const edges = shown.edges.filter((e) => e.source === item.id || e.target === item.id);
     const actions = [];
-    if (item.type === "namespace") actions.push(h("button", { type: "button", onclick: () => { opened.add(item.namespace); update(raw); } }, `Open ${item.namespace}`));
-    else if (!past) actions.push(h("button", { type: "button", onclick: () => go(`/web/graph?namespace=${encodeURIComponent(item.namespace ?? "")}&service=${encodeURIComponent(item.label ?? "")}&depth=1`) }, "Show only its neighbourhood"));
+    if (item.type === "namespace") actions.push(h("button", { type: "button", onclick: () => openNamespace(item) }, `Open ${item.namespace}`));
+    else if (!past) actions.push(h("button", { type: "button", onclick: () => neighbourhood(item) }, "Show only its neighbourhood"));
     return [h("h2", {}, item.label ?? item.id), h("p", { class: "muted" }, `${item.type}${item.namespace ? ` in ${item.namespace}` : ""}`),
       h("p", {}, `${edges.length} edge${edges.length === 1 ? "" : "s"}: ${rate(edges.reduce((s, e) => s + (e.bytes_sent_per_second ?? 0) + (e.bytes_received_per_second ?? 0), 0))} in all`), ...actions];
   }
@@ -180,7 +187,7 @@ export async function graph(main, params) {
     const open = [...lists.querySelectorAll("details")].map((d) => d.open);
     // The keyboard's way into the graph: each vertex and edge is a button that selects it.
     const pick = (item) => () => {
-      if (item.type === "namespace") { opened.add(item.namespace); update(raw); return; }
+      if (item.type === "namespace") { openNamespace(item); return; }
       if (!item.source) selected = item.id;
       panel.replaceChildren(...describe(item));
       draw();
@@ -244,7 +251,7 @@ export async function graph(main, params) {
   canvas.addEventListener("pointerup", (event) => {
     drag = false;
     const item = at(event);
-    if (item && !item.source) { selected = selected === item.id ? null : item.id; if (item.type === "namespace") { opened.add(item.namespace); selected = null; update(raw); return; } }
+    if (item && !item.source) { selected = selected === item.id ? null : item.id; if (item.type === "namespace") { openNamespace(item); return; } }
     panel.replaceChildren(...describe(item ?? null));
     draw();
   });
@@ -252,14 +259,13 @@ export async function graph(main, params) {
   canvas.addEventListener("wheel", (event) => {
     event.preventDefault();
     const factor = event.deltaY < 0 ? 1.15 : 1 / 1.15, box = canvas.getBoundingClientRect();
-    const mx = event.clientX - box.left, my = event.clientY - box.top;
-    view.x = mx - (mx - view.x) * factor; view.y = my - (my - view.y) * factor; view.scale *= factor;
+    zoomAt(event.clientX - box.left, event.clientY - box.top, factor);
     draw();
   }, { passive: false });
   // The canvas from the keyboard: move, zoom, and walk the vertices in the table's order.
   canvas.addEventListener("keydown", (event) => {
     const step = 40, box = canvas.getBoundingClientRect();
-    const zoom = (factor) => { const mx = box.width / 2, my = box.height / 2; view.x = mx - (mx - view.x) * factor; view.y = my - (my - view.y) * factor; view.scale *= factor; };
+    const zoom = (factor) => zoomAt(box.width / 2, box.height / 2, factor);
     const walk = (by) => {
       const vertices = shown?.nodes ?? [];
       if (!vertices.length) return;
@@ -281,8 +287,8 @@ export async function graph(main, params) {
       case "Enter": {
         const item = shown?.nodes.find((v) => v.id === selected);
         if (!item) return;
-        if (item.type === "namespace") { opened.add(item.namespace); selected = null; update(raw); return; }
-        if (!past) go(`/web/graph?namespace=${encodeURIComponent(item.namespace ?? "")}&service=${encodeURIComponent(item.label ?? "")}&depth=1`);
+        if (item.type === "namespace") { openNamespace(item); return; }
+        if (!past) neighbourhood(item);
         return;
       }
       default: return;

@@ -213,6 +213,9 @@ function topTable(title, pods, value, text) {
       h("td", {}, p.namespace), h("td", { class: "num" }, text(p)))))));
 }
 
+/// A node's pressure conditions that hold (MemoryPressure, DiskPressure, ...), by type.
+const conditions = (n) => (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type);
+
 async function overview(main) {
   const admin = state.session.admin;
   // Deployments only where the server watches the API server (not in `dev`); a cache that
@@ -229,13 +232,13 @@ async function overview(main) {
     const memUsed = nodes.reduce((s, n) => s + quantity(n.memory_usage), 0), memCap = nodes.reduce((s, n) => s + quantity(n.memory_capacity), 0);
     const stale = nodes.filter((n) => n.stale);
     const failing = nodes.filter((n) => (n.collector_errors ?? []).length > 0);
-    const pressured = nodes.filter((n) => (n.conditions ?? []).some((c) => c.type !== "Ready" && c.status === "True"));
+    const pressured = nodes.filter((n) => conditions(n).length > 0);
     cards.append(card("Nodes", String(nodes.length), `${stale.length} stale, ${pressured.length} under pressure`),
       card("CPU", format.percent(cpuCap ? (cpuUsed / cpuCap) * 100 : 0), `${cpuUsed.toFixed(1)} of ${cpuCap.toFixed(0)} cores`),
       card("Memory", format.percent(memCap ? (memUsed / memCap) * 100 : 0), `${format.bytes(memUsed)} of ${format.bytes(memCap)}`));
     const attention = [...stale.map((n) => ({ n, why: `agent silent since ${n.last_seen ?? "?"}` })),
       ...failing.map((n) => ({ n, why: `failing collectors: ${(n.collector_errors ?? []).map((e) => e.collector ?? e).join(", ")}` })),
-      ...pressured.map((n) => ({ n, why: (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type).join(", ") }))];
+      ...pressured.map((n) => ({ n, why: conditions(n).join(", ") }))];
     sections.push(h("section", {}, h("h2", {}, "Nodes needing attention"), attention.length === 0 ? h("p", { class: "muted" }, "None: every agent reports, no collector fails, no pressure.") :
       h("ul", {}, attention.slice(0, 50).map(({ n, why }) => h("li", {}, h("a", { href: `/web/nodes/${encodeURIComponent(n.name)}` }, n.name), ` — ${why}`)))));
   }
@@ -265,7 +268,6 @@ async function overview(main) {
 async function nodes(main) {
   const filter = h("input", { id: "node-filter", type: "search", placeholder: "name contains" });
   const count = h("p", { class: "muted", "aria-live": "polite" });
-  const conditions = (n) => (n.conditions ?? []).filter((c) => c.type !== "Ready" && c.status === "True").map((c) => c.type);
   const table = liveTable({
     kind: "nodes", label: "Nodes", key: (n) => n.name, initial: "/cluster-info", live: "/sse/cluster-info", history: "/api/metrics/nodes?resolution=5m",
     filter: () => ({ name: filter.value }),
@@ -415,58 +417,59 @@ function points(list, field, scale = 1) {
   return (list ?? []).map((p) => ({ t: new Date(p.t), v: (p[field] ?? 0) * scale }));
 }
 
-async function node(main, name, params) {
-  let range = rangeOf(params), metric = params.get("metric") ?? "";
-  const render = async () => {
-    const { start, end } = bounds(range);
-    const history = await api(`/api/metrics/nodes/${encodeURIComponent(name)}?start=${iso(start)}&end=${iso(end)}${metric ? `&metric=${encodeURIComponent(metric)}` : ""}`);
-    remember(range, metric);
-    const series = history.series[name] ?? [];
-    const zoom = (from, to) => { range = { span: (to - from) / 1000, from, to }; render(); };
-    const charts = metric
-      ? [lineChart({ title: metric, series: [{ name: metric, points: points(series, "value") }], format: metricFormat(metric), onZoom: zoom })]
-      : [lineChart({ title: "CPU and memory (percent of capacity)", series: [{ name: "cpu", points: points(series, "cpu") }, { name: "memory", points: points(series, "mem") }], format: (v) => format.percent(v), onZoom: zoom }),
-        lineChart({ title: "Disk (percent of capacity)", series: [{ name: "disk", points: points(series, "disk") }], format: (v) => format.percent(v), onZoom: zoom })];
-    main.replaceChildren(h("h1", {}, `Node ${name}`),
-      h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, ${history.step ? `step ${history.step}` : `resolution ${history.resolution}`}`),
-      historyControls(range, metric, "node", (next, chosen) => { range = next; metric = chosen; render(); }),
-      ...charts,
-      h("p", {}, h("a", { href: `/web/pods?node=${encodeURIComponent(name)}` }, "Pods on this node")));
-  };
-  await render();
-}
-
-async function pod(main, namespace, name, params) {
+/// A history page, a node's or a pod's: the window and metric controls, the charts of the
+/// entity's series (`key` in the answer of `path`), and below them what `footer` makes of
+/// `extra`'s answer for the same window.
+async function historyPage(main, params, { family, title, path, key, charts, extra, footer }) {
   let range = rangeOf(params), metric = params.get("metric") ?? "";
   const render = async () => {
     const { start, end } = bounds(range);
     const window = `start=${iso(start)}&end=${iso(end)}`;
-    const ns = encodeURIComponent(namespace), pn = encodeURIComponent(name);
-    const [history, containers] = await Promise.all([
-      api(`/api/metrics/pods?namespace=${ns}&pod=${pn}&${window}${metric ? `&metric=${encodeURIComponent(metric)}` : ""}`),
-      api(`/api/metrics/containers?namespace=${ns}&pod=${pn}&metric=memory/working_set&${window}`),
+    const [history, more] = await Promise.all([
+      api(`${path}${path.includes("?") ? "&" : "?"}${window}${metric ? `&metric=${encodeURIComponent(metric)}` : ""}`),
+      extra ? extra(window) : null,
     ]);
     remember(range, metric);
-    const series = history.series[`${namespace}/${name}`] ?? [];
+    const series = history.series[key] ?? [];
     const zoom = (from, to) => { range = { span: (to - from) / 1000, from, to }; render(); };
-    const containerRows = Object.entries(containers.series).map(([key, list]) => {
-      const values = list.map((p) => p.value);
-      return h("tr", {}, h("td", {}, key.split("/").slice(2).join("/")), h("td", { class: "num" }, values.length ? format.bytes(values[values.length - 1]) : ""),
-        h("td", {}, sparkline(values, `memory over the window, ${values.length} points`)));
-    });
-    const charts = metric
-      ? [lineChart({ title: metric, series: [{ name: metric, points: points(series, "value") }], format: metricFormat(metric), onZoom: zoom })]
-      : [lineChart({ title: "CPU (cores)", series: [{ name: "cpu", points: points(series, "cpu", 1e-9) }], format: (v) => v.toFixed(3), onZoom: zoom }),
-        lineChart({ title: "Memory (working set)", series: [{ name: "memory", points: points(series, "mem") }], format: (v) => format.bytes(v), onZoom: zoom })];
-    main.replaceChildren(h("h1", {}, `Pod ${namespace}/${name}`),
+    main.replaceChildren(h("h1", {}, title),
       h("p", { class: "muted" }, `${start.toLocaleString()} – ${end.toLocaleString()}, ${history.step ? `step ${history.step}` : `resolution ${history.resolution}`}`),
-      historyControls(range, metric, "pod", (next, chosen) => { range = next; metric = chosen; render(); }),
-      ...charts,
-      h("h2", {}, "Containers"),
-      containerRows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Container"), h("th", { class: "num" }, "Memory, last"), h("th", {}, "Over the window"))), h("tbody", {}, containerRows))
-        : h("p", { class: "muted" }, "No container history in this window."));
+      historyControls(range, metric, family, (next, chosen) => { range = next; metric = chosen; render(); }),
+      ...(metric ? [lineChart({ title: metric, series: [{ name: metric, points: points(series, "value") }], format: metricFormat(metric), onZoom: zoom })] : charts(series, zoom)),
+      ...footer(more));
   };
   await render();
+}
+
+async function node(main, name, params) {
+  await historyPage(main, params, {
+    family: "node", title: `Node ${name}`, path: `/api/metrics/nodes/${encodeURIComponent(name)}`, key: name,
+    charts: (series, zoom) => [
+      lineChart({ title: "CPU and memory (percent of capacity)", series: [{ name: "cpu", points: points(series, "cpu") }, { name: "memory", points: points(series, "mem") }], format: (v) => format.percent(v), onZoom: zoom }),
+      lineChart({ title: "Disk (percent of capacity)", series: [{ name: "disk", points: points(series, "disk") }], format: (v) => format.percent(v), onZoom: zoom })],
+    footer: () => [h("p", {}, h("a", { href: `/web/pods?node=${encodeURIComponent(name)}` }, "Pods on this node"))],
+  });
+}
+
+async function pod(main, namespace, name, params) {
+  const ns = encodeURIComponent(namespace), pn = encodeURIComponent(name);
+  await historyPage(main, params, {
+    family: "pod", title: `Pod ${namespace}/${name}`, path: `/api/metrics/pods?namespace=${ns}&pod=${pn}`, key: `${namespace}/${name}`,
+    charts: (series, zoom) => [
+      lineChart({ title: "CPU (cores)", series: [{ name: "cpu", points: points(series, "cpu", 1e-9) }], format: (v) => v.toFixed(3), onZoom: zoom }),
+      lineChart({ title: "Memory (working set)", series: [{ name: "memory", points: points(series, "mem") }], format: (v) => format.bytes(v), onZoom: zoom })],
+    extra: (window) => api(`/api/metrics/containers?namespace=${ns}&pod=${pn}&metric=memory/working_set&${window}`),
+    footer: (containers) => {
+      const rows = Object.entries(containers.series).map(([key, list]) => {
+        const values = list.map((p) => p.value);
+        return h("tr", {}, h("td", {}, key.split("/").slice(2).join("/")), h("td", { class: "num" }, values.length ? format.bytes(values[values.length - 1]) : ""),
+          h("td", {}, sparkline(values, `memory over the window, ${values.length} points`)));
+      });
+      return [h("h2", {}, "Containers"),
+        rows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Container"), h("th", { class: "num" }, "Memory, last"), h("th", {}, "Over the window"))), h("tbody", {}, rows))
+          : h("p", { class: "muted" }, "No container history in this window.")];
+    },
+  });
 }
 
 // MARK: usage (the allocation API)
