@@ -35,6 +35,92 @@ public struct EntityID: Hashable, Sendable, Comparable {
     public static func < (a: EntityID, b: EntityID) -> Bool { a.raw < b.raw }
 }
 
+/// Samples of several metrics of several entities, column by column: metric slot `slot`'s
+/// samples of the entity at `index` (in the order asked) are `times[slot][r]`,
+/// `values[slot][r]` for `r` in `range(slot, index)`, in time order.
+public struct SampleColumns: Sendable {
+    public private(set) var times: [[Int64]]
+    public private(set) var values: [[UInt64]]
+    /// Per slot, where each entity's samples end.
+    @usableFromInline var ends: [[Int]]
+
+    @inlinable public func range(_ slot: Int, _ index: Int) -> Range<Int> { (index == 0 ? 0 : ends[slot][index - 1])..<ends[slot][index] }
+
+    /// Calls `body` with the number of the entity's samples of that slot and an accessor of
+    /// the n-th (time, value), without copying them.
+    @inlinable public func withSamples<R>(_ slot: Int, _ index: Int, _ body: (Int, (Int) -> (time: Int64, value: UInt64)) throws -> R) rethrows -> R {
+        let range = range(slot, index)
+        return try times[slot].withUnsafeBufferPointer { times in
+            try values[slot].withUnsafeBufferPointer { values in
+                let base = range.lowerBound
+                return try body(range.count) { (times[base + $0], values[base + $0]) }
+            }
+        }
+    }
+
+    /// The number of samples of that slot, all entities.
+    public func count(_ slot: Int) -> Int { times[slot].count }
+
+    /// Samples as they are read (chunks segment by segment, then heads), each with the
+    /// position of its entity.
+    struct Staging {
+        var times: [[Int64]], values: [[UInt64]], owners: [[Int32]]
+        init(slots: Int) {
+            times = Array(repeating: [], count: slots)
+            values = Array(repeating: [], count: slots)
+            owners = Array(repeating: [], count: slots)
+        }
+        @inline(__always) mutating func append(_ slot: Int, _ time: Int64, _ value: UInt64, owner: Int32) {
+            times[slot].append(time)
+            values[slot].append(value)
+            owners[slot].append(owner)
+        }
+    }
+
+    /// The staged samples in entity order (a stable counting sort: an entity's samples keep
+    /// the order they were read in), each entity's in time order (late rows sit in a later
+    /// chunk than their time's).
+    init(_ staged: Staging, entities: Int) {
+        let slots = staged.times.count
+        times = []; values = []; ends = []
+        for slot in 0..<slots {
+            let owners = staged.owners[slot], count = owners.count
+            var ends = [Int](repeating: 0, count: entities)
+            for owner in owners { ends[Int(owner)] += 1 }
+            var total = 0
+            for index in 0..<entities {
+                total += ends[index]
+                ends[index] = total
+            }
+            var next = ends
+            var times = [Int64](repeating: 0, count: count), values = [UInt64](repeating: 0, count: count)
+            for position in stride(from: count - 1, through: 0, by: -1) {
+                let owner = Int(owners[position])
+                next[owner] -= 1
+                times[next[owner]] = staged.times[slot][position]
+                values[next[owner]] = staged.values[slot][position]
+            }
+            var start = 0
+            for end in ends {
+                Self.restoreTimeOrder(&times, &values, start..<end)
+                start = end
+            }
+            self.times.append(times)
+            self.values.append(values)
+            self.ends.append(ends)
+        }
+    }
+
+    static func restoreTimeOrder(_ times: inout [Int64], _ values: inout [UInt64], _ range: Range<Int>) {
+        guard range.dropFirst().contains(where: { times[$0 - 1] > times[$0] }) else { return }
+        let sorted = range.map { (times[$0], values[$0]) }.sorted { $0.0 < $1.0 }
+        for (offset, pair) in sorted.enumerated() {
+            times[range.lowerBound + offset] = pair.0
+            values[range.lowerBound + offset] = pair.1
+        }
+    }
+}
+
 /// An entity of the series index: its labels are held once for all its metrics, as one
 /// string (`k=v` lines, a dictionary per entity cost ~400 bytes more at 300,000 entities).
 public struct EntityInfo: Sendable {
@@ -452,23 +538,64 @@ public final class TimeSeriesStore: Sendable {
     /// Several metrics' samples of the given entities in [from, to], one dictionary per
     /// metric, read in one pass (each head row decoded once).
     public func samples(_ entities: [EntityID], metrics: [Int], from: Int64, to: Int64) throws -> [[EntityID: [(time: Int64, value: UInt64)]]] {
-        let (heads, segments, infos) = snapshot(entities, from: from, to: to, metrics: metrics)
-        var result = [[EntityID: [(time: Int64, value: UInt64)]]](repeating: [:], count: metrics.count)
-        var decoded: [(time: Int64, value: UInt64)] = []
-        try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
+        let columns = try self.columns(entities, metrics: metrics, from: from, to: to)
+        return metrics.indices.map { slot in
+            var result: [EntityID: [(time: Int64, value: UInt64)]] = [:]
+            for (index, id) in entities.enumerated() {
+                let range = columns.range(slot, index)
+                if !range.isEmpty { result[id] = range.map { (columns.times[slot][$0], columns.values[slot][$0]) } }
+            }
+            return result
+        }
+    }
+
+    /// Several metrics' samples of the given entities in [from, to], column by column, read
+    /// entity by entity (its sealed chunks, then its head), each in time order. No
+    /// allocation per entity: a query of thousands of series fills three arrays per metric.
+    public func columns(_ entities: [EntityID], metrics: [Int], from: Int64, to: Int64) throws -> SampleColumns {
+        struct Taken { var first: Int64, last: Int64, family: UInt8, blocks: [Block] }
+        var taken: [Taken?] = []
+        taken.reserveCapacity(entities.count)
+        // Under the lock only lookups and references (the blocks are decoded after it).
+        let segments = state.withLock { s in
+            for id in entities {
+                guard id.raw >= 1, Int(id.raw) <= s.entities.count else { taken.append(nil); continue }
+                let info = s.entities[Int(id.raw) - 1]
+                let head = s.head[id]?.blocks ?? []
+                taken.append(Taken(first: info.first, last: info.last, family: info.family,
+                                   blocks: s.sealing[id].map { $0 + head } ?? head))
+            }
+            return Self.keys(s, from: from, to: to, segment: configuration.segment)
+        }
+        // Chunks segment by segment (the table's key order, as SQLite's pages lie), then the
+        // heads; the samples are then put in entity order by a stable counting sort.
+        var staged = SampleColumns.Staging(slots: metrics.count)
+        let segment = configuration.segment
+        let wanted: [(id: EntityID, family: Family, index: Int32)] = entities.indices.compactMap { index in
+            guard let entity = taken[index], entity.first != .max, entity.last >= from - segment, entity.first <= to,
+                  let family = families[entity.family] else { return nil }
+            return (entities[index], family, Int32(index))
+        }.sorted { $0.id < $1.id }
+        try readChunks(wanted.map { ($0.id, $0.family) }, segments: segments) { position, data in
+            let (_, family, owner) = wanted[position]
             for (slot, metric) in metrics.enumerated() where metric < family.metrics.count {
-                decoded.removeAll(keepingCapacity: true)
                 try Chunk.decode(data, column: metric, encoding: family.encodings[metric]) { time, value in
-                    if time >= from && time <= to { decoded.append((time, value)) }
+                    if time >= from && time <= to { staged.append(slot, time, value, owner: owner) }
                 }
-                if !decoded.isEmpty { result[slot][id, default: []].append(contentsOf: decoded) }
             }
         }
-        for slot in metrics.indices {
-            for (id, rows) in heads[slot] { result[slot][id, default: []].append(contentsOf: rows) }
-            Self.restoreTimeOrder(&result[slot]) { $0.time }
+        for (index, entity) in taken.enumerated() {
+            for block in entity?.blocks ?? [] {
+                block.forEach { row in
+                    let time = Int64(bitPattern: row[0])
+                    guard time >= from && time <= to else { return }
+                    for (slot, metric) in metrics.enumerated() where metric < block.width && row[1] & (1 << UInt64(metric)) != 0 {
+                        staged.append(slot, time, row[2 + metric], owner: Int32(index))
+                    }
+                }
+            }
         }
-        return result
+        return SampleColumns(staged, entities: entities.count)
     }
 
     /// Late rows sit in a later chunk than their time's: sorts the lists they put out of order.
@@ -476,43 +603,6 @@ public final class TimeSeriesStore: Sendable {
         for (id, list) in lists where zip(list, list.dropFirst()).contains(where: { time($0) > time($1) }) {
             lists[id] = list.sorted { time($0) < time($1) }
         }
-    }
-
-    /// Some metrics' head samples in [from, to], the sealed segments and index entries. The
-    /// head's blocks are taken under the lock (references, no copy) and decoded after it, so
-    /// that a reader holds up appends only for as long as the lookups take.
-    private func snapshot(_ entities: [EntityID], from: Int64, to: Int64, metrics: [Int])
-        -> ([[EntityID: [(time: Int64, value: UInt64)]]], [Int64], [EntityID: EntityInfo]) {
-        var taken: [(EntityID, [Block])] = []
-        taken.reserveCapacity(entities.count)
-        let (segments, infos) = state.withLock { s in
-            var infos: [EntityID: EntityInfo] = [:]
-            infos.reserveCapacity(entities.count)
-            for id in entities {
-                guard id.raw >= 1, Int(id.raw) <= s.entities.count else { continue }
-                infos[id] = s.entities[Int(id.raw) - 1]
-                let sealing = s.sealing[id], head = s.head[id]?.blocks
-                if sealing == nil && head == nil { continue }
-                taken.append((id, (sealing ?? []) + (head ?? [])))
-            }
-            return (Self.keys(s, from: from, to: to, segment: configuration.segment), infos)
-        }
-        var heads = [[EntityID: [(time: Int64, value: UInt64)]]](repeating: [:], count: metrics.count)
-        var lists = [[(time: Int64, value: UInt64)]](repeating: [], count: metrics.count)
-        for (id, blocks) in taken {
-            for slot in lists.indices { lists[slot].removeAll(keepingCapacity: true) }
-            for block in blocks {
-                block.forEach { row in
-                    let time = Int64(bitPattern: row[0])
-                    guard time >= from && time <= to else { return }
-                    for (slot, metric) in metrics.enumerated() where metric < block.width && row[1] & (1 << UInt64(metric)) != 0 {
-                        lists[slot].append((time, row[2 + metric]))
-                    }
-                }
-            }
-            for slot in lists.indices where !lists[slot].isEmpty { heads[slot][id] = lists[slot] }
-        }
-        return (heads, segments, infos)
     }
 
     /// The head rows in [from, to], the sealed segments that may hold rows of it, and the
@@ -541,15 +631,11 @@ public final class TimeSeriesStore: Sendable {
         return s.segments.filter { $0 <= high && $0 + (s.spans[$0] ?? segment) > low }
     }
 
-    /// Calls `body` with each stored chunk of the entities in the segments, in place (the
-    /// bytes are SQLite's until `body` returns).
-    private func readChunks(_ entities: [EntityID], segments: [Int64], infos: [EntityID: EntityInfo], from: Int64, to: Int64,
-                            _ body: (EntityID, Family, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        let wanted: [(EntityID, Family)] = entities.compactMap { id in
-            guard let info = infos[id], info.first != .max, info.last >= from - configuration.segment, info.first <= to,
-                  let family = families[info.family] else { return nil }
-            return (id, family)
-        }.sorted { $0.0 < $1.0 }
+    /// Calls `body` with each stored chunk of the wanted entities (in id order) in the
+    /// segments, segment by segment, in place (the bytes are SQLite's until `body` returns),
+    /// with the entity's position in `wanted`.
+    private func readChunks(_ wanted: [(id: EntityID, family: Family)], segments: [Int64],
+                            _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         if segments.isEmpty || wanted.isEmpty { return }
         try pool.read { db in
             var table = ""
@@ -562,10 +648,10 @@ public final class TimeSeriesStore: Sendable {
                 }
                 guard let handle else { continue }
                 // Bound and read through SQLite's C API: the blob is decoded where it lies.
-                for (id, family) in wanted {
+                for (position, entity) in wanted.enumerated() {
                     sqlite3_reset(handle)
                     sqlite3_bind_int64(handle, 1, segment)
-                    sqlite3_bind_int64(handle, 2, Int64(id.raw))
+                    sqlite3_bind_int64(handle, 2, Int64(entity.id.raw))
                     let code = sqlite3_step(handle)
                     if code == SQLITE_DONE { continue }
                     guard code == SQLITE_ROW else {
@@ -573,7 +659,7 @@ public final class TimeSeriesStore: Sendable {
                     }
                     let count = Int(sqlite3_column_bytes(handle, 0))
                     guard let bytes = sqlite3_column_blob(handle, 0), count > 0 else { continue }
-                    try body(id, family, UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
+                    try body(position, UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
                 }
                 sqlite3_reset(handle)
             }
@@ -584,7 +670,13 @@ public final class TimeSeriesStore: Sendable {
     public func rows(_ entities: [EntityID], from: Int64, to: Int64) throws -> [EntityID: [SampleRow]] {
         let (heads, segments, infos) = snapshot(entities, from: from, to: to)
         var result: [EntityID: [SampleRow]] = [:]
-        try readChunks(entities, segments: segments, infos: infos, from: from, to: to) { id, family, data in
+        let wanted: [(id: EntityID, family: Family)] = entities.compactMap { id in
+            guard let info = infos[id], info.first != .max, info.last >= from - configuration.segment, info.first <= to,
+                  let family = families[info.family] else { return nil }
+            return (id, family)
+        }.sorted { $0.id < $1.id }
+        try readChunks(wanted, segments: segments) { position, data in
+            let (id, family) = wanted[position]
             for row in try Chunk.decodeRows(Array(data), encodings: family.encodings) where row.time >= from && row.time <= to {
                 result[id, default: []].append(row)
             }

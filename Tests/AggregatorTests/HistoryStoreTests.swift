@@ -85,6 +85,42 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         #expect(minutes["compute-u2-db/db"]?.dropFirst().allSatisfy { $0.cpu == 100_000_000 && $0.memory == 2000 && $0.disk == 6 } == true)
     }
 
+    /// The legacy pod answer read as columns (`podPointsRaw`, what `/api/metrics/pods` uses
+    /// for raw windows) has the same points as the general path: across sealed chunks and the
+    /// head, a counter reset, a gap longer than the gap limit, a window starting between
+    /// samples, and a pod recreated under its name while the old one still reports (two
+    /// entities of one key: their rates add up).
+    @Test func rawPodPointsAsColumnsEqualTheGeneralPath() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        var configuration = HistoryConfiguration()
+        configuration.segment = .seconds(60)
+        let history = try HistoryStore(path: path, configuration: configuration, logger: logger)
+        for i in 0..<90 where !(40..<75).contains(i) {
+            var specs = pods(i)
+            if i == 20 { specs[0].cpuCoreNanoseconds = 1 }
+            if i >= 30 { specs.append(.init("compute-u2-db", "db", uid: "db-again", cpuCoreNanoseconds: UInt64(i) * 3_000_000, memoryBytes: 7000, diskBytes: 9)) }
+            history.record(snapshot(i, base: base, pods: specs), cluster: nil)
+            if i == 35 { try await history.maintain(now: base + 350) }
+        }
+        #expect(history.store.counters.chunksSealed > 0)
+        #expect(history.entities(.pod, .all)["compute-u2-db/db"]?.count == 2)
+        for start in [base, base + 205, base + 755] {
+            let general = try await history.podPoints(.all, start: start, end: base + 900, resolution: .raw)
+            var columns: [String: [HistoryPoint]] = [:], keys: [String] = [], expected = -1
+            try history.podPointsRaw(.all, start: start, end: base + 900) { expected = $0 } _: { key, points in
+                keys.append(key)
+                columns[key] = points
+            }
+            #expect(columns == general, "start \(start - base)")
+            #expect(keys == general.keys.sorted())
+            #expect(expected >= general.values.map(\.count).max() ?? 0)
+        }
+        // Both entities of the recreated pod at one time: 100 and 0.3 millicores' worth of nanocores.
+        let both = try await history.podPoints(.keys(["compute-u2-db/db"]), start: base + 760, end: base + 770, resolution: .raw)
+        #expect(both["compute-u2-db/db"]?.first?.cpu == 100_300_000)
+    }
+
     @Test func tenantsSelectOnlyTheirNamespaces() async throws {
         let path = temporaryDatabase()
         defer { removeDatabase(path) }

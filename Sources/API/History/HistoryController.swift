@@ -190,8 +190,26 @@ struct HistoryController {
         let selection = try selection(query, principal: principal, containers: false)
         try checkSize(series: history.seriesCount(.pod, selection), window, legacy: metric == nil)
         if let (formula, aggregation) = metric { return try await points(.pod, selection, window, formula, aggregation) }
-        let series = try await history.podPoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
-        return Self.render(series, window, integers: true)
+        return try await Self.podHistory(history, selection, window)
+    }
+
+    /// The legacy pod answer; raw points are read as columns and written pod by pod.
+    static func podHistory(_ history: HistoryStore, _ selection: SeriesSelection, _ window: Window) async throws -> Response {
+        let resolution = legacy(window)
+        guard resolution == .raw else {
+            let series = try await history.podPoints(selection, start: window.start, end: window.end, resolution: resolution)
+            return render(series, window, integers: true)
+        }
+        return try await Task.detached(priority: .userInitiated) {
+            var writer: JSONWriter?
+            try history.podPointsRaw(selection, start: window.start, end: window.end) { samples in
+                writer = envelope(window, resolution: .raw, step: nil, capacity: samples * 80)
+            } _: { key, points in
+                writer!.key(key)
+                writer!.rawValue { bytes in array(points, into: &bytes, integers: true) }
+            }
+            return finish(writer ?? envelope(window, resolution: .raw, step: nil, capacity: 0))
+        }.value
     }
 
     func containers(_ request: Request) async throws -> Response {
@@ -210,37 +228,72 @@ struct HistoryController {
     static func render(_ series: [String: [MetricPoint]], _ window: Window) -> Response {
         // With a step, `resolution` names it only when it is one of the resolutions.
         let resolution = window.step.map { step in Resolution.allCases.first { $0 != .raw && $0.seconds == step } } ?? window.resolution
-        return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { bytes, point in
-            bytes.append(contentsOf: Self.timeKey)
-            JSONWriter.appendTime(point.time, to: &bytes)
-            bytes.append(contentsOf: Self.valueKey)
-            JSONWriter.appendHundredths(point.value, to: &bytes)
-            bytes.append(UInt8(ascii: "}"))
+        return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { bytes, points in
+            bytes.append(UInt8(ascii: "["))
+            for (index, point) in points.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes.append(contentsOf: Self.timeKey)
+                JSONWriter.appendTime(point.time, to: &bytes)
+                bytes.append(contentsOf: Self.valueKey)
+                JSONWriter.appendHundredths(point.value, to: &bytes)
+                bytes.append(UInt8(ascii: "}"))
+            }
+            bytes.append(UInt8(ascii: "]"))
         }
     }
 
     /// `{"start","end","resolution","series":{"<key>":[{"t","cpu","mem","disk"}]}}`, keys sorted.
     static func render(_ series: [String: [HistoryPoint]], _ window: Window, integers: Bool) -> Response {
-        render(series, window, resolution: legacy(window), step: nil, bytesPerPoint: 80) { bytes, point in
-            bytes.append(contentsOf: Self.timeKey)
-            JSONWriter.appendTime(point.time, to: &bytes)
-            if integers {
-                bytes.append(contentsOf: Self.cpuKey)
-                JSONWriter.appendInteger(rounding: point.cpu, to: &bytes)
-                bytes.append(contentsOf: Self.memKey)
-                JSONWriter.appendInteger(rounding: point.memory, to: &bytes)
-                bytes.append(contentsOf: Self.diskKey)
-                JSONWriter.appendInteger(rounding: point.disk, to: &bytes)
-            } else {
+        render(series, window, resolution: legacy(window), step: nil, bytesPerPoint: 80) { bytes, points in
+            array(points, into: &bytes, integers: integers)
+        }
+    }
+
+    /// One series' `[{"t","cpu","mem","disk"},...]`: whole numbers (pods) or hundredths (nodes).
+    static func array(_ points: [HistoryPoint], into bytes: inout [UInt8], integers: Bool) {
+        bytes.append(UInt8(ascii: "["))
+        if integers {
+            // Points written through a pointer into a small buffer, appended a few dozen at a
+            // time (one point: at most 113 bytes).
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+                let start = buffer.baseAddress!, limit = start + 4096 - 128
+                var cursor = start
+                for (index, point) in points.enumerated() {
+                    if index > 0 {
+                        cursor.pointee = UInt8(ascii: ",")
+                        cursor += 1
+                    }
+                    JSONWriter.put(Self.timeKey, at: &cursor)
+                    JSONWriter.putTime(point.time, at: &cursor)
+                    JSONWriter.put(Self.cpuKey, at: &cursor)
+                    JSONWriter.putInteger(rounding: point.cpu, at: &cursor)
+                    JSONWriter.put(Self.memKey, at: &cursor)
+                    JSONWriter.putInteger(rounding: point.memory, at: &cursor)
+                    JSONWriter.put(Self.diskKey, at: &cursor)
+                    JSONWriter.putInteger(rounding: point.disk, at: &cursor)
+                    cursor.pointee = UInt8(ascii: "}")
+                    cursor += 1
+                    if cursor >= limit || index == points.count - 1 {
+                        bytes.append(contentsOf: UnsafeBufferPointer(start: start, count: cursor - start))
+                        cursor = start
+                    }
+                }
+            }
+        } else {
+            for (index, point) in points.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                bytes.append(contentsOf: Self.timeKey)
+                JSONWriter.appendTime(point.time, to: &bytes)
                 bytes.append(contentsOf: Self.cpuKey)
                 JSONWriter.appendHundredths(point.cpu, to: &bytes)
                 bytes.append(contentsOf: Self.memKey)
                 JSONWriter.appendHundredths(point.memory, to: &bytes)
                 bytes.append(contentsOf: Self.diskKey)
                 JSONWriter.appendHundredths(point.disk, to: &bytes)
+                bytes.append(UInt8(ascii: "}"))
             }
-            bytes.append(UInt8(ascii: "}"))
         }
+        bytes.append(UInt8(ascii: "]"))
     }
 
     // A point's fixed parts, written as bytes (a history answer holds millions of points).
@@ -250,10 +303,21 @@ struct HistoryController {
     static let memKey = Array(#","mem":"#.utf8)
     static let diskKey = Array(#","disk":"#.utf8)
 
-    /// The envelope and every series' array; `write` appends one point's whole object.
+    /// The envelope and every series' array, keys sorted; `write` appends one series' array.
     static func render<Point>(_ series: [String: [Point]], _ window: Window, resolution: Resolution?, step: Int64?, bytesPerPoint: Int,
-                              point write: (inout [UInt8], Point) -> Void) -> Response {
-        var w = JSONWriter(capacity: 1024 + series.reduce(0) { $0 + $1.value.count * bytesPerPoint + $1.key.utf8.count + 8 })
+                              series write: (inout [UInt8], [Point]) -> Void) -> Response {
+        var w = envelope(window, resolution: resolution, step: step,
+                         capacity: series.reduce(0) { $0 + $1.value.count * bytesPerPoint + $1.key.utf8.count + 8 })
+        for key in series.keys.sorted() {
+            w.key(key)
+            w.rawValue { bytes in write(&bytes, series[key]!) }
+        }
+        return finish(w)
+    }
+
+    /// An answer's start up to the open `series` object.
+    static func envelope(_ window: Window, resolution: Resolution?, step: Int64?, capacity: Int) -> JSONWriter {
+        var w = JSONWriter(capacity: 1024 + capacity)
         w.beginObject()
         w.field("start", UnixTime(seconds: window.start).rfc3339)
         w.field("end", UnixTime(seconds: window.end).rfc3339)
@@ -261,17 +325,12 @@ struct HistoryController {
         if let step { w.field("step", "\(step)s") }
         w.key("series")
         w.beginObject()
-        for key in series.keys.sorted() {
-            w.key(key)
-            w.rawValue { bytes in
-                bytes.append(UInt8(ascii: "["))
-                for (index, point) in series[key]!.enumerated() {
-                    if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                    write(&bytes, point)
-                }
-                bytes.append(UInt8(ascii: "]"))
-            }
-        }
+        return w
+    }
+
+    /// Closes the `series` object and the answer.
+    static func finish(_ writer: JSONWriter) -> Response {
+        var w = writer
         w.endObject()
         w.endObject()
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
@@ -283,7 +342,6 @@ public enum HistoryBodies {
     /// `/api/metrics/pods?namespace=<namespace>&start=&end=` (raw, the legacy shape): its size in bytes.
     public static func podHistory(_ history: HistoryStore, namespace: String, start: Int64, end: Int64) async throws -> Int {
         let window = HistoryController.Window(start: start, end: end, resolution: .raw, step: nil)
-        let series = try await history.podPoints(.prefix("\(namespace)/"), start: start, end: end, resolution: .raw)
-        return HistoryController.render(series, window, integers: true).body.contentLength ?? 0
+        return try await HistoryController.podHistory(history, .prefix("\(namespace)/"), window).body.contentLength ?? 0
     }
 }

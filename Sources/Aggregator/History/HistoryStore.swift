@@ -442,24 +442,48 @@ public final class HistoryStore: Sendable {
         case .stored(let metric):
             let encoding = metric < encodings.count ? encodings[metric] : .integer
             return samples(metric).mapValues { list in
-                list.compactMap { $0.time >= from ? MetricPoint(time: $0.time / unit, value: number($0.value, encoding)) : nil }
+                var points: [MetricPoint] = []
+                storedPoints(count: list.count, { list[$0] }, encoding: encoding, from: from, unit: unit, into: &points)
+                return points
             }.filter { !$0.value.isEmpty }
         case .rate(let metric, let scale):
-            // Each pair of consecutive samples gives the rate at the later one.
             return samples(metric).mapValues { list in
                 var points: [MetricPoint] = []
-                for (before, after) in Swift.zip(list, list.dropFirst()) where after.time >= from {
-                    let gap = after.time - before.time
-                    guard gap > 0, gap <= gapLimit else { continue }
-                    let delta = after.value >= before.value ? after.value - before.value : after.value
-                    points.append(MetricPoint(time: after.time / unit, value: Double(delta) / (Double(gap) / 1000) * scale))
-                }
+                ratePoints(count: list.count, { list[$0] }, from: from, gapLimit: gapLimit, scale: scale, unit: unit, into: &points)
                 return points
             }.filter { !$0.value.isEmpty }
         case .ratio(let numerator, let denominator):
             let top = raw(numerator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, millisecondTimes: millisecondTimes, samples: samples)
             let bottom = raw(denominator, from: from, to: to, gapLimit: gapLimit, encodings: encodings, millisecondTimes: millisecondTimes, samples: samples)
             return ratio(top, bottom)
+        }
+    }
+
+    /// A stored metric's points from `from` on (samples in time order).
+    @inline(__always)
+    static func storedPoints(count: Int, _ sample: (Int) -> (time: Int64, value: UInt64), encoding: ValueEncoding, from: Int64, unit: Int64,
+                             into points: inout [MetricPoint]) {
+        for index in 0..<count {
+            let (time, value) = sample(index)
+            if time >= from { points.append(MetricPoint(time: time / unit, value: number(value, encoding))) }
+        }
+    }
+
+    /// A counter's rate per second times `scale`: each pair of consecutive samples within the
+    /// gap limit gives the rate at the later one (a reset counts from 0).
+    @inline(__always)
+    static func ratePoints(count: Int, _ sample: (Int) -> (time: Int64, value: UInt64), from: Int64, gapLimit: Int64, scale: Double, unit: Int64,
+                           into points: inout [MetricPoint]) {
+        guard count > 1 else { return }
+        var before = sample(0)
+        for index in 1..<count {
+            let after = sample(index)
+            defer { before = after }
+            guard after.time >= from else { continue }
+            let gap = after.time - before.time
+            guard gap > 0, gap <= gapLimit else { continue }
+            let delta = after.value >= before.value ? after.value - before.value : after.value
+            points.append(MetricPoint(time: after.time / unit, value: Double(delta) / (Double(gap) / 1000) * scale))
         }
     }
 
@@ -535,6 +559,62 @@ public final class HistoryStore: Sendable {
         return Self.merge(cpu: three[0], memory: three[1], disk: three[2]) { $0.rounded() }
     }
 
+    /// The Cluster Monitor's pod history at raw resolution, key by key in key order, without
+    /// holding the answer's points: `body` gets each pod's points in a buffer reused for the
+    /// next. `expect` is told first how many samples were read (to size the answer). The
+    /// same points as `podPoints(_:start:end:resolution: .raw)`, read as columns.
+    public func podPointsRaw(_ selection: SeriesSelection, start: Int64, end: Int64, expect: (Int) -> Void,
+                             _ body: (String, [HistoryPoint]) -> Void) throws {
+        let groups = entities(.pod, selection)
+        if groups.isEmpty { return expect(0) }
+        let started = ContinuousClock.now
+        defer { queryTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6) }
+        let keys = groups.keys.sorted()
+        var ids: [EntityID] = [], ends: [Int] = []
+        ids.reserveCapacity(groups.count)
+        ends.reserveCapacity(keys.count)
+        for key in keys {
+            ids.append(contentsOf: groups[key]!)
+            ends.append(ids.count)
+        }
+        let pod = HistoryFamily.pod
+        let metrics = [HistoryCatalog.index(pod, "cpu/usage"), HistoryCatalog.index(pod, "memory/working_set"), HistoryCatalog.index(pod, "filesystem/usage")]
+        let encodings = pod.definition.encodings
+        let gapLimit = store.configuration.gapLimit
+        let from = start * 1000
+        let columns = try store.columns(ids, metrics: metrics, from: from - gapLimit, to: end * 1000)
+        expect(metrics.indices.map { columns.count($0) }.max() ?? 0)
+        var cpu: [MetricPoint] = [], memory: [MetricPoint] = [], disk: [MetricPoint] = [], points: [HistoryPoint] = []
+        var member = 0
+        for (index, key) in keys.enumerated() {
+            cpu.removeAll(keepingCapacity: true)
+            memory.removeAll(keepingCapacity: true)
+            disk.removeAll(keepingCapacity: true)
+            let first = member
+            while member < ends[index] {
+                columns.withSamples(0, member) { count, sample in
+                    Self.ratePoints(count: count, sample, from: from, gapLimit: gapLimit, scale: 1, unit: 1000, into: &cpu)
+                }
+                columns.withSamples(1, member) { count, sample in
+                    Self.storedPoints(count: count, sample, encoding: encodings[metrics[1]], from: from, unit: 1000, into: &memory)
+                }
+                columns.withSamples(2, member) { count, sample in
+                    Self.storedPoints(count: count, sample, encoding: encodings[metrics[2]], from: from, unit: 1000, into: &disk)
+                }
+                member += 1
+            }
+            if member - first > 1 {
+                // A pod recreated under its name: rates add up, other values keep the newest.
+                cpu = Self.combine(cpu.sorted { $0.time < $1.time }, formula: .rate(metrics[0], scale: 1), aggregation: nil)
+                memory = Self.combine(memory.sorted { $0.time < $1.time }, formula: .stored(metrics[1]), aggregation: .avg)
+                disk = Self.combine(disk.sorted { $0.time < $1.time }, formula: .stored(metrics[2]), aggregation: .avg)
+            }
+            points.removeAll(keepingCapacity: true)
+            Self.merge(cpu, memory, disk, { $0.rounded() }, into: &points)
+            if !points.isEmpty { body(key, points) }
+        }
+    }
+
     /// One point per time any of the three has; a figure missing at that time is 0 (each
     /// list is in time order: merged in one pass; of equal times in one list the last wins).
     static func merge(cpu: [String: [MetricPoint]], memory: [String: [MetricPoint]], disk: [String: [MetricPoint]],
@@ -543,36 +623,37 @@ public final class HistoryStore: Sendable {
         result.reserveCapacity(max(cpu.count, memory.count, disk.count))
         func add(_ key: String) {
             guard result[key] == nil else { return }
-            let lists = [cpu[key] ?? [], memory[key] ?? [], disk[key] ?? []].map { list in
-                zip(list, list.dropFirst()).contains { $0.time > $1.time } ? list.sorted { $0.time < $1.time } : list
-            }
-            var positions = [0, 0, 0]
             var points: [HistoryPoint] = []
-            points.reserveCapacity(lists.map(\.count).max() ?? 0)
-            while true {
-                var time = Int64.max
-                for slot in 0..<3 where positions[slot] < lists[slot].count { time = min(time, lists[slot][positions[slot]].time) }
-                if time == .max { break }
-                var point = HistoryPoint(time: time, cpu: 0, memory: 0, disk: 0)
-                for slot in 0..<3 {
-                    while positions[slot] < lists[slot].count && lists[slot][positions[slot]].time == time {
-                        let value = round(lists[slot][positions[slot]].value)
-                        switch slot {
-                        case 0: point.cpu = value
-                        case 1: point.memory = value
-                        default: point.disk = value
-                        }
-                        positions[slot] += 1
-                    }
-                }
-                points.append(point)
-            }
+            merge(cpu[key] ?? [], memory[key] ?? [], disk[key] ?? [], round, into: &points)
             result[key] = points
         }
         for key in cpu.keys { add(key) }
         for key in memory.keys { add(key) }
         for key in disk.keys { add(key) }
         return result
+    }
+
+    /// One key's three lists merged into `points` (see above).
+    static func merge(_ cpu: [MetricPoint], _ memory: [MetricPoint], _ disk: [MetricPoint], _ round: (Double) -> Double,
+                      into points: inout [HistoryPoint]) {
+        func ordered(_ list: [MetricPoint]) -> [MetricPoint] {
+            zip(list, list.dropFirst()).contains { $0.time > $1.time } ? list.sorted { $0.time < $1.time } : list
+        }
+        let lists = (ordered(cpu), ordered(memory), ordered(disk))
+        var positions = (0, 0, 0)
+        points.reserveCapacity(points.count + max(cpu.count, memory.count, disk.count))
+        while true {
+            var time = Int64.max
+            if positions.0 < lists.0.count { time = min(time, lists.0[positions.0].time) }
+            if positions.1 < lists.1.count { time = min(time, lists.1[positions.1].time) }
+            if positions.2 < lists.2.count { time = min(time, lists.2[positions.2].time) }
+            if time == .max { break }
+            var point = HistoryPoint(time: time, cpu: 0, memory: 0, disk: 0)
+            while positions.0 < lists.0.count && lists.0[positions.0].time == time { point.cpu = round(lists.0[positions.0].value); positions.0 += 1 }
+            while positions.1 < lists.1.count && lists.1[positions.1].time == time { point.memory = round(lists.1[positions.1].value); positions.1 += 1 }
+            while positions.2 < lists.2.count && lists.2[positions.2].time == time { point.disk = round(lists.2[positions.2].value); positions.2 += 1 }
+            points.append(point)
+        }
     }
 
     /// Bytes the store's database holds.

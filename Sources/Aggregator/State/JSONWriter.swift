@@ -59,26 +59,42 @@ public struct JSONWriter: Sendable {
     /// `"2026-01-02T15:04:05Z"` (quoted) from Unix seconds, formatted in a stack buffer and
     /// appended at once; years outside 0...9999 are clamped.
     public static func appendTime(_ seconds: Int64, to bytes: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 22) { buffer in
+            var cursor = buffer.baseAddress!
+            putTime(seconds, at: &cursor)
+            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
+        }
+    }
+
+    /// A quoted RFC 3339 time (22 bytes) written at `cursor`, which then points past it.
+    @inline(__always)
+    public static func putTime(_ seconds: Int64, at cursor: inout UnsafeMutablePointer<UInt8>) {
         let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
         let second = Int(seconds - days * 86400)
         let (year, month, day) = UnixTime.civilFromDays(Int(days))
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 22) { buffer in
-            func two(_ n: Int, at index: Int) {
-                buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n / 10)
-                buffer[index + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
-            }
-            let y = max(0, min(year, 9999))
-            buffer[0] = UInt8(ascii: "\"")
-            two(y / 100, at: 1); two(y % 100, at: 3)
-            buffer[5] = UInt8(ascii: "-"); two(month, at: 6)
-            buffer[8] = UInt8(ascii: "-"); two(day, at: 9)
-            buffer[11] = UInt8(ascii: "T"); two(second / 3600, at: 12)
-            buffer[14] = UInt8(ascii: ":"); two(second / 60 % 60, at: 15)
-            buffer[17] = UInt8(ascii: ":"); two(second % 60, at: 18)
-            buffer[20] = UInt8(ascii: "Z")
-            buffer[21] = UInt8(ascii: "\"")
-            bytes.append(contentsOf: UnsafeBufferPointer(buffer))
+        let buffer = cursor
+        func two(_ n: Int, at index: Int) {
+            buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n / 10)
+            buffer[index + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
         }
+        let y = max(0, min(year, 9999))
+        buffer[0] = UInt8(ascii: "\"")
+        two(y / 100, at: 1); two(y % 100, at: 3)
+        buffer[5] = UInt8(ascii: "-"); two(month, at: 6)
+        buffer[8] = UInt8(ascii: "-"); two(day, at: 9)
+        buffer[11] = UInt8(ascii: "T"); two(second / 3600, at: 12)
+        buffer[14] = UInt8(ascii: ":"); two(second / 60 % 60, at: 15)
+        buffer[17] = UInt8(ascii: ":"); two(second % 60, at: 18)
+        buffer[20] = UInt8(ascii: "Z")
+        buffer[21] = UInt8(ascii: "\"")
+        cursor += 22
+    }
+
+    /// Bytes written at `cursor`, which then points past them.
+    @inline(__always)
+    public static func put(_ text: [UInt8], at cursor: inout UnsafeMutablePointer<UInt8>) {
+        text.withUnsafeBufferPointer { cursor.update(from: $0.baseAddress!, count: $0.count) }
+        cursor += text.count
     }
 
     /// A value the body appends as raw JSON bytes: hot loops writing many small objects of
@@ -90,9 +106,23 @@ public struct JSONWriter: Sendable {
 
     /// A double rounded to the nearest integer; beyond Int64's range clamped, not finite: 0.
     public static func appendInteger(rounding number: Double, to bytes: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+            var cursor = buffer.baseAddress!
+            putInteger(rounding: number, at: &cursor)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: cursor - buffer.baseAddress!))
+        }
+    }
+
+    /// The same written at `cursor` (at most 20 bytes), which then points past it.
+    @inline(__always)
+    public static func putInteger(rounding number: Double, at cursor: inout UnsafeMutablePointer<UInt8>) {
         let rounded = number.rounded()
         let value: Int64 = !rounded.isFinite ? 0 : rounded >= 0x1p63 ? .max : rounded < -0x1p63 ? .min : Int64(rounded)
-        appendInteger(value, to: &bytes)
+        if value < 0 {
+            cursor.pointee = UInt8(ascii: "-")
+            cursor += 1
+        }
+        putDigits(value.magnitude, at: &cursor)
     }
 
     /// A signed integer's digits.
