@@ -260,4 +260,29 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
             #expect(String(decoding: bytes, as: UTF8.self) == text, "\(number)")
         }
     }
+
+    /// The digit writer (two digits per step) agrees with Swift's own formatting at every
+    /// length and at each power of ten's edges, and with the time writer's RFC 3339.
+    @Test func digitsAndTimesAreExact() {
+        var numbers: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, 999, UInt64.max, UInt64.max - 1, 1 << 63]
+        var power: UInt64 = 10
+        for _ in 1..<20 {
+            numbers += [power - 1, power, power + 1, power / 10 * 7 + 3]
+            if power > UInt64.max / 10 { break }
+            power *= 10
+        }
+        var random = SystemRandomNumberGenerator()
+        numbers += (0..<1000).map { _ in UInt64.random(in: 0...UInt64.max, using: &random) >> UInt64.random(in: 0...63, using: &random) }
+        for number in numbers {
+            var bytes: [UInt8] = []
+            JSONWriter.appendDigits(number, to: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(number))
+        }
+        for seconds: Int64 in [0, 951_782_400, 1_700_000_000, 4_102_444_799, -1] {
+            var bytes: [UInt8] = []
+            JSONWriter.appendTime(seconds, to: &bytes)
+            let formatter = ISO8601DateFormatter()
+            #expect(String(decoding: bytes, as: UTF8.self) == "\"" + formatter.string(from: Date(timeIntervalSince1970: Double(seconds))) + "\"")
+        }
+    }
 }

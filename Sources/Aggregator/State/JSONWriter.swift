@@ -145,17 +145,34 @@ public struct JSONWriter: Sendable {
     /// writers that fill memory they sized themselves (`/metrics/resource`).
     @inlinable @inline(__always)
     public static func putDigits(_ number: UInt64, at cursor: inout UnsafeMutablePointer<UInt8>) {
-        var digits = 1, rest = number
-        while rest >= 10 { rest /= 10; digits += 1 }
+        // The length by comparisons, then two digits per division from a table of pairs.
+        var digits = 1
+        while digits < 20 && number >= powersOfTen[digits] { digits += 1 }
         var index = cursor + digits
-        rest = number
-        repeat {
+        var rest = number
+        while rest >= 100 {
+            let pair = Int(rest % 100) &* 2
+            rest /= 100
+            index -= 2
+            index[0] = digitPairs[pair]
+            index[1] = digitPairs[pair + 1]
+        }
+        if rest >= 10 {
+            let pair = Int(rest) &* 2
+            index -= 2
+            index[0] = digitPairs[pair]
+            index[1] = digitPairs[pair + 1]
+        } else {
             index -= 1
-            index.pointee = UInt8(ascii: "0") + UInt8(rest % 10)
-            rest /= 10
-        } while rest > 0
+            index.pointee = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest)
+        }
         cursor += digits
     }
+
+    /// 10^0 ... 10^19.
+    @usableFromInline static let powersOfTen: [UInt64] = (0..<20).map { (0..<$0).reduce(UInt64(1)) { value, _ in value * 10 } }
+    /// "00" "01" ... "99" as 200 bytes.
+    @usableFromInline static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
     public mutating func value(_ number: Int) { value(Int64(number)) }
     public mutating func value(_ flag: Bool) { separator(); bytes.append(contentsOf: (flag ? "true" : "false").utf8) }
     /// Doubles with at most two decimals (percents); non-finite values become 0.
