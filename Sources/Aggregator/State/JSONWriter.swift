@@ -146,22 +146,26 @@ public struct JSONWriter: Sendable {
     @inlinable @inline(__always)
     public static func putDigits(_ number: UInt64, at cursor: inout UnsafeMutablePointer<UInt8>) {
         // The length by comparisons, then two digits per division from a table of pairs.
-        var digits = 1
-        while digits < 20 && number >= powersOfTen[digits] { digits += 1 }
+        var digits = 1, power: UInt64 = 10
+        while digits < 20 && number >= power {
+            digits += 1
+            power = power &* 10
+        }
+        let pairs = digitPairs.utf8Start
         var index = cursor + digits
         var rest = number
         while rest >= 100 {
             let pair = Int(rest % 100) &* 2
             rest /= 100
             index -= 2
-            index[0] = digitPairs[pair]
-            index[1] = digitPairs[pair + 1]
+            index[0] = pairs[pair]
+            index[1] = pairs[pair + 1]
         }
         if rest >= 10 {
             let pair = Int(rest) &* 2
             index -= 2
-            index[0] = digitPairs[pair]
-            index[1] = digitPairs[pair + 1]
+            index[0] = pairs[pair]
+            index[1] = pairs[pair + 1]
         } else {
             index -= 1
             index.pointee = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest)
@@ -169,10 +173,14 @@ public struct JSONWriter: Sendable {
         cursor += digits
     }
 
-    /// 10^0 ... 10^19.
-    @usableFromInline static let powersOfTen: [UInt64] = (0..<20).map { (0..<$0).reduce(UInt64(1)) { value, _ in value * 10 } }
-    /// "00" "01" ... "99" as 200 bytes.
-    @usableFromInline static let digitPairs: [UInt8] = (0..<100).flatMap { [UInt8(ascii: "0") + UInt8($0 / 10), UInt8(ascii: "0") + UInt8($0 % 10)] }
+    /// "00" "01" ... "99": 200 bytes in the binary (no lazy global, no reference count).
+    @inlinable static var digitPairs: StaticString {
+        """
+        00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+        40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899
+        """
+    }
     public mutating func value(_ number: Int) { value(Int64(number)) }
     public mutating func value(_ flag: Bool) { separator(); bytes.append(contentsOf: (flag ? "true" : "false").utf8) }
     /// Doubles with at most two decimals (percents); non-finite values become 0.
