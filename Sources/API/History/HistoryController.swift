@@ -231,17 +231,24 @@ struct HistoryController {
         // With a step, `resolution` names it only when it is one of the resolutions.
         let resolution = window.step.map { step in Resolution.allCases.first { $0 != .raw && $0.seconds == step } } ?? window.resolution
         return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { bytes, points in
-            bytes.append(UInt8(ascii: "["))
-            for (index, point) in points.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            list(points, into: &bytes) { bytes, point in
                 bytes.append(contentsOf: Self.timeKey)
                 JSONWriter.appendTime(point.time, to: &bytes)
                 bytes.append(contentsOf: Self.valueKey)
                 JSONWriter.appendHundredths(point.value, to: &bytes)
                 bytes.append(UInt8(ascii: "}"))
             }
-            bytes.append(UInt8(ascii: "]"))
         }
+    }
+
+    /// `[`, the points separated by commas, `]`; `write` appends one point's object.
+    static func list<Point>(_ points: [Point], into bytes: inout [UInt8], _ write: (inout [UInt8], Point) -> Void) {
+        bytes.append(UInt8(ascii: "["))
+        for (index, point) in points.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            write(&bytes, point)
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 
     /// `{"start","end","resolution","series":{"<key>":[{"t","cpu","mem","disk"}]}}`, keys sorted.
@@ -253,37 +260,8 @@ struct HistoryController {
 
     /// One series' `[{"t","cpu","mem","disk"},...]`: whole numbers (pods) or hundredths (nodes).
     static func array(_ points: [HistoryPoint], into bytes: inout [UInt8], integers: Bool) {
-        bytes.append(UInt8(ascii: "["))
-        if integers {
-            // Points written through a pointer into a small buffer, appended a few dozen at a
-            // time (one point: at most 113 bytes).
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
-                let start = buffer.baseAddress!, limit = start + 4096 - 128
-                var cursor = start
-                for (index, point) in points.enumerated() {
-                    if index > 0 {
-                        cursor.pointee = UInt8(ascii: ",")
-                        cursor += 1
-                    }
-                    JSONWriter.put(Self.timeKey, at: &cursor)
-                    JSONWriter.putTime(point.time, at: &cursor)
-                    JSONWriter.put(Self.cpuKey, at: &cursor)
-                    JSONWriter.putInteger(rounding: point.cpu, at: &cursor)
-                    JSONWriter.put(Self.memKey, at: &cursor)
-                    JSONWriter.putInteger(rounding: point.memory, at: &cursor)
-                    JSONWriter.put(Self.diskKey, at: &cursor)
-                    JSONWriter.putInteger(rounding: point.disk, at: &cursor)
-                    cursor.pointee = UInt8(ascii: "}")
-                    cursor += 1
-                    if cursor >= limit || index == points.count - 1 {
-                        bytes.append(contentsOf: UnsafeBufferPointer(start: start, count: cursor - start))
-                        cursor = start
-                    }
-                }
-            }
-        } else {
-            for (index, point) in points.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+        guard integers else {
+            return list(points, into: &bytes) { bytes, point in
                 bytes.append(contentsOf: Self.timeKey)
                 JSONWriter.appendTime(point.time, to: &bytes)
                 bytes.append(contentsOf: Self.cpuKey)
@@ -293,6 +271,33 @@ struct HistoryController {
                 bytes.append(contentsOf: Self.diskKey)
                 JSONWriter.appendHundredths(point.disk, to: &bytes)
                 bytes.append(UInt8(ascii: "}"))
+            }
+        }
+        // Pods' points (most of the history's answers) are written through a pointer into a
+        // small buffer, appended a few dozen at a time (one point: at most 113 bytes).
+        bytes.append(UInt8(ascii: "["))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            let start = buffer.baseAddress!, limit = start + 4096 - 128
+            var cursor = start
+            for (index, point) in points.enumerated() {
+                if index > 0 {
+                    cursor.pointee = UInt8(ascii: ",")
+                    cursor += 1
+                }
+                JSONWriter.put(Self.timeKey, at: &cursor)
+                JSONWriter.putTime(point.time, at: &cursor)
+                JSONWriter.put(Self.cpuKey, at: &cursor)
+                JSONWriter.putInteger(rounding: point.cpu, at: &cursor)
+                JSONWriter.put(Self.memKey, at: &cursor)
+                JSONWriter.putInteger(rounding: point.memory, at: &cursor)
+                JSONWriter.put(Self.diskKey, at: &cursor)
+                JSONWriter.putInteger(rounding: point.disk, at: &cursor)
+                cursor.pointee = UInt8(ascii: "}")
+                cursor += 1
+                if cursor >= limit || index == points.count - 1 {
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: start, count: cursor - start))
+                    cursor = start
+                }
             }
         }
         bytes.append(UInt8(ascii: "]"))
