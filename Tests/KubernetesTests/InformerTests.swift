@@ -33,12 +33,21 @@ func withInformer<Object: KubernetesResource, T: Sendable>(
         let client = try APIClient(config: APIServerConfig(
             server: endpoint.baseURL, token: .value(token ?? server.token), tls: ClientTLS(caFile: try TestCertificates.get().caCertificate)))
         let informer = Informer<Object>(client: client, configuration: configuration, logger: logger)
-        let result = try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await informer.run(); return nil }
-            let result = try await body(informer)
-            group.cancelAll()
-            server.dropWatches()  // so that the server does not wait for open streams
-            return result
+        let result: T
+        do {
+            result = try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await informer.run(); return nil }
+                let result = try await body(informer)
+                group.cancelAll()
+                server.dropWatches()  // so that the server does not wait for open streams
+                return result
+            }
+        } catch {
+            // A failed test shuts its client down too: an HTTPClient released without it
+            // stops the whole test process (AsyncHTTPClient's deinit check).
+            server.dropWatches()
+            try? await client.shutdown()
+            throw error
         }
         try await client.shutdown()
         return result
@@ -47,7 +56,8 @@ func withInformer<Object: KubernetesResource, T: Sendable>(
 
 /// Waits until the cache satisfies `condition`.
 func eventually(_ informer: Informer<Pod>, _ what: String, _ condition: @escaping @Sendable (Informer<Pod>) -> Bool) async throws {
-    try await withTimeout(.seconds(15), what) {
+    // A bound, not a pace: a loaded CI machine once took longer than 15 s.
+    try await withTimeout(.seconds(60), what) {
         for await _ in informer.revision.updates() where condition(informer) { return }
     }
 }
