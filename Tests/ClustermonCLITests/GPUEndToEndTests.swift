@@ -98,7 +98,9 @@ struct GPUEndToEndTests {
             try await withLocalServer(kubelet.router(), tls: true) { kubeletEndpoint in
                 let agentArguments = ["agent", "--node-name", "gpu-node", "--kubelet-url", kubeletEndpoint.baseURL, "--kubelet-token-file", kubeletToken.path,
                                       "--kubelet-ca", try TestCertificates.get().caCertificate, "--proc-root", root.path, "--nvml-library", nvml.libraryPath,
-                                      "--pod-resources-socket", podResourcesSocket]
+                                      "--pod-resources-socket", podResourcesSocket,
+                                      // The default 5 s once ran out on a loaded CI machine (the gRPC call timed out).
+                                      "--kubelet-timeout", "30s"]
 
                 // What the agent finds, as a person reads it.
                 let once = try ClustermonProcess(agentArguments + ["--once", "--output", "table"])

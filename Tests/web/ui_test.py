@@ -123,7 +123,8 @@ wait_for(choose_first_vertex, "a vertex chosen from the keyboard shows its figur
 canvas = driver.find_element(By.ID, "graph-canvas")
 canvas.send_keys(Keys.ESCAPE)
 wait_for(lambda: "Hover or click" in driver.find_element(By.CSS_SELECTOR, "aside.panel").text, "Escape on the canvas clears the selection")
-vertex_names = [b.get_attribute("textContent") for b in driver.find_elements(By.CSS_SELECTOR, "#graph-vertices tbody tr button")]
+# Read in one script: a live frame may redraw the table between a lookup and a read.
+vertex_names = driver.execute_script("return [...document.querySelectorAll('#graph-vertices tbody tr button')].map(b => b.textContent)")
 canvas.send_keys("]")
 wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "aside.panel h2").text == vertex_names[0], "] on the canvas selects the first vertex")
 canvas.send_keys("]")
