@@ -20,7 +20,7 @@ func time<T>(_ label: String, _ body: () throws -> T) rethrows -> T {
     return result
 }
 for _ in 0..<3 {
-    let entities = time("accountedEntities(container)") { history.accountedEntities(.container, namespaces: { _ in true }) }
+    let entities = time("accountedEntities(container)") { try! history.accountedEntities(.container, namespaces: { _ in true }) }
     _ = time("entities(container, all)") { history.entities(.container, .namespaces { _ in true }) }
     time("30 x summaryColumns(1 field)") {
         for day in 0..<30 { _ = try! history.store.summaryColumns(day: start / 86_400_000 + Int64(day), family: 3, fields: [(0, .increase)]) }

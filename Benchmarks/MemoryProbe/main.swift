@@ -9,11 +9,14 @@ import Wire
 // Where the aggregator's memory goes at Kubernetes' limits: allocator bytes held (glibc's
 // mallinfo2, not the resident set) after each part has taken two rounds of every node's
 // snapshot, as the aggregator would. Not a benchmark: a probe, printed as a table.
-//   cd Benchmarks && swift run -c release MemoryProbe [nodes] [pods per node]
+//   cd Benchmarks && swift run -c release MemoryProbe [nodes] [pods per node] [history rounds]
+// (history rounds beyond the first two: each adds a row to every series, 10 s apart, as the
+// head holds them until a seal; 30 is a 5-minute segment).
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let nodes = arguments.first ?? 5000
 let podsPerNode = arguments.dropFirst().first ?? 30
 let pods = nodes * podsPerNode
+let historyRounds = max(arguments.dropFirst(2).first ?? 2, 2)
 let logger = Logger(label: "probe")
 let simulation = SimulatedNodes(configuration: .init(nodes: nodes, podsPerNode: podsPerNode, users: 100, connectionsPerPod: 2), bus: InProcessBus(), logger: logger)
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-memory-probe-\(getpid())")
@@ -43,6 +46,13 @@ for round in 1...2 {
     pass("graph (connections and pod identities)") { graph.ingest($0, receivedAt: time) }
     pass("history (entities, index, head rows)") { history.record($0, cluster: nil) }
 }
+if historyRounds > 2 {
+    let before = held()
+    for round in 3...historyRounds {
+        for node in 0..<nodes { history.record(simulation.batch(node: node, sequence: UInt64(round), time: start + Double(round * 10)), cluster: nil) }
+    }
+    parts.append(("history, the head's further rows", 3, held() - before))
+}
 // Round 1 creates every part; round 2 replaces the state and the graph's tables and adds a
 // row to each history series.
 @MainActor func total(_ name: String, _ round: Int) -> Int { parts.filter { $0.0 == name && $0.1 == round }.reduce(0) { $0 + $1.2 } }
@@ -57,4 +67,10 @@ for name in ["state", "graph (connections and pod identities)", "history (entiti
     report("  " + name + ", round 1", total(name, 1))
     report("  " + name + ", round 2", total(name, 2))
 }
+if historyRounds > 2 { report("  history, rounds 3-\(historyRounds) (the head's rows)", total("history, the head's further rows", 3)) }
+// Every row sealed into chunks: the history's floor between seals (entities, index, labels
+// of entities not yet saved: none now).
+before = held()
+try history.store.maintain(now: Int64(start + Double(historyRounds * 10) + 900) * 1000)
+report("  history, after a seal of every row (change)", held() - before)
 withExtendedLifetime((view, graphView, state, graph, history)) {}

@@ -46,6 +46,70 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         return ids
     }
 
+    @Test func aHeadBlockGivesBackEveryRowAndLogsTheSameBytes() throws {
+        // Presence that changes from row to row, values near 2^64 and a negative float's
+        // bits (10-byte varints), times that go back before 1970.
+        var generator = SystemRandomNumberGenerator()
+        let width = 5
+        var rows: [SampleRow] = []
+        for index in 0..<200 {
+            let present = UInt64.random(in: 0..<(1 << UInt64(width)), using: &generator)
+            let values: [UInt64] = (0..<width).map { slot in
+                switch (index + slot) % 4 {
+                case 0: UInt64.max - UInt64(index)
+                case 1: (-Double(index) * 1.5).bitPattern
+                case 2: UInt64(index) * 1_000_000_007
+                default: 0
+                }
+            }
+            rows.append(SampleRow(time: -50_000 + Int64(index) * 997, present: present, values: values))
+        }
+        var block = TimeSeriesStore.Block(segment: 0, width: width)
+        var logged: [UInt8] = []
+        for row in rows {
+            let start = block.append(row)
+            logged.append(contentsOf: block.encoded[start...])
+            #expect(block.lastTime == row.time)
+        }
+        func masked(_ row: SampleRow) -> SampleRow {
+            SampleRow(time: row.time, present: row.present, values: row.values.enumerated().map { row.present & (1 << UInt64($0.offset)) != 0 ? $0.element : 0 })
+        }
+        #expect(block.rows == rows.map(masked))
+        // What the log replays: the same rows, one after the other.
+        var replayed: [SampleRow] = []
+        var previous: [UInt64] = []
+        try logged.withUnsafeBufferPointer { buffer in
+            var cursor = ByteCursor(buffer)
+            while !cursor.atEnd {
+                try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width)
+                replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2...])))
+            }
+        }
+        #expect(replayed == rows.map(masked))
+        #expect(TimeSeriesStore.Block(segment: 0, width: width).lastTime == nil)
+    }
+
+    @Test func labelsLeaveMemoryOnceSavedAndReadTheSameFromTheDatabase() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path)
+        let ids = try fill(store, entities: 3, from: day, count: 40)
+        let late = try store.register(family: 1, key: "pod-late/main", labels: { ["namespace": "ns-9", "pod": "pod-late", "a=b": "x\ny"] })
+        let expected: [[String: String]] = (0..<3).map { ["namespace": "ns-\($0 % 3)", "pod": "pod-\($0)"] }
+            + [["namespace": "ns-9", "pod": "pod-late", "a=b": "x\ny"], [:]]
+        let asked = ids + [late, EntityID(999)]
+        #expect(try store.labels(asked) == expected, "unsaved: from memory")
+        #expect(store.info(ids[0])?.labelText.isEmpty == false)
+        try store.maintain(now: day + 20 * 60_000)
+        #expect(store.info(ids[0])?.labelText == "", "saved by the seal: no longer in memory")
+        #expect(store.info(late)?.labelText == "", "saved with the seal though it has no rows yet")
+        #expect(try store.labels(asked) == expected, "saved: from the database")
+        try store.close()
+        let reopened = try open(path)
+        #expect(reopened.info(late)?.labelText == "")
+        #expect(try reopened.labels(asked) == expected, "reopened: from the database")
+    }
+
     @Test func rowsReadBackFromTheHeadFromChunksAndAfterReopening() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }
@@ -62,7 +126,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         }
         let store = try open(path)
         #expect(store.lookup(family: 1, key: "pod-1/main") == ids[1])
-        #expect(store.info(ids[1])?.labels["namespace"] == "ns-1")
+        #expect(try store.labels([ids[1]]) == [["namespace": "ns-1", "pod": "pod-1"]])
         let memory = try store.samples(ids, metric: 1, from: day, to: day + 3_600_000)
         #expect(memory[ids[0]]?.map(\.time) == (0..<120).map { day + Int64($0) * 10_000 })
         let ratio = try store.samples([ids[0]], metric: 2, from: day + 50_000, to: day + 60_000)

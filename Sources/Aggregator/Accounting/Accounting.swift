@@ -96,13 +96,15 @@ struct AccountingCache {
 
 extension HistoryStore {
     /// Entities of the pod or container family in the namespaces `admits` allows.
-    public func accountedEntities(_ family: HistoryFamily, namespaces admits: @escaping @Sendable (String) -> Bool) -> [AccountedEntity] {
+    public func accountedEntities(_ family: HistoryFamily, namespaces admits: @escaping @Sendable (String) -> Bool) throws -> [AccountedEntity] {
         let ids = entityIDs(family, namespaces: admits)
         var known = accountingProperties.withLock { cache in ids.map { cache.records[$0] } }
         let spans = store.spans(ids)
         var missing: [(Int, InstanceProperties)] = []
-        for (index, id) in ids.enumerated() where known[index] == nil {
-            if let info = store.info(id) { missing.append((index, InstanceProperties(history: info.labels))) }
+        let unknown = ids.indices.filter { known[$0] == nil && spans[$0] != nil }
+        if !unknown.isEmpty {
+            let labels = try store.labels(unknown.map { ids[$0] })
+            for (index, labels) in zip(unknown, labels) { missing.append((index, InstanceProperties(history: labels))) }
         }
         if !missing.isEmpty {
             accountingProperties.withLock { cache in

@@ -164,7 +164,7 @@ extension HistoryStore {
         // Accumulated: the whole range is one step (instances counted once, the basis taken
         // over the whole range).
         if query.accumulate { query.edges = [query.edges.first!, query.edges.last!] }
-        let plan = AllocationPlan(self, query)
+        let plan = try AllocationPlan(self, query)
         if plan.instances.isEmpty { return Array(repeating: [:], count: query.edges.count - 1) }
         let metrics = AccountingMetrics()
         let container = HistoryFamily.container.rawValue, pod = HistoryFamily.pod.rawValue
@@ -316,9 +316,9 @@ struct AllocationPlan {
     let propertyIDs: [Int32]
     let propertyText: [String]
 
-    init(_ history: HistoryStore, _ query: AllocationQuery) {
+    init(_ history: HistoryStore, _ query: AllocationQuery) throws {
         self.query = query
-        let instances = history.accountedEntities(.container, namespaces: query.namespaces).filter { query.filter($0.properties) }
+        let instances = try history.accountedEntities(.container, namespaces: query.namespaces).filter { query.filter($0.properties) }
         let texts = history.accountingProperties.withLock { $0.texts }
         var podIndex: [Int32: Int] = [:], pods: [String] = []
         var keyIndex: [String: Int] = [:], keys: [String] = []

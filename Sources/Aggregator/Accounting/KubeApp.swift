@@ -59,7 +59,7 @@ extension HistoryStore {
     public func kubeAppRows(_ metric: String, namespaces admits: @escaping @Sendable (String) -> Bool, begin: Int64, end: Int64,
                             limit: Int) throws -> [KubeApp.Row] {
         guard let family = KubeApp.family(metric), let formula = HistoryCatalog.formula(metric, in: family), end - begin > 1 else { return [] }
-        let entities = accountedEntities(family, namespaces: admits).filter { $0.last > begin && $0.first < end }
+        let entities = try accountedEntities(family, namespaces: admits).filter { $0.last > begin && $0.first < end }
         if entities.isEmpty { return [] }
         let ids = entities.map(\.id)
         let needed = Array(Set(Self.metrics(of: formula))).sorted()

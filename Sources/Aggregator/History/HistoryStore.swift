@@ -140,7 +140,19 @@ public final class HistoryStore: Sendable {
     func rebuildIndex() {
         var fresh = HistoryIndex()
         for family in HistoryFamily.allCases {
-            for info in store.entities(family: family.rawValue) { fresh.add(family, info.id, labels: info.labels) }
+            // In slices: the labels of saved entities are read from the database, and 150,000
+            // dictionaries at once would be a peak of their own.
+            let ids = store.entities(family: family.rawValue).map(\.id)
+            for start in stride(from: 0, to: ids.count, by: 10_000) {
+                let slice = Array(ids[start..<min(start + 10_000, ids.count)])
+                do {
+                    for (id, labels) in zip(slice, try store.labels(slice)) { fresh.add(family, id, labels: labels) }
+                } catch {
+                    failures.increment()
+                    logger.error("history entities could not be indexed; their series are not found until the next start",
+                                 metadata: ["family": "\(family)", "entities": "\(slice.count)", "error": "\(error)"])
+                }
+            }
         }
         fresh.forgotten = store.counters.entitiesForgotten
         index.withLock { $0 = fresh }
