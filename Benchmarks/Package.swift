@@ -85,6 +85,7 @@ let package = Package(
                 .product(name: "Messaging", package: "clustermon"),
                 .product(name: "NodeAgent", package: "clustermon"),
                 .product(name: "Wire", package: "clustermon"),
+                .product(name: "Kubernetes", package: "clustermon"),
             ],
             path: "AggregatorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -1,4 +1,5 @@
 import Foundation
+import Kubernetes
 import Logging
 import Messaging
 import Synchronization
@@ -171,6 +172,44 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect(view.nodes.map(\.stale) == [false, true])
         #expect(state.expire(receivedBefore: 10) == ["quiet"])
         #expect(state.snapshot().map(\.name) == ["busy"])
+    }
+
+    /// With the API server's pods: a snapshot's pod is shown only while the API server has
+    /// it (the same uid), with its controller from the API object; the statuses come from
+    /// every listed pod (also on nodes without an agent), in key order, a pod listed twice
+    /// counted once, its containers in their order.
+    @Test func theAPIServersPodsDecideWhatIsShownAndTheirStatuses() throws {
+        func pod(_ namespace: String, _ name: String, uid: String, owner: String? = nil, restarts: [Int] = [0]) -> Pod {
+            var pod = Pod()
+            pod.metadata.namespace = namespace
+            pod.metadata.name = name
+            pod.metadata.uid = uid
+            if let owner { pod.metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: owner, uid: "o", controller: true)] }
+            pod.containerStatuses = restarts.enumerated().map { index, count in
+                var status = ContainerStatus()
+                status.name = "c\(index)"
+                status.restartCount = count
+                return status
+            }
+            return pod
+        }
+        let cluster = GraphCluster()
+        cluster.pods = [
+            pod("b", "elsewhere", uid: "u-e", restarts: [4]),                      // no agent reports it
+            pod("a", "shown", uid: "uid-a-shown", owner: "db", restarts: [1, 2]),
+            pod("a", "moved", uid: "another-uid"),                               // the agent's is an older pod
+            pod("a", "shown", uid: "duplicate", restarts: [9]),                   // a second copy of a key
+        ]
+        let state = ClusterState()
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [
+            .init("a", "shown"), .init("a", "moved"), .init("a", "gone"),
+        ]), receivedAt: 0)
+        let view = LiveViewBuilder().build(version: 1, now: 1, nodes: state.snapshot(), cluster: cluster)
+        #expect(view.pods.map(\.name) == ["shown"])
+        let pods = try json(view.podMetricsJSON(view.pods(visible: { _ in true })))
+        let shown = try #require((pods["pods"] as? [[String: Any]])?.first)
+        #expect((shown["workload"] as? [String: String]) == ["kind": "StatefulSet", "name": "db"])
+        #expect(view.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" } == ["a/moved:0", "a/shown:1", "a/shown:2", "b/elsewhere:4"])
     }
 
     @Test func podEventsCountContainersAndOOM() throws {

@@ -114,7 +114,15 @@ public struct LiveViewBuilder: Sendable {
         var nodes: [NodeView] = []
         var pods: [PodView] = []
         // Pods the API server no longer has are gone, whatever the last snapshot said.
-        let listed = cluster?.allPods().map { Dictionary($0.map { (Informer<Pod>.Key($0.namespace, $0.name), $0) }, uniquingKeysWith: { a, _ in a }) }
+        // By key, each pod's place in the refresh's list: 150,000 pods copied into a
+        // dictionary, then again into a sorted array, were a tenth of a refresh at that size
+        // (a pod is some twenty reference-counted fields).
+        let all = cluster?.allPods()
+        let listed = all.map { all in
+            var places = [Informer<Pod>.Key: Int](minimumCapacity: all.count)
+            for index in all.indices.reversed() { places[Informer<Pod>.Key(all[index].namespace, all[index].name)] = index }
+            return places
+        }
         var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = []
         for sample in samples.sorted(by: { $0.name < $1.name }) {
             let object = cluster?.node(named: sample.name)
@@ -171,10 +179,11 @@ public struct LiveViewBuilder: Sendable {
             var written: [(namespace: String, name: String, range: Range<Int>)] = []
             written.reserveCapacity(sample.pods.count)
             for pod in sample.pods {
-                var apiPod: Pod?
-                if let listed {
-                    guard let found = listed[Informer<Pod>.Key(pod.namespace, pod.name)], found.uid == pod.uid || found.uid.isEmpty || pod.uid.isEmpty else { continue }
-                    apiPod = found
+                var place: Int?
+                if let listed, let all {
+                    guard let found = listed[Informer<Pod>.Key(pod.namespace, pod.name)],
+                          all[found].uid == pod.uid || all[found].uid.isEmpty || pod.uid.isEmpty else { continue }
+                    place = found
                 }
                 p.nextDocument()
                 let begin = p.bytes.count
@@ -199,7 +208,7 @@ public struct LiveViewBuilder: Sendable {
                     p.field("gpu_memory_usage", gpu.memoryBytes)
                     if let percent = gpu.utilizationPercent { p.field("gpu_utilization", UInt64(percent)) }
                 }
-                let workload = apiPod.flatMap { apiPod in cluster.flatMap { $0.workload(of: apiPod) } }
+                let workload = place.flatMap { place in cluster?.workload(of: all![place]) }
                 if let kind = workload?.kind ?? pod.controller?.kind, let name = workload?.name ?? pod.controller?.name {
                     p.key("workload")
                     p.beginObject(); p.field("kind", kind); p.field("name", name); p.endObject()
@@ -217,10 +226,11 @@ public struct LiveViewBuilder: Sendable {
             for pod in written { pods.append(PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: buffer[pod.range])) }
         }
         // The API server knows every pod, also those on nodes without an agent.
-        if let all = listed?.values {
-            for pod in all.sorted(by: { ($0.namespace, $0.name) < ($1.namespace, $1.name) }) {
-                for status in pod.containerStatuses {
-                    statuses.append((pod.namespace, pod.name, status.restartCount, status.oomKilled))
+        if let all, let listed {
+            // The pods in key order (places sorted, not pods moved); a duplicate key counts once.
+            for index in listed.values.sorted(by: { (all[$0].namespace, all[$0].name) < (all[$1].namespace, all[$1].name) }) {
+                for status in all[index].containerStatuses {
+                    statuses.append((all[index].namespace, all[index].name, status.restartCount, status.oomKilled))
                 }
             }
         }
