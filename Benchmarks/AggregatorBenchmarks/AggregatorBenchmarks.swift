@@ -110,31 +110,37 @@ func residentBytes() -> Int {
     return (fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// A cluster whose API server lists the agents' pods (each with its ReplicaSet and one
-/// container status), as a refresh's copy of the informers' list.
+/// A cluster whose API server lists the agents' pods (each with its ReplicaSet, an address
+/// and one container status), as a refresh's copy of the informers' list.
 final class ListedPods: ClusterView {
     let pods: [Pod]
-    init(_ nodes: [NodeSample]) {
-        pods = nodes.flatMap { node in
-            node.pods.map { sample in
-                var pod = Pod()
-                pod.metadata.name = sample.name
-                pod.metadata.namespace = sample.namespace
-                pod.metadata.uid = sample.uid
-                pod.metadata.resourceVersion = "1"
-                pod.metadata.labels = ["app": sample.name, "pod-template-hash": "5d8f"]
-                pod.metadata.ownerReferences = [OwnerReference(kind: "ReplicaSet", name: "app-5d8f", uid: "rs", controller: true)]
-                pod.nodeName = node.name
-                pod.phase = "Running"
-                pod.podIP = "10.0.0.1"
-                var status = ContainerStatus()
-                status.name = "main"
-                status.containerID = String(repeating: "ab", count: 32)
-                status.restartCount = 1
-                pod.containerStatuses = [status]
-                return pod
-            }
+    init(_ pods: [(namespace: String, name: String, uid: String, node: String, ip: String)]) {
+        self.pods = pods.map { listed in
+            var pod = Pod()
+            pod.metadata.name = listed.name
+            pod.metadata.namespace = listed.namespace
+            pod.metadata.uid = listed.uid
+            pod.metadata.resourceVersion = "1"
+            pod.metadata.labels = ["app": listed.name, "pod-template-hash": "5d8f"]
+            pod.metadata.ownerReferences = [OwnerReference(kind: "ReplicaSet", name: "app-5d8f", uid: "rs", controller: true)]
+            pod.nodeName = listed.node
+            pod.phase = "Running"
+            pod.podIP = listed.ip
+            var status = ContainerStatus()
+            status.name = "main"
+            status.containerID = String(repeating: "ab", count: 32)
+            status.restartCount = 1
+            pod.containerStatuses = [status]
+            return pod
         }
+    }
+    convenience init(_ nodes: [NodeSample]) {
+        self.init(nodes.enumerated().flatMap { n, node in
+            node.pods.enumerated().map { p, pod in (pod.namespace, pod.name, pod.uid, node.name, "10.\(n / 250).\(n % 250).\(p + 1)") }
+        })
+    }
+    convenience init(_ batches: [Agent_V1_Batch]) {
+        self.init(batches.flatMap { batch in batch.pods.map { ($0.namespace, $0.name, $0.uid, batch.nodeName, $0.ip) } })
     }
     func resources(_ kind: ResourceKind) -> [CachedResource]? { nil }
     func namespaceLabels(_ name: String) -> [String: String]? { nil }

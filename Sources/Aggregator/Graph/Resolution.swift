@@ -220,7 +220,10 @@ final class ResolutionIndex: Sendable {
     /// new pod took them.
     static func build(cluster: (any ClusterView)?, agentPods: [String: [PodIdentity]], now: Double,
                       previous: ResolutionIndex, grace: Double) -> ResolutionIndex {
-        var pods: [String: PodIdentity] = [:]
+        // Sized up front: these are rebuilt every refresh at 150,000 pods, and growing them
+        // by doubling rehashed every entry several times over.
+        let listedPods = cluster?.allPods() ?? []
+        var pods = [String: PodIdentity](minimumCapacity: max(listedPods.count, agentPods.values.reduce(0) { $0 + $1.count }))
         for (_, list) in agentPods { for pod in list { pods[pod.uid] = pod } }
         var nodesByAddress: [NetworkAddress: String] = [:]
         if let cluster {
@@ -229,7 +232,7 @@ final class ResolutionIndex: Sendable {
                     if let ip = NetworkAddress(address.address) { nodesByAddress[ip] = node.metadata.name }
                 }
             }
-            for pod in cluster.allPods() ?? [] where !pod.podIP.isEmpty && pod.phase != "Succeeded" && pod.phase != "Failed" {
+            for pod in listedPods where !pod.podIP.isEmpty && pod.phase != "Succeeded" && pod.phase != "Failed" {
                 // An unchanged object is reused (110,000 pods every refresh otherwise).
                 if let old = previous.podsByUID[pod.uid], !old.resourceVersion.isEmpty, old.resourceVersion == pod.metadata.resourceVersion {
                     pods[pod.uid] = old
@@ -260,8 +263,10 @@ final class ResolutionIndex: Sendable {
                 let entity = GraphEntity(.service, namespace: service.metadata.namespace, name: service.metadata.name)
                 for ip in service.clusterIPs { if let address = NetworkAddress(ip) { servicesByAddress[address] = entity } }
             }
-            let podsByAddress = Dictionary(pods.values.filter { !$0.hostNetwork }.flatMap { pod in pod.addresses.map { ($0, pod.uid) } },
-                                           uniquingKeysWith: { a, _ in a })
+            var podsByAddress = [NetworkAddress: String](minimumCapacity: pods.count)
+            for pod in pods.values where !pod.hostNetwork {
+                for address in pod.addresses where podsByAddress[address] == nil { podsByAddress[address] = pod.uid }
+            }
             for slice in cluster.allEndpointSlices() ?? [] {
                 guard let service = slice.serviceName else { continue }
                 let ports = Set(slice.ports.compactMap { port -> ProtocolPort? in
@@ -286,9 +291,9 @@ final class ResolutionIndex: Sendable {
             let wanted = memberships[uid].map { PodIdentity.ordered(Array($0.values)) } ?? []
             if pod.services != wanted { pods[uid] = pod.with(services: wanted) }
         }
-        var byAddress: [NetworkAddress: PodIdentity] = [:]
+        var byAddress = [NetworkAddress: PodIdentity](minimumCapacity: pods.count + previous.podsByAddress.count / 16)
         var hostPods: [HostPortKey: PodIdentity] = [:]
-        var seen: [NetworkAddress: Double] = [:]
+        var seen = [NetworkAddress: Double](minimumCapacity: pods.count + previous.podsByAddress.count / 16)
         // Running pods first; a newer pod with the same address replaces an old one below.
         for pod in pods.values {
             if pod.hostNetwork {
