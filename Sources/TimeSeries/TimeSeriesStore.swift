@@ -642,7 +642,7 @@ public final class TimeSeriesStore: Sendable {
         var staged = SampleColumns.Staging(slots: metrics.count)
         let segment = configuration.segment
         let wanted: [(id: EntityID, family: Family, index: Int32)] = entities.indices.compactMap { index in
-            guard let entity = taken[index], entity.first != .max, entity.last >= from - segment, entity.first <= to,
+            guard let entity = taken[index], Self.mayHaveRows(first: entity.first, last: entity.last, from: from, to: to, segment: segment),
                   let family = families[entity.family] else { return nil }
             return (entities[index], family, Int32(index))
         }.sorted { $0.id < $1.id }
@@ -666,6 +666,12 @@ public final class TimeSeriesStore: Sendable {
             }
         }
         return SampleColumns(staged, entities: entities.count)
+    }
+
+    /// Whether an entity with samples from `first` to `last` may have stored rows in
+    /// [from, to] (none yet: `first` is `.max`; a late row sits up to a segment after its time).
+    @inline(__always) static func mayHaveRows(first: Int64, last: Int64, from: Int64, to: Int64, segment: Int64) -> Bool {
+        first != .max && last >= from - segment && first <= to
     }
 
     /// Late rows sit in a later chunk than their time's: sorts the lists they put out of order.
@@ -741,7 +747,7 @@ public final class TimeSeriesStore: Sendable {
         let (heads, segments, infos) = snapshot(entities, from: from, to: to)
         var result: [EntityID: [SampleRow]] = [:]
         let wanted: [(id: EntityID, family: Family)] = entities.compactMap { id in
-            guard let info = infos[id], info.first != .max, info.last >= from - configuration.segment, info.first <= to,
+            guard let info = infos[id], Self.mayHaveRows(first: info.first, last: info.last, from: from, to: to, segment: configuration.segment),
                   let family = families[info.family] else { return nil }
             return (id, family)
         }.sorted { $0.id < $1.id }
