@@ -230,7 +230,7 @@ public final class TimeSeriesStore: Sendable {
         /// The rows' encoding (without the newest row whole).
         var encoded: ArraySlice<UInt8> { bytes[..<Int(tail)] }
 
-        /// The newest row's time.
+        /// The newest row's time (the first varint `appendWhole` wrote).
         var lastTime: Int64? {
             guard rowCount > 0 else { return nil }
             return bytes.withUnsafeBufferPointer { buffer in
@@ -246,35 +246,46 @@ public final class TimeSeriesStore: Sendable {
             return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: width + 2) { last in
                 let first = rowCount == 0
                 // Room for the row and the newest row whole (each about the size of the last
-                // whole row), grown by a quarter rather than doubled: at 300,000 series the
-                // doubling left a third of the head's bytes unused.
-                let room = first ? 4 * width + 16 : 2 * (bytes.count - Int(tail)) + 8
-                if bytes.capacity - bytes.count < room - (first ? 0 : bytes.count - Int(tail)) {
+                // whole row, which goes first), grown by a quarter rather than doubled: at
+                // 300,000 series the doubling left a third of the head's bytes unused.
+                let whole = bytes.count - Int(tail)
+                let room = first ? 4 * width + 16 : 2 * whole + 8
+                if bytes.capacity - (bytes.count - whole) < room {
                     bytes.reserveCapacity(bytes.count + max(room, bytes.count / 4))
                 }
                 if !first {
-                    bytes.withUnsafeBufferPointer { buffer in
-                        var cursor = ByteCursor(buffer, offset: Int(tail))
-                        // Written by `appendWhole` below: it decodes by construction.
-                        last[0] = (try? cursor.varint()).map { UInt64(bitPattern: unzigzag($0)) } ?? 0
-                        let present = (try? cursor.varint()) ?? 0
-                        last[1] = present
-                        for index in 0..<width {
-                            last[index + 2] = present & (1 << UInt64(index)) != 0 ? (try? cursor.varint()) ?? 0 : 0
-                        }
-                    }
+                    Self.decodeWhole(bytes, from: Int(tail), width: width, into: last)
                     bytes.removeSubrange(Int(tail)...)
                 }
                 let start = bytes.count
                 Self.encode(row, previous: first ? nil : UnsafeBufferPointer(last), width: width, into: &bytes)
                 tail = Int32(bytes.count)
-                appendVarint(zigzag(row.time), to: &bytes)
-                appendVarint(row.present, to: &bytes)
-                for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
-                    appendVarint(index < row.values.count ? row.values[index] : 0, to: &bytes)
-                }
+                Self.appendWhole(row, width: width, to: &bytes)
                 rowCount += 1
                 return start
+            }
+        }
+
+        /// The newest row whole: its time (zigzag), presence and each present value, as varints.
+        static func appendWhole(_ row: SampleRow, width: Int, to bytes: inout [UInt8]) {
+            appendVarint(zigzag(row.time), to: &bytes)
+            appendVarint(row.present, to: &bytes)
+            for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
+                appendVarint(index < row.values.count ? row.values[index] : 0, to: &bytes)
+            }
+        }
+
+        /// Reads what `appendWhole` wrote at `offset` into `row` (time, presence, values; an
+        /// absent value 0). The block's own bytes: they decode by construction.
+        static func decodeWhole(_ bytes: [UInt8], from offset: Int, width: Int, into row: UnsafeMutableBufferPointer<UInt64>) {
+            bytes.withUnsafeBufferPointer { buffer in
+                var cursor = ByteCursor(buffer, offset: offset)
+                row[0] = (try? cursor.varint()).map { UInt64(bitPattern: unzigzag($0)) } ?? 0
+                let present = (try? cursor.varint()) ?? 0
+                row[1] = present
+                for index in 0..<width {
+                    row[index + 2] = present & (1 << UInt64(index)) != 0 ? (try? cursor.varint()) ?? 0 : 0
+                }
             }
         }
 

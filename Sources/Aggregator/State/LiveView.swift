@@ -208,7 +208,7 @@ public struct LiveViewBuilder: Sendable {
                     p.field("gpu_memory_usage", gpu.memoryBytes)
                     if let percent = gpu.utilizationPercent { p.field("gpu_utilization", UInt64(percent)) }
                 }
-                let workload = place.flatMap { place in cluster?.workload(of: all![place]) }
+                let workload = place.flatMap { place in all.flatMap { cluster?.workload(of: $0[place]) } }
                 if let kind = workload?.kind ?? pod.controller?.kind, let name = workload?.name ?? pod.controller?.name {
                     p.key("workload")
                     p.beginObject(); p.field("kind", kind); p.field("name", name); p.endObject()
