@@ -141,8 +141,9 @@ public final class HistoryStore: Sendable {
         var fresh = HistoryIndex()
         for family in HistoryFamily.allCases {
             // In slices: the labels of saved entities are read from the database, and 150,000
-            // dictionaries at once would be a peak of their own.
-            let ids = store.entities(family: family.rawValue).map(\.id)
+            // dictionaries at once would be a peak of their own. In id order, so that the
+            // look-ups walk the entities table's pages in order.
+            let ids = store.entities(family: family.rawValue).map(\.id).sorted()
             for start in stride(from: 0, to: ids.count, by: 10_000) {
                 let slice = Array(ids[start..<min(start + 10_000, ids.count)])
                 do {
