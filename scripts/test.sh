@@ -12,8 +12,15 @@ scripts/generate-protos.sh --check || { echo "Sources/Wire or Sources/PodResourc
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-swift test --skip-build 2>&1 | tee "$log"
+# Two passes. Everything in parallel, except the suites that load the machine on their own
+# (a headless Chromium against a real clustermon; 1,000 sockets on one server): on two cores
+# they missed their own deadlines while every other suite was starting. They run after,
+# with the machine to themselves.
+alone='WebUITests|StreamFanOutTests'
+swift test --skip-build --skip "$alone" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+swift test --skip-build --filter "$alone" 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 # Swift Testing prints one line per finished test function; XCTest one per test case.
 passed=$(grep -E '^(✔|􁁛) Test .* passed after' "$log" | grep -vc ' Test run with ')

@@ -83,6 +83,10 @@ struct StreamFanOutTests {
         let app = Application(router: buildRouter(configuration), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let port = try #require(client.port)
+            // The test client connects once, in the background, with a 5 s deadline; let it
+            // finish before 1,000 sockets queue on the same listener (under load it did not).
+            let health = try await client.execute(uri: "/healthz", method: .get)
+            #expect(health.status == .ok)
             let clients = RawSSEClients()
             defer { clients.closeAll() }
             try clients.open(1000, port: port, path: "/sse/pod-metrics?token=\(admin)")
