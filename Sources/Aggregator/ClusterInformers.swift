@@ -94,9 +94,12 @@ extension ClusterView {
 
     /// The workload that owns a pod: its controller, and a ReplicaSet's own controller (a
     /// Deployment) when the ReplicaSet is known.
-    public func workload(of pod: Pod) -> OwnerReference? {
-        guard let owner = pod.metadata.controller else { return nil }
-        if owner.kind == "ReplicaSet", let set = replicaSet(namespace: pod.namespace, name: owner.name), let parent = set.metadata.controller {
+    public func workload(of pod: Pod) -> OwnerReference? { workload(namespace: pod.namespace, controller: pod.metadata.controller) }
+
+    /// The same from the pod's namespace and controller (no copy of the whole pod).
+    public func workload(namespace: String, controller: OwnerReference?) -> OwnerReference? {
+        guard let owner = controller else { return nil }
+        if owner.kind == "ReplicaSet", let set = replicaSet(namespace: namespace, name: owner.name), let parent = set.metadata.controller {
             return parent
         }
         return owner

@@ -212,6 +212,53 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect(view.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" } == ["a/moved:0", "a/shown:1", "a/shown:2", "b/elsewhere:4"])
     }
 
+    /// A pod's object, byte for byte: every field in its order, the GPU's and the
+    /// workload's only when known, a name that needs escaping, restarts of main containers
+    /// only, an OOM kill of an init container not counted.
+    @Test func aPodsObjectIsExactByteForByte() {
+        let pod = PodSample(uid: "u", name: #"we"b"#, namespace: "team", cpuNanocores: 500_000_000, cpuCoreNanoseconds: nil, memoryBytes: 200,
+                            diskBytes: nil, cpuRequestMillicores: 250, cpuLimitMillicores: 1000, memoryRequestBytes: 64, memoryLimitBytes: 128,
+                            containers: [ContainerSample(name: "init", isInit: true, restartCount: 7, oomKilled: true),
+                                         ContainerSample(name: "a", isInit: false, restartCount: 2, oomKilled: false),
+                                         ContainerSample(name: "b", isInit: false, restartCount: 3, oomKilled: false)],
+                            controller: nil, gpu: PodGPU(requestedDevices: 1, memoryBytes: 1 << 30, utilizationPercent: 42))
+        var bytes: [UInt8] = []
+        LiveViewBuilder.appendPod(pod, node: "n1", cpuCapacityNanocores: 4_000_000_000, memoryCapacity: 16 << 30, diskCapacity: 0,
+                                  workload: ("Deployment", "web"), stale: true, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == #"{"name":"we\"b","namespace":"team","node":"n1","cpu_usage":500000000,"cpu_capacity":4000000000,"#
+            + #""memory_usage":200,"memory_capacity":17179869184,"disk_usage":0,"disk_capacity":0,"cpu_request":250000000,"cpu_limit":1000000000,"#
+            + #""memory_request":64,"memory_limit":128,"restarts":5,"oom_killed":false,"gpu_request":1,"gpu_memory_usage":1073741824,"#
+            + #""gpu_utilization":42,"workload":{"kind":"Deployment","name":"web"},"stale":true}"#)
+        var plain = pod
+        plain.gpu = nil
+        plain.containers[1].oomKilled = true
+        bytes = []
+        LiveViewBuilder.appendPod(plain, node: "n1", cpuCapacityNanocores: 0, memoryCapacity: 0, diskCapacity: 0, workload: nil, stale: false, to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self).hasSuffix(#""restarts":5,"oom_killed":true,"stale":false}"#))
+    }
+
+    /// Pods of several nodes are in (namespace, name) order, with and without the API
+    /// server's list; a pod two agents report (it moved) is shown twice, in node order.
+    @Test func podsAreInKeyOrderAcrossNodes() throws {
+        let state = ClusterState()
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [.init("b", "x"), .init("a", "z"), .init("a", "moved")]), receivedAt: 0)
+        state.ingest(TestBatches.batch(node: "n2", sequence: 1, collectedAt: 0, pods: [.init("a", "y"), .init("a", "moved"), .init("a", "b")]), receivedAt: 0)
+        let cluster = GraphCluster()
+        cluster.pods = ["b/x", "a/y", "a/moved", "a/z", "a/b", "c/unreported"].map { key in
+            var pod = Pod()
+            let parts = key.split(separator: "/").map(String.init)
+            (pod.metadata.namespace, pod.metadata.name) = (parts[0], parts[1])
+            return pod
+        }
+        for source in [nil, cluster] as [GraphCluster?] {
+            let view = LiveViewBuilder().build(version: 1, now: 1, nodes: state.snapshot(), cluster: source)
+            #expect(view.pods.map { "\($0.namespace)/\($0.name)@\($0.node)" } == ["a/b@n2", "a/moved@n1", "a/moved@n2", "a/y@n2", "a/z@n1", "b/x@n1"])
+            #expect(view.namespaces.map(\.name) == ["a", "b"])
+            let objects = try #require(try json(view.podMetricsJSON(view.pods)) ["pods"] as? [[String: Any]])
+            #expect(objects.map { $0["name"] as? String } == ["b", "moved", "moved", "y", "z", "x"])
+        }
+    }
+
     @Test func podEventsCountContainersAndOOM() throws {
         let state = ClusterState()
         state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [

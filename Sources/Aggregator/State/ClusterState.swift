@@ -67,7 +67,7 @@ public struct PodSample: Sendable, Equatable {
     /// The pod's GPUs; nil when it neither requests nor uses any.
     public var gpu: PodGPU? = nil
 
-    public var restarts: Int { containers.filter { !$0.isInit }.reduce(0) { $0 + $1.restartCount } }
+    public var restarts: Int { containers.reduce(0) { $0 + ($1.isInit ? 0 : $1.restartCount) } }
     public var oomKilled: Bool { containers.contains { !$0.isInit && $0.oomKilled } }
 }
 

@@ -41,11 +41,7 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func value(_ string: String) { separator(); Self.appendString(string, to: &bytes) }
-    public mutating func value(_ number: Int64) {
-        separator()
-        if number < 0 { bytes.append(UInt8(ascii: "-")) }
-        Self.appendDigits(number.magnitude, to: &bytes)
-    }
+    public mutating func value(_ number: Int64) { separator(); Self.appendInteger(number, to: &bytes) }
     public mutating func value(_ number: UInt64) { separator(); Self.appendDigits(number, to: &bytes) }
 
     /// `"name":"2026-01-02T15:04:05Z"` from Unix seconds, written byte by byte (history
@@ -129,6 +125,12 @@ public struct JSONWriter: Sendable {
     public static func appendInteger(_ number: Int64, to bytes: inout [UInt8]) {
         if number < 0 { bytes.append(UInt8(ascii: "-")) }
         appendDigits(number.magnitude, to: &bytes)
+    }
+
+    /// Bytes known at compile time (keys and punctuation), appended as they are.
+    @inline(__always)
+    public static func appendLiteral(_ literal: StaticString, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
     /// Decimal digits without a String in between.

@@ -12,7 +12,9 @@ public struct ObjectMeta: Sendable, Equatable {
     public init() {}
 
     /// The controlling owner, if any (`controller: true`).
-    public var controller: OwnerReference? { ownerReferences.first { $0.controller } }
+    /// (Inlinable, as the pod's names below: read from another module through a getter,
+    /// the whole object is copied first, twenty-odd reference-counted fields per pod.)
+    @inlinable public var controller: OwnerReference? { ownerReferences.first { $0.controller } }
 }
 
 public struct OwnerReference: Sendable, Equatable, Hashable {

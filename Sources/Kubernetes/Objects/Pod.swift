@@ -16,9 +16,9 @@ public struct Pod: Sendable, Equatable {
     public var initContainerStatuses: [ContainerStatus] = []
     public init() {}
 
-    public var name: String { metadata.name }
-    public var namespace: String { metadata.namespace }
-    public var uid: String { metadata.uid }
+    @inlinable public var name: String { metadata.name }
+    @inlinable public var namespace: String { metadata.namespace }
+    @inlinable public var uid: String { metadata.uid }
 }
 
 public struct ContainerPort: Sendable, Equatable, Hashable {
