@@ -363,6 +363,14 @@ public final class TimeSeriesStore: Sendable {
             return (blocks.count - 1, start)
         }
 
+        /// Appends a row and the log's copy of it: the bytes the block got, or the whole
+        /// row when the log must start over for this entity.
+        mutating func append(_ row: SampleRow, segment: Int64, whole: Bool, log payload: inout [UInt8]) {
+            let (block, start) = append(row, segment: segment)
+            if whole { Block.encode(row, previous: nil, width: width, into: &payload) }
+            else { payload.append(contentsOf: blocks[block].encoded[start...]) }
+        }
+
         var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.capacity + 64 } }
     }
 
@@ -570,16 +578,11 @@ public final class TimeSeriesStore: Sendable {
                 guard index >= 0, index < s.entities.count, let family = families[s.entities[index].family],
                       s.entities[index].last < row.time else { done.rejected += 1; continue }
                 let segment = floor(row.time, toMultipleOf: configuration.segment)
-                var head = s.head.removeValue(forKey: entity) ?? Head(width: family.metrics.count)
-                let (block, start) = head.append(row, segment: segment)
                 appendVarint(UInt64(entity.raw), to: &payload)
-                if s.relog.contains(entity) {
-                    Block.encode(row, previous: nil, width: family.metrics.count, into: &payload)
-                } else {
-                    payload.append(contentsOf: head.blocks[block].encoded[start...])
-                }
+                // In place: one look-up, no removal and insertion per row.
+                let whole = !s.relog.isEmpty && s.relog.contains(entity)
+                s.head[entity, default: Head(width: family.metrics.count)].append(row, segment: segment, whole: whole, log: &payload)
                 applied.append(entity)
-                s.head[entity] = head
                 s.wal?.newest = max(s.wal?.newest ?? .min, row.time)
                 if s.entities[index].first == .max { s.entities[index].first = row.time }
                 s.entities[index].last = row.time

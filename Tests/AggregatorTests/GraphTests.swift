@@ -369,7 +369,13 @@ struct GraphTests {
         scenario.report("datagen-1-34", conns(60))
         scenario.time += 1
         let later = try RenderedGraph(scenario.refresh())
-        #expect(later.edges["workload:scraper/DaemonSet/e2e-daemonset->external:10.244.1.5:tcp/8080"] != nil, "\(later.text)")
+        let moved = "workload:scraper/DaemonSet/e2e-daemonset->external:10.244.1.5:tcp/8080"
+        #expect(later.edges[moved] != nil, "\(later.text)")
+        // The same connection on its new edge from this snapshot on: its 10 bytes there, as
+        // many as the other connection's 10 on the old edge (not both on the old one).
+        let movedBytes = try #require(later.number(moved, "bytes"))
+        #expect(movedBytes > 0 && movedBytes == later.number(id, "bytes"))
+        #expect(later.number(moved, "active_connections") == 1 && later.number(id, "active_connections") == 1)
     }
 
     /// Externals are grouped by address and named by reverse DNS, looked up off the ingest

@@ -55,6 +55,8 @@ public final class ConnectionGraph: Sendable {
         var sent: UInt64
         var received: UInt64
         var retransmits: UInt64
+        /// The edge the connection was counted on in its snapshot (set by ingest).
+        var edge: UInt32 = 0
     }
 
     struct NodeConnections {
@@ -207,16 +209,28 @@ public final class ConnectionGraph: Sendable {
             if state.openSince == nil { state.openSince = receivedAt }
             for (client, backend) in served { state.backendsByClient[client] = (backend, receivedAt) }
             for report in reports {
-                let id = state.edge(report.edge, at: receivedAt)
+                let before = continuing ? old[report.key] : nil
+                // A connection on the same edge as in the node's previous snapshot (nearly
+                // all) keeps its edge: its key compared, not hashed (the largest cost of
+                // the graph's ingest at 300,000 connections). An edge in a snapshot is never
+                // freed, and a reused id holds another key.
+                let id: UInt32
+                if let before, let known = state.edgeKeys[Int(before.edge)], known == report.edge {
+                    id = before.edge
+                    state.lastUsed[Int(id)] = receivedAt
+                } else {
+                    id = state.edge(report.edge, at: receivedAt)
+                }
                 active[id, default: 0] += 1
                 // A few dozen backends per edge are plenty to show; more cost hashing.
                 if let backend = report.backend, backends[id, default: []].count < Self.backendsKept { backends[id, default: []].insert(backend) }
                 if let client = report.viaClusterIP { clusterIPClients[id, default: []].append(client) }
-                table[report.key] = report.counters
+                var counters = report.counters
+                counters.edge = id
+                table[report.key] = counters
                 // The first snapshot of an agent only sets the baseline.
                 guard continuing else { continue }
                 var delta = EdgeCounters()
-                let before = old[report.key]
                 if before == nil { delta.opened = 1 }
                 if report.countersKnown {
                     let sent = Self.difference(report.counters.sent, before?.sent)
