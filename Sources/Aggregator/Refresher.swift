@@ -121,6 +121,7 @@ public final class Refresher: Service {
         if !gone.isEmpty {
             ingest?.forget(nodes: gone)
             graph?.forget(nodes: gone)
+            history?.forget(nodes: gone)
             logger.info("nodes dropped from live views: agents silent", metadata: ["nodes": "\(gone.joined(separator: ","))"])
         }
         let number = version.withLock { $0 += 1; return $0 }

@@ -1371,6 +1371,9 @@ public final class TimeSeriesStore: Sendable {
     }
 
     public var counters: StoreCounters { state.withLock { $0.counters } }
+    /// Entities forgotten by retention since the store opened: an id a caller kept from
+    /// before may no longer be valid when this moved.
+    public var entitiesForgotten: UInt64 { state.withLock { $0.counters.entitiesForgotten } }
 
     /// Series in the head (entities with rows in memory x their metrics) and the head's bytes.
     public func headFootprint() -> (series: Int, bytes: Int) {

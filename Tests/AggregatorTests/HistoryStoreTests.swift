@@ -149,6 +149,32 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         #expect(history.entities(.container, .all)["compute-u1-web/web/main"]?.count == 2)
     }
 
+    /// A node's entities are taken from its previous snapshot while they are the same pods;
+    /// once retention forgot them, the node's next snapshot registers them again instead
+    /// of writing to ids that are gone.
+    @Test func entitiesRetentionForgotAreRegisteredAgain() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        let history = try HistoryStore(path: path, logger: logger)
+        history.record(snapshot(0, base: base, pods: pods(0)), cluster: nil)
+        history.record(snapshot(1, base: base, pods: pods(1)), cluster: nil)
+        let first = history.entities(.pod, .all)["compute-u1-web/web"]
+        #expect(first?.count == 1)
+        // Two hundred days later everything above is beyond both retentions.
+        let later = base + 200 * 86_400
+        try await history.maintain(now: later)
+        try await history.maintain(now: later)
+        #expect(history.store.entitiesForgotten > 0)
+        #expect(history.entities(.pod, .all)["compute-u1-web/web"] == nil)
+        history.record(snapshot(0, base: later, pods: pods(0)), cluster: nil)
+        history.record(snapshot(1, base: later, pods: pods(1)), cluster: nil)
+        #expect(history.store.counters.rowsRejected == 0)
+        let memory = try await history.series(.pod, HistoryCatalog.formula("memory/working_set", in: .pod)!, .all,
+                                              start: later, end: later + 60, step: nil, aggregation: nil)
+        #expect(memory["compute-u1-web/web"]?.count == 2)
+        #expect(history.entities(.container, .all)["compute-u1-web/web/main"]?.count == 1)
+    }
+
     /// Pods that swap places in their node's snapshot, appear in front or leave keep their
     /// own series (entities are found by key, never by position).
     @Test func podsThatMoveInTheSnapshotKeepTheirSeries() async throws {
