@@ -226,12 +226,8 @@ public final class HistoryStore: Sendable {
                 rows.append((podID, HistoryRows.pod(pod, time: time)))
                 for container in pod.containers where !container.init_p && !container.id.isEmpty {
                     let slot = kept.containers.count
-                    if let before, slot < before.containers.count, before.containers[slot].runtimeID == container.id {
-                        kept.containers.append(before.containers[slot])
-                        rows.append((before.containers[slot].id, HistoryRows.container(container, time: time, podPhase: pod.phase)))
-                        continue
-                    }
-                    let id = try register(.container, key: "\(podKey)/\(container.id)") {
+                    let same = before.flatMap { slot < $0.containers.count && $0.containers[slot].runtimeID == container.id ? $0.containers[slot].id : nil }
+                    let id = try same ?? register(.container, key: "\(podKey)/\(container.id)") {
                         var labels = HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
                         labels["container"] = container.name
                         labels["container_id"] = container.id
