@@ -45,6 +45,16 @@ public protocol ClusterView: Sendable {
     func allNodes() -> [Node]?
     func allServices() -> [KubernetesService]?
     func allEndpointSlices() -> [EndpointSlice]?
+    /// The EndpointSlice object, nil when unknown.
+    func endpointSlice(namespace: String, name: String) -> EndpointSlice?
+    /// The keys of the pods or endpoint slices added, modified or deleted after change
+    /// `revision` of that kind's cache (a count from `changeCount` or from here), and the
+    /// newest change's number; nil when that is not known (every object may have changed:
+    /// read the list). Readers that keep something per object update it from these.
+    func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])?
+    /// The number of the newest change to a kind's cache (pods, nodes, services, endpoint
+    /// slices); nil when not counted (then read the lists every time).
+    func changeCount(_ kind: ResourceKind) -> Int?
 }
 
 /// One refresh's look at the cluster: the lists (every pod, node, service, endpoint slice)
@@ -52,19 +62,28 @@ public protocol ClusterView: Sendable {
 /// both read all of them; single lookups go to the informers.
 public final class RefreshClusterView: ClusterView {
     let base: any ClusterView
-    private let pods = Mutex<[Pod]??>(nil)
-    private let nodes = Mutex<[Node]??>(nil)
-    private let services = Mutex<[KubernetesService]??>(nil)
-    private let slices = Mutex<[EndpointSlice]??>(nil)
+    private let pods = Mutex<Snapshot<[Pod]>?>(nil)
+    private let nodes = Mutex<Snapshot<[Node]>?>(nil)
+    private let services = Mutex<Snapshot<[KubernetesService]>?>(nil)
+    private let slices = Mutex<Snapshot<[EndpointSlice]>?>(nil)
+
+    /// A list as read once, with the informer's change count read just before it: the list
+    /// has every change up to that count (and maybe some after, which a reader of the
+    /// changes since that count sees again).
+    private struct Snapshot<T: Sendable>: Sendable {
+        var list: T?
+        var count: Int?
+    }
 
     public init(_ base: any ClusterView) { self.base = base }
 
     /// The cell's list, read from the informers the first time.
-    private static func once<T: Sendable>(_ cell: borrowing Mutex<T??>, _ read: () -> T?) -> T? {
+    private func once<T: Sendable>(_ cell: borrowing Mutex<Snapshot<T>?>, _ kind: ResourceKind, _ read: () -> T?) -> Snapshot<T> {
         cell.withLock { cached in
             if let cached { return cached }
-            let value = read()
-            cached = .some(value)
+            let count = base.changeCount(kind)
+            let value = Snapshot(list: read(), count: count)
+            cached = value
             return value
         }
     }
@@ -77,10 +96,22 @@ public final class RefreshClusterView: ClusterView {
     public func node(named name: String) -> Node? { base.node(named: name) }
     public func pod(namespace: String, name: String) -> Pod? { base.pod(namespace: namespace, name: name) }
     public func replicaSet(namespace: String, name: String) -> ReplicaSet? { base.replicaSet(namespace: namespace, name: name) }
-    public func allPods() -> [Pod]? { Self.once(pods) { base.allPods() } }
-    public func allNodes() -> [Node]? { Self.once(nodes) { base.allNodes() } }
-    public func allServices() -> [KubernetesService]? { Self.once(services) { base.allServices() } }
-    public func allEndpointSlices() -> [EndpointSlice]? { Self.once(slices) { base.allEndpointSlices() } }
+    public func allPods() -> [Pod]? { once(pods, .pods) { base.allPods() }.list }
+    public func allNodes() -> [Node]? { once(nodes, .nodes) { base.allNodes() }.list }
+    public func allServices() -> [KubernetesService]? { once(services, .services) { base.allServices() }.list }
+    public func allEndpointSlices() -> [EndpointSlice]? { once(slices, .endpointSlices) { base.allEndpointSlices() }.list }
+    public func endpointSlice(namespace: String, name: String) -> EndpointSlice? { base.endpointSlice(namespace: namespace, name: name) }
+    public func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? { base.changes(kind, since: revision) }
+    /// The count the view's list of that kind was read at (reading the list if not yet).
+    public func changeCount(_ kind: ResourceKind) -> Int? {
+        switch kind {
+        case .pods: once(pods, .pods) { base.allPods() }.count
+        case .nodes: once(nodes, .nodes) { base.allNodes() }.count
+        case .services: once(services, .services) { base.allServices() }.count
+        case .endpointSlices: once(slices, .endpointSlices) { base.allEndpointSlices() }.count
+        default: base.changeCount(kind)
+        }
+    }
 }
 
 extension ClusterView {
@@ -91,6 +122,9 @@ extension ClusterView {
     public func allNodes() -> [Node]? { nil }
     public func allServices() -> [KubernetesService]? { nil }
     public func allEndpointSlices() -> [EndpointSlice]? { nil }
+    public func endpointSlice(namespace: String, name: String) -> EndpointSlice? { nil }
+    public func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? { nil }
+    public func changeCount(_ kind: ResourceKind) -> Int? { nil }
 
     /// The workload that owns a pod: its controller, and a ReplicaSet's own controller (a
     /// Deployment) when the ReplicaSet is known.
@@ -211,4 +245,24 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
     public func allNodes() -> [Node]? { nodes.objectsList() }
     public func allServices() -> [KubernetesService]? { services.objectsList() }
     public func allEndpointSlices() -> [EndpointSlice]? { endpointSlices.objectsList() }
+    public func endpointSlice(namespace: String, name: String) -> EndpointSlice? {
+        endpointSlices.get(namespace: namespace, name: name)?.object
+    }
+    /// Nothing before a kind's first list: until then every read is a whole one.
+    public func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? {
+        switch kind {
+        case .pods: pods.synced.value ? pods.changes(since: revision) : nil
+        case .endpointSlices: endpointSlices.synced.value ? endpointSlices.changes(since: revision) : nil
+        default: nil
+        }
+    }
+    public func changeCount(_ kind: ResourceKind) -> Int? {
+        switch kind {
+        case .nodes: nodes.changeCount
+        case .services: services.changeCount
+        case .endpointSlices: endpointSlices.changeCount
+        case .pods: pods.changeCount
+        default: nil
+        }
+    }
 }

@@ -22,6 +22,50 @@ final class GraphCluster: ClusterView, @unchecked Sendable {
     func allNodes() -> [Node]? { nodes }
     func allServices() -> [KubernetesService]? { services }
     func allEndpointSlices() -> [EndpointSlice]? { slices }
+    func pod(namespace: String, name: String) -> Pod? { pods.last { $0.namespace == namespace && $0.name == name } }
+    func endpointSlice(namespace: String, name: String) -> EndpointSlice? {
+        slices.last { $0.metadata.namespace == namespace && $0.metadata.name == name }
+    }
+
+    /// Counts changes as the informers do (pods and slices with the keys that changed), by
+    /// comparing the lists with what the previous call saw; false: no change log (readers
+    /// read the whole lists every time).
+    var tracksChanges = true
+    private struct ChangeLog {
+        var count = 0
+        var keys: [(number: Int, key: ObjectKey)] = []
+        var seen: [ObjectKey: String] = [:]
+    }
+    private var logs: [String: ChangeLog] = [:]
+
+    private func logged(_ kind: ResourceKind) -> ChangeLog {
+        func described<T>(_ list: [T], _ meta: (T) -> ObjectMeta) -> [ObjectKey: String] {
+            Dictionary(list.map { (ObjectKey(meta($0)), "\($0)") }, uniquingKeysWith: { $1 })
+        }
+        let current = switch kind {
+        case .pods: described(pods, \.metadata)
+        case .endpointSlices: described(slices, \.metadata)
+        case .services: described(services, \.metadata)
+        default: described(nodes, \.metadata)
+        }
+        var log = logs[kind.plural] ?? ChangeLog()
+        for key in Set(log.seen.keys).union(current.keys) where log.seen[key] != current[key] {
+            log.count += 1
+            log.keys.append((log.count, key))
+        }
+        log.seen = current
+        logs[kind.plural] = log
+        return log
+    }
+
+    func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? {
+        guard tracksChanges, kind == .pods || kind == .endpointSlices else { return nil }
+        let log = logged(kind)
+        guard revision <= log.count else { return nil }
+        return (log.count, log.keys.filter { $0.number > revision }.map(\.key))
+    }
+
+    func changeCount(_ kind: ResourceKind) -> Int? { tracksChanges ? logged(kind).count : nil }
 
     /// The recorded single-node cluster of the shared fixtures (minikube 1.34: nodes,
     /// services, the kubelet's pod list) with EndpointSlices as the mirroring controller

@@ -101,6 +101,38 @@ struct InformerTests {
         }
     }
 
+    /// Readers that keep something per object (the graph's resolution index) learn which
+    /// keys changed since a count: every added, modified and deleted object in order; a
+    /// reader further behind than the log, or behind a new list, is told to read it all.
+    @Test func changesSinceACountNameTheChangedKeys() async throws {
+        let server = FakeAPIServer()
+        server.upsert(.pods, podJSON("a"))
+        var configuration = InformerConfiguration()
+        configuration.changeLogLimit = 4
+        try await withInformer(server, configuration: configuration) { informer in
+            try await withTimeout(.seconds(15), "synced") { await informer.synced.wait { $0 } }
+            try await withTimeout(.seconds(15), "watching") { while server.openWatches == 0 { await Task.yield() } }
+            let listed = informer.changeCount
+            #expect(informer.changes(since: listed)?.keys == [])
+            #expect(informer.changes(since: listed - 1) == nil, "the list replaced the cache: nothing before it is known")
+            server.upsert(.pods, podJSON("b"))
+            server.upsert(.pods, podJSON("a", labels: ["app": "web"]))
+            server.delete(.pods, namespace: "default", name: "b")
+            try await eventually(informer, "b deleted") { $0.get(namespace: "default", name: "b") == nil && $0.changeCount == listed + 3 }
+            let changes = try #require(informer.changes(since: listed))
+            #expect(changes.revision == listed + 3)
+            #expect(changes.keys == [ObjectKey("default", "b"), ObjectKey("default", "a"), ObjectKey("default", "b")])
+            #expect(informer.changes(since: listed + 2)?.keys == [ObjectKey("default", "b")])
+            #expect(informer.changes(since: listed + 4) == nil, "a count not reached yet")
+            // A fifth change overflows the log of four: its older half goes.
+            server.upsert(.pods, podJSON("c"))
+            server.upsert(.pods, podJSON("d"))
+            try await eventually(informer, "d added") { $0.changeCount == listed + 5 }
+            #expect(informer.changes(since: listed) == nil, "too far behind: read the whole cache")
+            #expect(informer.changes(since: listed + 3)?.keys == [ObjectKey("default", "c"), ObjectKey("default", "d")])
+        }
+    }
+
     @Test func bookmarkAdvancesTheResourceVersion() async throws {
         let server = FakeAPIServer()
         server.upsert(.pods, podJSON("a"))

@@ -125,6 +125,8 @@ public final class ConnectionGraph: Sendable {
 
     private let state = Mutex(State())
     private let index = Mutex(ResolutionIndex.empty)
+    /// Keeps the index up to date; used by the refresh only.
+    private let indexer = Mutex(ResolutionIndexer())
     /// Views of the current refresh, by window (seconds); the default one built by `refresh`.
     private let views = Mutex<(version: Int, time: Double, byWindow: [Int: GraphView])>((0, 0, [:]))
     public let live = Observed(GraphFrame(view: .empty, version: 0))
@@ -382,10 +384,10 @@ public final class ConnectionGraph: Sendable {
             }
             return state.nodes.mapValues { Array($0.pods.values) }
         }
-        let previous = index.withLock { $0 }
-        let rebuilt = ResolutionIndex.build(cluster: cluster, agentPods: agentPods, now: now, previous: previous,
-                                            grace: Double(configuration.addressGrace.components.seconds))
-        index.withLock { $0 = rebuilt }
+        let updated = indexer.withLock {
+            $0.update(cluster: cluster, agentPods: agentPods, now: now, grace: Double(configuration.addressGrace.components.seconds))
+        }
+        index.withLock { $0 = updated }
         let view = build(window: Double(defaultWindowSeconds), now: now)
         views.withLock { $0 = (version, now, [defaultWindowSeconds: view]) }
         _ = live.set(GraphFrame(view: view, version: version))

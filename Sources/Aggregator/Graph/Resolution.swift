@@ -93,10 +93,12 @@ final class PodIdentity: Sendable {
     /// informer's resourceVersion, or the agent's reported addresses and controller.
     let resourceVersion: String
     let reported: [String]
+    /// The identity without Services this one was made from (`with(services:)`).
+    let source: PodIdentity?
 
     init(uid: String, namespace: String, name: String, node: String, hostNetwork: Bool, addresses: [NetworkAddress],
          workload: OwnerReference?, services: [ServiceMembership], ports: Set<ProtocolPort>,
-         resourceVersion: String = "", reported: [String] = []) {
+         resourceVersion: String = "", reported: [String] = [], source: PodIdentity? = nil) {
         self.uid = uid
         self.namespace = namespace
         self.name = name
@@ -108,6 +110,7 @@ final class PodIdentity: Sendable {
         self.ports = ports
         self.resourceVersion = resourceVersion
         self.reported = reported
+        self.source = source
     }
 
     static func ordered(_ services: [ServiceMembership]) -> [ServiceMembership] {
@@ -116,7 +119,8 @@ final class PodIdentity: Sendable {
 
     func with(services: [ServiceMembership]) -> PodIdentity {
         PodIdentity(uid: uid, namespace: namespace, name: name, node: node, hostNetwork: hostNetwork, addresses: addresses,
-                    workload: workload, services: services, ports: ports, resourceVersion: resourceVersion, reported: reported)
+                    workload: workload, services: services, ports: ports, resourceVersion: resourceVersion, reported: reported,
+                    source: source ?? self)
     }
 
     /// The agent's fields this identity was made from.
@@ -185,8 +189,9 @@ struct HostPortKey: Hashable, Sendable {
     var port: ProtocolPort
 }
 
-/// The lookups that turn connection endpoints into graph vertices, rebuilt from the API
-/// server's objects and the agents' pods at every refresh and read without locks.
+/// The lookups that turn connection endpoints into graph vertices, from the API server's
+/// objects and the agents' pods (kept by `ResolutionIndexer`); a new one whenever they
+/// change, read without locks.
 final class ResolutionIndex: Sendable {
     let podsByUID: [String: PodIdentity]
     let podsByAddress: [NetworkAddress: PodIdentity]
@@ -196,130 +201,19 @@ final class ResolutionIndex: Sendable {
     /// Nodes with a reporting agent: a connection whose other end runs there is counted by
     /// that end's agent too.
     let reportingNodes: Set<String>
-    /// When each pod address was last seen in the cluster (Unix seconds), so that the
-    /// address of a pod that restarted elsewhere keeps resolving for a while.
-    let addressSeen: [NetworkAddress: Double]
 
     init(podsByUID: [String: PodIdentity] = [:], podsByAddress: [NetworkAddress: PodIdentity] = [:], hostPods: [HostPortKey: PodIdentity] = [:],
          servicesByAddress: [NetworkAddress: GraphEntity] = [:], nodesByAddress: [NetworkAddress: String] = [:],
-         reportingNodes: Set<String> = [], addressSeen: [NetworkAddress: Double] = [:]) {
+         reportingNodes: Set<String> = []) {
         self.podsByUID = podsByUID
         self.podsByAddress = podsByAddress
         self.hostPods = hostPods
         self.servicesByAddress = servicesByAddress
         self.nodesByAddress = nodesByAddress
         self.reportingNodes = reportingNodes
-        self.addressSeen = addressSeen
     }
 
     static let empty = ResolutionIndex()
-
-    /// Builds the index from the informers (authoritative) and the pods the agents report
-    /// (for pods the informers do not know, and for clusters watched without informers).
-    /// Addresses of pods gone from `previous` keep resolving for `grace` seconds unless a
-    /// new pod took them.
-    static func build(cluster: (any ClusterView)?, agentPods: [String: [PodIdentity]], now: Double,
-                      previous: ResolutionIndex, grace: Double) -> ResolutionIndex {
-        // Sized up front: these are rebuilt every refresh at 150,000 pods, and growing them
-        // by doubling rehashed every entry several times over.
-        let listedPods = cluster?.allPods() ?? []
-        var pods = [String: PodIdentity](minimumCapacity: max(listedPods.count, agentPods.values.reduce(0) { $0 + $1.count }))
-        for (_, list) in agentPods { for pod in list { pods[pod.uid] = pod } }
-        var nodesByAddress: [NetworkAddress: String] = [:]
-        if let cluster {
-            for node in cluster.allNodes() ?? [] {
-                for address in node.addresses where address.type == "InternalIP" || address.type == "ExternalIP" {
-                    if let ip = NetworkAddress(address.address) { nodesByAddress[ip] = node.metadata.name }
-                }
-            }
-            for pod in listedPods where !pod.podIP.isEmpty && pod.phase != "Succeeded" && pod.phase != "Failed" {
-                // An unchanged object is reused (110,000 pods every refresh otherwise).
-                if let old = previous.podsByUID[pod.uid], !old.resourceVersion.isEmpty, old.resourceVersion == pod.metadata.resourceVersion {
-                    pods[pod.uid] = old
-                    continue
-                }
-                var ports: Set<ProtocolPort> = []
-                for container in pod.containers {
-                    for port in container.ports {
-                        let number = pod.hostNetwork && port.hostPort > 0 ? port.hostPort : port.containerPort
-                        if number > 0 && number <= 65535 { ports.insert(ProtocolPort(transport: ProtocolPort.transport(port.protocol), port: UInt16(number))) }
-                    }
-                }
-                let workload = cluster.workload(of: pod).map { owner in
-                    owner.kind == "ReplicaSet" || owner.kind == "Job" ? PodIdentity.workload(controller: owner, labels: pod.metadata.labels) ?? owner : owner
-                }
-                let addresses = Set(([pod.podIP] + pod.podIPs).compactMap { NetworkAddress($0) })
-                pods[pod.uid] = PodIdentity(uid: pod.uid, namespace: pod.namespace, name: pod.name, node: pod.nodeName, hostNetwork: pod.hostNetwork,
-                                            addresses: Array(addresses), workload: workload, services: [], ports: ports,
-                                            resourceVersion: pod.metadata.resourceVersion)
-            }
-        }
-        // Service membership and host-network ports from the EndpointSlices.
-        var memberships: [String: [String: ServiceMembership]] = [:]  // pod uid -> "ns/name" -> membership
-        var servicesByAddress: [NetworkAddress: GraphEntity] = [:]
-        var hostPorts: [(HostPortKey, String)] = []
-        if let cluster {
-            for service in cluster.allServices() ?? [] {
-                let entity = GraphEntity(.service, namespace: service.metadata.namespace, name: service.metadata.name)
-                for ip in service.clusterIPs { if let address = NetworkAddress(ip) { servicesByAddress[address] = entity } }
-            }
-            var podsByAddress = [NetworkAddress: String](minimumCapacity: pods.count)
-            for pod in pods.values where !pod.hostNetwork {
-                for address in pod.addresses where podsByAddress[address] == nil { podsByAddress[address] = pod.uid }
-            }
-            for slice in cluster.allEndpointSlices() ?? [] {
-                guard let service = slice.serviceName else { continue }
-                let ports = Set(slice.ports.compactMap { port -> ProtocolPort? in
-                    port.port > 0 && port.port <= 65535 ? ProtocolPort(transport: ProtocolPort.transport(port.protocol), port: UInt16(port.port)) : nil
-                })
-                for endpoint in slice.endpoints {
-                    var uid = endpoint.targetRef.flatMap { $0.kind == "Pod" ? $0.uid : nil }
-                    if uid?.isEmpty ?? true, let address = endpoint.addresses.first.flatMap(NetworkAddress.init) { uid = podsByAddress[address] }
-                    guard let uid, !uid.isEmpty else { continue }
-                    let key = "\(slice.metadata.namespace)/\(service)"
-                    memberships[uid, default: [:]][key, default: ServiceMembership(namespace: slice.metadata.namespace, name: service, ports: [])].ports.formUnion(ports)
-                    if pods[uid]?.hostNetwork == true {
-                        for address in endpoint.addresses.compactMap(NetworkAddress.init) {
-                            for port in ports { hostPorts.append((HostPortKey(address: address, port: port), uid)) }
-                        }
-                    }
-                }
-            }
-        }
-        // Memberships change with the EndpointSlices: a pod whose Services differ is rebuilt.
-        for (uid, pod) in pods {
-            let wanted = memberships[uid].map { PodIdentity.ordered(Array($0.values)) } ?? []
-            if pod.services != wanted { pods[uid] = pod.with(services: wanted) }
-        }
-        var byAddress = [NetworkAddress: PodIdentity](minimumCapacity: pods.count + previous.podsByAddress.count / 16)
-        var hostPods: [HostPortKey: PodIdentity] = [:]
-        var seen = [NetworkAddress: Double](minimumCapacity: pods.count + previous.podsByAddress.count / 16)
-        // Running pods first; a newer pod with the same address replaces an old one below.
-        for pod in pods.values {
-            if pod.hostNetwork {
-                for address in pod.addresses {
-                    for port in pod.ports { hostPods[HostPortKey(address: address, port: port)] = pod }
-                }
-            } else {
-                for address in pod.addresses {
-                    byAddress[address] = pod
-                    seen[address] = now
-                }
-            }
-        }
-        for (key, uid) in hostPorts { if let pod = pods[uid] { hostPods[key] = pod } }
-        // A pod that went away (restarted with a new address) keeps its old address for the
-        // grace period: its closing connections still resolve to its workload.
-        for (address, pod) in previous.podsByAddress where byAddress[address] == nil {
-            let last = previous.addressSeen[address] ?? now
-            if now - last <= grace {
-                byAddress[address] = pod
-                seen[address] = last
-            }
-        }
-        return ResolutionIndex(podsByUID: pods, podsByAddress: byAddress, hostPods: hostPods, servicesByAddress: servicesByAddress,
-                               nodesByAddress: nodesByAddress, reportingNodes: Set(agentPods.keys), addressSeen: seen)
-    }
 
     /// What a remote address (and port, for host-network pods) is.
     enum Remote {

@@ -16,8 +16,20 @@ public struct InformerConfiguration: Sendable {
     public var watchTimeout: Duration = .seconds(300)
     public var initialBackoff: Duration = .milliseconds(500)
     public var maxBackoff: Duration = .seconds(30)
+    /// How many changed keys the informer remembers for `changes(since:)` (readers further
+    /// behind read the whole cache).
+    public var changeLogLimit = 65_536
 
     public init() {}
+}
+
+/// An object's namespace and name; the strings are the object's own (no key string per
+/// object).
+public struct ObjectKey: Hashable, Sendable {
+    public var namespace: String
+    public var name: String
+    public init(_ meta: ObjectMeta) { (namespace, name) = (meta.namespace, meta.name) }
+    public init(_ namespace: String, _ name: String) { (self.namespace, self.name) = (namespace, name) }
 }
 
 /// The client-go informer shape for one resource kind: list (paginated), then watch from
@@ -38,17 +50,34 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         }
     }
 
-    /// Namespace and name; the strings are the object's own (no key string per object).
-    public struct Key: Hashable, Sendable {
-        public var namespace: String
-        public var name: String
-        public init(_ meta: ObjectMeta) { (namespace, name) = (meta.namespace, meta.name) }
-        public init(_ namespace: String, _ name: String) { (self.namespace, self.name) = (namespace, name) }
-    }
+    public typealias Key = ObjectKey
 
     private struct State {
         var store: [Key: Entry] = [:]
         var resourceVersion = ""
+        /// Every change to `store` counts one; `changed` holds the keys of the newest ones,
+        /// `changed[i]` being change `changedFrom + i + 1` (see `changes(since:)`).
+        var changeCount = 0
+        var changed: [Key] = []
+        var changedFrom = 0
+
+        mutating func recordChange(_ key: Key, limit: Int) {
+            changeCount += 1
+            if changed.count >= max(limit, 2) {
+                // The older half goes: readers that far behind read the whole cache.
+                let dropped = changed.count / 2
+                changed.removeFirst(dropped)
+                changedFrom += dropped
+            }
+            changed.append(key)
+        }
+
+        /// A new list replaced the cache: no key list reaches back across it.
+        mutating func recordReplacement() {
+            changeCount += 1
+            changed = []
+            changedFrom = changeCount
+        }
     }
 
     public let kind: ResourceKind
@@ -137,6 +166,21 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
     public func get(namespace: String, name: String) -> Entry? {
         state.withLock { $0.store[Key(namespace, name)] }
     }
+
+    /// The keys of the objects added, modified or deleted after change `revision` (a value
+    /// this returned before; 0 at first), with the newest change's number. nil when the
+    /// informer no longer remembers that far back, or a new list replaced the cache since:
+    /// then every object may have changed. A key may repeat; read each one's object with
+    /// `get` (nil: deleted).
+    public func changes(since revision: Int) -> (revision: Int, keys: [Key])? {
+        state.withLock { state in
+            guard revision >= state.changedFrom, revision <= state.changeCount else { return nil }
+            return (state.changeCount, Array(state.changed[(revision - state.changedFrom)...]))
+        }
+    }
+
+    /// The number of the newest change (see `changes(since:)`).
+    public var changeCount: Int { state.withLock { $0.changeCount } }
 
     /// Every cached object, in no particular order.
     public func entries() -> [Entry] { state.withLock { Array($0.store.values) } }
@@ -247,6 +291,7 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
             let removed = state.store.keys.filter { merged[$0] == nil }.count
             state.store = merged
             state.resourceVersion = listVersion
+            state.recordReplacement()
             return (removed, merged.count)
         }
         let wasSynced = synced.value
@@ -374,6 +419,7 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
                 }
                 state.store[key] = entry
                 state.resourceVersion = event.resourceVersion
+                state.recordChange(key, limit: configuration.changeLogLimit)
                 return state.store.count
             }
             if event.kind == .added, let created = object.metadata.creationTimestamp { recordDelay(since: created) }
@@ -382,7 +428,8 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
         case .deleted:
             guard let object = event.object else { return }
             let count = state.withLock { state -> Int in
-                state.store.removeValue(forKey: Key(object.metadata))
+                let key = Key(object.metadata)
+                if state.store.removeValue(forKey: key) != nil { state.recordChange(key, limit: configuration.changeLogLimit) }
                 state.resourceVersion = event.resourceVersion
                 return state.store.count
             }
