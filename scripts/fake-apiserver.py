@@ -2,8 +2,10 @@
 """A Kubernetes API server for load measurements, on loopback, without auth.
 Serves the objects `clustermon simulate --nodes NODES --pods PODS` implies (the same node,
 namespace, pod names and uids; 100 users), paginated lists (limit/continue), and watches
-that stay open with bookmarks. Usage: fake-apiserver.py PORT [NODES PODS]"""
-import http.server, json, sys, time, urllib.parse
+that stay open with bookmarks. CHURN=n in the environment: every second, n pods' watches get a
+MODIFIED event (a new resourceVersion and annotation, as a status update would), round
+robin over the pods. Usage: fake-apiserver.py PORT [NODES PODS]"""
+import http.server, itertools, json, os, sys, threading, time, urllib.parse
 
 nodes = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 pods_per_node = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -28,6 +30,27 @@ objects = {
              for n in range(nodes) for p in range(pods_per_node)],
 }
 
+churn = int(os.environ.get("CHURN", "0"))
+versions = itertools.count(2)
+churn_lock = threading.Lock()
+churned = [0]
+
+def modified_pods(count):
+    """The next `count` pods, each with a new resourceVersion (shared by every watch)."""
+    events = []
+    with churn_lock:
+        for _ in range(count):
+            if not objects["pods"]:
+                break
+            index = churned[0] % len(objects["pods"])
+            churned[0] += 1
+            pod = json.loads(json.dumps(objects["pods"][index]))
+            version = str(next(versions))
+            pod["metadata"]["resourceVersion"] = version
+            pod["metadata"]["annotations"] = {"clustermon.io/churn": version}
+            events.append({"type": "MODIFIED", "object": pod})
+    return events
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -43,9 +66,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
+                is_pods = url.path.rstrip("/").endswith("/pods")
                 for _ in range(600):
-                    line = json.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "1"}}}).encode() + b"\n"
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    events = modified_pods(churn) if is_pods and churn else []
+                    events.append({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "1"}}})
+                    data = b"".join(json.dumps(event).encode() + b"\n" for event in events)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     self.wfile.flush()
                     time.sleep(1)
                 self.wfile.write(b"0\r\n\r\n")

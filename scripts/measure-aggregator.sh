@@ -4,7 +4,8 @@
 # `clustermon simulate` publishing NODES nodes of PODS
 # pods every 10 s, and the aggregator with its history in a temporary directory. Prints the
 # aggregator's CPU (share of one core) and resident memory, then /pod-metrics and history
-# latency under concurrent load (scripts/load.py), then the dependency graph's.
+# latency under concurrent load (scripts/load.py), then the dependency graph's. CHURN=n: the
+# API server modifies n pods a second (watch events), as status updates in a busy cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nodes="${NODES:-1000}"; pods="${PODS:-110}"; warmup="${WARMUP:-40}"; window="${WINDOW:-60}"; connections="${CONNECTIONS:-16}"

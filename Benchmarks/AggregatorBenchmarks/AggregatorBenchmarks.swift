@@ -111,9 +111,12 @@ func residentBytes() -> Int {
 }
 
 /// A cluster whose API server lists the agents' pods (each with its ReplicaSet, an address
-/// and one container status), as a refresh's copy of the informers' list.
-final class ListedPods: ClusterView {
-    let pods: [Pod]
+/// and one container status), as a refresh's copy of the informers' list; with the pod
+/// informer's change log (`changePods` modifies some, as watch events would).
+final class ListedPods: ClusterView, @unchecked Sendable {
+    private(set) var pods: [Pod]
+    private var changed: [ObjectKey] = []
+    private var versions = 1
     init(_ pods: [(namespace: String, name: String, uid: String, node: String, ip: String)]) {
         self.pods = pods.map { listed in
             var pod = Pod()
@@ -148,4 +151,24 @@ final class ListedPods: ClusterView {
     func deployment(namespace: String, name: String) -> Deployment? { nil }
     var isSynced: Bool { true }
     func allPods() -> [Pod]? { pods }
+    func pod(namespace: String, name: String) -> Pod? {
+        guard let index = places[ObjectKey(namespace, name)] else { return nil }
+        return pods[index]
+    }
+    private lazy var places: [ObjectKey: Int] = Dictionary(pods.indices.map { (ObjectKey(pods[$0].namespace, pods[$0].name), $0) }, uniquingKeysWith: { $1 })
+    func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? {
+        guard kind == .pods, revision <= changed.count else { return nil }
+        return (changed.count, Array(changed[revision...]))
+    }
+    func changeCount(_ kind: ResourceKind) -> Int? { kind == .pods ? changed.count : nil }
+
+    /// A new resourceVersion for `count` pods, spread over the list (a status update each).
+    func changePods(_ count: Int) {
+        versions += 1
+        for n in 0..<count {
+            let index = (n * pods.count / max(count, 1) + versions) % pods.count
+            pods[index].metadata.resourceVersion = "\(versions)"
+            changed.append(ObjectKey(pods[index].namespace, pods[index].name))
+        }
+    }
 }

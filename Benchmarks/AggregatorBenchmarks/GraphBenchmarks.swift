@@ -110,6 +110,32 @@ func graphBenchmarks() {
             benchmark.stopMeasurement()
         }
     }
+    // The resolution index alone: 5,000 nodes x 30 pods the API server lists and their
+    // agents report, no connections (the view is empty); the cluster as it stands, and with
+    // 1% of the pods changed (a status update each) between refreshes.
+    for churn in [0, 1_500] {
+        // Made on the first run (not when another benchmark is asked for), kept across runs.
+        nonisolated(unsafe) var made: (cluster: ListedPods, graph: ConnectionGraph, now: Double)?
+        Benchmark("Graph refresh, no connections, 150,000 pods listed and reported (the resolution index)" + (churn > 0 ? ", \(churn) changed" : ""),
+                  configuration: .init(metrics: [.wallClock, .mallocCountTotal], scalingFactor: .one, maxDuration: .seconds(10))) { benchmark in
+            if made == nil {
+                let batches = graphBatches(nodes: 5000, pods: 30, connectionsPerPod: 0, rounds: 1)[0]
+                let cluster = ListedPods(batches)
+                let graph = ConnectionGraph()
+                for batch in batches { graph.ingest(batch, receivedAt: 1_700_000_000) }
+                graph.refresh(now: 1_700_000_005, version: 1, cluster: cluster)
+                made = (cluster, graph, 1_700_000_005)
+            }
+            guard var (cluster, graph, now) = made else { return }
+            // The changes are made outside the measured part: one measured refresh a run.
+            cluster.changePods(churn)
+            now += 5
+            made?.now = now
+            benchmark.startMeasurement()
+            blackHole(graph.refresh(now: now, version: Int(now), cluster: cluster))
+            benchmark.stopMeasurement()
+        }
+    }
     Benchmark("Graph view build, 10,000 services / 50,000 edges") { benchmark in
         let graph = bigGraph
         var totals: [EdgeKey: EdgeTotal] = [:]
