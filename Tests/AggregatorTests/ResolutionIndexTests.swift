@@ -101,7 +101,7 @@ final class RandomCluster {
     let cluster = GraphCluster()
     /// Pods only agents report, by node.
     private var agentOnly: [String: [Agent_V1_Pod]] = [:]
-    private var identities: [String: [PodIdentity]] = [:]
+    private var identities: [String: AgentPods] = [:]
     private var serial = 0
     let nodes = ["n1", "n2", "n3"]
 
@@ -115,17 +115,19 @@ final class RandomCluster {
     }
 
     /// What the agents report: each node's agent-only pods and the listed pods on it.
-    var agentPods: [String: [PodIdentity]] {
-        var result: [String: [PodIdentity]] = [:]
+    var agentPods: [String: AgentPods] {
+        var result: [String: AgentPods] = [:]
         for node in nodes where node != "n3" {  // n3 has no agent
             let listed = cluster.pods.filter { $0.nodeName == node }.map { pod in
                 Agent_V1_Pod.with { $0.uid = pod.uid; $0.name = pod.name; $0.namespace = pod.namespace; $0.ip = pod.podIP; $0.hostNetwork = pod.hostNetwork }
             }
             let reported = (agentOnly[node] ?? []) + listed
-            let previous = identities[node] ?? []
-            result[node] = reported.map { pod in
-                PodIdentity.from(batchPod: pod, node: node, previous: previous.first { $0.uid == pod.uid })
-            }
+            // A new version when the pods are not the same objects, as the graph's ingest does.
+            let previous = identities[node] ?? AgentPods(version: 0, byUID: [:])
+            let pods = Dictionary(reported.map { pod in (pod.uid, PodIdentity.from(batchPod: pod, node: node, previous: previous.byUID[pod.uid])) },
+                                  uniquingKeysWith: { first, _ in first })
+            let same = previous.byUID.count == pods.count && pods.allSatisfy { previous.byUID[$0.key] === $0.value }
+            result[node] = same ? previous : AgentPods(version: previous.version + 1, byUID: pods)
         }
         identities = result
         return result

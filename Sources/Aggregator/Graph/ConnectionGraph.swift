@@ -70,7 +70,7 @@ public final class ConnectionGraph: Sendable {
         /// views are built, whichever agent reported first).
         var backends: [UInt32: Set<GraphEntity>]
         var clusterIPClients: [UInt32: [ClientEndpoint]]
-        var pods: [String: PodIdentity]
+        var pods: AgentPods
     }
 
     struct Bucket {
@@ -85,6 +85,8 @@ public final class ConnectionGraph: Sendable {
         /// Connections tracked over every node (kept as nodes change: summing 5,000 nodes'
         /// tables per batch was the largest single cost of ingest at that size).
         private(set) var trackedConnections = 0
+        /// The last `AgentPods.version` given out.
+        var podsVersion: UInt64 = 0
         var edgeIDs: [EdgeKey: UInt32] = [:]
         var edgeKeys: [EdgeKey?] = []
         var lastUsed: [Double] = []
@@ -172,7 +174,7 @@ public final class ConnectionGraph: Sendable {
     public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) {
         let index = self.index.withLock { $0 }
         // Pods unchanged since the node's previous snapshot keep their identity objects.
-        let known = state.withLock { $0.nodes[batch.nodeName]?.pods } ?? [:]
+        let known = state.withLock { $0.nodes[batch.nodeName]?.pods.byUID } ?? [:]
         let batchPods = Dictionary(batch.pods.map { ($0.uid, PodIdentity.from(batchPod: $0, node: batch.nodeName, previous: known[$0.uid])) },
                                    uniquingKeysWith: { a, _ in a })
         // Pods that started since the last refresh are known from their own node's batch.
@@ -247,8 +249,15 @@ public final class ConnectionGraph: Sendable {
                 }
                 state.open[id, default: EdgeCounters()].add(delta)
             }
+            // The same pods (the same identity objects) keep their version: the resolution
+            // index passes over the nodes whose version did not move.
+            var agentPods = previous?.pods ?? AgentPods(version: 0, byUID: [:])
+            if previous == nil || agentPods.byUID.count != pods.count || pods.contains(where: { agentPods.byUID[$0.key] !== $0.value }) {
+                state.podsVersion += 1
+                agentPods = AgentPods(version: state.podsVersion, byUID: pods)
+            }
             state.replace(node: batch.nodeName, with: NodeConnections(instance: batch.agentInstance, sequence: batch.sequence, table: table, active: active,
-                                                                      backends: backends, clusterIPClients: clusterIPClients, pods: pods))
+                                                                      backends: backends, clusterIPClients: clusterIPClients, pods: agentPods))
             return state.trackedConnections
         }
         tracked.record(total)
@@ -350,7 +359,7 @@ public final class ConnectionGraph: Sendable {
     @discardableResult
     public func refresh(now: Double, version: Int, cluster: (any ClusterView)?) -> (view: GraphView, history: [EdgeHistory]) {
         let started = ContinuousClock.now
-        let agentPods = state.withLock { state -> [String: [PodIdentity]] in
+        let agentPods = state.withLock { state -> [String: AgentPods] in
             if let since = state.openSince, now > since {
                 state.fine.append(Bucket(start: since, end: now, entries: state.open))
                 for (id, counters) in state.open { state.cumulative[id, default: EdgeCounters()].add(counters) }
@@ -382,7 +391,7 @@ public final class ConnectionGraph: Sendable {
                 state.cumulative[UInt32(id)] = nil
                 state.free.append(UInt32(id))
             }
-            return state.nodes.mapValues { Array($0.pods.values) }
+            return state.nodes.mapValues { $0.pods }
         }
         let updated = indexer.withLock {
             $0.update(cluster: cluster, agentPods: agentPods, now: now, grace: Double(configuration.addressGrace.components.seconds))

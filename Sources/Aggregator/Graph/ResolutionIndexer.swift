@@ -11,14 +11,21 @@ import Kubernetes
 /// Without change logs (a `ClusterView` that does not count changes, or an informer that
 /// listed again) it reads the whole lists, as the first refresh does, and still changes only
 /// the pods whose identity differs. Used by one refresh at a time.
+/// A node's pods as its agent reported them, by uid, with a version that moves only when
+/// they are not the same identity objects as in the node's previous snapshot.
+struct AgentPods: Sendable {
+    var version: UInt64
+    var byUID: [String: PodIdentity]
+}
+
 struct ResolutionIndexer {
     /// The informers' running pods with an address, as identities without Services: by
     /// key (what a changed key was) and by uid.
     private var listedByKey: [ObjectKey: PodIdentity] = [:]
     private var listedByUID: [String: PodIdentity] = [:]
-    /// Each node's pods as its agent last reported them, and by uid (a pod two agents
-    /// report is the one of the node whose list changed last).
-    private var agentByNode: [String: [PodIdentity]] = [:]
+    /// Each node's pods as its agent last reported them (by uid), and by uid across nodes
+    /// (a pod two agents report is the one of the node whose list changed last).
+    private var agentByNode: [String: AgentPods] = [:]
     private var agentByUID: [String: PodIdentity] = [:]
     /// What each EndpointSlice says, and per pod uid the slices that list it by reference.
     private var slices: [ObjectKey: SliceMembers] = [:]
@@ -61,7 +68,7 @@ struct ResolutionIndexer {
 
     /// Brings the index up to date; returns it (the same object when nothing changed).
     /// Addresses of pods gone keep resolving for `grace` seconds unless a new pod took them.
-    mutating func update(cluster: (any ClusterView)?, agentPods: [String: [PodIdentity]], now: Double, grace: Double) -> ResolutionIndex {
+    mutating func update(cluster: (any ClusterView)?, agentPods: [String: AgentPods], now: Double, grace: Double) -> ResolutionIndex {
         var dirty = Set<String>()
         var changed = false
         updateListed(cluster, dirty: &dirty)
@@ -198,28 +205,28 @@ struct ResolutionIndexer {
                            resourceVersion: pod.metadata.resourceVersion)
     }
 
-    /// The agents' pods: the nodes whose list is not the same objects as before. Returns
-    /// whether the set of reporting nodes changed.
-    private mutating func updateAgents(_ agentPods: [String: [PodIdentity]], dirty: inout Set<String>) -> Bool {
+    /// The agents' pods: the nodes whose pods' version moved. Returns whether the set of
+    /// reporting nodes changed.
+    private mutating func updateAgents(_ agentPods: [String: AgentPods], dirty: inout Set<String>) -> Bool {
         var nodesChanged = false
-        for (node, list) in agentPods {
+        for (node, pods) in agentPods {
             let old = agentByNode[node]
-            if let old, old.count == list.count, zip(old, list).allSatisfy({ $0 === $1 }) { continue }
+            if let old, old.version == pods.version { continue }
             if old == nil { nodesChanged = true }
-            for pod in old ?? [] where agentByUID[pod.uid] === pod {
+            for pod in (old?.byUID ?? [:]).values where agentByUID[pod.uid] === pod {
                 agentByUID[pod.uid] = nil
                 dirty.insert(pod.uid)
             }
-            for pod in list {
+            for pod in pods.byUID.values {
                 agentByUID[pod.uid] = pod
                 dirty.insert(pod.uid)
             }
-            agentByNode[node] = list
+            agentByNode[node] = pods
         }
         for (node, old) in agentByNode where agentPods[node] == nil {
             nodesChanged = true
             agentByNode[node] = nil
-            for pod in old where agentByUID[pod.uid] === pod {
+            for pod in old.byUID.values where agentByUID[pod.uid] === pod {
                 agentByUID[pod.uid] = nil
                 dirty.insert(pod.uid)
             }
