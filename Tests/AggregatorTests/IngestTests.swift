@@ -152,6 +152,23 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect((pod["workload"] as? [String: String])?["kind"] == "ReplicaSet")
     }
 
+    /// Each pod's rate comes from its own previous sample whatever the order the agent
+    /// lists the pods in, and a pod new in the snapshot has none yet.
+    @Test func ratesFollowEachPodAcrossReorderedSnapshots() {
+        let state = ClusterState()
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [
+            .init("a", "p1", cpuCoreNanoseconds: 1_000_000_000), .init("a", "p2", cpuCoreNanoseconds: 2_000_000_000),
+            .init("a", "p3", cpuCoreNanoseconds: 3_000_000_000),
+        ]), receivedAt: 0)
+        // 10 s later, p1 and p3 swapped places, p2 gone and p4 new: 1, 3 and 0.5 s of CPU used.
+        let second = state.ingest(TestBatches.batch(node: "n1", sequence: 2, collectedAt: 10, pods: [
+            .init("a", "p3", cpuCoreNanoseconds: 6_000_000_000), .init("a", "p4", cpuCoreNanoseconds: 500_000_000),
+            .init("a", "p1", cpuCoreNanoseconds: 2_000_000_000),
+        ]), receivedAt: 10)
+        #expect(second.pods.map(\.name) == ["p3", "p4", "p1"])
+        #expect(second.pods.map(\.cpuNanocores) == [300_000_000, nil, 100_000_000])
+    }
+
     /// A counter that went backwards (a restarted container) is not a negative rate.
     @Test func counterResetFallsBackToNothingOrTheKubeletRate() {
         let state = ClusterState()
