@@ -1,5 +1,6 @@
 import Kubernetes
 import Testing
+import TestSupport
 import Wire
 @testable import Aggregator
 
@@ -81,17 +82,7 @@ struct ResolutionIndexTests {
     }
 }
 
-/// A small deterministic random source (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
 }
 
@@ -193,4 +184,3 @@ final class RandomCluster {
     }
 }
 
-extension SplitMix: RandomNumberGenerator {}

@@ -72,7 +72,8 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
             changed.append(key)
         }
 
-        /// A new list replaced the cache: no key list reaches back across it.
+        /// A list replaced the cache and its changes are not listed: no key list reaches
+        /// back across it.
         mutating func recordReplacement() {
             changeCount += 1
             changed = []
@@ -280,18 +281,35 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
             if continueToken.isEmpty { break }
         }
         relists.increment()
+        let limit = configuration.changeLogLimit
         let (removed, count) = state.withLock { state -> (Int, Int) in
             // The newer resourceVersion wins; what the list lacks was deleted.
             var merged = items
+            var changed: [Key] = []
+            var removed = 0
             for (key, cached) in state.store {
-                if let listed = items[key], isNewer(cached.object.metadata.resourceVersion, than: listed.object.metadata.resourceVersion) {
+                guard let listed = items[key] else {
+                    removed += 1
+                    changed.append(key)
+                    continue
+                }
+                if isNewer(cached.object.metadata.resourceVersion, than: listed.object.metadata.resourceVersion) {
                     merged[key] = cached
+                } else if listed.object.metadata.resourceVersion != cached.object.metadata.resourceVersion {
+                    changed.append(key)
                 }
             }
-            let removed = state.store.keys.filter { merged[$0] == nil }.count
+            if !state.store.isEmpty { changed += items.keys.filter { state.store[$0] == nil } }
+            if state.store.isEmpty || changed.count > limit {
+                // The first list, or more changes than the log holds: readers read it all.
+                state.recordReplacement()
+            } else {
+                // A verifying list (or one after an expired watch) logs what differs, usually
+                // little: readers of the log go on from it instead of reading every object.
+                for key in changed { state.recordChange(key, limit: limit) }
+            }
             state.store = merged
             state.resourceVersion = listVersion
-            state.recordReplacement()
             return (removed, merged.count)
         }
         let wasSynced = synced.value
