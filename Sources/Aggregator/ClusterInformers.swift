@@ -96,19 +96,23 @@ public final class RefreshClusterView: ClusterView {
     public func node(named name: String) -> Node? { base.node(named: name) }
     public func pod(namespace: String, name: String) -> Pod? { base.pod(namespace: namespace, name: name) }
     public func replicaSet(namespace: String, name: String) -> ReplicaSet? { base.replicaSet(namespace: namespace, name: name) }
-    public func allPods() -> [Pod]? { once(pods, .pods) { base.allPods() }.list }
-    public func allNodes() -> [Node]? { once(nodes, .nodes) { base.allNodes() }.list }
-    public func allServices() -> [KubernetesService]? { once(services, .services) { base.allServices() }.list }
-    public func allEndpointSlices() -> [EndpointSlice]? { once(slices, .endpointSlices) { base.allEndpointSlices() }.list }
+    private var podList: Snapshot<[Pod]> { once(pods, .pods) { base.allPods() } }
+    private var nodeList: Snapshot<[Node]> { once(nodes, .nodes) { base.allNodes() } }
+    private var serviceList: Snapshot<[KubernetesService]> { once(services, .services) { base.allServices() } }
+    private var sliceList: Snapshot<[EndpointSlice]> { once(slices, .endpointSlices) { base.allEndpointSlices() } }
+    public func allPods() -> [Pod]? { podList.list }
+    public func allNodes() -> [Node]? { nodeList.list }
+    public func allServices() -> [KubernetesService]? { serviceList.list }
+    public func allEndpointSlices() -> [EndpointSlice]? { sliceList.list }
     public func endpointSlice(namespace: String, name: String) -> EndpointSlice? { base.endpointSlice(namespace: namespace, name: name) }
     public func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? { base.changes(kind, since: revision) }
     /// The count the view's list of that kind was read at (reading the list if not yet).
     public func changeCount(_ kind: ResourceKind) -> Int? {
         switch kind {
-        case .pods: once(pods, .pods) { base.allPods() }.count
-        case .nodes: once(nodes, .nodes) { base.allNodes() }.count
-        case .services: once(services, .services) { base.allServices() }.count
-        case .endpointSlices: once(slices, .endpointSlices) { base.allEndpointSlices() }.count
+        case .pods: podList.count
+        case .nodes: nodeList.count
+        case .services: serviceList.count
+        case .endpointSlices: sliceList.count
         default: base.changeCount(kind)
         }
     }

@@ -1,5 +1,12 @@
 import Kubernetes
 
+/// A node's pods as its agent reported them, by uid, with a version that moves only when
+/// they are not the same identity objects as in the node's previous snapshot.
+struct AgentPods: Sendable {
+    var version: UInt64
+    var byUID: [String: PodIdentity]
+}
+
 /// Keeps the graph's resolution index from one refresh to the next, changing only what
 /// changed: the pods and EndpointSlices the informers changed since the last refresh (their
 /// change logs, `ClusterView.changes`), the nodes whose agents reported a different pod
@@ -11,13 +18,6 @@ import Kubernetes
 /// Without change logs (a `ClusterView` that does not count changes, or an informer that
 /// listed again) it reads the whole lists, as the first refresh does, and still changes only
 /// the pods whose identity differs. Used by one refresh at a time.
-/// A node's pods as its agent reported them, by uid, with a version that moves only when
-/// they are not the same identity objects as in the node's previous snapshot.
-struct AgentPods: Sendable {
-    var version: UInt64
-    var byUID: [String: PodIdentity]
-}
-
 struct ResolutionIndexer {
     /// The informers' running pods with an address, as identities without Services: by
     /// key (what a changed key was) and by uid.
@@ -74,23 +74,26 @@ struct ResolutionIndexer {
         updateListed(cluster, dirty: &dirty)
         changed = updateAgents(agentPods, dirty: &dirty) || changed
         if let cluster {
-            if let count = Self.moved(cluster, .nodes, from: nodeRevision) {
+            // A map is current when its kind's count has not moved (an uncounted kind never is).
+            let nodeCount = cluster.changeCount(.nodes)
+            if nodeCount == nil || nodeCount != nodeRevision {
                 nodesByAddress = [:]
                 for node in cluster.allNodes() ?? [] {
                     for address in node.addresses where address.type == "InternalIP" || address.type == "ExternalIP" {
                         if let ip = NetworkAddress(address.address) { nodesByAddress[ip] = node.metadata.name }
                     }
                 }
-                nodeRevision = count
+                nodeRevision = nodeCount
                 changed = true
             }
-            if let count = Self.moved(cluster, .services, from: serviceRevision) {
+            let serviceCount = cluster.changeCount(.services)
+            if serviceCount == nil || serviceCount != serviceRevision {
                 servicesByAddress = [:]
                 for service in cluster.allServices() ?? [] {
                     let entity = GraphEntity(.service, namespace: service.metadata.namespace, name: service.metadata.name)
                     for ip in service.clusterIPs { if let address = NetworkAddress(ip) { servicesByAddress[address] = entity } }
                 }
-                serviceRevision = count
+                serviceRevision = serviceCount
                 changed = true
             }
         } else if !nodesByAddress.isEmpty || !servicesByAddress.isEmpty {
@@ -126,14 +129,6 @@ struct ResolutionIndexer {
                                         nodesByAddress: nodesByAddress, reportingNodes: reportingNodes)
         }
         return published
-    }
-
-    /// The kind's change count when it moved since `revision` (or is not counted), nil when
-    /// the map made from it is current.
-    private static func moved(_ cluster: any ClusterView, _ kind: ResourceKind, from revision: Int?) -> Int?? {
-        let count = cluster.changeCount(kind)
-        if let count, count == revision { return nil }
-        return .some(count)
     }
 
     // MARK: Sources

@@ -175,8 +175,7 @@ public final class ClusterState: Sendable {
                 }
                 place = places?[pod.uid]
             }
-            pods.append(place.map { podSample(pod, previous: before[$0], elapsedSeconds: elapsed) }
-                        ?? podSample(pod, previous: nil, elapsedSeconds: elapsed))
+            pods.append(podSample(pod, previous: place.map { before[$0] }, elapsedSeconds: elapsed))
         }
         return NodeSample(
             name: batch.nodeName, agentInstance: batch.agentInstance, sequence: batch.sequence,
