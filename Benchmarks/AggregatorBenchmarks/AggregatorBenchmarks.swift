@@ -160,7 +160,7 @@ final class ListedPods: ClusterView, @unchecked Sendable {
         guard kind == .pods, revision <= changed.count else { return nil }
         return (changed.count, Array(changed[revision...]))
     }
-    func changeCount(_ kind: ResourceKind) -> Int? { kind == .pods ? changed.count : nil }
+    func changeCount(_ kind: ResourceKind) -> Int? { kind == .pods ? changed.count : kind == .replicaSets ? 0 : nil }
 
     /// A new resourceVersion for `count` pods, spread over the list (a status update each).
     func changePods(_ count: Int) {

@@ -47,13 +47,13 @@ public protocol ClusterView: Sendable {
     func allEndpointSlices() -> [EndpointSlice]?
     /// The EndpointSlice object, nil when unknown.
     func endpointSlice(namespace: String, name: String) -> EndpointSlice?
-    /// The keys of the pods or endpoint slices added, modified or deleted after change
+    /// The keys of the pods, endpoint slices or replica sets added, modified or deleted after change
     /// `revision` of that kind's cache (a count from `changeCount` or from here), and the
     /// newest change's number; nil when that is not known (every object may have changed:
     /// read the list). Readers that keep something per object update it from these.
     func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])?
     /// The number of the newest change to a kind's cache (pods, nodes, services, endpoint
-    /// slices); nil when not counted (then read the lists every time).
+    /// slices, replica sets); nil when not counted (then read the lists every time).
     func changeCount(_ kind: ResourceKind) -> Int?
 }
 
@@ -257,6 +257,7 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
         switch kind {
         case .pods: pods.synced.value ? pods.changes(since: revision) : nil
         case .endpointSlices: endpointSlices.synced.value ? endpointSlices.changes(since: revision) : nil
+        case .replicaSets: replicaSets.synced.value ? replicaSets.changes(since: revision) : nil
         default: nil
         }
     }
@@ -266,6 +267,7 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
         case .services: services.changeCount
         case .endpointSlices: endpointSlices.changeCount
         case .pods: pods.changeCount
+        case .replicaSets: replicaSets.changeCount
         default: nil
         }
     }

@@ -12,6 +12,7 @@ final class GraphCluster: ClusterView, @unchecked Sendable {
     var services: [KubernetesService] = []
     var slices: [EndpointSlice] = []
     var nodes: [Node] = []
+    var replicaSets: [ReplicaSet] = []
 
     func resources(_ kind: ResourceKind) -> [CachedResource]? { nil }
     func namespaceLabels(_ name: String) -> [String: String]? { nil }
@@ -23,11 +24,14 @@ final class GraphCluster: ClusterView, @unchecked Sendable {
     func allServices() -> [KubernetesService]? { services }
     func allEndpointSlices() -> [EndpointSlice]? { slices }
     func pod(namespace: String, name: String) -> Pod? { pods.last { $0.namespace == namespace && $0.name == name } }
+    func replicaSet(namespace: String, name: String) -> ReplicaSet? {
+        replicaSets.last { $0.metadata.namespace == namespace && $0.metadata.name == name }
+    }
     func endpointSlice(namespace: String, name: String) -> EndpointSlice? {
         slices.last { $0.metadata.namespace == namespace && $0.metadata.name == name }
     }
 
-    /// Counts changes as the informers do (pods and slices with the keys that changed), by
+    /// Counts changes as the informers do (pods, slices and ReplicaSets with the keys that changed), by
     /// comparing the lists with what the previous call saw; false: no change log (readers
     /// read the whole lists every time).
     var tracksChanges = true
@@ -46,6 +50,7 @@ final class GraphCluster: ClusterView, @unchecked Sendable {
         case .pods: described(pods, \.metadata)
         case .endpointSlices: described(slices, \.metadata)
         case .services: described(services, \.metadata)
+        case .replicaSets: described(replicaSets, \.metadata)
         default: described(nodes, \.metadata)
         }
         var log = logs[kind.plural] ?? ChangeLog()
@@ -59,7 +64,7 @@ final class GraphCluster: ClusterView, @unchecked Sendable {
     }
 
     func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? {
-        guard tracksChanges, kind == .pods || kind == .endpointSlices else { return nil }
+        guard tracksChanges, kind == .pods || kind == .endpointSlices || kind == .replicaSets else { return nil }
         let log = logged(kind)
         guard revision <= log.count else { return nil }
         return (log.count, log.keys.filter { $0.number > revision }.map(\.key))

@@ -63,6 +63,33 @@ struct ResolutionIndexTests {
         #expect(indexer.update(cluster: cluster, agentPods: [:], now: 166, grace: 60).podsByAddress[NetworkAddress("10.244.1.5")!] == nil)
     }
 
+    /// A pod listed before its ReplicaSet has the workload its names suggest; when the
+    /// ReplicaSet comes (or its owner changes), the pod's workload is the ReplicaSet's owner,
+    /// though the pod itself did not change.
+    @Test func aPodTakesItsReplicaSetsOwnerWhenTheReplicaSetComesLater() throws {
+        let cluster = GraphCluster()
+        cluster.addWorker()
+        let pod = cluster.addPod("shop", "web-1", ips: ["10.244.1.5"], deployment: "web", ports: [8080])
+        cluster.pods[0].metadata.resourceVersion = "1"
+        var indexer = ResolutionIndexer()
+        let guessed = indexer.update(cluster: cluster, agentPods: [:], now: 100, grace: 60)
+        #expect(guessed.podsByUID[pod.uid]?.workload.map { "\($0.kind)/\($0.name)" } == "Deployment/web")
+        var set = ReplicaSet()
+        set.metadata.namespace = "shop"
+        set.metadata.name = "web-7d4f9c8b6"
+        set.metadata.ownerReferences = [OwnerReference(kind: "Deployment", name: "storefront", uid: "d1", controller: true)]
+        cluster.replicaSets = [set]
+        let known = indexer.update(cluster: cluster, agentPods: [:], now: 105, grace: 60)
+        #expect(known.podsByUID[pod.uid]?.workload.map { "\($0.kind)/\($0.name)" } == "Deployment/storefront")
+        #expect(known.podsByAddress[NetworkAddress("10.244.1.5")!]?.workload?.name == "storefront")
+        // Only its status changes: the same index.
+        cluster.replicaSets[0].status.replicas = 3
+        #expect(indexer.update(cluster: cluster, agentPods: [:], now: 110, grace: 60) === known)
+        cluster.replicaSets[0].metadata.ownerReferences = []
+        let orphaned = indexer.update(cluster: cluster, agentPods: [:], now: 115, grace: 60)
+        #expect(orphaned.podsByUID[pod.uid]?.workload.map { "\($0.kind)/\($0.name)" } == "Deployment/web")
+    }
+
     /// Everything the index resolves, as sorted text.
     static func lines(_ index: ResolutionIndex) -> [String] {
         func ports(_ set: Set<ProtocolPort>) -> String { set.map { "\($0.transport)/\($0.port)" }.sorted().joined(separator: ",") }
@@ -126,7 +153,7 @@ final class RandomCluster {
 
     func change(_ random: inout SplitMix) {
         let n = fresh()
-        switch random.below(10) {
+        switch random.below(11) {
         case 0, 1:
             let host = random.below(6) == 0
             var pod = cluster.addPod(["shop", "ops"][random.below(2)], "p\(n)", ips: [host ? "192.168.\(10 + n / 250).\(n % 250)" : "10.1.\(n / 250).\(n % 250)"],
@@ -176,6 +203,18 @@ final class RandomCluster {
                 agentOnly[node, default: []].append(Agent_V1_Pod.with {
                     $0.uid = "agent-\(n)"; $0.name = "a\(n)"; $0.namespace = "shop"; $0.ip = "10.3.\(n / 250).\(n % 250)"
                 })
+            }
+        case 9:
+            // The pods' ReplicaSet comes, goes, changes owner or only its status.
+            let namespace = ["shop", "ops"][random.below(2)]
+            cluster.replicaSets.removeAll { $0.metadata.namespace == namespace }
+            if random.below(4) != 0 {
+                var set = ReplicaSet()
+                set.metadata.namespace = namespace
+                set.metadata.name = "web-7d4f9c8b6"
+                set.metadata.resourceVersion = "\(n)"
+                set.metadata.ownerReferences = [OwnerReference(kind: "Deployment", name: ["web", "storefront"][random.below(2)], controller: true)]
+                cluster.replicaSets.append(set)
             }
         default:
             let i = random.below(cluster.nodes.count)

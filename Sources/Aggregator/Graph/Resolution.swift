@@ -95,10 +95,13 @@ final class PodIdentity: Sendable {
     let reported: [String]
     /// The identity without Services this one was made from (`with(services:)`).
     let source: PodIdentity?
+    /// The ReplicaSet that controls a listed pod, whose own controller its workload was
+    /// read from (the identity is made again when that ReplicaSet changes).
+    let replicaSet: String?
 
     init(uid: String, namespace: String, name: String, node: String, hostNetwork: Bool, addresses: [NetworkAddress],
          workload: OwnerReference?, services: [ServiceMembership], ports: Set<ProtocolPort>,
-         resourceVersion: String = "", reported: [String] = [], source: PodIdentity? = nil) {
+         resourceVersion: String = "", reported: [String] = [], source: PodIdentity? = nil, replicaSet: String? = nil) {
         self.uid = uid
         self.namespace = namespace
         self.name = name
@@ -111,6 +114,7 @@ final class PodIdentity: Sendable {
         self.resourceVersion = resourceVersion
         self.reported = reported
         self.source = source
+        self.replicaSet = replicaSet
     }
 
     static func ordered(_ services: [ServiceMembership]) -> [ServiceMembership] {
@@ -120,7 +124,7 @@ final class PodIdentity: Sendable {
     func with(services: [ServiceMembership]) -> PodIdentity {
         PodIdentity(uid: uid, namespace: namespace, name: name, node: node, hostNetwork: hostNetwork, addresses: addresses,
                     workload: workload, services: services, ports: ports, resourceVersion: resourceVersion, reported: reported,
-                    source: source ?? self)
+                    source: source ?? self, replicaSet: replicaSet)
     }
 
     /// The agent's fields this identity was made from.

@@ -23,6 +23,8 @@ struct ResolutionIndexer {
     /// key (what a changed key was) and by uid.
     private var listedByKey: [ObjectKey: PodIdentity] = [:]
     private var listedByUID: [String: PodIdentity] = [:]
+    /// The listed pods' names by the ReplicaSet that controls them.
+    private var podsByReplicaSet: [ObjectKey: Set<String>] = [:]
     /// Each node's pods as its agent last reported them (by uid), and by uid across nodes
     /// (a pod two agents report is the one of the node whose list changed last).
     private var agentByNode: [String: AgentPods] = [:]
@@ -49,6 +51,7 @@ struct ResolutionIndexer {
     private var sliceRevision: Int?
     private var nodeRevision: Int?
     private var serviceRevision: Int?
+    private var replicaSetRevision: Int?
     private var lastRefresh: Double?
     private(set) var published = ResolutionIndex.empty
 
@@ -133,10 +136,20 @@ struct ResolutionIndexer {
 
     // MARK: Sources
 
-    /// The informers' pods: the changed keys, or the whole list when there is no change log.
+    /// The informers' pods: the changed keys and the pods of the changed ReplicaSets, or the
+    /// whole list when there is no change log.
     private mutating func updateListed(_ cluster: (any ClusterView)?, dirty: inout Set<String>) {
+        // The ReplicaSets first: one that changes while the pods are read is read again next time.
+        let owners = replicaSetChanges(cluster)
         if let cluster, let since = podRevision, let changes = cluster.changes(.pods, since: since) {
-            for key in Set(changes.keys) {
+            var keys = Set(changes.keys)
+            switch owners {
+            case .some(let changed):
+                for set in changed { for name in podsByReplicaSet[set] ?? [] { keys.insert(ObjectKey(set.namespace, name)) } }
+            case nil:
+                for (key, identity) in listedByKey where identity.replicaSet != nil { keys.insert(key) }
+            }
+            for key in keys {
                 let old = listedByKey[key]
                 let new = cluster.pod(namespace: key.namespace, name: key.name).flatMap { Self.identity(of: $0, reusing: old, cluster: cluster) }
                 if old === new { continue }
@@ -147,6 +160,14 @@ struct ResolutionIndexer {
                 if let new {
                     dirty.insert(new.uid)
                     listedByUID[new.uid] = new
+                }
+                if old?.replicaSet != new?.replicaSet {
+                    if let set = old?.replicaSet {
+                        let setKey = ObjectKey(key.namespace, set)
+                        podsByReplicaSet[setKey]?.remove(key.name)
+                        if podsByReplicaSet[setKey]?.isEmpty == true { podsByReplicaSet[setKey] = nil }
+                    }
+                    if let set = new?.replicaSet { podsByReplicaSet[ObjectKey(key.namespace, set), default: []].insert(key.name) }
                 }
                 listedByKey[key] = new
             }
@@ -168,20 +189,40 @@ struct ResolutionIndexer {
         }
         for (key, old) in listedByKey where fresh[key] !== old { dirty.insert(old.uid) }
         var byUID = [String: PodIdentity](minimumCapacity: fresh.count)
+        var byReplicaSet: [ObjectKey: Set<String>] = [:]
         for (key, new) in fresh {
             if listedByKey[key] !== new { dirty.insert(new.uid) }
             byUID[new.uid] = new
+            if let set = new.replicaSet { byReplicaSet[ObjectKey(key.namespace, set), default: []].insert(key.name) }
         }
         listedByKey = fresh
         listedByUID = byUID
+        podsByReplicaSet = byReplicaSet
         podRevision = list == nil ? nil : count
     }
 
+    /// The ReplicaSets changed since the last refresh (nil: any may have; the first
+    /// refresh reads every pod anyway).
+    private mutating func replicaSetChanges(_ cluster: (any ClusterView)?) -> Set<ObjectKey>? {
+        let count = cluster?.changeCount(.replicaSets)
+        defer { replicaSetRevision = count }
+        guard let cluster, let since = replicaSetRevision else { return count == nil ? nil : [] }
+        if count == since { return [] }
+        return cluster.changes(.replicaSets, since: since).map { Set($0.keys) }
+    }
+
     /// A running pod with an address as the graph knows it (`previous` when its
-    /// resourceVersion is the same); nil for others.
+    /// resourceVersion and its workload are the same); nil for others.
     static func identity(of pod: Pod, reusing previous: PodIdentity?, cluster: any ClusterView) -> PodIdentity? {
         guard !pod.podIP.isEmpty, pod.phase != "Succeeded", pod.phase != "Failed" else { return nil }
-        if let previous, previous.uid == pod.uid, !previous.resourceVersion.isEmpty, previous.resourceVersion == pod.metadata.resourceVersion {
+        // The workload is read through the pod's ReplicaSet, another object: a pod listed
+        // before its ReplicaSet has the name's guess until the ReplicaSet comes.
+        let controller = pod.metadata.controller
+        let workload = cluster.workload(namespace: pod.namespace, controller: controller).map { owner in
+            owner.kind == "ReplicaSet" || owner.kind == "Job" ? PodIdentity.workload(controller: owner, labels: pod.metadata.labels) ?? owner : owner
+        }
+        if let previous, previous.uid == pod.uid, !previous.resourceVersion.isEmpty, previous.resourceVersion == pod.metadata.resourceVersion,
+           previous.workload == workload {
             return previous
         }
         var ports: Set<ProtocolPort> = []
@@ -191,13 +232,10 @@ struct ResolutionIndexer {
                 if number > 0 && number <= 65535 { ports.insert(ProtocolPort(transport: ProtocolPort.transport(port.protocol), port: UInt16(number))) }
             }
         }
-        let workload = cluster.workload(of: pod).map { owner in
-            owner.kind == "ReplicaSet" || owner.kind == "Job" ? PodIdentity.workload(controller: owner, labels: pod.metadata.labels) ?? owner : owner
-        }
         let addresses = Set(([pod.podIP] + pod.podIPs).compactMap { NetworkAddress($0) })
         return PodIdentity(uid: pod.uid, namespace: pod.namespace, name: pod.name, node: pod.nodeName, hostNetwork: pod.hostNetwork,
                            addresses: Array(addresses), workload: workload, services: [], ports: ports,
-                           resourceVersion: pod.metadata.resourceVersion)
+                           resourceVersion: pod.metadata.resourceVersion, replicaSet: controller?.kind == "ReplicaSet" ? controller?.name : nil)
     }
 
     /// The agents' pods: the nodes whose pods' version moved. Returns whether the set of
