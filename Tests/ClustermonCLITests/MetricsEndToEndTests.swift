@@ -65,7 +65,6 @@ struct MetricsEndToEndTests {
         api.upsert(.namespaces, #"{"metadata":{"name":"compute-u1-web","labels":{"clustermon.io/owner":"u1"}}}"#)
         api.upsert(.namespaces, #"{"metadata":{"name":"kube-system"}}"#)
         api.upsert(.nodes, #"{"metadata":{"name":"n1"},"status":{"capacity":{"cpu":"4","memory":"16Gi"},"allocatable":{"cpu":"3900m","memory":"15Gi"},"conditions":[{"type":"MemoryPressure","status":"False"},{"type":"DiskPressure","status":"True"},{"type":"Ready","status":"True"}]}}"#)
-        api.upsert(.replicaSets, #"{"metadata":{"name":"web-abc","namespace":"compute-u1-web","ownerReferences":[{"kind":"Deployment","name":"web","uid":"d1","controller":true}]}}"#)
         api.upsert(.pods, #"{"metadata":{"name":"web-1","namespace":"compute-u1-web","uid":"uid-web-1","ownerReferences":[{"kind":"ReplicaSet","name":"web-abc","uid":"r1","controller":true}]},"spec":{"nodeName":"n1","containers":[{"name":"main"}],"initContainers":[{"name":"setup"}]},"status":{"phase":"Running","podIP":"10.244.0.7","initContainerStatuses":[{"name":"setup","restartCount":9,"lastState":{"terminated":{"reason":"OOMKilled"}}}],"containerStatuses":[{"name":"main","restartCount":3,"state":{"running":{}},"lastState":{"terminated":{"reason":"OOMKilled","exitCode":137}}}]}}"#)
         api.upsert(.pods, #"{"metadata":{"name":"dns","namespace":"kube-system","uid":"uid-dns"},"spec":{"nodeName":"n1","containers":[{"name":"coredns"}]},"status":{"phase":"Running","podIP":"10.244.0.2","containerStatuses":[{"name":"coredns","restartCount":0,"state":{"running":{}}}]}}"#)
         api.upsert(.services, #"{"metadata":{"name":"kube-dns","namespace":"kube-system"},"spec":{"clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],"ports":[{"name":"dns","port":53,"protocol":"UDP","targetPort":53}]}}"#)
@@ -95,6 +94,9 @@ struct MetricsEndToEndTests {
 
             // REST: the agent's numbers joined with the API server's.
             let info = try await eventually("\(url)/cluster-info", token: admin, "n1 with a CPU rate") { $0.contains(#""cpu_usage":"2""#) }
+            // web-1's ReplicaSet comes after the pod (informers list in any order): the pod's
+            // workload, here and in the graph, is then its Deployment.
+            api.upsert(.replicaSets, #"{"metadata":{"name":"web-abc","namespace":"compute-u1-web","ownerReferences":[{"kind":"Deployment","name":"web","uid":"d1","controller":true}]}}"#)
             let node = try #require(((try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]])?.first)
             #expect(node["name"] as? String == "n1")
             #expect(node["cpu_capacity"] as? String == "4")
@@ -106,7 +108,9 @@ struct MetricsEndToEndTests {
             let conditions = try #require(node["conditions"] as? [[String: String]])
             #expect(conditions == [["type": "MemoryPressure", "status": "False"], ["type": "DiskPressure", "status": "True"]])
 
-            let mine = try await eventually("\(url)/pod-metrics", token: user, "u1's pod with a CPU rate") { $0.contains(#""cpu_usage":500000000"#) }
+            let mine = try await eventually("\(url)/pod-metrics", token: user, "u1's pod with a CPU rate and its Deployment") {
+                $0.contains(#""cpu_usage":500000000"#) && $0.contains(#""kind":"Deployment""#)
+            }
             let pods = try #require((try JSONSerialization.jsonObject(with: Data(mine.utf8)) as? [String: Any])?["pods"] as? [[String: Any]])
             #expect(pods.map { $0["name"] as? String } == ["web-1"])
             #expect(pods.first?["cpu_capacity"] as? Int == 4_000_000_000)
