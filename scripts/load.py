@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Concurrent HTTP GET load on loopback: CONNECTIONS keep-alive clients, each requesting one
-of the URLs in turn for SECONDS; prints requests/s and latency percentiles (ms).
+of the URLs in turn for SECONDS; prints requests/s, latency percentiles (ms) and the slowest requests' start times.
 Usage: load.py CONNECTIONS SECONDS URL [URL ...]"""
 import http.client, sys, threading, time, urllib.parse
 
@@ -20,7 +20,7 @@ def worker(urls, deadline, latencies, errors):
             if response.status != 200:
                 errors.append(response.status)
                 continue
-            latencies.append(time.monotonic() - start)
+            latencies.append((time.monotonic() - start, start))
         except Exception as e:
             errors.append(str(e))
             conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
@@ -32,11 +32,16 @@ def main():
     threads = [threading.Thread(target=worker, args=(urls, deadline, latencies, errors)) for _ in range(connections)]
     for t in threads: t.start()
     for t in threads: t.join()
-    latencies.sort()
+    began = deadline - seconds
+    slowest = sorted(latencies, reverse=True)[:5]
+    latencies = sorted(l for l, _ in latencies)
     def pct(p):
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000 if latencies else float("nan")
     print(f"requests={len(latencies)} errors={len(errors)} rps={len(latencies) / seconds:.0f} "
           f"p50={pct(50):.2f}ms p90={pct(90):.2f}ms p99={pct(99):.2f}ms max={latencies[-1] * 1000 if latencies else 0:.2f}ms")
+    # The slowest requests and when they started (seconds into the run): stalls shared by
+    # every client show as one start time.
+    print("slowest: " + ", ".join(f"{l * 1000:.0f}ms at {t - began:.1f}s" for l, t in slowest))
     if errors:
         print("first errors:", errors[:3])
 

@@ -33,6 +33,8 @@ pids+=($aggregator)
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 1; done
 curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null || { echo "aggregator not ready"; exit 1; }
 base_rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
+ready_at=$(date +%s)
+since_ready() { echo "($(( $(date +%s) - ready_at )) s after the informers synced)"; }
 "$bin" simulate --nodes "$nodes" --pods "$pods" --interval 10s -nats "nats://127.0.0.1:$nport" --log-level warning & pids+=($!)
 hz=$(getconf CLK_TCK)
 cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$aggregator/stat"; }
@@ -58,13 +60,15 @@ echo "graph: $(curl -s "http://127.0.0.1:$hport/metrics" | awk '/^clustermon_gra
 user=$("$bin" token --user-id u3 --ttl 1h)
 admin=$("$bin" token --user-id root --admin --ttl 1h)
 url="http://127.0.0.1:$hport"
-echo "user /pod-metrics ($connections connections, 20 s):"
+# METRICS_OUT=file: the aggregator's /metrics after the load (durations' histograms).
+trap '[[ -n "${METRICS_OUT:-}" ]] && curl -s "$url/metrics" > "$METRICS_OUT"; cleanup' EXIT
+echo "user /pod-metrics ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/pod-metrics?token=$user"
-echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s):"
+echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
-echo "admin /cluster-info ($connections connections, 20 s):"
+echo "admin /cluster-info ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/cluster-info?token=$admin"
-echo "user /api/graph/dependencies ($connections connections, 20 s):"
+echo "user /api/graph/dependencies ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/api/graph/dependencies?token=$user"
-echo "admin /api/graph/dependencies?top=100 ($connections connections, 20 s):"
+echo "admin /api/graph/dependencies?top=100 ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/api/graph/dependencies?top=100&token=$admin"

@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import Logging
+import Synchronization
 import TimeSeries
 
 /// The history store on its own: a pod-like family of 16 metrics (counters at a steady
@@ -85,6 +86,46 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.measurement(.custom("seal ms"), Int((ContinuousClock.now - started) / .milliseconds(1)))
             let counters = store.counters
             benchmark.measurement(.custom("sealed bytes per 1000 samples"), Int(counters.sealedBytes * 1000 / max(counters.sealedSamples, 1)))
+        }
+    }
+
+    // What writers wait while a seal runs: 100,000 entities' 5 minutes sealed (a third of
+    // 5,000 nodes x 30 pods) while another thread appends 30-row snapshots of the next
+    // segment, as ingest does. The longest append is the longest the seal held the store.
+    Benchmark("Appends during a seal of 100,000 entities' 5 minutes", configuration: .init(metrics: [.custom("seal ms"), .custom("longest append ms"), .custom("appends during the seal")], maxIterations: 3)) { benchmark in
+        final class Probe: Sendable {
+            let stop = Atomic<Bool>(false)
+            let result = Mutex((longest: Duration.zero, count: 0))
+        }
+        for _ in benchmark.scaledIterations {
+            let store = try TimeSeriesStore(path: temporaryPath(), families: [family], logger: logger)
+            let ids = try (0..<100_000).map { e in try store.register(family: 1, key: "pod-\(e)", labels: { ["pod": "pod-\(e)"] }) }
+            for i in 0..<30 { try store.append(ids.enumerated().map { e, id in (id, row(entity: e, sample: i, time: day + Int64(i) * 10_000)) }) }
+            let probe = Probe()
+            let finished = DispatchSemaphore(value: 0)
+            let writer = Thread {
+                var longest = Duration.zero, count = 0
+                while !probe.stop.load(ordering: .acquiring) {
+                    let first = (count * 30) % ids.count
+                    let rows = (first..<first + 30).map { e in (entity: ids[e % ids.count], row: row(entity: e, sample: 30, time: day + 300_000 + Int64(count))) }
+                    let started = ContinuousClock.now
+                    _ = try? store.append(rows)
+                    longest = max(longest, ContinuousClock.now - started)
+                    count += 1
+                }
+                probe.result.withLock { $0 = (longest, count) }
+                finished.signal()
+            }
+            writer.start()
+            let started = ContinuousClock.now
+            try store.maintain(now: day + 600_000)
+            let sealed = ContinuousClock.now - started
+            probe.stop.store(true, ordering: .releasing)
+            finished.wait()
+            let (longest, count) = probe.result.withLock { $0 }
+            benchmark.measurement(.custom("seal ms"), Int(sealed / .milliseconds(1)))
+            benchmark.measurement(.custom("longest append ms"), Int(longest / .milliseconds(1)))
+            benchmark.measurement(.custom("appends during the seal"), count)
         }
     }
 

@@ -671,6 +671,12 @@ struct GraphTests {
         #expect(NetworkAddress("10.1.2.3")?.description == "10.1.2.3")
         #expect(NetworkAddress("fd00::1:2")?.description == "fd00::1:2")
         #expect(NetworkAddress(bytes: [10, 1, 2, 3]) == NetworkAddress("::ffff:10.1.2.3"))
+        // A batch's bytes (Data, read in place) and the same bytes as an array agree.
+        let v6: [UInt8] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2]
+        #expect(NetworkAddress(bytes: Data(v6)) == NetworkAddress("fd00::1:2"))
+        #expect(NetworkAddress(bytes: Data([10, 1, 2, 3])) == NetworkAddress(bytes: [10, 1, 2, 3]))
+        #expect(NetworkAddress(bytes: Data([192, 168, 0, 255]))?.description == "192.168.0.255")
+        #expect(NetworkAddress(bytes: Data(v6.dropLast())) == nil && NetworkAddress(bytes: Data()) == nil)
         #expect(NetworkAddress("::1")?.isLoopback == true)
         #expect(NetworkAddress("nonsense") == nil)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 import Testing
 import TestSupport
 @testable import TimeSeries
@@ -422,6 +423,45 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(!(try store.buckets(ids, metric: 0, grid: BucketGrid(start: day, step: 3_600_000, count: 24, gapLimit: 300_000)).isEmpty))
         try store.maintain(now: day + 5 * 86_400_000)
         #expect(store.lookup(family: 1, key: "pod-0/main") == nil)
+    }
+
+    /// A seal moves the head a few entities at a time: readers and writers between two
+    /// holds of the lock see every entity's rows exactly once (in the head, in the seal's
+    /// hands, or sealed), and the seal leaves them all in chunks.
+    @Test func readersAndWritersBetweenTheSealsSlices() async throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path) { $0.sealSlice = 7 }
+        // 31 rows each: 30 in the first 5-minute segment, one in the next.
+        let ids = try fill(store, entities: 100, from: day, count: 31)
+        final class Flag: Sendable { let raised = Mutex(false) }
+        let sealed = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try store.maintain(now: self.day + 330_000)
+                sealed.raised.withLock { $0 = true }
+            }
+            group.addTask {
+                var reads = 0
+                repeat {
+                    let result = try store.samples(ids, metric: 0, from: self.day, to: self.day + 3_600_000)
+                    for id in ids {
+                        let times = result[id]?.map(\.time) ?? []
+                        #expect(times.count >= 31 && Set(times).count == times.count, "entity \(id.raw): \(times.count) rows, \(Set(times).count) distinct")
+                    }
+                    reads += 1
+                } while !sealed.raised.withLock({ $0 }) || reads < 2
+            }
+            group.addTask {
+                // Appends of the next segment go on meanwhile (each entity's times rise).
+                for i in 0..<20 { try store.append(ids.map { ($0, row(self.day + 310_000 + Int64(i) * 100, 1, 1)) }) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(store.counters.seals == 1 && store.counters.chunksSealed == 100)
+        let all = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)
+        #expect(ids.allSatisfy { all[$0]?.count == 51 })
+        #expect(store.headFootprint().series == 100 * 3, "the next segment's rows stay in the head")
     }
 
     @Test func readersDuringWrites() async throws {

@@ -34,6 +34,20 @@ public struct NetworkAddress: Hashable, Sendable, Comparable, CustomStringConver
         }
     }
 
+    /// The same from a batch's bytes, read in place (the generic form walks `Data`'s
+    /// iterator byte by byte: two addresses per connection at 30,000 connections a second).
+    public init?(bytes data: Data) {
+        guard let parsed = data.withUnsafeBytes({ raw -> NetworkAddress? in
+            switch raw.count {
+            case 4: NetworkAddress(high: 0, low: Self.mappedPrefix | UInt64(UInt32(bigEndian: raw.loadUnaligned(as: UInt32.self))))
+            case 16: NetworkAddress(high: UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
+                                    low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            default: nil
+            }
+        }) else { return nil }
+        self = parsed
+    }
+
     /// From `a.b.c.d` or any IPv6 text form.
     public init?(_ text: String) {
         if text.contains(":") {
