@@ -1079,22 +1079,25 @@ public final class TimeSeriesStore: Sendable {
         }
         // Outside it, the rows become chunks: a block's rows go to their segment's chunk, or,
         // when that segment was sealed already (late rows), to the next one's.
-        var chunks: [(segment: Int64, entity: EntityID, rows: [SampleRow], encodings: [ValueEncoding])] = []
+        var chunks: [(segment: Int64, entity: EntityID, rows: Chunk.Columns, encodings: [ValueEncoding])] = []
         var sealedLast: [EntityID: Int64] = [:]
         for (id, blocks, floor) in work.taken {
             guard let family = info(id).flatMap({ families[$0.family] }) else { continue }
-            var bySegment: [Int64: [SampleRow]] = [:]
-            for block in blocks { bySegment[max(block.segment, floor), default: []].append(contentsOf: block.rows) }
-            for (segment, rows) in bySegment where !rows.isEmpty {
+            var bySegment: [Int64: Chunk.Columns] = [:]
+            for block in blocks {
+                let width = Int(block.width)
+                bySegment[max(block.segment, floor), default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block, width: width)
+            }
+            for (segment, rows) in bySegment where rows.count > 0 {
                 chunks.append((segment, id, rows, family.encodings))
-                sealedLast[id] = max(sealedLast[id] ?? .min, rows.last!.time)
+                sealedLast[id] = max(sealedLast[id] ?? .min, rows.times.last!)
             }
         }
         var sealedBytes = 0, sealedSamples = 0
         let encoded = chunks.map { chunk -> (Int64, EntityID, [UInt8]) in
-            let bytes = Chunk.encode(chunk.rows[...], encodings: chunk.encodings)
+            let bytes = Chunk.encode(chunk.rows, encodings: chunk.encodings)
             sealedBytes += bytes.count
-            sealedSamples += chunk.rows.reduce(0) { $0 + $1.present.nonzeroBitCount }
+            sealedSamples += chunk.rows.sampleCount
             return (chunk.segment, chunk.entity, bytes.count > 0 ? bytes : [])
         }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
         do {
@@ -1609,4 +1612,13 @@ public final class TimeSeriesStore: Sendable {
 
 extension Array {
     subscript(safe index: Int) -> Element? { index >= 0 && index < count ? self[index] : nil }
+}
+
+extension Chunk.Columns {
+    /// A head block's rows, decoded into these columns (no row of its own each).
+    mutating func appendRows(of block: TimeSeriesStore.Block, width: Int) {
+        block.forEach { row in
+            append(time: Int64(bitPattern: row[0]), present: row[1]) { column in column < width ? row[column + 2] : 0 }
+        }
+    }
 }

@@ -97,6 +97,31 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
         #expect(none == 0)
     }
 
+    /// An hour's merge: chunks one after the other are joined as columns, byte for byte the
+    /// chunk of all their rows; chunks that overlap keep the later chunk's row of a time.
+    @Test func mergedChunksAreTheirRowsInTimeOrder() throws {
+        var random = SplitMix(seed: 11)
+        let encodings: [ValueEncoding] = [.integer, .integer, .float]
+        var time: Int64 = 1_700_000_000_000
+        let rows = (0..<360).map { i -> SampleRow in
+            time += 9_000 + Int64(random.next() % 2_000)
+            let sparse: UInt64? = random.next() % 5 == 0 ? nil : random.next() >> (random.next() % 64)
+            return SampleRow(time: time, values: [UInt64(i) * 1_000_000_007, sparse, (Double(random.next() % 1000) / 7).bitPattern])
+        }
+        let parts = stride(from: 0, to: rows.count, by: 30).map { Chunk.encode(rows[$0..<min($0 + 30, rows.count)], encodings: encodings) }
+        let merged = try Chunk.merge(parts, encodings: encodings)
+        #expect(merged == Chunk.encode(rows[...], encodings: encodings))
+        #expect(try Chunk.decodeRows(merged, encodings: encodings) == rows)
+        let columns = try Chunk.decodeColumns(parts[3], encodings: encodings)
+        #expect(columns.times == rows[90..<120].map(\.time))
+        #expect((0..<columns.count).allSatisfy { r in (0..<3).allSatisfy { c in columns.value(r, c) == (rows[90 + r].value(c) ?? 0) } })
+        // Overlapping: the second chunk's rows of the same times win.
+        var changed = Array(rows[20..<40])
+        for index in changed.indices { changed[index].values[0] += 1 }
+        let overlapping = try Chunk.merge([Chunk.encode(rows[0..<30], encodings: encodings), Chunk.encode(changed[...], encodings: encodings)], encodings: encodings)
+        #expect(try Chunk.decodeRows(overlapping, encodings: encodings) == Array(rows[0..<20]) + changed)
+    }
+
     @Test func singleRowChunk() throws {
         let rows = [SampleRow(time: -5, values: [UInt64.max, nil])]
         let bytes = Chunk.encode(rows[...], encodings: [.integer, .float])

@@ -9,25 +9,74 @@ public enum Chunk {
     static let version: UInt8 = 1
 
     public static func encode(_ rows: ArraySlice<SampleRow>, encodings: [ValueEncoding]) -> [UInt8] {
+        var columns = Columns(width: encodings.count, capacity: rows.count)
+        for row in rows { columns.append(time: row.time, present: row.present) { $0 < row.values.count ? row.values[$0] : 0 } }
+        return encode(columns, encodings: encodings)
+    }
+
+    /// Rows without a `SampleRow` (and its array) each: every row's time and presence mask,
+    /// and its values, `width` per row (0 where absent), in one array. What a seal and an
+    /// hour's merge build: at 300,000 entities, 100 million rows an hour.
+    public struct Columns: Sendable {
+        public private(set) var times: [Int64] = []
+        public private(set) var present: [UInt64] = []
+        public private(set) var values: [UInt64] = []
+        public let width: Int
+
+        public init(width: Int, capacity: Int = 0) {
+            self.width = width
+            times.reserveCapacity(capacity)
+            present.reserveCapacity(capacity)
+            values.reserveCapacity(capacity * width)
+        }
+
+        init(times: [Int64], present: [UInt64], values: [UInt64], width: Int) {
+            (self.times, self.present, self.values, self.width) = (times, present, values, width)
+        }
+
+        public var count: Int { times.count }
+
+        public func value(_ row: Int, _ column: Int) -> UInt64 { values[row * width + column] }
+
+        public mutating func append(time: Int64, present mask: UInt64, value: (Int) -> UInt64) {
+            times.append(time)
+            present.append(mask)
+            for column in 0..<width { values.append(mask & (1 << UInt64(column)) != 0 ? value(column) : 0) }
+        }
+
+        /// Appends every row of `other` (same width).
+        public mutating func append(contentsOf other: Columns) {
+            precondition(other.width == width, "rows of another width")
+            times.append(contentsOf: other.times)
+            present.append(contentsOf: other.present)
+            values.append(contentsOf: other.values)
+        }
+
+        /// Samples present, all columns.
+        public var sampleCount: Int { present.reduce(0) { $0 + $1.nonzeroBitCount } }
+    }
+
+    public static func encode(_ rows: Columns, encodings: [ValueEncoding]) -> [UInt8] {
         var streams: [[UInt8]] = []
         streams.reserveCapacity(encodings.count + 1)
         var times = BitWriter(capacity: rows.count / 4 + 9)
         var timeEncoder = IntegerEncoder()
-        for row in rows { timeEncoder.append(UInt64(bitPattern: row.time), to: &times) }
+        for time in rows.times { timeEncoder.append(UInt64(bitPattern: time), to: &times) }
         streams.append(times.bytes)
         for (column, encoding) in encodings.enumerated() {
             let bit = UInt64(1) << UInt64(column)
             var writer = BitWriter(capacity: rows.count / 2 + 9)
-            let all = rows.allSatisfy { $0.present & bit != 0 }
+            let all = rows.present.allSatisfy { $0 & bit != 0 }
             writer.writeBit(!all)
-            if !all { for row in rows { writer.writeBit(row.present & bit != 0) } }
+            if !all { for mask in rows.present { writer.writeBit(mask & bit != 0) } }
+            let inside = column < rows.width
             switch encoding {
             case .integer:
                 var encoder = IntegerEncoder()
-                for row in rows where row.present & bit != 0 { encoder.append(row.values[column], to: &writer) }
+                for (index, mask) in rows.present.enumerated() where mask & bit != 0 { encoder.append(inside ? rows.value(index, column) : 0, to: &writer) }
             case .float:
                 var encoder = FloatEncoder()
-                for row in rows where row.present & bit != 0 { encoder.append(row.values[column], to: &writer) }
+                for (index, mask) in rows.present.enumerated() where mask & bit != 0 { encoder.append(inside ? rows.value(index, column) : 0, to: &writer) }
             }
             streams.append(writer.bytes)
         }
@@ -109,9 +158,43 @@ public enum Chunk {
         return rows
     }
 
+    /// Every row as columns.
+    public static func decodeColumns(_ bytes: [UInt8], encodings: [ValueEncoding]) throws(ChunkError) -> Columns {
+        var times: [Int64] = []
+        try decodeTimes(bytes) { times.append($0) }
+        var present = [UInt64](repeating: 0, count: times.count)
+        let width = encodings.count
+        var values = [UInt64](repeating: 0, count: times.count * width)
+        for (column, encoding) in encodings.enumerated() {
+            var index = 0
+            let bit = UInt64(1) << UInt64(column)
+            var outOfStep = false
+            try decode(bytes, column: column, encoding: encoding) { time, value in
+                while index < times.count && times[index] != time { index += 1 }
+                guard index < times.count else { outOfStep = true; return }
+                values[index * width + column] = value
+                present[index] |= bit
+                index += 1
+            }
+            if outOfStep { throw .malformed("column \(column) out of step with the times") }
+        }
+        return Columns(times: times, present: present, values: values, width: width)
+    }
+
     /// One chunk of the rows of several chunks of the same entity, ordered by time; of two
     /// rows with one time the later chunk's wins (a seal after a replay, an hour's merge).
+    /// Chunks one after the other in time (an hour's segments, as sealed) are joined as
+    /// columns; others go row by row.
     public static func merge(_ chunks: [[UInt8]], encodings: [ValueEncoding]) throws(ChunkError) -> [UInt8] {
+        var joined = Columns(width: encodings.count)
+        var ordered = true
+        for chunk in chunks {
+            let columns = try decodeColumns(chunk, encodings: encodings)
+            guard zip(columns.times, columns.times.dropFirst()).allSatisfy({ $0 < $1 }),
+                  joined.times.last.map({ last in columns.times.first.map { $0 > last } ?? true }) ?? true else { ordered = false; break }
+            joined.append(contentsOf: columns)
+        }
+        if ordered { return encode(joined, encodings: encodings) }
         var byTime: [Int64: SampleRow] = [:]
         for chunk in chunks { for row in try decodeRows(chunk, encodings: encodings) { byTime[row.time] = row } }
         let rows = byTime.values.sorted { $0.time < $1.time }
