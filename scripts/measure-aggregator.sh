@@ -62,6 +62,11 @@ admin=$("$bin" token --user-id root --admin --ttl 1h)
 url="http://127.0.0.1:$hport"
 # METRICS_OUT=file: the aggregator's /metrics after the load (durations' histograms).
 trap '[[ -n "${METRICS_OUT:-}" ]] && curl -s "$url/metrics" > "$METRICS_OUT"; cleanup' EXIT
+# LOAD_PROFILE=file: the aggregator's context switches with their call chains during the
+# load below (where its threads wait: locks, I/O), for `perf script`.
+if [[ -n "${LOAD_PROFILE:-}" ]]; then
+  perf record -q -e sched:sched_switch -g -p "$aggregator" -o "$LOAD_PROFILE" -- sleep 105 >/dev/null 2>&1 & pids+=($!)
+fi
 echo "user /pod-metrics ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/pod-metrics?token=$user"
 echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s) $(since_ready):"

@@ -99,6 +99,11 @@ public final class ConnectionGraph: Sendable {
         var coarse: [Bucket] = []
         /// Backend pods by client end, from servers' reports (Unix seconds received).
         var backendsByClient: [ClientEndpoint: (pod: GraphEntity, time: Double)] = [:]
+        /// The generation before (a client end's backend is kept one to two minutes after its
+        /// server last reported it): the generations turn once a minute, two moves under the
+        /// lock where a filter of every client end was one pass over them all.
+        var olderBackends: [ClientEndpoint: (pod: GraphEntity, time: Double)] = [:]
+        var backendsTurnedAt: Double?
 
         mutating func replace(node name: String, with connections: NodeConnections?) {
             trackedConnections += (connections?.table.count ?? 0) - (nodes[name]?.table.count ?? 0)
@@ -359,7 +364,7 @@ public final class ConnectionGraph: Sendable {
     @discardableResult
     public func refresh(now: Double, version: Int, cluster: (any ClusterView)?) -> (view: GraphView, history: [EdgeHistory]) {
         let started = ContinuousClock.now
-        let agentPods = state.withLock { state -> [String: AgentPods] in
+        let (agentPods, retired) = state.withLock { state -> ([String: AgentPods], [ClientEndpoint: (pod: GraphEntity, time: Double)]) in
             if let since = state.openSince, now > since {
                 state.fine.append(Bucket(start: since, end: now, entries: state.open))
                 for (id, counters) in state.open { state.cumulative[id, default: EdgeCounters()].add(counters) }
@@ -379,8 +384,15 @@ public final class ConnectionGraph: Sendable {
                 }
             }
             state.coarse.removeAll { $0.end <= now - maxWindowSeconds }
-            // A client end's backend is kept for two minutes after its server last reported it.
-            state.backendsByClient = state.backendsByClient.filter { $0.value.time > now - 120 }
+            // A client end's backend is kept one to two minutes after its server last
+            // reported it: the older generation goes (freed after the lock).
+            var retired: [ClientEndpoint: (pod: GraphEntity, time: Double)] = [:]
+            if state.backendsTurnedAt.map({ now - $0 >= 60 }) ?? true {
+                retired = state.olderBackends
+                state.olderBackends = state.backendsByClient
+                state.backendsByClient = [:]
+                state.backendsTurnedAt = now
+            }
             // Edges in no bucket and no node's snapshot are forgotten.
             let oldest = state.coarse.first?.start ?? state.fine.first?.start ?? now
             var activeIDs = Set<UInt32>()
@@ -391,8 +403,9 @@ public final class ConnectionGraph: Sendable {
                 state.cumulative[UInt32(id)] = nil
                 state.free.append(UInt32(id))
             }
-            return state.nodes.mapValues { $0.pods }
+            return (state.nodes.mapValues { $0.pods }, retired)
         }
+        withExtendedLifetime(retired) {}
         let updated = indexer.withLock {
             $0.update(cluster: cluster, agentPods: agentPods, now: now, grace: Double(configuration.addressGrace.components.seconds))
         }
@@ -448,7 +461,7 @@ public final class ConnectionGraph: Sendable {
                 for (id, pods) in node.backends where backends[id, default: []].count < Self.backendsKept { backends[id, default: []].formUnion(pods) }
                 for (id, clients) in node.clusterIPClients {
                     for client in clients where backends[id, default: []].count < Self.backendsKept {
-                        if let pod = state.backendsByClient[client]?.pod { backends[id, default: []].insert(pod) }
+                        if let pod = (state.backendsByClient[client] ?? state.olderBackends[client])?.pod { backends[id, default: []].insert(pod) }
                     }
                 }
             }

@@ -67,12 +67,21 @@ public final class IngestService: Service {
         })
     }
 
+    /// Batches handled between two yields of the ingest loop (about 10 ms of work).
+    static let batchesPerTurn = 16
+
     public func run() async throws {
         let subscription = try await bus.subscribe(to: Self.subject, bufferCapacity: bufferCapacity)
         logger.info("ingest subscribed", metadata: ["subject": "\(Self.subject)"])
         await withTaskCancellationOrGracefulShutdownHandler {
+            var handled = 0
             for await message in subscription {
                 self.handle(message)
+                // With batches waiting, the loop never suspends: it gives the cooperative
+                // pool's thread to requests now and then (a burst of 5,000 batches is
+                // seconds of work, and the pool has a thread per core).
+                handled &+= 1
+                if handled % Self.batchesPerTurn == 0 { await Task.yield() }
             }
         } onCancelOrGracefulShutdown: {
             subscription.cancel()

@@ -119,7 +119,10 @@ public final class ClusterState: Sendable {
         return sample
     }
 
-    public func snapshot() -> [NodeSample] { nodes.withLock { Array($0.values) } }
+    /// Every node's latest sample. The dictionary is taken by reference under the lock and
+    /// copied after it: the refresh that asks runs at a lower priority, and ingest takes the
+    /// same lock for every batch.
+    public func snapshot() -> [NodeSample] { Array(nodes.withLock { $0 }.values) }
 
     public var nodeCount: Int { nodes.withLock { $0.count } }
 
@@ -127,10 +130,15 @@ public final class ClusterState: Sendable {
 
     /// Forgets nodes whose last snapshot arrived before `cutoff`; returns their names.
     public func expire(receivedBefore cutoff: Double) -> [String] {
-        nodes.withLock { nodes in
-            let gone = nodes.values.filter { $0.receivedAt < cutoff }.map(\.name)
-            for name in gone { nodes[name] = nil }
-            return gone
+        // Looked for outside the lock (nearly always none); removed under it if still stale.
+        let stale = nodes.withLock { $0 }.values.filter { $0.receivedAt < cutoff }.map(\.name)
+        if stale.isEmpty { return [] }
+        return nodes.withLock { nodes in
+            stale.filter { name in
+                guard let node = nodes[name], node.receivedAt < cutoff else { return false }
+                nodes[name] = nil
+                return true
+            }
         }
     }
 
