@@ -424,12 +424,12 @@ public final class ConnectionGraph: Sendable {
     /// Every edge's cumulative counters since this process first saw it (bytes, connections
     /// opened, retransmits) and its open connections, as of the latest refresh.
     public func cumulativeEdges() -> [EdgeHistory] {
-        state.withLock { state in
-            var active: [UInt32: Int] = [:]
-            for node in state.nodes.values { for (id, count) in node.active { active[id, default: 0] += Int(count) } }
-            return state.cumulative.compactMap { id, totals in
-                state.edgeKeys[Int(id)].map { EdgeHistory(key: $0, totals: totals, active: active[id] ?? 0) }
-            }
+        // By reference under the lock, read after it (as `build`).
+        let (nodes, cumulative, edgeKeys) = state.withLock { ($0.nodes, $0.cumulative, $0.edgeKeys) }
+        var active: [UInt32: Int] = [:]
+        for node in nodes.values { for (id, count) in node.active { active[id, default: 0] += Int(count) } }
+        return cumulative.compactMap { id, totals in
+            Int(id) < edgeKeys.count ? edgeKeys[Int(id)].map { EdgeHistory(key: $0, totals: totals, active: active[id] ?? 0) } : nil
         }
     }
 
@@ -447,32 +447,36 @@ public final class ConnectionGraph: Sendable {
     }
 
     func build(window: Double, now: Double) -> GraphView {
-        let (totals, span) = state.withLock { state -> ([EdgeKey: EdgeTotal], Double) in
-            var sums: [UInt32: EdgeCounters] = [:]
-            var start = now
-            for bucket in state.coarse + state.fine where bucket.end > now - window {
-                start = min(start, bucket.start)
-                for (id, counters) in bucket.entries { sums[id, default: EdgeCounters()].add(counters) }
-            }
-            var active: [UInt32: Int] = [:]
-            var backends: [UInt32: Set<GraphEntity>] = [:]
-            for node in state.nodes.values {
-                for (id, count) in node.active { active[id, default: 0] += Int(count) }
-                for (id, pods) in node.backends where backends[id, default: []].count < Self.backendsKept { backends[id, default: []].formUnion(pods) }
-                for (id, clients) in node.clusterIPClients {
-                    for client in clients where backends[id, default: []].count < Self.backendsKept {
-                        if let pod = (state.backendsByClient[client] ?? state.olderBackends[client])?.pod { backends[id, default: []].insert(pod) }
-                    }
+        // The state's parts by reference under the lock, read after it: ingest takes the
+        // same lock for every batch, and the refresh that builds runs at a lower priority
+        // (a pass over every node's connections under it held ingest for up to a second).
+        let (buckets, nodes, current, older, edgeKeys) = state.withLock { state in
+            (state.coarse + state.fine, state.nodes, state.backendsByClient, state.olderBackends, state.edgeKeys)
+        }
+        var sums: [UInt32: EdgeCounters] = [:]
+        var start = now
+        for bucket in buckets where bucket.end > now - window {
+            start = min(start, bucket.start)
+            for (id, counters) in bucket.entries { sums[id, default: EdgeCounters()].add(counters) }
+        }
+        var active: [UInt32: Int] = [:]
+        var backends: [UInt32: Set<GraphEntity>] = [:]
+        for node in nodes.values {
+            for (id, count) in node.active { active[id, default: 0] += Int(count) }
+            for (id, pods) in node.backends where backends[id, default: []].count < Self.backendsKept { backends[id, default: []].formUnion(pods) }
+            for (id, clients) in node.clusterIPClients {
+                for client in clients where backends[id, default: []].count < Self.backendsKept {
+                    if let pod = (current[client] ?? older[client])?.pod { backends[id, default: []].insert(pod) }
                 }
             }
-            var totals: [EdgeKey: EdgeTotal] = [:]
-            totals.reserveCapacity(Swift.max(sums.count, active.count))
-            for id in Set(sums.keys).union(active.keys) {
-                guard let key = state.edgeKeys[Int(id)] else { continue }
-                totals[key] = EdgeTotal(counters: sums[id] ?? EdgeCounters(), active: active[id] ?? 0, backends: backends[id] ?? [])
-            }
-            return (totals, now - start)
         }
+        var totals: [EdgeKey: EdgeTotal] = [:]
+        totals.reserveCapacity(Swift.max(sums.count, active.count))
+        for id in Set(sums.keys).union(active.keys) {
+            guard Int(id) < edgeKeys.count, let key = edgeKeys[Int(id)] else { continue }
+            totals[key] = EdgeTotal(counters: sums[id] ?? EdgeCounters(), active: active[id] ?? 0, backends: backends[id] ?? [])
+        }
+        let span = now - start
         let dns = self.dns
         return GraphView.build(timestamp: Int64(now), window: window, span: max(span, 1), totals: totals) { entity in
             if entity.kind == .external, let dns, let address = NetworkAddress(entity.name), let name = dns.name(for: address) { return name }
