@@ -92,8 +92,7 @@ public final class Refresher: Service {
                     try? await Task.sleep(for: .milliseconds(Int64((next - wall) * 1000)))
                     if Task.isCancelled { break }
                     // A refresh of a large cluster is hundreds of milliseconds of CPU: it runs
-                    // on its own lower-priority thread, never on the cooperative pool that
-                    // serves requests.
+                    // on its own thread, never on the cooperative pool that serves requests.
                     let tick = Int64(next.rounded())
                     let (view, edges) = await worker.run { self.refreshAll(tick: tick) }
                     if view.version > 0, !edges.isEmpty, case .dropped = sink.yield(EdgeBatch(time: view.timestamp, edges: edges)) {

@@ -1006,16 +1006,24 @@ public final class TimeSeriesStore: Sendable {
     /// Seals everything the head holds (a graceful stop): after it the database holds every
     /// row in its compact form and the log is empty.
     public func close() throws {
-        let newest = state.withLock { s in s.head.values.compactMap(\.lastTime).max() }
-        if let newest {
-            try seal(through: floor(newest, toMultipleOf: configuration.segment) + configuration.segment)
-        } else {
-            try seal(through: nil)
-        }
-        state.withLock { s in
-            s.wal?.sync()
-            s.wal?.closeFile()
-            s.wal = nil
+        // Ingest may still append while the head is sealed (it stops on its own): sealed
+        // again until the head is empty when the log closes, a few times at most (what a
+        // last append leaves is in the log, replayed at the next start).
+        for attempt in 1...3 {
+            let newest = state.withLock { s in s.head.values.compactMap(\.lastTime).max() }
+            if let newest {
+                try seal(through: floor(newest, toMultipleOf: configuration.segment) + configuration.segment)
+            } else {
+                try seal(through: nil)
+            }
+            let closed = state.withLock { s -> Bool in
+                guard attempt == 3 || s.head.values.allSatisfy({ $0.blocks.isEmpty }) else { return false }
+                s.wal?.sync()
+                s.wal?.closeFile()
+                s.wal = nil
+                return true
+            }
+            if closed { return }
         }
     }
 
