@@ -1,11 +1,8 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A dedicated thread for heavy, latency-tolerant work such as building a refresh or
 /// sealing the history: it never occupies Swift's cooperative pool, which serves requests
-/// and ingest. At the same priority as they by default: at nice 10 it was preempted for
+/// and ingest. At the same priority as they: at nice 10 it was preempted for
 /// hundreds of milliseconds while it held locks that ingest takes for every batch (the
 /// history store's, the graph's), and the pool's threads waited on them (the load's
 /// context switches at 5,000 nodes showed ingest blocked 400-700 ms at a time).
@@ -14,10 +11,8 @@ public final class BackgroundThread: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
     private var stopped = false
 
-    public init(name: String, nice: Int32 = 0) {
+    public init(name: String) {
         let thread = Thread { [self] in
-            // On Linux the nice value is per thread: this lowers only this one.
-            if nice != 0 { lowerPriority(nice) }
             while true {
                 condition.lock()
                 while jobs.isEmpty && !stopped { condition.wait() }
@@ -48,11 +43,4 @@ public final class BackgroundThread: @unchecked Sendable {
         condition.signal()
         condition.unlock()
     }
-}
-
-/// Lowers the calling thread's priority (Linux: per thread; elsewhere best effort).
-func lowerPriority(_ nice: Int32) {
-    #if os(Linux)
-    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)
-    #endif
 }

@@ -395,7 +395,7 @@ public final class TimeSeriesStore: Sendable {
                 guard index >= 0 else { return }
                 if index >= slots.count {
                     guard newValue != nil else { return }
-                    slots.append(contentsOf: repeatElement(nil, count: index - slots.count + 1))
+                    grow(to: index)
                 }
                 slots[index] = newValue
             }
@@ -407,10 +407,15 @@ public final class TimeSeriesStore: Sendable {
             _modify {
                 let index = Int(id.raw) - 1
                 precondition(index >= 0, "entity ids start at 1")
-                if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index - slots.count + 1)) }
+                grow(to: index)
                 if slots[index] == nil { slots[index] = make() }
                 yield &slots[index]!
             }
+        }
+
+        /// Room for a value at `index`.
+        private mutating func grow(to index: Int) {
+            if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index - slots.count + 1)) }
         }
 
         mutating func removeValue(forKey id: EntityID) -> Value? {
@@ -419,7 +424,6 @@ public final class TimeSeriesStore: Sendable {
             return value
         }
 
-        var keys: [EntityID] { slots.indices.compactMap { slots[$0] == nil ? nil : EntityID(UInt32($0 + 1)) } }
         var values: some Sequence<Value> { slots.lazy.compactMap { $0 } }
     }
 
@@ -1093,8 +1097,7 @@ public final class TimeSeriesStore: Sendable {
             guard let family = info(id).flatMap({ families[$0.family] }) else { continue }
             var bySegment: [Int64: Chunk.Columns] = [:]
             for block in blocks {
-                let width = Int(block.width)
-                bySegment[max(block.segment, floor), default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block, width: width)
+                bySegment[max(block.segment, floor), default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block)
             }
             for (segment, rows) in bySegment where rows.count > 0 {
                 chunks.append((segment, id, rows, family.encodings))
@@ -1624,7 +1627,8 @@ extension Array {
 
 extension Chunk.Columns {
     /// A head block's rows, decoded into these columns (no row of its own each).
-    mutating func appendRows(of block: TimeSeriesStore.Block, width: Int) {
+    mutating func appendRows(of block: TimeSeriesStore.Block) {
+        let width = Int(block.width)
         block.forEach { row in
             append(time: Int64(bitPattern: row[0]), present: row[1]) { column in column < width ? row[column + 2] : 0 }
         }

@@ -448,8 +448,8 @@ public final class ConnectionGraph: Sendable {
 
     func build(window: Double, now: Double) -> GraphView {
         // The state's parts by reference under the lock, read after it: ingest takes the
-        // same lock for every batch, and the refresh that builds runs at a lower priority
-        // (a pass over every node's connections under it held ingest for up to a second).
+        // same lock for every batch (a pass over every node's connections under it held
+        // ingest for up to a second).
         let (buckets, nodes, current, older, edgeKeys) = state.withLock { state in
             (state.coarse + state.fine, state.nodes, state.backendsByClient, state.olderBackends, state.edgeKeys)
         }

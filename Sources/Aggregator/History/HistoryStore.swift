@@ -123,7 +123,7 @@ public final class HistoryStore: Sendable {
     /// Pod and container entities' properties as accounting reads them, parsed from their
     /// labels once (entities never change their labels).
     let accountingProperties = Mutex(AccountingCache())
-    /// Seals, merges, rollups and retention run here, at a lower priority than requests.
+    /// Seals, merges, rollups and retention run here, off the threads that serve requests.
     private let worker = BackgroundThread(name: "clustermon-history")
 
     /// Opens (or creates) the store at `path`. A database of the earlier per-row format is

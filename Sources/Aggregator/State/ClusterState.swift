@@ -120,8 +120,7 @@ public final class ClusterState: Sendable {
     }
 
     /// Every node's latest sample. The dictionary is taken by reference under the lock and
-    /// copied after it: the refresh that asks runs at a lower priority, and ingest takes the
-    /// same lock for every batch.
+    /// copied after it: ingest takes the same lock for every batch.
     public func snapshot() -> [NodeSample] { Array(nodes.withLock { $0 }.values) }
 
     public var nodeCount: Int { nodes.withLock { $0.count } }

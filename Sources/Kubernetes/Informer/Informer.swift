@@ -192,9 +192,9 @@ public final class Informer<Object: KubernetesResource>: ServiceLifecycle.Servic
 
     /// The store as of now, taken under the lock by reference (its buffer shared) and
     /// copied by the caller after it. A copy of 150,000 pods made under the lock held the
-    /// watch's events for its whole length, and the refresh that made it runs at a lower
-    /// priority: on a busy machine, for seconds. The next event's change copies the
-    /// dictionary once (milliseconds, at the watch's priority) while a reader holds it.
+    /// watch's events for its whole length: on a busy machine, with the copier preempted,
+    /// for seconds. The next event's change copies the dictionary once (milliseconds) while
+    /// a reader holds it.
     func storeSnapshot() -> [Key: Entry] { state.withLock { $0.store } }
 
     // MARK: Running
