@@ -65,12 +65,18 @@ trap '[[ -n "${METRICS_OUT:-}" ]] && curl -s "$url/metrics" > "$METRICS_OUT"; cl
 # LOAD_PROFILE=file: the aggregator's context switches with their call chains during the
 # load below (where its threads wait: locks, I/O), for `perf script`.
 if [[ -n "${LOAD_PROFILE:-}" ]]; then
-  perf record -q -e sched:sched_switch -g -p "$aggregator" -o "$LOAD_PROFILE" -- sleep 105 >/dev/null 2>&1 & pids+=($!)
+  perf record -q -e sched:sched_switch -g -p "$aggregator" -o "$LOAD_PROFILE" -- sleep 130 >/dev/null 2>&1 & pids+=($!)
 fi
 echo "user /pod-metrics ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/pod-metrics?token=$user"
 echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
+# The same with each client a different user (no two ask the same namespace at once, so
+# none shares another's read): what each query costs when it cannot be shared.
+others=()
+for k in $(seq 3 $((connections + 2))); do others+=("$url/api/metrics/pods?namespace=compute-u$k-app&token=$("$bin" token --user-id "u$k" --ttl 1h)"); done
+echo "users u3-u$((connections + 2)) /api/metrics/pods, each their last hour, raw ($connections connections, 20 s) $(since_ready):"
+python3 scripts/load.py "$connections" 20 "${others[@]}"
 echo "admin /cluster-info ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/cluster-info?token=$admin"
 echo "user /api/graph/dependencies ($connections connections, 20 s) $(since_ready):"

@@ -51,43 +51,55 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         // Presence that changes from row to row, values near 2^64 and a negative float's
         // bits (10-byte varints), times that go back before 1970.
         var generator = SystemRandomNumberGenerator()
-        let width = 5
-        var rows: [SampleRow] = []
-        for index in 0..<200 {
-            let present = UInt64.random(in: 0..<(1 << UInt64(width)), using: &generator)
-            let values: [UInt64] = (0..<width).map { slot in
-                switch (index + slot) % 4 {
-                case 0: UInt64.max - UInt64(index)
-                case 1: (-Double(index) * 1.5).bitPattern
-                case 2: UInt64(index) * 1_000_000_007
-                default: 0
+        for width in [5, 17] {
+            var rows: [SampleRow] = []
+            for index in 0..<200 {
+                let present = UInt64.random(in: 0..<(1 << UInt64(width)), using: &generator)
+                let values: [UInt64] = (0..<width).map { slot in
+                    switch (index + slot) % 4 {
+                    case 0: UInt64.max - UInt64(index)
+                    case 1: (-Double(index) * 1.5).bitPattern
+                    case 2: UInt64(index) * 1_000_000_007
+                    default: 0
+                    }
+                }
+                rows.append(SampleRow(time: -50_000 + Int64(index) * 997, present: present, values: values))
+            }
+            var block = TimeSeriesStore.Block(segment: 0, width: width)
+            var logged: [UInt8] = []
+            for row in rows {
+                let start = block.append(row)
+                logged.append(contentsOf: block.encoded[start...])
+                #expect(block.lastTime == row.time)
+            }
+            func masked(_ row: SampleRow) -> SampleRow {
+                SampleRow(time: row.time, present: row.present, values: row.values.enumerated().map { row.present & (1 << UInt64($0.offset)) != 0 ? $0.element : 0 })
+            }
+            #expect(block.rows == rows.map(masked))
+            // What the log replays: the same rows, one after the other.
+            var replayed: [SampleRow] = []
+            var previous: [UInt64] = []
+            try logged.withUnsafeBufferPointer { buffer in
+                var cursor = ByteCursor(buffer)
+                while !cursor.atEnd {
+                    try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width)
+                    replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2...])))
                 }
             }
-            rows.append(SampleRow(time: -50_000 + Int64(index) * 997, present: present, values: values))
-        }
-        var block = TimeSeriesStore.Block(segment: 0, width: width)
-        var logged: [UInt8] = []
-        for row in rows {
-            let start = block.append(row)
-            logged.append(contentsOf: block.encoded[start...])
-            #expect(block.lastTime == row.time)
-        }
-        func masked(_ row: SampleRow) -> SampleRow {
-            SampleRow(time: row.time, present: row.present, values: row.values.enumerated().map { row.present & (1 << UInt64($0.offset)) != 0 ? $0.element : 0 })
-        }
-        #expect(block.rows == rows.map(masked))
-        // What the log replays: the same rows, one after the other.
-        var replayed: [SampleRow] = []
-        var previous: [UInt64] = []
-        try logged.withUnsafeBufferPointer { buffer in
-            var cursor = ByteCursor(buffer)
-            while !cursor.atEnd {
-                try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width)
-                replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2...])))
+            #expect(replayed == rows.map(masked))
+            #expect(TimeSeriesStore.Block(segment: 0, width: width).lastTime == nil)
+            // A query's walk of a few metrics (in any order, the first and last columns among
+            // them) reads the same values as the whole rows, and no value of another metric.
+            for metrics in [[0], [width - 1], [2, 0, 5], [width - 1, 1, 7], Array((0..<width).reversed()), [3, width + 4]] {
+                var walked: [[(Int64, UInt64)]] = Array(repeating: [], count: metrics.count)
+                block.forEachSample(metrics) { time, slot, value in walked[slot].append((time, value)) }
+                for (slot, metric) in metrics.enumerated() {
+                    let expected = metric < width ? rows.filter { $0.present & (1 << UInt64(metric)) != 0 }.map { ($0.time, $0.values[metric]) } : []
+                    #expect(walked[slot].map(\.0) == expected.map(\.0), "metric \(metric)")
+                    #expect(walked[slot].map(\.1) == expected.map(\.1), "metric \(metric)")
+                }
             }
         }
-        #expect(replayed == rows.map(masked))
-        #expect(TimeSeriesStore.Block(segment: 0, width: width).lastTime == nil)
     }
 
     @Test func labelsLeaveMemoryOnceSavedAndReadTheSameFromTheDatabase() throws {

@@ -16,6 +16,8 @@ struct HistoryController {
     /// A query that would return more points is refused (400): ask for a coarser resolution.
     var maxPoints = 2_000_000
     let now: @Sendable () -> Int64
+    /// Identical queries in flight share one read.
+    let shared = SharedAnswers()
 
     func addRoutes(to router: Router<APIContext>) {
         router.get("/api/metrics/nodes") { request, _ in try await self.nodes(request, name: nil) }
@@ -145,9 +147,11 @@ struct HistoryController {
             selection = .keys([name])
         }
         try checkSize(series: history.seriesCount(.node, selection), window, legacy: metric == nil)
-        if let (formula, aggregation) = metric { return try await points(.node, selection, window, formula, aggregation) }
-        let series = try await history.nodePoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
-        return Self.render(series, window, integers: false)
+        return try await shared.answer(SharedAnswers.key("nodes", selection, start: window.start, end: window.end, query: query)) { [self, selection] in
+            if let (formula, aggregation) = metric { return try await points(.node, selection, window, formula, aggregation) }
+            let series = try await history.nodePoints(selection, start: window.start, end: window.end, resolution: Self.legacy(window))
+            return Self.render(series, window, integers: false)
+        }
     }
 
     /// The legacy shape's resolution: a `step` becomes the nearest resolution at or above it.
@@ -189,8 +193,10 @@ struct HistoryController {
         let metric = try metric(query, .pod)
         let selection = try selection(query, principal: principal, containers: false)
         try checkSize(series: history.seriesCount(.pod, selection), window, legacy: metric == nil)
-        if let (formula, aggregation) = metric { return try await points(.pod, selection, window, formula, aggregation) }
-        return try await Self.podHistory(history, selection, window)
+        return try await shared.answer(SharedAnswers.key("pods", selection, start: window.start, end: window.end, query: query)) { [self] in
+            if let (formula, aggregation) = metric { return try await points(.pod, selection, window, formula, aggregation) }
+            return try await Self.podHistory(history, selection, window)
+        }
     }
 
     /// The legacy pod answer; raw points are read as columns and written pod by pod.
@@ -201,16 +207,28 @@ struct HistoryController {
             return render(series, window, integers: true)
         }
         return try await Task.detached(priority: .userInitiated) {
-            var writer: JSONWriter?
+            // Written pod by pod into the answer's buffer (through a small one reused for
+            // each pod): no second copy of a few megabytes, nor its pages to fault in.
+            var body = ByteBuffer()
+            var pod: [UInt8] = [], first = true
+            pod.reserveCapacity(8192)
             try history.podPointsRaw(selection, start: window.start, end: window.end) { samples in
                 // A point is at most 113 bytes, mostly 70-90: a guess over is cheaper than a
                 // reallocation of the whole answer.
-                writer = envelope(window, resolution: .raw, step: nil, capacity: samples * 100)
+                body = ByteBufferAllocator().buffer(capacity: 1024 + samples * 100)
+                body.writeBytes(envelope(window, resolution: .raw, step: nil, capacity: 0).bytes)
             } _: { key, points in
-                writer!.key(key)
-                writer!.rawValue { bytes in array(points, into: &bytes, integers: true) }
+                pod.removeAll(keepingCapacity: true)
+                if !first { pod.append(UInt8(ascii: ",")) }
+                first = false
+                JSONWriter.appendString(key, to: &pod)
+                pod.append(UInt8(ascii: ":"))
+                array(points, into: &pod, integers: true)
+                body.writeBytes(pod)
             }
-            return finish(writer ?? envelope(window, resolution: .raw, step: nil, capacity: 0))
+            if body.readableBytes == 0 { body.writeBytes(envelope(window, resolution: .raw, step: nil, capacity: 0).bytes) }
+            body.writeBytes([UInt8(ascii: "}"), UInt8(ascii: "}")])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
         }.value
     }
 
@@ -223,7 +241,9 @@ struct HistoryController {
         }
         let selection = try selection(query, principal: principal, containers: true)
         try checkSize(series: history.seriesCount(.container, selection), window)
-        return try await points(.container, selection, window, formula, aggregation)
+        return try await shared.answer(SharedAnswers.key("containers", selection, start: window.start, end: window.end, query: query)) { [self] in
+            try await points(.container, selection, window, formula, aggregation)
+        }
     }
 
     /// `{"start","end","resolution","step"?,"series":{"<key>":[{"t","value"}]}}`, keys sorted.

@@ -344,7 +344,10 @@ public final class HistoryStore: Sendable {
                 }
             case .prefix(let prefix):
                 let namespace = HistoryIndex.namespace(of: prefix, family)
-                if prefix.contains("/") || family == .node || family == .edge {
+                if (family == .pod || family == .container) && prefix.utf8.count == namespace.utf8.count + 1 && prefix.hasSuffix("/") {
+                    // A whole namespace (a user's usual query): its table as it is.
+                    return namespaces[namespace] ?? [:]
+                } else if prefix.contains("/") || family == .node || family == .edge {
                     take(namespaces[namespace] ?? [:]) { $0.hasPrefix(prefix) }
                 } else {
                     for (name, keys) in namespaces where name.hasPrefix(prefix) { take(keys) { $0.hasPrefix(prefix) } }
