@@ -1,17 +1,15 @@
 #!/usr/bin/env python3
-"""Concurrent HTTP GET load on loopback: CONNECTIONS keep-alive clients, each requesting the
-URLs in turn for SECONDS (client k starting at the k-th: with as many URLs as clients, no two
-ask the same at once); prints requests/s, latency percentiles (ms) and the slowest requests' start times.
+"""Concurrent HTTP GET load on loopback: CONNECTIONS keep-alive clients for SECONDS, client k
+requesting URL k (modulo their number) again and again: with one URL all ask the same, with
+as many URLs as clients no two ask the same; prints requests/s, latency percentiles (ms) and
+the slowest requests' start times.
 Usage: load.py CONNECTIONS SECONDS URL [URL ...]"""
 import http.client, sys, threading, time, urllib.parse
 
-def worker(urls, deadline, latencies, errors, first):
-    parsed = [urllib.parse.urlsplit(u) for u in urls]
-    conn = http.client.HTTPConnection(parsed[0].hostname, parsed[0].port, timeout=30)
-    i = first
+def worker(url, deadline, latencies, errors):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     while time.monotonic() < deadline:
-        u = parsed[i % len(parsed)]
-        i += 1
         path = u.path + ("?" + u.query if u.query else "")
         start = time.monotonic()
         try:
@@ -30,7 +28,7 @@ def main():
     connections, seconds, urls = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
     latencies, errors = [], []
     deadline = time.monotonic() + seconds
-    threads = [threading.Thread(target=worker, args=(urls, deadline, latencies, errors, k)) for k in range(connections)]
+    threads = [threading.Thread(target=worker, args=(urls[k % len(urls)], deadline, latencies, errors)) for k in range(connections)]
     for t in threads: t.start()
     for t in threads: t.join()
     began = deadline - seconds

@@ -71,12 +71,15 @@ echo "user /pod-metrics ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/pod-metrics?token=$user"
 echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
+shared() { curl -s "$url/metrics" | awk '$1 == "clustermon_history_queries_shared_total" {print $2}'; }
+echo "  answered by an identical query's read: $(shared)"
 # The same with each client a different user (no two ask the same namespace at once, so
 # none shares another's read): what each query costs when it cannot be shared.
 others=()
 for k in $(seq 3 $((connections + 2))); do others+=("$url/api/metrics/pods?namespace=compute-u$k-app&token=$("$bin" token --user-id "u$k" --ttl 1h)"); done
 echo "users u3-u$((connections + 2)) /api/metrics/pods, each their last hour, raw ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "${others[@]}"
+echo "  answered by an identical query's read, in all: $(shared)"
 echo "admin /cluster-info ($connections connections, 20 s) $(since_ready):"
 python3 scripts/load.py "$connections" 20 "$url/cluster-info?token=$admin"
 echo "user /api/graph/dependencies ($connections connections, 20 s) $(since_ready):"
