@@ -792,6 +792,9 @@ public final class TimeSeriesStore: Sendable {
         // Chunks segment by segment (the table's key order, as SQLite's pages lie), then the
         // heads; the samples are then put in entity order by a stable counting sort.
         var staged = SampleColumns.Staging(slots: metrics.count)
+        // Room for the heads' rows (a sample per row and metric, mostly) before anything is
+        // staged: reserved later, it copied what the chunks had staged.
+        staged.reserve(taken.reduce(0) { $0 + ($1?.blocks.reduce(0) { $0 + Int($1.rowCount) } ?? 0) })
         let segment = configuration.segment
         let wanted: [(id: EntityID, family: Family, index: Int32)] = entities.indices.compactMap { index in
             guard let entity = taken[index], Self.mayHaveRows(first: entity.first, last: entity.last, from: from, to: to, segment: segment),
@@ -806,8 +809,6 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
         }
-        // The heads' rows (a sample per row and metric, mostly): room for them at once.
-        staged.reserve(taken.reduce(0) { $0 + ($1?.blocks.reduce(0) { $0 + Int($1.rowCount) } ?? 0) })
         let distinct = Set(metrics).count == metrics.count
         for (index, entity) in taken.enumerated() {
             for block in entity?.blocks ?? [] {
