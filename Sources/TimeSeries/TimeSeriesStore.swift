@@ -357,8 +357,9 @@ public final class TimeSeriesStore: Sendable {
 
         /// Every row's time and the values of the metrics in `metrics` it has, in order:
         /// `body(time, slot, value)` once per present value of a wanted metric (slot: its
-        /// position in `metrics`). The other values are stepped over, not decoded (a query
-        /// of 3 of a pod's 17 metrics read every value of every row before).
+        /// position in `metrics`; a metric asked twice, once per slot). The other values are
+        /// stepped over, not decoded (a query of 3 of a pod's 17 metrics read every value of
+        /// every row before).
         func forEachSample(_ metrics: [Int], _ body: (Int64, Int, UInt64) -> Void) {
             let width = Int(self.width)
             // The wanted metrics in column order, each with its slot and its last value.
@@ -402,6 +403,12 @@ public final class TimeSeriesStore: Sendable {
                         for position in 0..<count {
                             let column = columns[position].column
                             let bit = UInt64(1) << UInt64(column)
+                            if position > 0 && columns[position - 1].column == column {
+                                // A metric asked twice: the value just read, for this slot too.
+                                columns[position].previous = columns[position - 1].previous
+                                if present & bit != 0 { body(time, columns[position].slot, columns[position].previous) }
+                                continue
+                            }
                             // The present values of the columns between.
                             skip((present & (bit &- 1) & ~((UInt64(1) << UInt64(next)) &- 1)).nonzeroBitCount)
                             next = column + 1
@@ -809,19 +816,8 @@ public final class TimeSeriesStore: Sendable {
                 }
             }
         }
-        let distinct = Set(metrics).count == metrics.count
         for (index, entity) in taken.enumerated() {
             for block in entity?.blocks ?? [] {
-                guard distinct else {
-                    block.forEach { row in
-                        let time = Int64(bitPattern: row[0])
-                        guard time >= from && time <= to else { return }
-                        for (slot, metric) in metrics.enumerated() where metric < Int(block.width) && row[1] & (1 << UInt64(metric)) != 0 {
-                            staged.append(slot, time, row[2 + metric], owner: Int32(index))
-                        }
-                    }
-                    continue
-                }
                 block.forEachSample(metrics) { time, slot, value in
                     if time >= from && time <= to { staged.append(slot, time, value, owner: Int32(index)) }
                 }

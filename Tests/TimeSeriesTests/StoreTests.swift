@@ -89,8 +89,9 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             #expect(replayed == rows.map(masked))
             #expect(TimeSeriesStore.Block(segment: 0, width: width).lastTime == nil)
             // A query's walk of a few metrics (in any order, the first and last columns among
-            // them) reads the same values as the whole rows, and no value of another metric.
-            for metrics in [[0], [width - 1], [2, 0, 5], [width - 1, 1, 7], Array((0..<width).reversed()), [3, width + 4]] {
+            // them, or one asked twice) reads the same values as the whole rows, and no value of
+            // another metric.
+            for metrics in [[0], [width - 1], [2, 0, 5], [width - 1, 1, 7], Array((0..<width).reversed()), [3, width + 4], [1, 3, 1], [0, 0]] {
                 var walked: [[(Int64, UInt64)]] = Array(repeating: [], count: metrics.count)
                 block.forEachSample(metrics) { time, slot, value in walked[slot].append((time, value)) }
                 for (slot, metric) in metrics.enumerated() {
