@@ -64,69 +64,89 @@ public struct SampleColumns: Sendable {
     /// The number of samples of that slot, all entities.
     public func count(_ slot: Int) -> Int { times[slot].count }
 
-    /// Samples as they are read (chunks segment by segment, then heads), each with the
-    /// position of its entity.
-    struct Staging {
-        var times: [[Int64]], values: [[UInt64]], owners: [[Int32]]
-        init(slots: Int) {
-            times = Array(repeating: [], count: slots)
-            values = Array(repeating: [], count: slots)
-            owners = Array(repeating: [], count: slots)
-        }
-        mutating func reserve(_ count: Int) {
-            for slot in times.indices {
-                times[slot].reserveCapacity(times[slot].count + count)
-                values[slot].reserveCapacity(values[slot].count + count)
-                owners[slot].reserveCapacity(owners[slot].count + count)
-            }
-        }
-        @inline(__always) mutating func append(_ slot: Int, _ time: Int64, _ value: UInt64, owner: Int32) {
-            times[slot].append(time)
-            values[slot].append(value)
-            owners[slot].append(owner)
-        }
+    init(times: [[Int64]], values: [[UInt64]], ends: [[Int]]) {
+        (self.times, self.values, self.ends) = (times, values, ends)
     }
 
-    /// The staged samples in entity order (a stable counting sort: an entity's samples keep
-    /// the order they were read in), each entity's in time order (late rows sit in a later
-    /// chunk than their time's).
-    init(_ staged: Staging, entities: Int) {
-        let slots = staged.times.count
-        times = []; values = []; ends = []
-        for slot in 0..<slots {
-            let owners = staged.owners[slot], count = owners.count
-            var ends = [Int](repeating: 0, count: entities)
-            for owner in owners { ends[Int(owner)] += 1 }
-            var total = 0
-            for index in 0..<entities {
-                total += ends[index]
-                ends[index] = total
-            }
-            var times: [Int64], values: [UInt64]
-            if zip(owners, owners.dropFirst()).allSatisfy({ $0 <= $1 }) {
-                // Read in entity order already (heads only, or one segment): as they are.
-                times = staged.times[slot]
-                values = staged.values[slot]
-            } else {
-                var next = ends
-                times = [Int64](repeating: 0, count: count)
-                values = [UInt64](repeating: 0, count: count)
-                for position in stride(from: count - 1, through: 0, by: -1) {
-                    let owner = Int(owners[position])
-                    next[owner] -= 1
-                    times[next[owner]] = staged.times[slot][position]
-                    values[next[owner]] = staged.values[slot][position]
-                }
-            }
-            var start = 0
-            for end in ends {
-                Self.restoreTimeOrder(&times, &values, start..<end)
-                start = end
-            }
-            self.times.append(times)
-            self.values.append(values)
-            self.ends.append(ends)
+    /// Fills the columns entity by entity (its chunks in time order, then its head blocks):
+    /// each chunk's times decoded once into scratch room, each asked column written beside
+    /// them and appended to its slot in one copy. Nothing is sorted afterwards: only an
+    /// entity whose late rows put its samples out of time order is reordered.
+    struct Builder {
+        var times: [[Int64]], values: [[UInt64]], ends: [[Int]]
+        let scratch = Scratch()
+
+        init(slots: Int, entities: Int) {
+            times = Array(repeating: [], count: slots)
+            values = Array(repeating: [], count: slots)
+            ends = Array(repeating: [], count: slots)
+            for slot in 0..<slots { ends[slot].reserveCapacity(entities) }
         }
+
+        /// Room for a chunk's rows (times, and one column's times and values) or a head
+        /// block's samples (per slot), reused from chunk to chunk.
+        final class Scratch {
+            private(set) var capacity = 0
+            private(set) var rowTimes = UnsafeMutablePointer<Int64>.allocate(capacity: 0)
+            private(set) var times = UnsafeMutablePointer<Int64>.allocate(capacity: 0)
+            private(set) var values = UnsafeMutablePointer<UInt64>.allocate(capacity: 0)
+            func reserve(_ count: Int) {
+                guard count > capacity else { return }
+                rowTimes.deallocate(); times.deallocate(); values.deallocate()
+                capacity = max(count, capacity * 2)
+                rowTimes = .allocate(capacity: capacity)
+                times = .allocate(capacity: capacity)
+                values = .allocate(capacity: capacity)
+            }
+            deinit { rowTimes.deallocate(); times.deallocate(); values.deallocate() }
+        }
+
+        mutating func append(_ slot: Int, from times: UnsafePointer<Int64>, _ values: UnsafePointer<UInt64>, count: Int) {
+            guard count > 0 else { return }
+            self.times[slot].append(contentsOf: UnsafeBufferPointer(start: times, count: count))
+            self.values[slot].append(contentsOf: UnsafeBufferPointer(start: values, count: count))
+        }
+
+        /// The asked metrics (slot by slot) of a stored chunk, its rows in [from, to].
+        mutating func append(_ chunk: Chunk.View, metrics: [Int], encodings: [ValueEncoding], from: Int64, to: Int64) throws(ChunkError) {
+            scratch.reserve(chunk.rows)
+            try chunk.times(into: scratch.rowTimes)
+            for (slot, metric) in metrics.enumerated() where metric >= 0 && metric < encodings.count {
+                let count = try chunk.column(metric, encoding: encodings[metric], times: scratch.rowTimes, from: from, to: to,
+                                             outTimes: scratch.times, outValues: scratch.values)
+                append(slot, from: scratch.times, scratch.values, count: count)
+            }
+        }
+
+        /// The asked metrics of a head block, its rows in [from, to].
+        mutating func append(_ block: TimeSeriesStore.Block, metrics: [Int], from: Int64, to: Int64) {
+            let rows = Int(block.rowCount), slots = metrics.count
+            guard rows > 0 else { return }
+            scratch.reserve(rows * slots)
+            let (times, values) = (scratch.times, scratch.values)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: slots) { counts in
+                counts.initialize(repeating: 0)
+                block.forEachSample(metrics) { time, slot, value in
+                    guard time >= from && time <= to else { return }
+                    let at = slot * rows + counts[slot]
+                    times[at] = time
+                    values[at] = value
+                    counts[slot] += 1
+                }
+                for slot in 0..<slots { append(slot, from: times + slot * rows, values + slot * rows, count: counts[slot]) }
+            }
+        }
+
+        /// Closes the current entity: its samples put in time order where late rows broke it.
+        mutating func endEntity() {
+            for slot in times.indices {
+                let start = ends[slot].last ?? 0
+                SampleColumns.restoreTimeOrder(&times[slot], &values[slot], start..<times[slot].count)
+                ends[slot].append(times[slot].count)
+            }
+        }
+
+        func finish() -> SampleColumns { SampleColumns(times: times, values: values, ends: ends) }
     }
 
     static func restoreTimeOrder(_ times: inout [Int64], _ values: inout [UInt64], _ range: Range<Int>) {
@@ -796,34 +816,24 @@ public final class TimeSeriesStore: Sendable {
             }
             return Self.keys(s, from: from, to: to, segment: configuration.segment)
         }
-        // Chunks segment by segment (the table's key order, as SQLite's pages lie), then the
-        // heads; the samples are then put in entity order by a stable counting sort.
-        var staged = SampleColumns.Staging(slots: metrics.count)
-        // Room for the heads' rows (a sample per row and metric, mostly) before anything is
-        // staged: reserved later, it copied what the chunks had staged.
-        staged.reserve(taken.reduce(0) { $0 + ($1?.blocks.reduce(0) { $0 + Int($1.rowCount) } ?? 0) })
+        // Entity by entity, in the order asked: its chunks (segment by segment), then its
+        // head, so that the columns come out in entity order without a sort.
         let segment = configuration.segment
-        let wanted: [(id: EntityID, family: Family, index: Int32)] = entities.indices.compactMap { index in
-            guard let entity = taken[index], Self.mayHaveRows(first: entity.first, last: entity.last, from: from, to: to, segment: segment),
-                  let family = families[entity.family] else { return nil }
-            return (entities[index], family, Int32(index))
-        }.sorted { $0.id < $1.id }
-        try readChunks(wanted.map { ($0.id, $0.family) }, segments: segments) { position, data in
-            let (_, family, owner) = wanted[position]
-            for (slot, metric) in metrics.enumerated() where metric < family.metrics.count {
-                try Chunk.decode(data, column: metric, encoding: family.encodings[metric]) { time, value in
-                    if time >= from && time <= to { staged.append(slot, time, value, owner: owner) }
+        return try withChunks(in: segments) { chunks in
+            var builder = SampleColumns.Builder(slots: metrics.count, entities: entities.count)
+            for (index, entity) in taken.enumerated() {
+                guard let entity else { builder.endEntity(); continue }
+                if let chunks, Self.mayHaveRows(first: entity.first, last: entity.last, from: from, to: to, segment: segment),
+                   let family = families[entity.family] {
+                    try chunks.forEach(entities[index]) { data in
+                        try builder.append(Chunk.View(data), metrics: metrics, encodings: family.encodings, from: from, to: to)
+                    }
                 }
+                for block in entity.blocks { builder.append(block, metrics: metrics, from: from, to: to) }
+                builder.endEntity()
             }
+            return builder.finish()
         }
-        for (index, entity) in taken.enumerated() {
-            for block in entity?.blocks ?? [] {
-                block.forEachSample(metrics) { time, slot, value in
-                    if time >= from && time <= to { staged.append(slot, time, value, owner: Int32(index)) }
-                }
-            }
-        }
-        return SampleColumns(staged, entities: entities.count)
     }
 
     /// Whether an entity with samples from `first` to `last` may have stored rows in
@@ -865,39 +875,51 @@ public final class TimeSeriesStore: Sendable {
         return s.segments.filter { $0 <= high && $0 + (s.spans[$0] ?? segment) > low }
     }
 
-    /// Calls `body` with each stored chunk of the wanted entities (in id order) in the
-    /// segments, segment by segment, in place (the bytes are SQLite's until `body` returns),
-    /// with the entity's position in `wanted`.
-    private func readChunks(_ wanted: [(id: EntityID, family: Family)], segments: [Int64],
-                            _ body: (Int, UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-        if segments.isEmpty || wanted.isEmpty { return }
-        try pool.read { db in
-            var table = ""
-            var handle: OpaquePointer? = nil
+    /// Stored chunks looked up by entity in a set of segments, in one read transaction.
+    struct ChunkLookup {
+        let db: Database
+        /// Each segment with the statement of its day's table (segments of days without a
+        /// table are left out).
+        let statements: [OpaquePointer]
+        let segments: [Int64]
+
+        init(_ db: Database, segments: [Int64]) throws {
+            var statements: [OpaquePointer] = [], kept: [Int64] = []
             for segment in segments {
-                let name = Self.rawTable(day: floorDiv(segment, 86_400_000))
-                if name != table {
-                    table = name
-                    handle = try db.tableExists(name) ? try db.cachedStatement(sql: "SELECT data FROM \(name) WHERE start = ? AND entity = ?").sqliteStatement : nil
-                }
-                guard let handle else { continue }
+                let name = TimeSeriesStore.rawTable(day: floorDiv(segment, 86_400_000))
+                guard try db.tableExists(name) else { continue }
+                statements.append(try db.cachedStatement(sql: "SELECT data FROM \(name) WHERE start = ? AND entity = ?").sqliteStatement)
+                kept.append(segment)
+            }
+            (self.db, self.statements, self.segments) = (db, statements, kept)
+        }
+
+        /// Calls `body` with each of the entity's chunks, segment by segment, in place (the
+        /// bytes are SQLite's until `body` returns).
+        func forEach(_ entity: EntityID, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+            for (segment, handle) in zip(segments, statements) {
                 // Bound and read through SQLite's C API: the blob is decoded where it lies.
-                for (position, entity) in wanted.enumerated() {
-                    sqlite3_reset(handle)
-                    sqlite3_bind_int64(handle, 1, segment)
-                    sqlite3_bind_int64(handle, 2, Int64(entity.id.raw))
-                    let code = sqlite3_step(handle)
-                    if code == SQLITE_DONE { continue }
-                    guard code == SQLITE_ROW else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                    }
-                    let count = Int(sqlite3_column_bytes(handle, 0))
-                    guard let bytes = sqlite3_column_blob(handle, 0), count > 0 else { continue }
-                    try body(position, UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
-                }
                 sqlite3_reset(handle)
+                sqlite3_bind_int64(handle, 1, segment)
+                sqlite3_bind_int64(handle, 2, Int64(entity.raw))
+                let code = sqlite3_step(handle)
+                if code == SQLITE_DONE { continue }
+                guard code == SQLITE_ROW else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
+                let count = Int(sqlite3_column_bytes(handle, 0))
+                guard let bytes = sqlite3_column_blob(handle, 0), count > 0 else { continue }
+                defer { sqlite3_reset(handle) }
+                try body(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
             }
         }
+    }
+
+    /// Calls `body` with a lookup of stored chunks in the segments, inside one read
+    /// transaction (nil, and no transaction, when there are none).
+    private func withChunks<R>(in segments: [Int64], _ body: (ChunkLookup?) throws -> R) throws -> R {
+        if segments.isEmpty { return try body(nil) }
+        return try pool.read { db in try body(try ChunkLookup(db, segments: segments)) }
     }
 
     /// Whole rows of the given entities in [from, to], in time order (sealed chunks and head).
@@ -909,10 +931,14 @@ public final class TimeSeriesStore: Sendable {
                   let family = families[info.family] else { return nil }
             return (id, family)
         }.sorted { $0.id < $1.id }
-        try readChunks(wanted, segments: segments) { position, data in
-            let (id, family) = wanted[position]
-            for row in try Chunk.decodeRows(Array(data), encodings: family.encodings) where row.time >= from && row.time <= to {
-                result[id, default: []].append(row)
+        try withChunks(in: segments) { chunks in
+            guard let chunks else { return }
+            for (id, family) in wanted {
+                try chunks.forEach(id) { data in
+                    for row in try Chunk.decodeRows(Array(data), encodings: family.encodings) where row.time >= from && row.time <= to {
+                        result[id, default: []].append(row)
+                    }
+                }
             }
         }
         for (id, rows) in heads { result[id, default: []].append(contentsOf: rows) }

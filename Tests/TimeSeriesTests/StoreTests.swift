@@ -149,6 +149,57 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(store.headFootprint().series == 0)
     }
 
+    @Test func columnsComeInTheOrderAskedAndEqualWholeRows() throws {
+        // Six entities over 40 minutes: memory missing now and then, entity 3 silent from
+        // minute 4 to 16 and then late (rows of minutes 6-8 after their segment was sealed:
+        // they sit in the next segment's chunk), the last minutes still in the head. Asked
+        // shuffled, one entity twice, an unknown id; metrics out of order, repeated and
+        // out of range.
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path)
+        var rng = SplitMix(seed: 21)
+        let ids = try (0..<6).map { e in try store.register(family: 1, key: "pod-\(e)/main", labels: { ["pod": "pod-\(e)"] }) }
+        for i in 0..<240 {
+            let t = day + Int64(i) * 10_000
+            if i == 96 {
+                try store.append((36..<48).map { j in (ids[3], row(day + Int64(j) * 10_000, UInt64(j) * 7, UInt64(j))) })
+            }
+            let rows = ids.enumerated().compactMap { e, id -> (EntityID, SampleRow)? in
+                if e == 3 && (24..<96).contains(i) { return nil }
+                return (id, row(t, UInt64(i) * UInt64(e + 1) * 1_000, Bool.random(using: &rng) ? UInt64(i % 17) : nil, Double(i) / 3))
+            }
+            try store.append(rows)
+            if i % 30 == 29 { try store.maintain(now: t) }
+        }
+        #expect(store.headFootprint().series > 0)
+        let lateChunk = try store.pool.read { db in
+            try Data.fetchOne(db, sql: "SELECT data FROM \(TimeSeriesStore.rawTable(day: day / 86_400_000)) WHERE start = ? AND entity = ?",
+                                 arguments: [day + 600_000, ids[3].raw])
+        }
+        var lateTimes: [Int64] = []
+        try Chunk.decodeTimes([UInt8](try #require(lateChunk))) { lateTimes.append($0) }
+        #expect(lateTimes.first == day + 36 * 10_000, "the late rows sit in the next segment's chunk")
+        var asked = ids
+        asked.shuffle(using: &rng)
+        asked += [ids[1], EntityID(999)]
+        let metrics = [2, 0, 2, 7, 1]
+        let (from, to) = (day + 3 * 60_000, day + 37 * 60_000 + 5_000)
+        let columns = try store.columns(asked, metrics: metrics, from: from, to: to)
+        let rows = try store.rows(ids, from: from, to: to)
+        for (slot, metric) in metrics.enumerated() {
+            for (index, id) in asked.enumerated() {
+                let expected = (rows[id] ?? []).filter { metric < 3 && $0.present & (1 << UInt64(metric)) != 0 }.map { [$0.time, Int64(bitPattern: $0.values[metric])] }
+                let got = columns.withSamples(slot, index) { count, sample in (0..<count).map { [sample($0).time, Int64(bitPattern: sample($0).value)] } }
+                #expect(got == expected, "metric \(metric), entity \(id.raw)")
+            }
+        }
+        let late = columns.withSamples(1, asked.firstIndex(of: ids[3])!) { count, sample in (0..<count).map { sample($0).time } }
+        #expect(late.contains(day + 36 * 10_000) && late.contains(day + 96 * 10_000))
+        #expect(zip(late, late.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(columns.count(3) == 0)
+    }
+
     @Test func aStopWithoutSealingLosesNothingTheLogHolds() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }

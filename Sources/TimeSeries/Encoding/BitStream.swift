@@ -71,6 +71,12 @@ public struct BitReader {
         return value
     }
 
+    /// Steps over `count` bits.
+    public mutating func skip(_ count: Int) throws(ChunkError) {
+        guard count <= end - position else { throw .truncated }
+        position += count
+    }
+
     /// Moves to the next byte boundary.
     public mutating func align() { position = (position + 7) & ~7 }
 }

@@ -100,39 +100,99 @@ public enum Chunk {
     /// The same, from bytes in place (a blob SQLite holds).
     public static func decode(_ buffer: UnsafeBufferPointer<UInt8>, column: Int, encoding: ValueEncoding,
                               into body: (_ time: Int64, _ value: UInt64) -> Void) throws(ChunkError) {
-        do {
+        let view = try View(buffer)
+        guard column < view.columns else { return }  // a metric added after this chunk was written
+        var times = try view.reader(0)
+        var values = try view.reader(column + 1)
+        var presence = try view.presence(&values)
+        var timeDecoder = IntegerDecoder()
+        var integers = IntegerDecoder()
+        var floats = FloatDecoder()
+        for _ in 0..<view.rows {
+            let time = Int64(bitPattern: try timeDecoder.next(from: &times))
+            if presence != nil, try !presence!.readBit() { continue }
+            body(time, encoding == .integer ? try integers.next(from: &values) : try floats.next(from: &values))
+        }
+    }
+
+    /// A chunk's header, read once: its row and column counts and where its streams lie.
+    /// What a query reads many chunks through: the times decoded once into a buffer, then
+    /// each asked column written beside them, no call per sample.
+    public struct View {
+        let buffer: UnsafeBufferPointer<UInt8>
+        public let rows: Int
+        public let columns: Int
+        /// Where the stream lengths start, and the first stream.
+        let lengths: Int, base: Int
+
+        public init(_ buffer: UnsafeBufferPointer<UInt8>) throws(ChunkError) {
             var header = ByteCursor(buffer)
-            guard try header.byte() == version else { throw .malformed("unknown chunk version") }
-            let rows = try header.count()
-            let columns = try header.count()
+            guard try header.byte() == Chunk.version else { throw .malformed("unknown chunk version") }
+            rows = try header.count()
+            columns = try header.count()
             guard rows > 0, rows <= 1 << 24, columns <= 64 else { throw .malformed("\(rows) rows, \(columns) columns") }
-            if column >= columns { return }  // a metric added after this chunk was written
-            var timeLength = 0, before = 0, columnLength = 0, total = 0
-            for index in 0...columns {
-                let length = try header.count()
-                if index == 0 { timeLength = length } else if index <= column { before += length } else if index == column + 1 { columnLength = length }
-                total += length
-            }
-            let base = header.offset
+            lengths = header.offset
+            var total = 0
+            for _ in 0...columns { total += try header.count() }
+            base = header.offset
             guard base + total <= buffer.count else { throw .truncated }
-            let columnStart = base + timeLength + before
-            var times = BitReader(buffer, bitOffset: base * 8, bitEnd: (base + timeLength) * 8)
-            var values = BitReader(buffer, bitOffset: columnStart * 8, bitEnd: (columnStart + columnLength) * 8)
-            let sparse = try values.readBit()
-            var presence: BitReader? = nil
-            if sparse {
-                presence = values
-                for _ in 0..<rows { _ = try values.readBit() }
+            self.buffer = buffer
+        }
+
+        /// A reader of stream `index` (0: the times; 1 + c: column c).
+        func reader(_ index: Int) throws(ChunkError) -> BitReader {
+            var header = ByteCursor(buffer, offset: lengths)
+            var start = base
+            for _ in 0..<index { start += try header.count() }
+            let length = try header.count()
+            return BitReader(buffer, bitOffset: start * 8, bitEnd: (start + length) * 8)
+        }
+
+        /// A column's presence bits (nil when every row has a value), `values` moved past them.
+        func presence(_ values: inout BitReader) throws(ChunkError) -> BitReader? {
+            guard try values.readBit() else { return nil }
+            let presence = values
+            try values.skip(rows)
+            return presence
+        }
+
+        /// Every row's time into `times` (room for `rows`).
+        public func times(into times: UnsafeMutablePointer<Int64>) throws(ChunkError) {
+            var reader = try reader(0)
+            var decoder = IntegerDecoder()
+            for row in 0..<rows { times[row] = Int64(bitPattern: try decoder.next(from: &reader)) }
+        }
+
+        /// Column `column`'s present values whose row's time (`times`, as `times(into:)`
+        /// wrote them) is in [from, to], into `outTimes` and `outValues` (room for `rows`);
+        /// returns how many. None when the chunk was written before the column existed.
+        public func column(_ column: Int, encoding: ValueEncoding, times: UnsafePointer<Int64>, from: Int64, to: Int64,
+                           outTimes: UnsafeMutablePointer<Int64>, outValues: UnsafeMutablePointer<UInt64>) throws(ChunkError) -> Int {
+            guard column < columns else { return 0 }
+            var values = try reader(column + 1)
+            var presence = try self.presence(&values)
+            var count = 0
+            @inline(__always) func put(_ row: Int, _ value: UInt64) {
+                let time = times[row]
+                outTimes[count] = time
+                outValues[count] = value
+                count += time >= from && time <= to ? 1 : 0
             }
-            var timeDecoder = IntegerDecoder()
-            var integers = IntegerDecoder()
-            var floats = FloatDecoder()
-            for _ in 0..<rows {
-                let time = Int64(bitPattern: try timeDecoder.next(from: &times))
-                if presence != nil, try !presence!.readBit() { continue }
-                let value = encoding == .integer ? try integers.next(from: &values) : try floats.next(from: &values)
-                body(time, value)
+            switch (encoding, presence != nil) {
+            case (.integer, false):
+                var decoder = IntegerDecoder()
+                for row in 0..<rows { put(row, try decoder.next(from: &values)) }
+            case (.float, false):
+                var decoder = FloatDecoder()
+                for row in 0..<rows { put(row, try decoder.next(from: &values)) }
+            case (.integer, true):
+                var decoder = IntegerDecoder()
+                for row in 0..<rows where try presence!.readBit() { put(row, try decoder.next(from: &values)) }
+            case (.float, true):
+                var decoder = FloatDecoder()
+                for row in 0..<rows where try presence!.readBit() { put(row, try decoder.next(from: &values)) }
             }
+            return count
         }
     }
 
