@@ -1190,9 +1190,10 @@ public final class TimeSeriesStore: Sendable {
                 s.retired.append((current.path, current.newest))
             }
             let generation = (s.wal?.generation ?? 0) + 1
+            // Every entity not yet in the database is saved by this seal (an entity registered
+            // after this point is named in the new file); should the seal fail, they stay
+            // unsaved and the old file, which names them, stays.
             s.wal = try WriteAheadLog(creating: "\(logPath).\(generation)", generation: generation)
-            // Entities not yet in the database are named again in the new file.
-            for id in s.unsaved.sorted() { try s.wal?.append(Self.registration(s.entities[Int(id.raw) - 1])) }
             s.headSegment = s.oldestHeadSegment
             return work
             }
