@@ -97,6 +97,48 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
         #expect(none == 0)
     }
 
+    /// What queries read through: a chunk's times once, then each column's samples of a
+    /// window written beside them; every cut of the bytes an error, never a crash.
+    @Test func aChunkViewWritesAColumnsSamplesInTheWindow() throws {
+        let rows = (0..<40).map { (i: Int) -> SampleRow in
+            SampleRow(time: 1_700_000_000_000 + Int64(i) * 10_000, values: [
+                UInt64.max - UInt64(i) * 3, i % 3 == 0 ? nil : UInt64(i * i), (Double(i) / 7).bitPattern,
+            ])
+        }
+        let encodings: [ValueEncoding] = [.integer, .integer, .float]
+        let bytes = Chunk.encode(rows[...], encodings: encodings)
+        let (from, to) = (rows[5].time, rows[30].time)
+        try bytes.withUnsafeBufferPointer { buffer in
+            let view = try Chunk.View(buffer)
+            #expect(view.rows == 40 && view.columns == 3)
+            var times = [Int64](repeating: 0, count: view.rows), outTimes = times
+            var outValues = [UInt64](repeating: 0, count: view.rows)
+            try times.withUnsafeMutableBufferPointer { try view.times(into: $0.baseAddress!) }
+            #expect(times == rows.map(\.time))
+            for column in 0..<4 {
+                let count = try outTimes.withUnsafeMutableBufferPointer { outTimes in
+                    try outValues.withUnsafeMutableBufferPointer { outValues in
+                        try view.column(column, encoding: column == 2 ? .float : .integer, times: times, from: from, to: to,
+                                        outTimes: outTimes.baseAddress!, outValues: outValues.baseAddress!)
+                    }
+                }
+                let expected = rows.filter { $0.time >= from && $0.time <= to }.compactMap { row in row.value(column).map { (row.time, $0) } }
+                #expect(count == expected.count, "column \(column)")
+                #expect(Array(outTimes.prefix(count)) == expected.map(\.0) && Array(outValues.prefix(count)) == expected.map(\.1))
+            }
+        }
+        for cut in 0..<bytes.count {
+            let prefix = Array(bytes.prefix(cut))
+            #expect(throws: ChunkError.self, "cut at \(cut)") {
+                try prefix.withUnsafeBufferPointer { buffer in
+                    let view = try Chunk.View(buffer)
+                    var times = [Int64](repeating: 0, count: view.rows)
+                    try times.withUnsafeMutableBufferPointer { try view.times(into: $0.baseAddress!) }
+                }
+            }
+        }
+    }
+
     /// An hour's merge: chunks one after the other are joined as columns, byte for byte the
     /// chunk of all their rows; chunks that overlap keep the later chunk's row of a time.
     @Test func mergedChunksAreTheirRowsInTimeOrder() throws {
