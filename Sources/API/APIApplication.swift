@@ -47,7 +47,8 @@ public struct APIConfiguration: Sendable {
     public var tls: ServingCertificates?
     /// The API server's front proxy (requestheader authentication) on metrics.k8s.io.
     public var frontProxy: FrontProxyAuth?
-    /// The clock of the accounting APIs (tests fix it).
+    /// Unix milliseconds: the clock of the accounting APIs and of metrics.k8s.io's and
+    /// /metrics/resource's staleness (tests fix it).
     public var now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
 
     public init(address: ListenAddress, serverName: String = "clustermon", registry: PrometheusCollectorRegistry,
@@ -110,10 +111,10 @@ public func buildRouter(_ configuration: APIConfiguration, logger: Logger = Logg
     }
     if let samples = configuration.nodeSamples {
         MetricsAPIController(samples: samples, cluster: configuration.cluster, auth: auth, visibility: visibility,
-                             frontProxy: configuration.frontProxy, now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
+                             frontProxy: configuration.frontProxy, now: { Double(configuration.now()) / 1000 }).addRoutes(to: router)
         let edges = configuration.graph.map { graph in { @Sendable in graph.cumulativeEdges() } }
         ResourceMetricsController(metrics: ResourceMetrics(samples: samples, edges: edges), auth: auth,
-                                  now: { Date().timeIntervalSince1970 }).addRoutes(to: router)
+                                  now: { Double(configuration.now()) / 1000 }).addRoutes(to: router)
     }
     if let graph = configuration.graph {
         GraphController(graph: graph, history: configuration.history, auth: auth, visibility: visibility, limiter: streams,

@@ -17,6 +17,9 @@ private let verifier = JWTVerifier(secret: secret)
 @Suite("/metrics/resource")
 struct ResourceMetricsTests {
     static let collected: Int64 = 1_796_000_010_250
+    /// When the snapshots arrived, and the server's clock: fixed, so that a test held up
+    /// (a busy machine) does not see its nodes go stale.
+    static let received = Double(collected) / 1000 + 2
 
     /// n1: a pod with a main container (started at a known time), a sidecar and an init
     /// container; n2's agent has been silent for 100 s (stale).
@@ -43,6 +46,7 @@ struct ResourceMetricsTests {
     static func configuration(_ state: ClusterState) -> APIConfiguration {
         var configuration = APIConfiguration(address: .init(host: "127.0.0.1", port: 0), registry: PrometheusCollectorRegistry(), jwtSecret: secret)
         configuration.nodeSamples = { state.snapshot() }
+        configuration.now = { Int64(received * 1000) }
         return configuration
     }
 
@@ -58,8 +62,8 @@ struct ResourceMetricsTests {
             .with { $0.deviceUuid = "GPU-a"; $0.memoryUsedBytes = 6 << 30; $0.smUtilizationPercent = 85 },
             .with { $0.deviceUuid = "GPU-b"; $0.memoryUsedBytes = 1 << 30; $0.smUtilizationPercent = 10 },
         ]
-        state.ingest(batch, receivedAt: Date().timeIntervalSince1970)
-        state.ingest(Self.batch(node: "n3"), receivedAt: Date().timeIntervalSince1970)
+        state.ingest(batch, receivedAt: Self.received)
+        state.ingest(Self.batch(node: "n3"), receivedAt: Self.received)
         let app = Application(router: buildRouter(Self.configuration(state)))
         let admin = try verifier.sign(userID: "root", isAdmin: true, ttl: .seconds(600))
         try await app.test(.router) { client in
@@ -84,7 +88,7 @@ struct ResourceMetricsTests {
 
     @Test func theKubeletsNamesWithExactValuesForAdminsOnly() async throws {
         let state = ClusterState()
-        let now = Date().timeIntervalSince1970
+        let now = Self.received
         state.ingest(Self.batch(), receivedAt: now)
         state.ingest(Self.batch(node: "n2"), receivedAt: now - 100)
         let app = Application(router: buildRouter(Self.configuration(state)))
@@ -145,7 +149,7 @@ struct ResourceMetricsTests {
     @Test func eachNodeIsRenderedOncePerSnapshot() async throws {
         let state = ClusterState()
         let metrics = ResourceMetrics(samples: { state.snapshot() }, edges: nil)
-        let now = Date().timeIntervalSince1970
+        let now = Self.received
         state.ingest(Self.batch(), receivedAt: now)
         state.ingest(Self.batch(node: "n2"), receivedAt: now)
         func text() async -> String { await metrics.render(now: now).map { String(buffer: $0) }.joined() }
