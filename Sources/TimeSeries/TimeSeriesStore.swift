@@ -903,13 +903,14 @@ public final class TimeSeriesStore: Sendable {
                 sqlite3_bind_int64(handle, 1, segment)
                 sqlite3_bind_int64(handle, 2, Int64(entity.raw))
                 let code = sqlite3_step(handle)
+                // Reset on every way out: a statement left on its row keeps its read open.
+                defer { sqlite3_reset(handle) }
                 if code == SQLITE_DONE { continue }
                 guard code == SQLITE_ROW else {
                     throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                 }
                 let count = Int(sqlite3_column_bytes(handle, 0))
                 guard let bytes = sqlite3_column_blob(handle, 0), count > 0 else { continue }
-                defer { sqlite3_reset(handle) }
                 try body(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
             }
         }
