@@ -41,6 +41,11 @@ public protocol ClusterView: Sendable {
     /// Every Pod object; nil when pods are not watched or not yet listed (so absence from
     /// this list means nothing).
     func allPods() -> [Pod]?
+    /// Every Pod's cache entry by key, taken by reference (no pod copied), with the pods'
+    /// change count read just before it (the entries hold every change up to it); nil when
+    /// pods are not watched or not yet listed. By default made from `allPods()` (a key
+    /// listed twice: the first).
+    func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)?
     /// Every Node, Service and EndpointSlice object (nil when not watched).
     func allNodes() -> [Node]?
     func allServices() -> [KubernetesService]?
@@ -101,6 +106,7 @@ public final class RefreshClusterView: ClusterView {
     private var serviceList: Snapshot<[KubernetesService]> { once(services, .services) { base.allServices() } }
     private var sliceList: Snapshot<[EndpointSlice]> { once(slices, .endpointSlices) { base.allEndpointSlices() } }
     public func allPods() -> [Pod]? { podList.list }
+    public func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)? { base.podEntries() }
     public func allNodes() -> [Node]? { nodeList.list }
     public func allServices() -> [KubernetesService]? { serviceList.list }
     public func allEndpointSlices() -> [EndpointSlice]? { sliceList.list }
@@ -123,6 +129,13 @@ extension ClusterView {
     public func pod(namespace: String, name: String) -> Pod? { nil }
     public func replicaSet(namespace: String, name: String) -> ReplicaSet? { nil }
     public func allPods() -> [Pod]? { nil }
+    public func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)? {
+        let count = changeCount(.pods)
+        guard let pods = allPods() else { return nil }
+        var entries = [ObjectKey: Informer<Pod>.Entry](minimumCapacity: pods.count)
+        for pod in pods where entries[ObjectKey(pod.metadata)] == nil { entries[ObjectKey(pod.metadata)] = Informer<Pod>.Entry(object: pod, raw: StoredJSON([])) }
+        return (entries, count)
+    }
     public func allNodes() -> [Node]? { nil }
     public func allServices() -> [KubernetesService]? { nil }
     public func allEndpointSlices() -> [EndpointSlice]? { nil }
@@ -246,6 +259,11 @@ public final class ClusterInformers: ClusterView, ServiceLifecycle.Service {
     public func pod(namespace: String, name: String) -> Pod? { pods.get(namespace: namespace, name: name)?.object }
     public func replicaSet(namespace: String, name: String) -> ReplicaSet? { replicaSets.get(namespace: namespace, name: name)?.object }
     public func allPods() -> [Pod]? { pods.synced.value ? pods.objectsList() : nil }
+    public func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)? {
+        guard pods.synced.value else { return nil }
+        let count = pods.changeCount
+        return (pods.entriesByKey(), count)
+    }
     public func allNodes() -> [Node]? { nodes.objectsList() }
     public func allServices() -> [KubernetesService]? { services.objectsList() }
     public func allEndpointSlices() -> [EndpointSlice]? { endpointSlices.objectsList() }

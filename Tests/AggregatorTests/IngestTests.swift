@@ -229,6 +229,67 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         #expect(view.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" } == ["a/moved:0", "a/shown:1", "a/shown:2", "b/elsewhere:4"])
     }
 
+    /// The refresher's builder keeps the API server's pods' order and statuses from one
+    /// refresh to the next, following the change log: after every random change (a status
+    /// update, a pod added, deleted, recreated under another uid, the owner changed, no
+    /// change at all, no change log, a change log again) its view
+    /// equals a fresh builder's, pod for pod and status for status.
+    @Test(arguments: [1, 2, 3])
+    func aKeptBuilderEqualsAFreshOne(seed: UInt64) throws {
+        var random = SplitMix(seed: seed)
+        func pod(_ namespace: String, _ name: String, uid: String, owner: String?, restarts: [Int]) -> Pod {
+            var pod = Pod()
+            pod.metadata.namespace = namespace
+            pod.metadata.name = name
+            pod.metadata.uid = uid
+            if let owner { pod.metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: owner, uid: "o", controller: true)] }
+            pod.containerStatuses = restarts.enumerated().map { index, count in
+                var status = ContainerStatus()
+                status.name = "c\(index)"
+                status.restartCount = count
+                return status
+            }
+            return pod
+        }
+        let names = (0..<24).map { ("ns\($0 % 3)", "p\($0)") }
+        let state = ClusterState()
+        // Two agents; each reports some of the names (one of them on both).
+        state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: names[0..<14].map { .init($0.0, $0.1) }), receivedAt: 0)
+        state.ingest(TestBatches.batch(node: "n2", sequence: 1, collectedAt: 0, pods: names[13..<20].map { .init($0.0, $0.1) }), receivedAt: 0)
+        let cluster = GraphCluster()
+        cluster.pods = names[2..<22].map { pod($0.0, $0.1, uid: "uid-\($0.0)-\($0.1)", owner: nil, restarts: [0]) }
+        let kept = LiveViewBuilder()
+        for round in 0..<60 {
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0 where !cluster.pods.isEmpty:
+                let index = Int.random(in: 0..<cluster.pods.count, using: &random)
+                cluster.pods[index].containerStatuses[0].restartCount += 1
+            case 1:
+                // An informer holds a key once.
+                let (namespace, name) = names.randomElement(using: &random)!
+                if !cluster.pods.contains(where: { $0.namespace == namespace && $0.name == name }) {
+                    cluster.pods.append(pod(namespace, name, uid: "uid-\(namespace)-\(name)", owner: nil, restarts: [round, 1]))
+                }
+            case 2 where !cluster.pods.isEmpty:
+                cluster.pods.remove(at: Int.random(in: 0..<cluster.pods.count, using: &random))
+            case 3 where !cluster.pods.isEmpty:
+                let index = Int.random(in: 0..<cluster.pods.count, using: &random)
+                cluster.pods[index].metadata.uid = "recreated-\(round)"
+            case 4 where !cluster.pods.isEmpty:
+                let index = Int.random(in: 0..<cluster.pods.count, using: &random)
+                cluster.pods[index].metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: "set-\(round)", uid: "o", controller: true)]
+            case 5:
+                cluster.tracksChanges.toggle()
+            default:
+                break
+            }
+            let view = kept.build(version: round, now: 1, nodes: state.snapshot(), cluster: cluster)
+            let fresh = LiveViewBuilder().build(version: round, now: 1, nodes: state.snapshot(), cluster: cluster)
+            #expect(view.pods.map { "\($0.node):\(String(decoding: $0.json, as: UTF8.self))" } == fresh.pods.map { "\($0.node):\(String(decoding: $0.json, as: UTF8.self))" }, "round \(round)")
+            #expect(view.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" } == fresh.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" }, "round \(round)")
+        }
+    }
+
     /// A pod's object, byte for byte: every field in its order, the GPU's and the
     /// workload's only when known, a name that needs escaping, restarts of main containers
     /// only, an OOM kill of an init container not counted.

@@ -1,4 +1,5 @@
 import Kubernetes
+import Synchronization
 
 /// One node as the live views show it (REFERENCE.md §1 NodeMetrics), serialized once.
 public struct NodeView: Sendable {
@@ -102,37 +103,111 @@ public final class LiveView: Sendable {
     }
 }
 
-/// Joins the agents' snapshots with the API server's objects into a `LiveView`.
+/// The API server's pods in (namespace, name) order with their cache entries, and every
+/// listed pod's container statuses in that order, kept from one refresh to the next: the
+/// pods' change log names the pods modified since, whose entries are replaced in place; a pod
+/// added or deleted, or a change log that does not reach back, sorts them again. (Copying
+/// the 150,000 pods out of the informer, keying them in a dictionary and sorting the keys
+/// was two fifths of every refresh's live view at that size, for a list that rarely changes
+/// between two refreshes.)
+struct ListedPods: Sendable {
+    /// The pods' change count the order holds every change up to (nil: no change log).
+    var count: Int?
+    var ordered: [(key: ObjectKey, entry: Informer<Pod>.Entry)]
+    /// Each key's place in `ordered`.
+    var rank: [ObjectKey: Int32]
+    var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)]
+
+    /// The order as of now: `previous` brought up to date, or made anew.
+    static func current(_ cluster: any ClusterView, previous: ListedPods?) -> ListedPods? {
+        guard let (entries, count) = cluster.podEntries() else { return nil }
+        if var order = previous, let since = order.count, let count {
+            if count == since { return order }
+            if let changes = cluster.changes(.pods, since: since), order.apply(changes.keys, entries) {
+                order.count = count
+                return order
+            }
+        }
+        return ListedPods(entries, count: count)
+    }
+
+    init(_ entries: [ObjectKey: Informer<Pod>.Entry], count: Int?) {
+        self.count = count
+        ordered = entries.map { (key: $0.key, entry: $0.value) }
+        ordered.sort { ($0.key.namespace, $0.key.name) < ($1.key.namespace, $1.key.name) }
+        rank = [ObjectKey: Int32](minimumCapacity: ordered.count)
+        for index in ordered.indices { rank[ordered[index].key] = Int32(index) }
+        statuses = []
+        collectStatuses()
+    }
+
+    /// Replaces the entries of modified pods; false when a pod was added or deleted (the
+    /// order must be made anew). A key whose pod the entries do not hold and the order
+    /// never had came and went (or comes after the entries were taken: the next refresh
+    /// sees it, since the count stays before it).
+    mutating func apply(_ keys: [ObjectKey], _ entries: [ObjectKey: Informer<Pod>.Entry]) -> Bool {
+        var modified = false
+        for key in Set(keys) {
+            let entry = entries[key], place = rank[key]
+            switch (entry, place) {
+            case (nil, nil): continue
+            case (let entry?, let place?):
+                if ordered[Int(place)].entry !== entry {
+                    ordered[Int(place)].entry = entry
+                    modified = true
+                }
+            default: return false
+            }
+        }
+        if modified { collectStatuses() }
+        return true
+    }
+
+    private mutating func collectStatuses() {
+        statuses.removeAll(keepingCapacity: true)
+        statuses.reserveCapacity(ordered.count)
+        for index in ordered.indices {
+            // By index: iterating would copy each status (a dozen strings).
+            let list = ordered[index].entry.object.containerStatuses
+            for status in list.indices {
+                statuses.append((ordered[index].key.namespace, ordered[index].key.name, list[status].restartCount, list[status].oomKilled))
+            }
+        }
+    }
+}
+
+/// Joins the agents' snapshots with the API server's objects into a `LiveView`. One builder
+/// kept across refreshes keeps the API server's pods' order between them (`ListedPods`).
 public struct LiveViewBuilder: Sendable {
     /// Silent for this many intervals: stale.
     public var staleIntervals: Double = 3
     static let pressureConditions: Set<String> = ["MemoryPressure", "DiskPressure", "PIDPressure"]
+    private let listed = Kept()
+
+    /// The order of the last build (a class: the builder stays a value that can be copied).
+    private final class Kept: Sendable {
+        let order = Mutex<ListedPods?>(nil)
+    }
 
     public init() {}
 
     public func build(version: Int, now: Double, nodes samples: [NodeSample], cluster: (any ClusterView)?) -> LiveView {
-        // The API server's pods are read in place: an array element read through another
-        // module's getter is a copy of the whole pod (some twenty reference-counted fields).
-        guard let listedPods = cluster?.allPods() else { return build(version: version, now: now, nodes: samples, cluster: cluster, all: nil) }
-        return listedPods.withUnsafeBufferPointer { build(version: version, now: now, nodes: samples, cluster: cluster, all: $0) }
+        // Refreshes take turns on this builder; the order is taken out and put back.
+        let previous = listed.order.withLock { $0.take() }
+        let order = cluster.flatMap { ListedPods.current($0, previous: previous) }
+        let view = build(version: version, now: now, nodes: samples, cluster: cluster, listed: order)
+        listed.order.withLock { $0 = order }
+        return view
     }
 
-    private func build(version: Int, now: Double, nodes samples: [NodeSample], cluster: (any ClusterView)?, all: UnsafeBufferPointer<Pod>?) -> LiveView {
+    private func build(version: Int, now: Double, nodes samples: [NodeSample], cluster: (any ClusterView)?, listed: ListedPods?) -> LiveView {
         var nodes: [NodeView] = []
-        // Each shown pod: its place in the API server's list (-1 without one), its view and
+        // Each shown pod: its rank among the API server's pods (-1 without them), its view and
         // where its object is in its node's buffer.
-        var written: [(place: Int, view: PodView, range: Range<Int>)] = []
+        var written: [(rank: Int32, view: PodView, range: Range<Int>)] = []
         written.reserveCapacity(samples.reduce(0) { $0 + $1.pods.count })
         // Pods the API server no longer has are gone, whatever the last snapshot said.
-        // By key, each pod's place in the refresh's list: 150,000 pods copied into a
-        // dictionary, then again into a sorted array, were a tenth of a refresh at that size
-        // (a pod is some twenty reference-counted fields).
-        let listed = all.map { all in
-            var places = [Informer<Pod>.Key: Int](minimumCapacity: all.count)
-            for index in all.indices.reversed() { places[Informer<Pod>.Key(all[index].namespace, all[index].name)] = index }
-            return places
-        }
-        var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = []
+        var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = listed?.statuses ?? []
         for sample in samples.sorted(by: { $0.name < $1.name }) {
             let object = cluster?.node(named: sample.name)
             let cpuCapacityMillicores = object?.capacity["cpu"]?.milliValue ?? Int64(sample.cpuCount) * 1000
@@ -187,23 +262,27 @@ public struct LiveViewBuilder: Sendable {
             var buffer: [UInt8] = []
             buffer.reserveCapacity(448 * sample.pods.count)
             let first = written.count
-            for pod in sample.pods {
-                var place = -1
-                var workload: (kind: String, name: String)?
-                if let listed, let all, let cluster {
-                    guard let found = listed[Informer<Pod>.Key(pod.namespace, pod.name)],
-                          all[found].uid == pod.uid || all[found].uid.isEmpty || pod.uid.isEmpty else { continue }
-                    place = found
-                    workload = cluster.workload(namespace: all[found].namespace, controller: all[found].metadata.controller).map { ($0.kind, $0.name) }
-                }
-                if workload == nil, let controller = pod.controller { workload = (controller.kind, controller.name) }
-                let begin = buffer.count
-                Self.appendPod(pod, node: sample.name, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity,
-                               diskCapacity: sample.diskCapacityBytes ?? 0, workload: workload, stale: stale, to: &buffer)
-                written.append((place, PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: []), begin..<buffer.count))
-                if listed == nil {
-                    for container in pod.containers where !container.isInit {
-                        statuses.append((pod.namespace, pod.name, container.restartCount, container.oomKilled))
+            // In place: iterating would copy each pod's sample (its strings and containers).
+            sample.pods.withUnsafeBufferPointer { pods in
+                for pod in pods.indices {
+                    var rank: Int32 = -1
+                    var workload: (kind: String, name: String)?
+                    if let listed, let cluster {
+                        guard let found = listed.rank[ObjectKey(pods[pod].namespace, pods[pod].name)] else { continue }
+                        let entry = listed.ordered[Int(found)].entry
+                        guard entry.object.uid == pods[pod].uid || entry.object.uid.isEmpty || pods[pod].uid.isEmpty else { continue }
+                        rank = found
+                        workload = cluster.workload(namespace: entry.object.namespace, controller: entry.object.metadata.controller).map { ($0.kind, $0.name) }
+                    }
+                    if workload == nil, let controller = pods[pod].controller { workload = (controller.kind, controller.name) }
+                    let begin = buffer.count
+                    Self.appendPod(pods[pod], node: sample.name, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity,
+                                   diskCapacity: sample.diskCapacityBytes ?? 0, workload: workload, stale: stale, to: &buffer)
+                    written.append((rank, PodView(namespace: pods[pod].namespace, name: pods[pod].name, node: sample.name, json: []), begin..<buffer.count))
+                    if listed == nil {
+                        for container in pods[pod].containers where !container.isInit {
+                            statuses.append((pods[pod].namespace, pods[pod].name, container.restartCount, container.oomKilled))
+                        }
                     }
                 }
             }
@@ -212,24 +291,10 @@ public struct LiveViewBuilder: Sendable {
             for index in first..<written.count { written[index].view.json = bytes[written[index].range] }
         }
         let pods: [PodView]
-        if let all, let listed {
-            // The API server knows every pod, also those on nodes without an agent. Its pods
-            // are sorted by key once (a duplicate key counts once); the shown pods follow
-            // that order by their places, an integer sort instead of a second sort by
-            // strings.
-            var keyed = listed.map { (key: $0.key, place: $0.value) }
-            keyed.sort { ($0.key.namespace, $0.key.name) < ($1.key.namespace, $1.key.name) }
-            var rank = [Int32](repeating: -1, count: all.count)
-            for (position, entry) in keyed.enumerated() {
-                rank[entry.place] = Int32(position)
-                // By index: iterating would copy each status (a dozen strings).
-                let list = all[entry.place].containerStatuses
-                for index in list.indices {
-                    statuses.append((entry.key.namespace, entry.key.name, list[index].restartCount, list[index].oomKilled))
-                }
-            }
-            // (rank, index) in one word: a pod listed twice (two agents) keeps agent order.
-            var order = written.indices.map { UInt64(UInt32(rank[written[$0].place])) << 32 | UInt64($0) }
+        if listed != nil {
+            // The shown pods follow the API server's key order by their ranks, an integer
+            // sort; (rank, index) in one word: a pod two agents report keeps agent order.
+            var order = written.indices.map { UInt64(UInt32(written[$0].rank)) << 32 | UInt64($0) }
             order.sort()
             pods = order.map { written[Int($0 & 0xFFFF_FFFF)].view }
         } else {
