@@ -83,11 +83,8 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(builder.build(version: 0, now: 1_700_000_011, nodes: nodes, cluster: listed))
             benchmark.startMeasurement()
             for i in benchmark.scaledIterations {
-                if changed > 0 {
-                    benchmark.stopMeasurement()
-                    listed.changePods(changed)
-                    benchmark.startMeasurement()
-                }
+                // (The changes are made inside the measurement: a few milliseconds.)
+                if changed > 0 { listed.changePods(changed) }
                 blackHole(builder.build(version: i, now: 1_700_000_011, nodes: nodes, cluster: listed))
             }
         }
@@ -173,10 +170,15 @@ final class ListedPods: ClusterView, @unchecked Sendable {
     func deployment(namespace: String, name: String) -> Deployment? { nil }
     var isSynced: Bool { true }
     func allPods() -> [Pod]? { pods }
-    /// As the informers keep them: an entry per key, taken by reference.
-    func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)? { (entries, changed.count) }
-    private lazy var entries: [ObjectKey: Informer<Pod>.Entry] = Dictionary(pods.map { (ObjectKey($0.metadata), Informer<Pod>.Entry(object: $0, raw: StoredJSON([]))) },
-                                                                              uniquingKeysWith: { first, _ in first })
+    /// As the informers keep them: an entry per key, taken by reference (made at the first
+    /// call; `changePods` keeps them once made).
+    func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)? {
+        if entries == nil {
+            entries = Dictionary(pods.map { (ObjectKey($0.metadata), Informer<Pod>.Entry(object: $0, raw: StoredJSON([]))) }, uniquingKeysWith: { first, _ in first })
+        }
+        return (entries!, changed.count)
+    }
+    private var entries: [ObjectKey: Informer<Pod>.Entry]?
     func pod(namespace: String, name: String) -> Pod? {
         guard let index = places[ObjectKey(namespace, name)] else { return nil }
         return pods[index]
@@ -190,12 +192,15 @@ final class ListedPods: ClusterView, @unchecked Sendable {
 
     /// A new resourceVersion for `count` pods, spread over the list (a status update each).
     func changePods(_ count: Int) {
+        var updated = entries
+        entries = nil
         versions += 1
         for n in 0..<count {
             let index = (n * pods.count / max(count, 1) + versions) % pods.count
             pods[index].metadata.resourceVersion = "\(versions)"
             changed.append(ObjectKey(pods[index].namespace, pods[index].name))
-            entries[ObjectKey(pods[index].metadata)] = Informer<Pod>.Entry(object: pods[index], raw: StoredJSON([]))
+            updated?[ObjectKey(pods[index].metadata)] = Informer<Pod>.Entry(object: pods[index], raw: StoredJSON([]))
         }
+        entries = updated
     }
 }
