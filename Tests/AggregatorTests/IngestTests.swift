@@ -262,8 +262,16 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
         for round in 0..<60 {
             switch Int.random(in: 0..<8, using: &random) {
             case 0 where !cluster.pods.isEmpty:
+                // A restart (its statuses replaced in place), or a container more (collected again).
                 let index = Int.random(in: 0..<cluster.pods.count, using: &random)
-                cluster.pods[index].containerStatuses[0].restartCount += 1
+                if Bool.random(using: &random) {
+                    cluster.pods[index].containerStatuses[0].restartCount += 1
+                } else {
+                    var status = ContainerStatus()
+                    status.name = "extra"
+                    status.restartCount = round
+                    cluster.pods[index].containerStatuses.append(status)
+                }
             case 1:
                 // An informer holds a key once.
                 let (namespace, name) = names.randomElement(using: &random)!

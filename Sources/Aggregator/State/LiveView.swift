@@ -117,6 +117,8 @@ struct ListedPods: Sendable {
     /// Each key's place in `ordered`.
     var rank: [ObjectKey: Int32]
     var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)]
+    /// Where each ranked pod's statuses start in `statuses` (one more: the end).
+    var statusStarts: [Int32]
 
     /// The order as of now: `previous` brought up to date, or made anew.
     static func current(_ cluster: any ClusterView, previous: ListedPods?) -> ListedPods? {
@@ -138,6 +140,7 @@ struct ListedPods: Sendable {
         rank = [ObjectKey: Int32](minimumCapacity: ordered.count)
         for index in ordered.indices { rank[ordered[index].key] = Int32(index) }
         statuses = []
+        statusStarts = []
         collectStatuses()
     }
 
@@ -146,33 +149,47 @@ struct ListedPods: Sendable {
     /// never had came and went (or comes after the entries were taken: the next refresh
     /// sees it, since the count stays before it).
     mutating func apply(_ keys: [ObjectKey], _ entries: [ObjectKey: Informer<Pod>.Entry]) -> Bool {
-        var modified = false
+        var recollect = false
         for key in Set(keys) {
             let entry = entries[key], place = rank[key]
             switch (entry, place) {
             case (nil, nil): continue
             case (let entry?, let place?):
-                if ordered[Int(place)].entry !== entry {
-                    ordered[Int(place)].entry = entry
-                    modified = true
+                let index = Int(place)
+                guard ordered[index].entry !== entry else { continue }
+                ordered[index].entry = entry
+                // Its statuses in place when it has as many containers as before.
+                let list = entry.object.containerStatuses
+                let start = Int(statusStarts[index])
+                if list.count == Int(statusStarts[index + 1]) - start {
+                    for status in list.indices {
+                        statuses[start + status].restartCount = list[status].restartCount
+                        statuses[start + status].oomKilled = list[status].oomKilled
+                    }
+                } else {
+                    recollect = true
                 }
             default: return false
             }
         }
-        if modified { collectStatuses() }
+        if recollect { collectStatuses() }
         return true
     }
 
     private mutating func collectStatuses() {
         statuses.removeAll(keepingCapacity: true)
         statuses.reserveCapacity(ordered.count)
+        statusStarts.removeAll(keepingCapacity: true)
+        statusStarts.reserveCapacity(ordered.count + 1)
         for index in ordered.indices {
+            statusStarts.append(Int32(statuses.count))
             // By index: iterating would copy each status (a dozen strings).
             let list = ordered[index].entry.object.containerStatuses
             for status in list.indices {
                 statuses.append((ordered[index].key.namespace, ordered[index].key.name, list[status].restartCount, list[status].oomKilled))
             }
         }
+        statusStarts.append(Int32(statuses.count))
     }
 }
 
