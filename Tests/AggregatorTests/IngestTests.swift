@@ -16,6 +16,23 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
 }
 
+/// A Pod as the API server lists it: a StatefulSet's when `owner` is given, a container
+/// status per restart count.
+private func listedPod(_ namespace: String, _ name: String, uid: String, owner: String? = nil, restarts: [Int] = [0]) -> Pod {
+    var pod = Pod()
+    pod.metadata.namespace = namespace
+    pod.metadata.name = name
+    pod.metadata.uid = uid
+    if let owner { pod.metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: owner, uid: "o", controller: true)] }
+    pod.containerStatuses = restarts.enumerated().map { index, count in
+        var status = ContainerStatus()
+        status.name = "c\(index)"
+        status.restartCount = count
+        return status
+    }
+    return pod
+}
+
 @Suite struct BatchAssemblerTests {
     /// A newer agent's fields (unknown here) are read past and dropped, at the top and inside
     /// a pod: the batch the aggregator keeps (held parts, state) carries none of their bytes.
@@ -196,26 +213,12 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
     /// every listed pod (also on nodes without an agent), in key order, a pod listed twice
     /// counted once, its containers in their order.
     @Test func theAPIServersPodsDecideWhatIsShownAndTheirStatuses() throws {
-        func pod(_ namespace: String, _ name: String, uid: String, owner: String? = nil, restarts: [Int] = [0]) -> Pod {
-            var pod = Pod()
-            pod.metadata.namespace = namespace
-            pod.metadata.name = name
-            pod.metadata.uid = uid
-            if let owner { pod.metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: owner, uid: "o", controller: true)] }
-            pod.containerStatuses = restarts.enumerated().map { index, count in
-                var status = ContainerStatus()
-                status.name = "c\(index)"
-                status.restartCount = count
-                return status
-            }
-            return pod
-        }
         let cluster = GraphCluster()
         cluster.pods = [
-            pod("b", "elsewhere", uid: "u-e", restarts: [4]),                      // no agent reports it
-            pod("a", "shown", uid: "uid-a-shown", owner: "db", restarts: [1, 2]),
-            pod("a", "moved", uid: "another-uid"),                               // the agent's is an older pod
-            pod("a", "shown", uid: "duplicate", restarts: [9]),                   // a second copy of a key
+            listedPod("b", "elsewhere", uid: "u-e", restarts: [4]),                      // no agent reports it
+            listedPod("a", "shown", uid: "uid-a-shown", owner: "db", restarts: [1, 2]),
+            listedPod("a", "moved", uid: "another-uid"),                               // the agent's is an older pod
+            listedPod("a", "shown", uid: "duplicate", restarts: [9]),                   // a second copy of a key
         ]
         let state = ClusterState()
         state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [
@@ -237,27 +240,13 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
     @Test(arguments: [1, 2, 3])
     func aKeptBuilderEqualsAFreshOne(seed: UInt64) throws {
         var random = SplitMix(seed: seed)
-        func pod(_ namespace: String, _ name: String, uid: String, owner: String?, restarts: [Int]) -> Pod {
-            var pod = Pod()
-            pod.metadata.namespace = namespace
-            pod.metadata.name = name
-            pod.metadata.uid = uid
-            if let owner { pod.metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: owner, uid: "o", controller: true)] }
-            pod.containerStatuses = restarts.enumerated().map { index, count in
-                var status = ContainerStatus()
-                status.name = "c\(index)"
-                status.restartCount = count
-                return status
-            }
-            return pod
-        }
         let names = (0..<24).map { ("ns\($0 % 3)", "p\($0)") }
         let state = ClusterState()
         // Two agents; each reports some of the names (one of them on both).
         state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: names[0..<14].map { .init($0.0, $0.1) }), receivedAt: 0)
         state.ingest(TestBatches.batch(node: "n2", sequence: 1, collectedAt: 0, pods: names[13..<20].map { .init($0.0, $0.1) }), receivedAt: 0)
         let cluster = GraphCluster()
-        cluster.pods = names[2..<22].map { pod($0.0, $0.1, uid: "uid-\($0.0)-\($0.1)", owner: nil, restarts: [0]) }
+        cluster.pods = names[2..<22].map { listedPod($0.0, $0.1, uid: "uid-\($0.0)-\($0.1)", owner: nil, restarts: [0]) }
         let kept = LiveViewBuilder()
         for round in 0..<60 {
             switch Int.random(in: 0..<8, using: &random) {
@@ -276,7 +265,7 @@ private func json(_ bytes: [UInt8]) throws -> [String: Any] {
                 // An informer holds a key once.
                 let (namespace, name) = names.randomElement(using: &random)!
                 if !cluster.pods.contains(where: { $0.namespace == namespace && $0.name == name }) {
-                    cluster.pods.append(pod(namespace, name, uid: "uid-\(namespace)-\(name)", owner: nil, restarts: [round, 1]))
+                    cluster.pods.append(listedPod(namespace, name, uid: "uid-\(namespace)-\(name)", owner: nil, restarts: [round, 1]))
                 }
             case 2 where !cluster.pods.isEmpty:
                 cluster.pods.remove(at: Int.random(in: 0..<cluster.pods.count, using: &random))
