@@ -108,7 +108,7 @@ public final class LiveView: Sendable {
 /// pods' change log names the pods modified since, whose entries are replaced in place; a pod
 /// added or deleted, or a change log that does not reach back, sorts them again. (Copying
 /// the 150,000 pods out of the informer, keying them in a dictionary and sorting the keys
-/// was two fifths of every refresh's live view at that size, for a list that rarely changes
+/// was about a third of every refresh's live view at that size, for a list that rarely changes
 /// between two refreshes.)
 struct ListedPods: Sendable {
     /// The pods' change count the order holds every change up to (nil: no change log).
