@@ -192,15 +192,12 @@ final class ListedPods: ClusterView, @unchecked Sendable {
 
     /// A new resourceVersion for `count` pods, spread over the list (a status update each).
     func changePods(_ count: Int) {
-        var updated = entries
-        entries = nil
         versions += 1
         for n in 0..<count {
             let index = (n * pods.count / max(count, 1) + versions) % pods.count
             pods[index].metadata.resourceVersion = "\(versions)"
             changed.append(ObjectKey(pods[index].namespace, pods[index].name))
-            updated?[ObjectKey(pods[index].metadata)] = Informer<Pod>.Entry(object: pods[index], raw: StoredJSON([]))
+            entries?[ObjectKey(pods[index].metadata)] = Informer<Pod>.Entry(object: pods[index], raw: StoredJSON([]))
         }
-        entries = updated
     }
 }

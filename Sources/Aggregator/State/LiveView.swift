@@ -279,27 +279,24 @@ public struct LiveViewBuilder: Sendable {
             var buffer: [UInt8] = []
             buffer.reserveCapacity(448 * sample.pods.count)
             let first = written.count
-            // In place: iterating would copy each pod's sample (its strings and containers).
-            sample.pods.withUnsafeBufferPointer { pods in
-                for pod in pods.indices {
-                    var rank: Int32 = -1
-                    var workload: (kind: String, name: String)?
-                    if let listed, let cluster {
-                        guard let found = listed.rank[ObjectKey(pods[pod].namespace, pods[pod].name)] else { continue }
-                        let entry = listed.ordered[Int(found)].entry
-                        guard entry.object.uid == pods[pod].uid || entry.object.uid.isEmpty || pods[pod].uid.isEmpty else { continue }
-                        rank = found
-                        workload = cluster.workload(namespace: entry.object.namespace, controller: entry.object.metadata.controller).map { ($0.kind, $0.name) }
-                    }
-                    if workload == nil, let controller = pods[pod].controller { workload = (controller.kind, controller.name) }
-                    let begin = buffer.count
-                    Self.appendPod(pods[pod], node: sample.name, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity,
-                                   diskCapacity: sample.diskCapacityBytes ?? 0, workload: workload, stale: stale, to: &buffer)
-                    written.append((rank, PodView(namespace: pods[pod].namespace, name: pods[pod].name, node: sample.name, json: []), begin..<buffer.count))
-                    if listed == nil {
-                        for container in pods[pod].containers where !container.isInit {
-                            statuses.append((pods[pod].namespace, pods[pod].name, container.restartCount, container.oomKilled))
-                        }
+            for pod in sample.pods {
+                var rank: Int32 = -1
+                var workload: (kind: String, name: String)?
+                if let listed, let cluster {
+                    guard let found = listed.rank[ObjectKey(pod.namespace, pod.name)] else { continue }
+                    let entry = listed.ordered[Int(found)].entry
+                    guard entry.object.uid == pod.uid || entry.object.uid.isEmpty || pod.uid.isEmpty else { continue }
+                    rank = found
+                    workload = cluster.workload(namespace: entry.object.namespace, controller: entry.object.metadata.controller).map { ($0.kind, $0.name) }
+                }
+                if workload == nil, let controller = pod.controller { workload = (controller.kind, controller.name) }
+                let begin = buffer.count
+                Self.appendPod(pod, node: sample.name, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity,
+                               diskCapacity: sample.diskCapacityBytes ?? 0, workload: workload, stale: stale, to: &buffer)
+                written.append((rank, PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: []), begin..<buffer.count))
+                if listed == nil {
+                    for container in pod.containers where !container.isInit {
+                        statuses.append((pod.namespace, pod.name, container.restartCount, container.oomKilled))
                     }
                 }
             }
