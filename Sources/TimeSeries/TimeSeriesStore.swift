@@ -244,14 +244,18 @@ public final class TimeSeriesStore: Sendable {
     /// log files that only the seals before it have covered.
     private let sealSerial = NSLock()
 
-    /// An entity's rows of one segment in memory, encoded as the log writes them: each row
-    /// a varint of its presence mask (shifted left, the low bit set on a block's first row),
-    /// its time's difference to the previous row's, and each present value's zigzag
-    /// difference to the previous row's value of that metric (0 when it had none). About 1-3
-    /// bytes per value instead of 8. The newest row follows them whole (time, presence, each
-    /// present value as a varint; from `tail`), as the base of the next: in the same
-    /// allocation and about 60 bytes for a pod instead of an array of 19 words (184 bytes
-    /// and an allocation of its own, per series at 300,000 entities).
+    /// An entity's rows of one segment in memory, encoded as the log writes them. A row is a
+    /// header byte (bit 0: the block's first row, which depends on no other; bit 1: the
+    /// presence mask follows, having changed; bit 2: the time's interval changed and its
+    /// difference follows), the time (whole on a first row; else nothing when the interval
+    /// is the previous row's, as it is when agents report on time, or the interval's zigzag
+    /// difference), a bitmap with a bit per present value (in column order) set when the
+    /// value differs from the previous row's (0 when it had none), then each such value's
+    /// zigzag difference. A request, a limit or a capacity that did not change costs a bit,
+    /// not a byte (rows of 28 bytes for a pod's 17 metrics before: presence, time and a
+    /// zero byte per unchanged value). The newest row follows whole (time, interval,
+    /// presence, each present value as a varint; from `tail`), as the base of the next: in
+    /// the same allocation.
     struct Block: Sendable {
         var segment: Int64
         var bytes: [UInt8] = []
@@ -260,10 +264,20 @@ public final class TimeSeriesStore: Sendable {
         private(set) var rowCount: Int32 = 0
         let width: Int32
 
+        /// A row's header bits.
+        static let first: UInt8 = 1, presenceFollows: UInt8 = 2, intervalFollows: UInt8 = 4
+
         init(segment: Int64, width: Int) {
             self.segment = segment
             self.width = Int32(width)
         }
+
+        /// The words a decoded row takes: time, presence, `width` values, the interval to
+        /// the row before (0 after a first row).
+        @inline(__always) static func words(_ width: Int) -> Int { width + 3 }
+
+        /// The presence bits a row of `width` metrics can have.
+        @inline(__always) static func mask(_ width: Int) -> UInt64 { width >= 64 ? .max : (1 << UInt64(width)) &- 1 }
 
         /// The rows' encoding (without the newest row whole).
         var encoded: ArraySlice<UInt8> { bytes[..<Int(tail)] }
@@ -281,13 +295,13 @@ public final class TimeSeriesStore: Sendable {
         /// `bytes[start..<tail]`).
         mutating func append(_ row: SampleRow) -> Int {
             let width = Int(self.width)
-            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: width + 2) { last in
+            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.words(width)) { last in
                 let first = rowCount == 0
                 // Room for the row and the newest row whole (each about the size of the last
                 // whole row, which goes first), grown by a quarter rather than doubled: at
                 // 300,000 series the doubling left a third of the head's bytes unused.
                 let whole = bytes.count - Int(tail)
-                let room = first ? 4 * width + 16 : 2 * whole + 8
+                let room = first ? 4 * width + 24 : 2 * whole + 8
                 if bytes.capacity - (bytes.count - whole) < room {
                     bytes.reserveCapacity(bytes.count + max(room, bytes.count / 4))
                 }
@@ -298,27 +312,31 @@ public final class TimeSeriesStore: Sendable {
                 let start = bytes.count
                 Self.encode(row, previous: first ? nil : UnsafeBufferPointer(last), width: width, into: &bytes)
                 tail = Int32(bytes.count)
-                Self.appendWhole(row, width: width, to: &bytes)
+                Self.appendWhole(row, interval: first ? 0 : row.time &- Int64(bitPattern: last[0]), width: width, to: &bytes)
                 rowCount += 1
                 return start
             }
         }
 
-        /// The newest row whole: its time (zigzag), presence and each present value, as varints.
-        static func appendWhole(_ row: SampleRow, width: Int, to bytes: inout [UInt8]) {
+        /// The newest row whole: its time and interval (zigzag), presence and each present
+        /// value, as varints.
+        static func appendWhole(_ row: SampleRow, interval: Int64, width: Int, to bytes: inout [UInt8]) {
+            let present = row.present & mask(width)
             appendVarint(zigzag(row.time), to: &bytes)
-            appendVarint(row.present, to: &bytes)
-            for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
+            appendVarint(zigzag(interval), to: &bytes)
+            appendVarint(present, to: &bytes)
+            for index in 0..<width where present & (1 << UInt64(index)) != 0 {
                 appendVarint(index < row.values.count ? row.values[index] : 0, to: &bytes)
             }
         }
 
-        /// Reads what `appendWhole` wrote at `offset` into `row` (time, presence, values; an
+        /// Reads what `appendWhole` wrote at `offset` into `row` (`words(width)` words; an
         /// absent value 0). The block's own bytes: they decode by construction.
         static func decodeWhole(_ bytes: [UInt8], from offset: Int, width: Int, into row: UnsafeMutableBufferPointer<UInt64>) {
             bytes.withUnsafeBufferPointer { buffer in
                 var cursor = ByteCursor(buffer, offset: offset)
                 row[0] = (try? cursor.varint()).map { UInt64(bitPattern: unzigzag($0)) } ?? 0
+                row[width + 2] = (try? cursor.varint()).map { UInt64(bitPattern: unzigzag($0)) } ?? 0
                 let present = (try? cursor.varint()) ?? 0
                 row[1] = present
                 for index in 0..<width {
@@ -327,27 +345,82 @@ public final class TimeSeriesStore: Sendable {
             }
         }
 
-        /// A row as the difference to `previous` (time, presence, values), or whole with the
-        /// first-row flag when there is none.
-        static func encode(_ row: SampleRow, previous: UnsafeBufferPointer<UInt64>?, width: Int, into bytes: inout [UInt8]) {
-            let previousTime = previous.map { Int64(bitPattern: $0[0]) } ?? 0
+        /// A row after `previous` (the decoded words of the row before), or a first row when
+        /// there is none (with `interval`, the time since the row before it, when the log
+        /// writes a row whole that the block holds after another).
+        static func encode(_ row: SampleRow, previous: UnsafeBufferPointer<UInt64>?, interval: Int64 = 0, width: Int, into bytes: inout [UInt8]) {
+            let present = row.present & mask(width)
             let previousPresent = previous?[1] ?? 0
-            appendVarint(row.present << 1 | (previous == nil ? 1 : 0), to: &bytes)
-            appendVarint(zigzag(row.time &- previousTime), to: &bytes)
-            for index in 0..<width where row.present & (1 << UInt64(index)) != 0 {
+            if let previous {
+                let change = row.time &- Int64(bitPattern: previous[0]) &- Int64(bitPattern: previous[width + 2])
+                bytes.append((change != 0 ? intervalFollows : 0) | (present != previousPresent ? presenceFollows : 0))
+                if change != 0 { appendVarint(zigzag(change), to: &bytes) }
+                if present != previousPresent { appendVarint(present, to: &bytes) }
+            } else {
+                bytes.append(first | (interval != 0 ? intervalFollows : 0))
+                appendVarint(zigzag(row.time), to: &bytes)
+                if interval != 0 { appendVarint(zigzag(interval), to: &bytes) }
+                appendVarint(present, to: &bytes)
+            }
+            let map = bytes.count
+            bytes.append(contentsOf: repeatElement(0, count: (present.nonzeroBitCount + 7) >> 3))
+            var rank = 0, remaining = present
+            while remaining != 0 {
+                let index = remaining.trailingZeroBitCount
+                remaining &= remaining &- 1
                 let base = previousPresent & (1 << UInt64(index)) != 0 ? previous![index + 2] : 0
                 let value = index < row.values.count ? row.values[index] : 0
-                appendVarint(zigzag(Int64(bitPattern: value &- base)), to: &bytes)
+                if value != base {
+                    bytes[map + (rank >> 3)] |= 1 << UInt8(rank & 7)
+                    appendVarint(zigzag(Int64(bitPattern: value &- base)), to: &bytes)
+                }
+                rank += 1
             }
         }
 
-        /// Decodes one row after `previous` (time, presence, values; a block's first row
-        /// starts afresh whatever `previous` holds).
+        /// Decodes one row after `previous` (`words(width)` words: a block's first row starts
+        /// afresh whatever `previous` holds).
         static func decode(_ cursor: inout ByteCursor, previous: inout [UInt64], width: Int) throws(ChunkError) {
+            let header = try cursor.byte()
+            if header & first != 0 || previous.count != words(width) { previous = [UInt64](repeating: 0, count: words(width)) }
+            let previousPresent = previous[1]
+            let time: Int64, interval: Int64, present: UInt64
+            if header & first != 0 {
+                time = unzigzag(try cursor.varint())
+                interval = header & intervalFollows != 0 ? unzigzag(try cursor.varint()) : 0
+                present = try cursor.varint() & mask(width)
+            } else {
+                interval = Int64(bitPattern: previous[width + 2]) &+ (header & intervalFollows != 0 ? unzigzag(try cursor.varint()) : 0)
+                time = Int64(bitPattern: previous[0]) &+ interval
+                present = header & presenceFollows != 0 ? try cursor.varint() & mask(width) : previousPresent
+            }
+            var changed: UInt64 = 0
+            for index in 0..<((present.nonzeroBitCount + 7) >> 3) { changed |= UInt64(try cursor.byte()) << UInt64(8 * index) }
+            var rank = 0
+            for index in 0..<width {
+                let bit = UInt64(1) << UInt64(index)
+                if present & bit != 0 {
+                    let base = previousPresent & bit != 0 ? previous[index + 2] : 0
+                    previous[index + 2] = changed >> UInt64(rank) & 1 != 0 ? base &+ UInt64(bitPattern: unzigzag(try cursor.varint())) : base
+                    rank += 1
+                } else {
+                    previous[index + 2] = 0
+                }
+            }
+            previous[0] = UInt64(bitPattern: time)
+            previous[1] = present
+            previous[width + 2] = UInt64(bitPattern: interval)
+        }
+
+        /// Decodes one row as logs written before the bitmap encoding hold it (record 2): a
+        /// varint of the presence mask shifted left (the low bit set on a block's first
+        /// row), the time's difference, each present value's zigzag difference; into the
+        /// same words as `decode`, so that a newer record may follow it.
+        static func decodeLegacy(_ cursor: inout ByteCursor, previous: inout [UInt64], width: Int) throws(ChunkError) {
             let flagged = try cursor.varint()
-            if flagged & 1 == 1 || previous.count != width + 2 { previous = [UInt64](repeating: 0, count: width + 2) }
-            let present = flagged >> 1
-            let time = Int64(bitPattern: previous[0]) &+ unzigzag(try cursor.varint())
+            if flagged & 1 == 1 || previous.count != words(width) { previous = [UInt64](repeating: 0, count: words(width)) }
+            let present = flagged >> 1 & mask(width)
+            let interval = unzigzag(try cursor.varint())
             let previousPresent = previous[1]
             for index in 0..<width {
                 let bit = UInt64(1) << UInt64(index)
@@ -358,11 +431,13 @@ public final class TimeSeriesStore: Sendable {
                     previous[index + 2] = 0
                 }
             }
-            previous[0] = UInt64(bitPattern: time)
+            previous[0] = UInt64(bitPattern: Int64(bitPattern: previous[0]) &+ interval)
             previous[1] = present
+            previous[width + 2] = flagged & 1 == 1 ? 0 : UInt64(bitPattern: interval)
         }
 
-        /// Every row in order, decoded into one reused buffer (time, presence, values).
+        /// Every row in order, decoded into one reused buffer (`words(width)` words: time,
+        /// presence, values, interval).
         func forEach(_ body: ([UInt64]) -> Void) {
             var row: [UInt64] = []
             bytes.withUnsafeBufferPointer { all in
@@ -378,10 +453,10 @@ public final class TimeSeriesStore: Sendable {
         /// Every row's time and the values of the metrics in `metrics` it has, in order:
         /// `body(time, slot, value)` once per present value of a wanted metric (slot: its
         /// position in `metrics`; a metric asked twice, once per slot). The other values are
-        /// stepped over, not decoded (a query of 3 of a pod's 17 metrics read every value of
-        /// every row before).
+        /// stepped over, not decoded.
         func forEachSample(_ metrics: [Int], _ body: (Int64, Int, UInt64) -> Void) {
             let width = Int(self.width)
+            let presence = Self.mask(width)
             // The wanted metrics in column order, each with its slot and its last value.
             let wanted = metrics.enumerated().filter { $0.element >= 0 && $0.element < width }.sorted { $0.element < $1.element }
             let count = wanted.count
@@ -389,7 +464,7 @@ public final class TimeSeriesStore: Sendable {
                 for (position, pair) in wanted.enumerated() { (columns.baseAddress! + position).initialize(to: (pair.element, pair.offset, 0)) }
                 bytes.withUnsafeBufferPointer { all in
                     let end = Int(tail)
-                    var offset = 0, time: Int64 = 0, previousPresent: UInt64 = 0
+                    var offset = 0, time: Int64 = 0, interval: Int64 = 0, present: UInt64 = 0
                     // The block's own bytes: they decode by construction (a varint ends
                     // before the tail; a truncated one ends the walk).
                     @inline(__always) func varint() -> UInt64 {
@@ -412,14 +487,26 @@ public final class TimeSeriesStore: Sendable {
                         }
                     }
                     while offset < end {
-                        let flagged = varint()
-                        if flagged & 1 == 1 {
-                            time = 0
+                        let header = all[offset]
+                        offset += 1
+                        let previousPresent: UInt64
+                        if header & Self.first != 0 {
+                            time = unzigzag(varint())
+                            interval = header & Self.intervalFollows != 0 ? unzigzag(varint()) : 0
                             previousPresent = 0
+                            present = varint() & presence
+                        } else {
+                            if header & Self.intervalFollows != 0 { interval &+= unzigzag(varint()) }
+                            time &+= interval
+                            previousPresent = present
+                            if header & Self.presenceFollows != 0 { present = varint() & presence }
                         }
-                        let present = flagged >> 1
-                        time &+= unzigzag(varint())
-                        var next = 0 // the first column not yet read or stepped over
+                        var changed: UInt64 = 0
+                        for index in 0..<((present.nonzeroBitCount + 7) >> 3) where offset < end {
+                            changed |= UInt64(all[offset]) << UInt64(8 * index)
+                            offset += 1
+                        }
+                        var taken = 0 // changed values read or stepped over
                         for position in 0..<count {
                             let column = columns[position].column
                             let bit = UInt64(1) << UInt64(column)
@@ -429,19 +516,24 @@ public final class TimeSeriesStore: Sendable {
                                 if present & bit != 0 { body(time, columns[position].slot, columns[position].previous) }
                                 continue
                             }
-                            // The present values of the columns between.
-                            skip((present & (bit &- 1) & ~((UInt64(1) << UInt64(next)) &- 1)).nonzeroBitCount)
-                            next = column + 1
-                            if present & bit == 0 {
+                            guard present & bit != 0 else {
                                 columns[position].previous = 0
-                            } else {
-                                let base = previousPresent & bit != 0 ? columns[position].previous : 0
-                                columns[position].previous = base &+ UInt64(bitPattern: unzigzag(varint()))
-                                body(time, columns[position].slot, columns[position].previous)
+                                continue
                             }
+                            let base = previousPresent & bit != 0 ? columns[position].previous : 0
+                            let rank = UInt64((present & (bit &- 1)).nonzeroBitCount)
+                            if changed >> rank & 1 != 0 {
+                                // The changed values before this one are stepped over.
+                                let before = (changed & ((1 << rank) &- 1)).nonzeroBitCount
+                                skip(before - taken)
+                                columns[position].previous = base &+ UInt64(bitPattern: unzigzag(varint()))
+                                taken = before + 1
+                            } else {
+                                columns[position].previous = base
+                            }
+                            body(time, columns[position].slot, columns[position].previous)
                         }
-                        skip((present >> UInt64(next)).nonzeroBitCount) // (0 when next is 64: a smart shift)
-                        previousPresent = present
+                        skip(changed.nonzeroBitCount - taken)
                     }
                 }
             }
@@ -450,7 +542,8 @@ public final class TimeSeriesStore: Sendable {
         var rows: [SampleRow] {
             var rows: [SampleRow] = []
             rows.reserveCapacity(Int(rowCount))
-            forEach { rows.append(SampleRow(time: Int64(bitPattern: $0[0]), present: $0[1], values: Array($0[2...]))) }
+            let width = Int(self.width)
+            forEach { rows.append(SampleRow(time: Int64(bitPattern: $0[0]), present: $0[1], values: Array($0[2..<(width + 2)]))) }
             return rows
         }
     }
@@ -474,10 +567,12 @@ public final class TimeSeriesStore: Sendable {
         }
 
         /// Appends a row and the log's copy of it: the bytes the block got, or the whole
-        /// row when the log must start over for this entity.
+        /// row when the log must start over for this entity (with its interval to the row
+        /// before it in the block, which the next row's encoding builds on).
         mutating func append(_ row: SampleRow, segment: Int64, whole: Bool, log payload: inout [UInt8]) {
+            let before = whole && blocks.last?.segment == segment ? blocks.last?.lastTime : nil
             let (block, start) = append(row, segment: segment)
-            if whole { Block.encode(row, previous: nil, width: width, into: &payload) }
+            if whole { Block.encode(row, previous: nil, interval: before.map { row.time &- $0 } ?? 0, width: width, into: &payload) }
             else { payload.append(contentsOf: blocks[block].encoded[start...]) }
         }
 
@@ -733,7 +828,7 @@ public final class TimeSeriesStore: Sendable {
     @discardableResult
     public func append(_ rows: [(entity: EntityID, row: SampleRow)]) throws -> Appended {
         try state.withLock { s in
-            // The log record: 2, the row count, then each row after its entity's id.
+            // The log record: its kind, the row count, then each row after its entity's id.
             var payload: [UInt8] = []
             payload.reserveCapacity(rows.count * 24)
             var done = Appended()
@@ -758,7 +853,7 @@ public final class TimeSeriesStore: Sendable {
             s.counters.samplesAppended += UInt64(done.samples)
             s.counters.rowsRejected += UInt64(done.rejected)
             if done.rows > 0 {
-                var record: [UInt8] = [2]
+                var record: [UInt8] = [Self.rowsRecord]
                 appendVarint(UInt64(done.rows), to: &record)
                 record.append(contentsOf: payload)
                 do {
@@ -1589,8 +1684,13 @@ public final class TimeSeriesStore: Sendable {
 
     // MARK: - The log
 
+    /// A log record's first byte: an entity's registration (1); rows (3, as `Block` encodes
+    /// them); rows as logs written before the bitmap encoding hold them (2: replayed, no
+    /// longer written).
+    static let registrationRecord: UInt8 = 1, legacyRowsRecord: UInt8 = 2, rowsRecord: UInt8 = 3
+
     static func registration(_ info: EntityInfo) -> [UInt8] {
-        var payload: [UInt8] = [1]
+        var payload: [UInt8] = [registrationRecord]
         appendVarint(UInt64(info.id.raw), to: &payload)
         payload.append(info.family)
         appendString(info.key, to: &payload)
@@ -1625,8 +1725,9 @@ public final class TimeSeriesStore: Sendable {
                 for record in records {
                     try record.withUnsafeBufferPointer { buffer throws in
                         var cursor = ByteCursor(buffer)
-                        switch try cursor.byte() {
-                        case 1:
+                        let kind = try cursor.byte()
+                        switch kind {
+                        case Self.registrationRecord:
                             let id = EntityID(UInt32(truncatingIfNeeded: try cursor.varint()))
                             let family = try cursor.byte()
                             let key = try Self.readString(&cursor)
@@ -1635,7 +1736,8 @@ public final class TimeSeriesStore: Sendable {
                                 s.place(EntityInfo(id: id, family: family, key: key, labelText: labels, first: .max, last: .min))
                                 s.unsaved.insert(id)
                             }
-                        case 2:
+                        case Self.legacyRowsRecord, Self.rowsRecord:
+                            let legacy = kind == Self.legacyRowsRecord
                             let count = try cursor.count()
                             for _ in 0..<count {
                                 let id = EntityID(UInt32(truncatingIfNeeded: try cursor.varint()))
@@ -1643,13 +1745,14 @@ public final class TimeSeriesStore: Sendable {
                                     throw StoreError.notThisFormat("history log names entity \(id.raw), which is not registered")
                                 }
                                 var words = previous[id] ?? []
-                                try Block.decode(&cursor, previous: &words, width: family.metrics.count)
+                                if legacy { try Block.decodeLegacy(&cursor, previous: &words, width: family.metrics.count) }
+                                else { try Block.decode(&cursor, previous: &words, width: family.metrics.count) }
                                 previous[id] = words
                                 let time = Int64(bitPattern: words[0])
                                 newest = max(newest, time)
                                 let index = Int(id.raw) - 1
                                 if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // sealed already
-                                let row = SampleRow(time: time, present: words[1], values: Array(words[2...]))
+                                let row = SampleRow(time: time, present: words[1], values: Array(words[2..<(2 + family.metrics.count)]))
                                 let segment = floor(time, toMultipleOf: configuration.segment)
                                 var head = s.head.removeValue(forKey: id) ?? Head(width: family.metrics.count)
                                 _ = head.append(row, segment: segment)

@@ -49,8 +49,11 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
 
     @Test func aHeadBlockGivesBackEveryRowAndLogsTheSameBytes() throws {
         // Presence that changes from row to row, values near 2^64 and a negative float's
-        // bits (10-byte varints), times that go back before 1970.
+        // bits (10-byte varints), times that go back before 1970; and rows as agents send
+        // them: most values unchanged from one row to the next, times a few milliseconds
+        // off the interval, a metric that comes and goes.
         var generator = SystemRandomNumberGenerator()
+        var scenarios: [(width: Int, rows: [SampleRow])] = []
         for width in [5, 17] {
             var rows: [SampleRow] = []
             for index in 0..<200 {
@@ -65,6 +68,26 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
                 }
                 rows.append(SampleRow(time: -50_000 + Int64(index) * 997, present: present, values: values))
             }
+            scenarios.append((width, rows))
+        }
+        var time: Int64 = 1_700_000_000_000
+        var counter: UInt64 = 1 << 40
+        let steady: [SampleRow] = (0..<200).map { index in
+            time += 10_000 + (index % 7 == 3 ? Int64.random(in: -40...40, using: &generator) : 0)
+            counter &+= UInt64.random(in: 0...90_000_000, using: &generator)
+            let present: UInt64 = index % 50 < 40 ? (1 << 17) - 1 : (1 << 17) - 1 - (1 << 9)
+            let values: [UInt64] = (0..<17).map { slot in
+                switch slot {
+                case 0: counter
+                case 1: index % 10 == 0 ? UInt64(index) : 500
+                case 9: UInt64.max
+                default: UInt64(slot) * 1_000
+                }
+            }
+            return SampleRow(time: time, present: present, values: values)
+        }
+        scenarios.append((17, steady))
+        for (width, rows) in scenarios {
             var block = TimeSeriesStore.Block(segment: 0, width: width)
             var logged: [UInt8] = []
             for row in rows {
@@ -72,21 +95,29 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
                 logged.append(contentsOf: block.encoded[start...])
                 #expect(block.lastTime == row.time)
             }
+            // A head whose log writes some rows whole (after a failed write) logs rows that
+            // replay the same.
+            var head = TimeSeriesStore.Head(width: width)
+            var relogged: [UInt8] = []
+            for (index, row) in rows.enumerated() { head.append(row, segment: 0, whole: index % 37 == 5, log: &relogged) }
             func masked(_ row: SampleRow) -> SampleRow {
                 SampleRow(time: row.time, present: row.present, values: row.values.enumerated().map { row.present & (1 << UInt64($0.offset)) != 0 ? $0.element : 0 })
             }
             #expect(block.rows == rows.map(masked))
+            #expect(head.blocks.map(\.rows) == [rows.map(masked)])
             // What the log replays: the same rows, one after the other.
-            var replayed: [SampleRow] = []
-            var previous: [UInt64] = []
-            try logged.withUnsafeBufferPointer { buffer in
-                var cursor = ByteCursor(buffer)
-                while !cursor.atEnd {
-                    try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width)
-                    replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2...])))
+            for log in [logged, relogged] {
+                var replayed: [SampleRow] = []
+                var previous: [UInt64] = []
+                try log.withUnsafeBufferPointer { buffer in
+                    var cursor = ByteCursor(buffer)
+                    while !cursor.atEnd {
+                        try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width)
+                        replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2..<(width + 2)])))
+                    }
                 }
+                #expect(replayed == rows.map(masked))
             }
-            #expect(replayed == rows.map(masked))
             #expect(TimeSeriesStore.Block(segment: 0, width: width).lastTime == nil)
             // A query's walk of a few metrics (in any order, the first and last columns among
             // them, or one asked twice) reads the same values as the whole rows, and no value of
@@ -217,6 +248,49 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         try store.append([(ids[1], row(day + 50 * 10_000, 999_000_000, 7))])
         let again = try open(path)
         #expect(try again.samples([ids[1]], metric: 0, from: day, to: day + 3_600_000)[ids[1]]?.count == 51)
+    }
+
+    /// A log written before the head's bitmap encoding (its rows records, kind 2) replays
+    /// after an upgrade, and rows logged after it, as differences from its rows, replay too.
+    @Test func aLogOfTheEarlierRowEncodingReplaysAfterAnUpgrade() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        try open(path).close()  // the database as an earlier aggregator left it, without its log files
+        let directory = (path as NSString).deletingLastPathComponent
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory) where name.hasPrefix("history.sqlite.log.") {
+            try FileManager.default.removeItem(atPath: directory + "/" + name)
+        }
+        let id = EntityID(1)
+        let rows: [SampleRow] = (0..<5).map { (index: Int) -> SampleRow in
+            let time: Int64 = day + Int64(index) * 10_000 + (index == 3 ? 7 : 0)
+            return row(time, UInt64(index + 1) * 1_000_000_000, index == 2 ? nil : 4_096, 0.25)
+        }
+        do {
+            let log = try WriteAheadLog(creating: path + ".log.1", generation: 1)
+            try log.append(TimeSeriesStore.registration(EntityInfo(id: id, family: 1, key: "pod-0/main", labels: ["pod": "pod-0"], first: .max, last: .min)))
+            // Kind 2 as it was written: per row a varint of presence << 1 (| 1 on the
+            // block's first row), the time's zigzag difference, each present value's.
+            var record: [UInt8] = [2]
+            appendVarint(UInt64(rows.count), to: &record)
+            var previous: SampleRow?
+            for row in rows {
+                appendVarint(UInt64(id.raw), to: &record)
+                appendVarint(row.present << 1 | (previous == nil ? 1 : 0), to: &record)
+                appendVarint(zigzag(row.time - (previous?.time ?? 0)), to: &record)
+                for metric in 0..<3 where row.present & (1 << UInt64(metric)) != 0 {
+                    let base = previous.map { $0.present & (1 << UInt64(metric)) != 0 ? $0.values[metric] : 0 } ?? 0
+                    appendVarint(zigzag(Int64(bitPattern: row.values[metric] &- base)), to: &record)
+                }
+                previous = row
+            }
+            try log.append(record)
+        }
+        let store = try open(path)
+        #expect(try store.rows([id], from: day, to: day + 3_600_000)[id] == rows)
+        #expect(try store.labels([id]) == [["pod": "pod-0"]])
+        let later = row(day + 50_000, 9_000_000_000, 4_096, 0.25)
+        try store.append([(id, later)])
+        #expect(try open(path).rows([id], from: day, to: day + 3_600_000)[id] == rows + [later], "both logs replayed in order")
     }
 
     @Test func aTornLastRecordIsDroppedAndTheRestKept() throws {
