@@ -1210,9 +1210,34 @@ public final class TimeSeriesStore: Sendable {
         while let segment = state.withLock({ $0.headSegment }), segment + configuration.segment + configuration.grace <= now {
             try seal(through: segment + configuration.segment)
         }
+        try saveNewEntities()
         try compact()
         try rollUp(now: now)
         try expire(now: now)
+    }
+
+    /// Saves the entities registered since the last seal (their labels; no sealed time yet),
+    /// so that their labels leave memory at the next maintenance instead of the next seal:
+    /// after a start, 300,000 new entities' labels were some 70 MiB until the first seal,
+    /// five minutes and more later. A crash after it replays their registrations from the
+    /// log as entities already known.
+    func saveNewEntities() throws {
+        sealSerial.lock()
+        defer { sealSerial.unlock() }
+        let infos = state.withLock { s in s.unsaved.sorted().map { s.entities[Int($0.raw) - 1] } }
+        guard !infos.isEmpty else { return }
+        try pool.write { db in
+            let insert = try db.cachedStatement(sql: "INSERT INTO entities(id, family, key, labels, first, last) VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT(id) DO NOTHING")
+            for info in infos {
+                try insert.execute(arguments: [Int64(info.id.raw), Int64(info.family), info.key, info.labelText])
+            }
+        }
+        state.withLock { s in
+            for info in infos where s.unsaved.remove(info.id) != nil {
+                let index = Int(info.id.raw) - 1
+                if s.entities[index].family == info.family { s.entities[index].labelText = "" }
+            }
+        }
     }
 
     /// Seals everything the head holds (a graceful stop): after it the database holds every

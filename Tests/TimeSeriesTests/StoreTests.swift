@@ -155,6 +155,34 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(try reopened.labels(asked) == expected, "reopened: from the database")
     }
 
+    /// A maintenance before any seal is due saves the new entities: their labels leave
+    /// memory, read the same from the database, and a crash after it (the log naming them
+    /// again) loses neither labels nor rows.
+    @Test func newEntitiesAreSavedAtTheNextMaintenanceBeforeTheirFirstSeal() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        var ids: [EntityID] = []
+        let expected: [[String: String]] = (0..<3).map { ["namespace": "ns-\($0 % 3)", "pod": "pod-\($0)"] }
+        do {
+            let store = try open(path)
+            ids = try fill(store, entities: 3, from: day, count: 6)
+            try store.maintain(now: day + 60_000)
+            #expect(store.counters.seals == 0, "no segment is due yet")
+            #expect(ids.allSatisfy { store.info($0)?.labelText == "" }, "saved: no longer in memory")
+            #expect(try store.labels(ids) == expected, "from the database")
+            try store.append([(ids[0], row(day + 60_000, 99_000_000, 5))])
+            // No close(): as if killed.
+        }
+        let store = try open(path)
+        #expect(try store.labels(ids) == expected)
+        let cpu = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)
+        #expect(cpu[ids[0]]?.count == 7)
+        #expect(cpu[ids[2]]?.count == 6)
+        try store.maintain(now: day + 20 * 60_000)
+        #expect(try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)[ids[0]]?.count == 7, "sealed after it")
+        #expect(try store.labels(ids) == expected)
+    }
+
     @Test func rowsReadBackFromTheHeadFromChunksAndAfterReopening() throws {
         let path = temporaryStorePath()
         defer { removeStore(path) }
