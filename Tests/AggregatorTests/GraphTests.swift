@@ -275,6 +275,35 @@ struct RenderedGraph {
 struct GraphTests {
     static let web = "workload:shop/Deployment/web"
 
+    /// A node's connection table (sorted arrays, binary search) finds what a dictionary
+    /// would: every key's last report, nothing for a key not reported; keys that differ in
+    /// one field only (IPv4 and IPv6, ports, namespaces, transport) are told apart.
+    @Test func aConnectionTableFindsWhatADictionaryWould() {
+        var generator = SystemRandomNumberGenerator()
+        let addresses = ["10.0.0.1", "10.0.0.2", "::1", "fd00::1", "10.0.0.1"].compactMap { NetworkAddress($0) }
+        func randomKey() -> ConnectionGraph.ConnectionKey {
+            ConnectionGraph.ConnectionKey(local: addresses.randomElement(using: &generator)!, remote: addresses.randomElement(using: &generator)!,
+                                          netns: UInt64.random(in: 0...2, using: &generator), localPort: UInt16.random(in: 80...82, using: &generator),
+                                          remotePort: UInt16.random(in: 80...82, using: &generator), transport: UInt8.random(in: 1...2, using: &generator))
+        }
+        for size in [0, 1, 7, 500] {
+            var entries: [(key: ConnectionGraph.ConnectionKey, value: ConnectionGraph.Cumulative)] = []
+            var expected: [ConnectionGraph.ConnectionKey: UInt64] = [:]
+            for index in 0..<size {
+                let key = randomKey()
+                entries.append((key, ConnectionGraph.Cumulative(sent: UInt64(index), received: 0, retransmits: 0)))
+                expected[key] = UInt64(index)
+            }
+            let table = ConnectionGraph.ConnectionTable(entries)
+            #expect(table.count == expected.count)
+            #expect(zip(table.keys, table.keys.dropFirst()).allSatisfy { $0 < $1 }, "sorted, each key once")
+            for _ in 0..<2_000 {
+                let key = randomKey()
+                #expect(table[key]?.sent == expected[key])
+            }
+        }
+    }
+
     /// A client on worker-2 dials e2e-hpa's ClusterIP; the backend's node reports the
     /// same connection from its end: one edge to the Service, counted once, with the real
     /// backend pod named.
