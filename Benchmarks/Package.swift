@@ -86,6 +86,7 @@ let package = Package(
                 .product(name: "NodeAgent", package: "clustermon"),
                 .product(name: "Wire", package: "clustermon"),
                 .product(name: "Kubernetes", package: "clustermon"),
+                "MallocInfo",
             ],
             path: "AggregatorBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
