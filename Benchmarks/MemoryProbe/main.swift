@@ -90,6 +90,15 @@ if historyRounds > 2 { report("  history, rounds 3-\(historyRounds) (the head's 
 // Every row sealed into chunks: the history's floor between seals (entities, index, labels
 // of entities not yet saved: none now).
 before = held()
+// The seal's peak: the resident set's high-water mark, reset just before it (clear_refs 5).
+func status(_ field: String) -> Int {
+    let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
+try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+let residentBefore = status("VmRSS")
 try history.store.maintain(now: Int64(start + Double(historyRounds * 10) + 900) * 1000)
 report("  history, after a seal of every row (change)", held() - before)
+report("  history, the seal's resident peak over the resident set before it", status("VmHWM") - residentBefore)
 withExtendedLifetime((view, graphView, state, graph, history)) {}
