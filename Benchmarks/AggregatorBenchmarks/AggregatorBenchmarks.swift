@@ -124,7 +124,6 @@ let benchmarks: @Sendable () -> Void = {
     // (The history's own figures: TimeSeriesBenchmarks and scripts/measure-aggregator.sh.)
 }
 
-/// Resident memory of this process, from /proc/self/statm.
 /// The allocator's bytes held (glibc's mallinfo2): what a structure takes, whatever the
 /// warm-up run before it freed (the resident set, read before, did not grow where the
 /// allocator reused that run's pages: a graph of a million connections measured 2 bytes each).

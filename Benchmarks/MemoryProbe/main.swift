@@ -77,7 +77,7 @@ let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.sna
 report("live view (one; two are alive during a refresh)", held() - before)
 before = held()
 let graphView = graph.refresh(now: start + 21, version: 1, cluster: nil)
-report("graph refresh (view and history samples)", held() - before)
+report("graph refresh (view, history samples; the first round's unresolved edges freed)", held() - before)
 print("  (\(graphView.view.nodes.count) vertices, \(graphView.view.edges.count) edges, \(graphView.history.count) edge histories)")
 print("held in all: \(held() / 1_048_576) MiB. By part, first round (created) and second (growth):")
 report("  graph, the first refresh (resolution index)", total("graph, the first refresh (resolution index)", 1))
