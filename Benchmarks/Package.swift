@@ -14,6 +14,16 @@ let package = Package(
     targets: [
         // glibc's count of allocated bytes, for memory per cached object.
         .target(name: "MallocInfo", path: "MallocInfo"),
+        // A cluster whose API server lists the simulated agents' pods (the informers' side).
+        .target(
+            name: "BenchmarkCluster",
+            dependencies: [
+                .product(name: "Aggregator", package: "clustermon"),
+                .product(name: "Kubernetes", package: "clustermon"),
+                .product(name: "Wire", package: "clustermon"),
+            ],
+            path: "BenchmarkCluster"
+        ),
         .executableTarget(
             name: "InformerBenchmarks",
             dependencies: [
@@ -72,6 +82,7 @@ let package = Package(
                 .product(name: "Messaging", package: "clustermon"),
                 .product(name: "NodeAgent", package: "clustermon"),
                 .product(name: "Wire", package: "clustermon"),
+                "BenchmarkCluster",
                 "MallocInfo",
             ],
             path: "MemoryProbe"
@@ -86,6 +97,7 @@ let package = Package(
                 .product(name: "NodeAgent", package: "clustermon"),
                 .product(name: "Wire", package: "clustermon"),
                 .product(name: "Kubernetes", package: "clustermon"),
+                "BenchmarkCluster",
                 "MallocInfo",
             ],
             path: "AggregatorBenchmarks",

@@ -1,5 +1,6 @@
 import Aggregator
 import Benchmark
+import BenchmarkCluster
 import Foundation
 import Kubernetes
 import Logging
@@ -128,76 +129,3 @@ let benchmarks: @Sendable () -> Void = {
 /// warm-up run before it freed (the resident set, read before, did not grow where the
 /// allocator reused that run's pages: a graph of a million connections measured 2 bytes each).
 func allocatedBytes() -> Int { Int(malloc_info_allocated_bytes()) }
-
-/// A cluster whose API server lists the agents' pods (each with its ReplicaSet, an address
-/// and one container status), as a refresh's copy of the informers' list; with the pod
-/// informer's change log (`changePods` modifies some, as watch events would).
-final class ListedPods: ClusterView, @unchecked Sendable {
-    private(set) var pods: [Pod]
-    private var changed: [ObjectKey] = []
-    private var versions = 1
-    init(_ pods: [(namespace: String, name: String, uid: String, node: String, ip: String)]) {
-        self.pods = pods.map { listed in
-            var pod = Pod()
-            pod.metadata.name = listed.name
-            pod.metadata.namespace = listed.namespace
-            pod.metadata.uid = listed.uid
-            pod.metadata.resourceVersion = "1"
-            pod.metadata.labels = ["app": listed.name, "pod-template-hash": "5d8f"]
-            pod.metadata.ownerReferences = [OwnerReference(kind: "ReplicaSet", name: "app-5d8f", uid: "rs", controller: true)]
-            pod.nodeName = listed.node
-            pod.phase = "Running"
-            pod.podIP = listed.ip
-            var status = ContainerStatus()
-            status.name = "main"
-            status.containerID = String(repeating: "ab", count: 32)
-            status.restartCount = 1
-            pod.containerStatuses = [status]
-            return pod
-        }
-    }
-    convenience init(_ nodes: [NodeSample]) {
-        self.init(nodes.enumerated().flatMap { n, node in
-            node.pods.enumerated().map { p, pod in (pod.namespace, pod.name, pod.uid, node.name, "10.\(n / 250).\(n % 250).\(p + 1)") }
-        })
-    }
-    convenience init(_ batches: [Agent_V1_Batch]) {
-        self.init(batches.flatMap { batch in batch.pods.map { ($0.namespace, $0.name, $0.uid, batch.nodeName, $0.ip) } })
-    }
-    func resources(_ kind: ResourceKind) -> [CachedResource]? { nil }
-    func namespaceLabels(_ name: String) -> [String: String]? { nil }
-    func namespaceOwners(label: String) -> Set<String> { [] }
-    func deployment(namespace: String, name: String) -> Deployment? { nil }
-    var isSynced: Bool { true }
-    func allPods() -> [Pod]? { pods }
-    /// As the informers keep them: an entry per key, taken by reference (made at the first
-    /// call; `changePods` keeps them once made).
-    func podEntries() -> (entries: [ObjectKey: Informer<Pod>.Entry], count: Int?)? {
-        if entries == nil {
-            entries = Dictionary(pods.map { (ObjectKey($0.metadata), Informer<Pod>.Entry(object: $0, raw: StoredJSON([]))) }, uniquingKeysWith: { first, _ in first })
-        }
-        return (entries!, changed.count)
-    }
-    private var entries: [ObjectKey: Informer<Pod>.Entry]?
-    func pod(namespace: String, name: String) -> Pod? {
-        guard let index = places[ObjectKey(namespace, name)] else { return nil }
-        return pods[index]
-    }
-    private lazy var places: [ObjectKey: Int] = Dictionary(pods.indices.map { (ObjectKey(pods[$0].namespace, pods[$0].name), $0) }, uniquingKeysWith: { $1 })
-    func changes(_ kind: ResourceKind, since revision: Int) -> (revision: Int, keys: [ObjectKey])? {
-        guard kind == .pods, revision <= changed.count else { return nil }
-        return (changed.count, Array(changed[revision...]))
-    }
-    func changeCount(_ kind: ResourceKind) -> Int? { kind == .pods ? changed.count : kind == .replicaSets ? 0 : nil }
-
-    /// A new resourceVersion for `count` pods, spread over the list (a status update each).
-    func changePods(_ count: Int) {
-        versions += 1
-        for n in 0..<count {
-            let index = (n * pods.count / max(count, 1) + versions) % pods.count
-            pods[index].metadata.resourceVersion = "\(versions)"
-            changed.append(ObjectKey(pods[index].namespace, pods[index].name))
-            entries?[ObjectKey(pods[index].metadata)] = Informer<Pod>.Entry(object: pods[index], raw: StoredJSON([]))
-        }
-    }
-}

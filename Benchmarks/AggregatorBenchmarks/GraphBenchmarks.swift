@@ -1,5 +1,6 @@
 import Aggregator
 import Benchmark
+import BenchmarkCluster
 import Foundation
 import Logging
 import Messaging

@@ -1,4 +1,5 @@
 import Aggregator
+import BenchmarkCluster
 import Foundation
 import Logging
 import MallocInfo
@@ -9,15 +10,18 @@ import Wire
 // Where the aggregator's memory goes at Kubernetes' limits: allocator bytes held (glibc's
 // mallinfo2, not the resident set) after each part has taken two rounds of every node's
 // snapshot, as the aggregator would. Not a benchmark: a probe, printed as a table.
-//   cd Benchmarks && swift run -c release MemoryProbe [nodes] [pods per node] [history rounds] [connections per pod]
+//   cd Benchmarks && swift run -c release MemoryProbe [nodes] [pods per node] [history rounds] [connections per pod] [listed]
 // (history rounds beyond the first two: each adds a row to every series, 10 s apart, as the
-// head holds them until a seal; 30 is a 5-minute segment).
+// head holds them until a seal; 30 is a 5-minute segment. listed 1: an API server lists
+// every pod, as the informers do in the aggregator, and every part reads it; 0, the default:
+// no API server.)
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let nodes = arguments.first ?? 5000
 let podsPerNode = arguments.dropFirst().first ?? 30
 let pods = nodes * podsPerNode
 let historyRounds = max(arguments.dropFirst(2).first ?? 2, 2)
 let connectionsPerPod = arguments.dropFirst(3).first ?? 2
+let listed = (arguments.dropFirst(4).first ?? 0) != 0
 let logger = Logger(label: "probe")
 let simulation = SimulatedNodes(configuration: .init(nodes: nodes, podsPerNode: podsPerNode, users: 100, connectionsPerPod: connectionsPerPod), bus: InProcessBus(), logger: logger)
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clustermon-memory-probe-\(getpid())")
@@ -34,6 +38,9 @@ let graph = ConnectionGraph()
 let history = try HistoryStore(path: directory.appendingPathComponent("history.sqlite").path, logger: logger)
 var parts: [(String, Int, Int)] = []
 let start = 1_700_000_000.0
+// The API server's pods (this probe's plain copy; the informers' cache is compact: see
+// InformerBenchmarks), made before the parts are measured.
+let cluster: (any ClusterView)? = listed ? ListedPods((0..<nodes).map { simulation.batch(node: $0, sequence: 1, time: start) }) : nil
 // Each part takes every node's snapshot in a pass of its own (mallinfo2 walks the heap: once
 // per pass, not per node).
 for round in 1...2 {
@@ -45,14 +52,14 @@ for round in 1...2 {
     }
     pass("state") { state.ingest($0, receivedAt: time) }
     pass("graph (connections and pod identities)") { graph.ingest($0, receivedAt: time) }
-    pass("history (entities, index, head rows)") { history.record($0, cluster: nil) }
+    pass("history (entities, index, head rows)") { history.record($0, cluster: cluster) }
     // The refresh after the first round builds the graph's resolution index (the second
     // round's connections resolve their remote ends to pods through it, as in the
     // aggregator, where a refresh runs every 5 s: without it every remote end was an
     // external vertex, 150,000 of them).
     if round == 1 {
         let before = held()
-        _ = graph.refresh(now: time + 1, version: 0, cluster: nil)
+        _ = graph.refresh(now: time + 1, version: 0, cluster: cluster)
         parts.append(("graph, the first refresh (resolution index)", 1, held() - before))
     }
 }
@@ -65,7 +72,7 @@ do {
 if historyRounds > 2 {
     let before = held()
     for round in 3...historyRounds {
-        for node in 0..<nodes { history.record(simulation.batch(node: node, sequence: UInt64(round), time: start + Double(round * 10)), cluster: nil) }
+        for node in 0..<nodes { history.record(simulation.batch(node: node, sequence: UInt64(round), time: start + Double(round * 10)), cluster: cluster) }
     }
     parts.append(("history, the head's further rows", 3, held() - before))
 }
@@ -73,10 +80,10 @@ if historyRounds > 2 {
 // row to each history series.
 @MainActor func total(_ name: String, _ round: Int) -> Int { parts.filter { $0.0 == name && $0.1 == round }.reduce(0) { $0 + $1.2 } }
 var before = held()
-let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.snapshot(), cluster: nil)
+let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.snapshot(), cluster: cluster)
 report("live view (one; two are alive during a refresh)", held() - before)
 before = held()
-let graphView = graph.refresh(now: start + 21, version: 1, cluster: nil)
+let graphView = graph.refresh(now: start + 21, version: 1, cluster: cluster)
 report("graph refresh (view, history samples; the first round's unresolved edges freed)", held() - before)
 print("  (\(graphView.view.nodes.count) vertices, \(graphView.view.edges.count) edges, \(graphView.history.count) edge histories)")
 print("held in all: \(held() / 1_048_576) MiB. By part, first round (created) and second (growth):")
@@ -101,4 +108,4 @@ let residentBefore = status("VmRSS")
 try history.store.maintain(now: Int64(start + Double(historyRounds * 10) + 900) * 1000)
 report("  history, after a seal of every row (change)", held() - before)
 report("  history, the seal's resident peak over the resident set before it", status("VmHWM") - residentBefore)
-withExtendedLifetime((view, graphView, state, graph, history)) {}
+withExtendedLifetime((view, graphView, state, graph, history, cluster)) {}

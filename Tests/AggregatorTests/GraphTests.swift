@@ -679,12 +679,43 @@ struct GraphTests {
     /// (110,000 pods would otherwise be rebuilt every batch); a new address makes a new one.
     @Test func unchangedPodsAreReused() {
         var pod = Agent_V1_Pod.with { $0.uid = "u1"; $0.name = "web-0"; $0.namespace = "shop"; $0.ip = "10.1.0.5" }
-        let first = PodIdentity.from(batchPod: pod, node: "n1")
-        #expect(PodIdentity.from(batchPod: pod, node: "n1", previous: first) === first)
+        let first = AgentPod.from(batchPod: pod, node: "n1", previous: nil, listed: nil)
+        #expect(AgentPod.from(batchPod: pod, node: "n1", previous: first, listed: nil).identity === first.identity)
         pod.ip = "10.1.0.9"
-        let moved = PodIdentity.from(batchPod: pod, node: "n1", previous: first)
-        #expect(moved !== first)
-        #expect(moved.addresses == [NetworkAddress("10.1.0.9")!])
+        let moved = AgentPod.from(batchPod: pod, node: "n1", previous: first, listed: nil)
+        #expect(moved.identity !== first.identity)
+        #expect(moved.identity.addresses == [NetworkAddress("10.1.0.9")!])
+        pod.owners = [.with { $0.kind = "StatefulSet"; $0.name = "web"; $0.controller = true }]
+        let owned = AgentPod.from(batchPod: pod, node: "n1", previous: moved, listed: nil)
+        #expect(owned.identity !== moved.identity)
+        #expect(owned.identity.workload?.name == "web")
+    }
+
+    /// A pod the informers list as its agent reports it shares their identity object (one
+    /// per pod, not two); one they list differently, or an agent's own earlier identity in
+    /// the index, is not taken.
+    @Test func anAgentsPodTakesTheInformersIdentityWhenTheyAgree() {
+        let pod = Agent_V1_Pod.with { $0.uid = "u1"; $0.name = "web-0"; $0.namespace = "shop"; $0.ip = "10.1.0.5" }
+        func listed(_ address: String, node: String = "n1", version: String = "7") -> PodIdentity {
+            PodIdentity(uid: "u1", namespace: "shop", name: "web-0", node: node, hostNetwork: false, addresses: [NetworkAddress(address)!],
+                        workload: OwnerReference(kind: "Deployment", name: "storefront", controller: true), services: [], ports: [], resourceVersion: version)
+        }
+        let own = AgentPod.from(batchPod: pod, node: "n1", previous: nil, listed: nil)
+        let informers = listed("10.1.0.5")
+        let taken = AgentPod.from(batchPod: pod, node: "n1", previous: own, listed: informers)
+        #expect(taken.identity === informers)
+        #expect(AgentPod.from(batchPod: pod, node: "n1", previous: taken, listed: informers).identity === informers)
+        // The informers' pod changed (a new object): the new one.
+        let newer = listed("10.1.0.5", version: "8")
+        #expect(AgentPod.from(batchPod: pod, node: "n1", previous: taken, listed: newer).identity === newer)
+        // Listed elsewhere, at another address, or made from an agent's report: the report's own.
+        for other in [listed("10.1.0.6"), listed("10.1.0.5", node: "n2"), listed("10.1.0.5", version: "")] {
+            let kept = AgentPod.from(batchPod: pod, node: "n1", previous: nil, listed: other)
+            #expect(kept.identity !== other)
+            #expect(kept.identity.node == "n1" && kept.identity.addresses == [NetworkAddress("10.1.0.5")!] && kept.identity.workload == nil)
+        }
+        // An unchanged report keeps the identity it has when the informers' does not agree.
+        #expect(AgentPod.from(batchPod: pod, node: "n1", previous: own, listed: listed("10.1.0.6")).identity === own.identity)
     }
 
     /// Ids survive the round trip through history keys.

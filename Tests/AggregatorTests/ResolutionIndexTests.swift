@@ -23,7 +23,8 @@ struct ResolutionIndexTests {
             let now = 1_800_000_000 + Double(step) * 5
             // A grace of less than nothing: a gone pod's address is released at once, as it
             // is in an index that never saw the pod.
-            let agents = world.agentPods
+            // The agents' pods take the identities of the index before, as ingest does.
+            let agents = world.agentPods(index: kept.published)
             let index = kept.update(cluster: world.cluster, agentPods: agents, now: now, grace: -1)
             world.cluster.tracksChanges = false
             var fresh = ResolutionIndexer()
@@ -132,8 +133,9 @@ final class RandomCluster {
         return serial
     }
 
-    /// What the agents report: each node's agent-only pods and the listed pods on it.
-    var agentPods: [String: AgentPods] {
+    /// What the agents report: each node's agent-only pods and the listed pods on it, with
+    /// the identities `index` has for them when they agree (as the graph's ingest takes them).
+    func agentPods(index: ResolutionIndex = .empty) -> [String: AgentPods] {
         var result: [String: AgentPods] = [:]
         for node in nodes where node != "n3" {  // n3 has no agent
             let listed = cluster.pods.filter { $0.nodeName == node }.map { pod in
@@ -142,9 +144,10 @@ final class RandomCluster {
             let reported = (agentOnly[node] ?? []) + listed
             // A new version when the pods are not the same objects, as the graph's ingest does.
             let previous = identities[node] ?? AgentPods(version: 0, byUID: [:])
-            let pods = Dictionary(reported.map { pod in (pod.uid, PodIdentity.from(batchPod: pod, node: node, previous: previous.byUID[pod.uid])) },
-                                  uniquingKeysWith: { first, _ in first })
-            let same = previous.byUID.count == pods.count && pods.allSatisfy { previous.byUID[$0.key] === $0.value }
+            let pods = Dictionary(reported.map { pod in
+                (pod.uid, AgentPod.from(batchPod: pod, node: node, previous: previous.byUID[pod.uid], listed: index.podsByUID[pod.uid]))
+            }, uniquingKeysWith: { first, _ in first })
+            let same = previous.byUID.count == pods.count && pods.allSatisfy { previous.byUID[$0.key]?.identity === $0.value.identity }
             result[node] = same ? previous : AgentPods(version: previous.version + 1, byUID: pods)
         }
         identities = result

@@ -217,10 +217,13 @@ public final class ConnectionGraph: Sendable {
     /// the graph's own lock; the reverse-DNS names are looked up when views are built.
     public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) {
         let index = self.index.withLock { $0 }
-        // Pods unchanged since the node's previous snapshot keep their identity objects.
+        // Pods unchanged since the node's previous snapshot keep their identity objects; a
+        // pod the informers list as reported takes theirs.
         let known = state.withLock { $0.nodes[batch.nodeName]?.pods.byUID } ?? [:]
-        let batchPods = Dictionary(batch.pods.map { ($0.uid, PodIdentity.from(batchPod: $0, node: batch.nodeName, previous: known[$0.uid])) },
-                                   uniquingKeysWith: { a, _ in a })
+        let pods = Dictionary(batch.pods.map { pod in
+            (pod.uid, AgentPod.from(batchPod: pod, node: batch.nodeName, previous: known[pod.uid], listed: index.podsByUID[pod.uid]))
+        }, uniquingKeysWith: { a, _ in a })
+        let batchPods = pods.mapValues(\.identity)
         // Pods that started since the last refresh are known from their own node's batch.
         var batchAddresses: [NetworkAddress: PodIdentity] = [:]
         for pod in batchPods.values where !pod.hostNetwork { for address in pod.addresses { batchAddresses[address] = pod } }
@@ -240,7 +243,6 @@ public final class ConnectionGraph: Sendable {
             case .malformed: counts.malformed += 1
             }
         }
-        let pods = batchPods
         let total = state.withLock { state -> Int in
             let previous = state.nodes[batch.nodeName]
             // A duplicate or older snapshot (ingest drops them before) changes nothing.
@@ -295,11 +297,11 @@ public final class ConnectionGraph: Sendable {
             }
             // The same pods (the same identity objects) keep their version: the resolution
             // index passes over the nodes whose version did not move.
-            var agentPods = previous?.pods ?? AgentPods(version: 0, byUID: [:])
-            if previous == nil || agentPods.byUID.count != pods.count || pods.contains(where: { agentPods.byUID[$0.key] !== $0.value }) {
-                state.podsVersion += 1
-                agentPods = AgentPods(version: state.podsVersion, byUID: pods)
-            }
+            let same = previous.map { previous in
+                previous.pods.byUID.count == pods.count && !pods.contains { previous.pods.byUID[$0.key]?.identity !== $0.value.identity }
+            } ?? false
+            if !same { state.podsVersion += 1 }
+            let agentPods = AgentPods(version: same ? previous?.pods.version ?? 0 : state.podsVersion, byUID: pods)
             state.replace(node: batch.nodeName, with: NodeConnections(instance: batch.agentInstance, sequence: batch.sequence, table: ConnectionTable(entries), active: active,
                                                                       backends: backends, clusterIPClients: clusterIPClients, pods: agentPods))
             return state.trackedConnections

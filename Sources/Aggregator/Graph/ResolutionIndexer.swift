@@ -4,7 +4,7 @@ import Kubernetes
 /// they are not the same identity objects as in the node's previous snapshot.
 struct AgentPods: Sendable {
     var version: UInt64
-    var byUID: [String: PodIdentity]
+    var byUID: [String: AgentPod]
 }
 
 /// Keeps the graph's resolution index from one refresh to the next, changing only what
@@ -246,11 +246,11 @@ struct ResolutionIndexer {
             let old = agentByNode[node]
             if let old, old.version == pods.version { continue }
             if old == nil { nodesChanged = true }
-            for pod in (old?.byUID ?? [:]).values where agentByUID[pod.uid] === pod {
+            for pod in (old?.byUID ?? [:]).values.lazy.map(\.identity) where agentByUID[pod.uid] === pod {
                 agentByUID[pod.uid] = nil
                 dirty.insert(pod.uid)
             }
-            for pod in pods.byUID.values {
+            for pod in pods.byUID.values.lazy.map(\.identity) {
                 agentByUID[pod.uid] = pod
                 dirty.insert(pod.uid)
             }
@@ -259,7 +259,7 @@ struct ResolutionIndexer {
         for (node, old) in agentByNode where agentPods[node] == nil {
             nodesChanged = true
             agentByNode[node] = nil
-            for pod in old.byUID.values where agentByUID[pod.uid] === pod {
+            for pod in old.byUID.values.lazy.map(\.identity) where agentByUID[pod.uid] === pod {
                 agentByUID[pod.uid] = nil
                 dirty.insert(pod.uid)
             }
