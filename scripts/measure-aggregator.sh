@@ -25,8 +25,12 @@ nats-server -a 127.0.0.1 -p "$nport" -js -sd "$work/js" >/dev/null 2>&1 & pids+=
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/"$nport") 2>/dev/null && (echo > /dev/tcp/127.0.0.1/"$aport") 2>/dev/null && break; sleep 0.1; done
 
 export JWT_SECRET="measure-secret-$(date +%s%N)"
-# AGGREGATOR_MALLOC_ARENA_MAX: glibc's arena count for the aggregator only (experiments).
-env ${AGGREGATOR_MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$AGGREGATOR_MALLOC_ARENA_MAX} "$bin" aggregator -addr "127.0.0.1:$hport" -api-server "http://127.0.0.1:$aport" -nats "nats://127.0.0.1:$nport" \
+# For the aggregator only: AGGREGATOR_MALLOC_ARENA_MAX, glibc's arena count;
+# AGGREGATOR_MALLOC_MMAP_THRESHOLD, glibc's mmap threshold (fixed: large blocks go back to the
+# system when freed); AGGREGATOR_PRELOAD, a library preloaded into it (another allocator:
+# /usr/lib/x86_64-linux-gnu/libjemalloc.so.2). Experiments.
+env ${AGGREGATOR_MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$AGGREGATOR_MALLOC_ARENA_MAX} \
+  ${AGGREGATOR_MALLOC_MMAP_THRESHOLD:+MALLOC_MMAP_THRESHOLD_=$AGGREGATOR_MALLOC_MMAP_THRESHOLD} ${AGGREGATOR_PRELOAD:+LD_PRELOAD=$AGGREGATOR_PRELOAD} "$bin" aggregator -addr "127.0.0.1:$hport" -api-server "http://127.0.0.1:$aport" -nats "nats://127.0.0.1:$nport" \
   --data-dir "$work/data" --log-level warning & aggregator=$!
 pids+=($aggregator)
 # Ready once every informer has listed (110,000 pods take a while).
@@ -40,6 +44,9 @@ hz=$(getconf CLK_TCK)
 cpu() { awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$aggregator/stat"; }
 sleep "$warmup"
 start_cpu=$(cpu)
+# The resident set once a second over the window: it moves by ~100 MiB within a refresh
+# (two live views while the new one is built), so one reading at the end is a lottery.
+( while kill -0 "$aggregator" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$aggregator/status"; sleep 1; done ) > "$work/rss" 2>/dev/null & sampler=$!
 # PROFILE=file: a perf profile (call graphs) of the aggregator over the window, written to file.
 if [[ -n "${PROFILE:-}" ]]; then
   perf record -q -g -p "$aggregator" -o "$PROFILE" -- sleep "$window" >/dev/null 2>&1
@@ -47,9 +54,16 @@ else
   sleep "$window"
 fi
 end_cpu=$(cpu)
+kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$aggregator/status")
 python3 -c "print('aggregator cpu: %.1f%% of one core over %ds (%d nodes x %d pods every 10 s, refresh 5 s, history on)' % (($end_cpu - $start_cpu) * 100 / $window, $window, $nodes, $pods))"
 python3 -c "print('aggregator rss: %d MiB (%d MiB with the informers synced, before any batch; %.0f KiB per node for state, views and history caches; %.0f KiB per node in all)' % ($rss / 1024, $base_rss / 1024, ($rss - $base_rss) / $nodes, $rss / $nodes))"
+python3 - "$work/rss" <<'PY'
+import sys
+kib = [int(line) for line in open(sys.argv[1]) if line.strip().isdigit()]
+if kib:
+    print('aggregator rss over the window: mean %d MiB, min %d, max %d (%d readings, one a second)' % (sum(kib) / len(kib) / 1024, min(kib) / 1024, max(kib) / 1024, len(kib)))
+PY
 metrics="$(curl -s "http://127.0.0.1:$hport/metrics")"
 figure() { awk -v name="$1" '$1 == name {print $2}' <<<"$metrics"; }
 echo "live pods: $(figure clustermon_live_pods), history samples appended: $(figure clustermon_history_samples_appended_total)"

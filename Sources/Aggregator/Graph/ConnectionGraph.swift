@@ -106,10 +106,24 @@ public final class ConnectionGraph: Sendable {
         var active: [UInt32: UInt32]
         /// Server pods behind each edge in the latest snapshot: dialled directly, or
         /// through a ClusterIP (then found by the client end in the servers' reports when
-        /// views are built, whichever agent reported first).
-        var backends: [UInt32: Set<GraphEntity>]
+        /// views are built, whichever agent reported first). Pairs of an edge and a pod's
+        /// identity, 16 bytes each; a set of vertices per edge took ~200 bytes a backend at
+        /// 5,000 nodes (31 MiB).
+        var backends: [EdgeBackend]
         var clusterIPClients: [UInt32: [ClientEndpoint]]
         var pods: AgentPods
+    }
+
+    /// A server pod behind an edge of a node's snapshot.
+    struct EdgeBackend {
+        var edge: UInt32
+        var pod: PodIdentity
+    }
+
+    /// An edge and a pod's identity object, to count each backend of an edge once.
+    struct BackendKey: Hashable {
+        var edge: UInt32
+        var pod: ObjectIdentifier
     }
 
     struct Bucket {
@@ -208,7 +222,7 @@ public final class ConnectionGraph: Sendable {
         var clientIsLocal: Bool
         var rttMicros: UInt32?
         /// The server pod when the client dialled it directly.
-        var backend: GraphEntity?
+        var backend: PodIdentity?
         /// The client end, when it dialled a ClusterIP (the backend comes from the server's report).
         var viaClusterIP: ClientEndpoint?
     }
@@ -254,7 +268,9 @@ public final class ConnectionGraph: Sendable {
             var entries: [(key: ConnectionKey, value: Cumulative)] = []
             entries.reserveCapacity(reports.count)
             var active: [UInt32: UInt32] = [:]
-            var backends: [UInt32: Set<GraphEntity>] = [:]
+            var backends: [EdgeBackend] = []
+            var backendKeys = Set<BackendKey>()
+            var backendCounts: [UInt32: Int] = [:]
             var clusterIPClients: [UInt32: [ClientEndpoint]] = [:]
             if state.openSince == nil { state.openSince = receivedAt }
             for (client, backend) in served { state.backendsByClient[client] = (backend, receivedAt) }
@@ -273,7 +289,11 @@ public final class ConnectionGraph: Sendable {
                 }
                 active[id, default: 0] += 1
                 // A few dozen backends per edge are plenty to show; more cost hashing.
-                if let backend = report.backend, backends[id, default: []].count < Self.backendsKept { backends[id, default: []].insert(backend) }
+                if let backend = report.backend, backendCounts[id, default: 0] < Self.backendsKept,
+                   backendKeys.insert(BackendKey(edge: id, pod: ObjectIdentifier(backend))).inserted {
+                    backendCounts[id, default: 0] += 1
+                    backends.append(EdgeBackend(edge: id, pod: backend))
+                }
                 if let client = report.viaClusterIP { clusterIPClients[id, default: []].append(client) }
                 var counters = report.counters
                 counters.edge = id
@@ -303,7 +323,7 @@ public final class ConnectionGraph: Sendable {
             if !same { state.podsVersion += 1 }
             let agentPods = AgentPods(version: same ? previous?.pods.version ?? 0 : state.podsVersion, byUID: pods)
             state.replace(node: batch.nodeName, with: NodeConnections(instance: batch.agentInstance, sequence: batch.sequence, table: ConnectionTable(entries), active: active,
-                                                                      backends: backends, clusterIPClients: clusterIPClients, pods: agentPods))
+                                                                      backends: backends.withUnsafeBufferPointer { Array($0) }, clusterIPClients: clusterIPClients, pods: agentPods))
             return state.trackedConnections
         }
         tracked.record(total)
@@ -354,7 +374,7 @@ public final class ConnectionGraph: Sendable {
         let other = index.remote(remote, port: clientIsLocal ? remotePort : localPort, sameBatch: batchAddresses)
         if case .pod(let pod) = other, pod.uid == localPod?.uid { return .skipped }
         let edge: EdgeKey
-        var backend: GraphEntity?
+        var backend: PodIdentity?
         var viaClusterIP: ClientEndpoint?
         if clientIsLocal {
             let target: GraphEntity
@@ -364,7 +384,7 @@ public final class ConnectionGraph: Sendable {
                 viaClusterIP = ClientEndpoint(address: local, port: localPort.port, transport: transport)
             case .pod(let pod):
                 target = pod.serverEntity(remotePort)
-                backend = GraphEntity(.pod, namespace: pod.namespace, name: pod.name)
+                backend = pod
             case .node(let name): target = GraphEntity(.node, name: name)
             case .external(let address): target = GraphEntity(.external, name: address.description)
             }
@@ -384,7 +404,7 @@ public final class ConnectionGraph: Sendable {
             case .external(let address): source = GraphEntity(.external, name: address.description)
             }
             edge = EdgeKey(source: source, target: localPod?.serverEntity(localPort) ?? node, transport: transport, port: localPort.port)
-            backend = served
+            backend = localPod
         }
         let key = ConnectionKey(local: local, remote: remote, netns: connection.netnsInode, localPort: localPort.port, remotePort: remotePort.port, transport: transport)
         return .report(Report(key: key, counters: Cumulative(sent: connection.sentBytes, received: connection.recvBytes, retransmits: connection.retransmits),
@@ -504,7 +524,9 @@ public final class ConnectionGraph: Sendable {
         var backends: [UInt32: Set<GraphEntity>] = [:]
         for node in nodes.values {
             for (id, count) in node.active { active[id, default: 0] += Int(count) }
-            for (id, pods) in node.backends where backends[id, default: []].count < Self.backendsKept { backends[id, default: []].formUnion(pods) }
+            for backend in node.backends where backends[backend.edge, default: []].count < Self.backendsKept {
+                backends[backend.edge, default: []].insert(GraphEntity(.pod, namespace: backend.pod.namespace, name: backend.pod.name))
+            }
             for (id, clients) in node.clusterIPClients {
                 for client in clients where backends[id, default: []].count < Self.backendsKept {
                     if let pod = (current[client] ?? older[client])?.pod { backends[id, default: []].insert(pod) }
