@@ -21,6 +21,7 @@ final class GraphCluster: ClusterView, @unchecked Sendable {
     var isSynced: Bool { true }
     func allPods() -> [Pod]? { pods }
     func allNodes() -> [Node]? { nodes }
+    func node(named name: String) -> Node? { nodes.last { $0.metadata.name == name } }
     func allServices() -> [KubernetesService]? { services }
     func allEndpointSlices() -> [EndpointSlice]? { slices }
     func pod(namespace: String, name: String) -> Pod? { pods.last { $0.namespace == namespace && $0.name == name } }

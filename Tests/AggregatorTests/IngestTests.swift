@@ -233,10 +233,13 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
     }
 
     /// The refresher's builder keeps the API server's pods' order and statuses from one
-    /// refresh to the next, following the change log: after every random change (a status
-    /// update, a pod added, deleted, recreated under another uid, the owner changed, no
-    /// change at all, no change log, a change log again) its view
-    /// equals a fresh builder's, pod for pod and status for status.
+    /// refresh to the next, following the change log, and the parts of nodes whose snapshot
+    /// did not change: after every random change (a status update, a pod added, deleted,
+    /// recreated under another uid, the owner changed, a node's new snapshot, time passing
+    /// (nodes going stale), a Node's capacity, no change at all, no change log, a change log
+    /// again) its view equals a fresh builder's, pod for pod, node for node and status for
+    /// status; and nodes' parts were taken from the view before (their pods' JSON the same
+    /// bytes in memory) in some rounds, not in others.
     @Test(arguments: [1, 2, 3])
     func aKeptBuilderEqualsAFreshOne(seed: UInt64) throws {
         var random = SplitMix(seed: seed)
@@ -247,9 +250,14 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
         state.ingest(TestBatches.batch(node: "n2", sequence: 1, collectedAt: 0, pods: names[13..<20].map { .init($0.0, $0.1) }), receivedAt: 0)
         let cluster = GraphCluster()
         cluster.pods = names[2..<22].map { listedPod($0.0, $0.1, uid: "uid-\($0.0)-\($0.1)", owner: nil, restarts: [0]) }
+        cluster.addWorker(name: "n1")
+        cluster.addWorker(name: "n2")
         let kept = LiveViewBuilder()
-        for round in 0..<60 {
-            switch Int.random(in: 0..<8, using: &random) {
+        var now = 1.0, sequence: UInt64 = 1
+        var last: LiveView?
+        var taken = 0, written = 0
+        for round in 0..<90 {
+            switch Int.random(in: 0..<11, using: &random) {
             case 0 where !cluster.pods.isEmpty:
                 // A restart (its statuses replaced in place), or a container more (collected again).
                 let index = Int.random(in: 0..<cluster.pods.count, using: &random)
@@ -277,14 +285,37 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
                 cluster.pods[index].metadata.ownerReferences = [OwnerReference(kind: "StatefulSet", name: "set-\(round)", uid: "o", controller: true)]
             case 5:
                 cluster.tracksChanges.toggle()
+            case 6:
+                // A node's next snapshot: other usage, one pod more or less.
+                sequence += 1
+                let node = Bool.random(using: &random) ? "n1" : "n2"
+                let range = node == "n1" ? 0..<(13 + Int.random(in: 0...2, using: &random)) : 13..<(19 + Int.random(in: 0...2, using: &random))
+                state.ingest(TestBatches.batch(node: node, sequence: sequence, collectedAt: Int64(now), memoryUsedBytes: UInt64(round + 1) << 30,
+                                               pods: names[range].map { .init($0.0, $0.1) }), receivedAt: now)
+            case 7:
+                // Time passes: nodes silent for three intervals (30 s) go stale.
+                now += Double(Int.random(in: 1...20, using: &random))
+            case 8:
+                let index = Int.random(in: 0..<cluster.nodes.count, using: &random)
+                cluster.nodes[index].capacity["cpu"] = Quantity("\(Int.random(in: 1...8, using: &random))")
             default:
                 break
             }
-            let view = kept.build(version: round, now: 1, nodes: state.snapshot(), cluster: cluster)
-            let fresh = LiveViewBuilder().build(version: round, now: 1, nodes: state.snapshot(), cluster: cluster)
+            let view = kept.build(version: round, now: now, nodes: state.snapshot(), cluster: cluster)
+            let fresh = LiveViewBuilder().build(version: round, now: now, nodes: state.snapshot(), cluster: cluster)
             #expect(view.pods.map { "\($0.node):\(String(decoding: $0.json, as: UTF8.self))" } == fresh.pods.map { "\($0.node):\(String(decoding: $0.json, as: UTF8.self))" }, "round \(round)")
+            #expect(view.nodes.map { String(decoding: $0.json, as: UTF8.self) } == fresh.nodes.map { String(decoding: $0.json, as: UTF8.self) }, "round \(round)")
             #expect(view.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" } == fresh.podStatuses.map { "\($0.namespace)/\($0.name):\($0.restartCount)" }, "round \(round)")
+            // Which pods' JSON is the very bytes of the view before.
+            let before = Dictionary((last?.pods ?? []).map { ("\($0.node)/\($0.namespace)/\($0.name)", $0.json.withUnsafeBufferPointer { $0.baseAddress }) },
+                                    uniquingKeysWith: { first, _ in first })
+            for pod in view.pods {
+                let same = before["\(pod.node)/\(pod.namespace)/\(pod.name)"].map { $0 == pod.json.withUnsafeBufferPointer { $0.baseAddress } } ?? false
+                if same { taken += 1 } else { written += 1 }
+            }
+            last = view
         }
+        #expect(taken > 100 && written > 100, "taken \(taken), written \(written)")
     }
 
     /// A pod's object, byte for byte: every field in its order, the GPU's and the
