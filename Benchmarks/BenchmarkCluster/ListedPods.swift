@@ -61,7 +61,8 @@ public final class ListedPods: ClusterView, @unchecked Sendable {
         guard kind == .pods, revision <= changed.count else { return nil }
         return (changed.count, Array(changed[revision...]))
     }
-    public func changeCount(_ kind: ResourceKind) -> Int? { kind == .pods ? changed.count : kind == .replicaSets ? 0 : nil }
+    /// Pods' changes counted; no ReplicaSet or Node ever changes (there are none).
+    public func changeCount(_ kind: ResourceKind) -> Int? { kind == .pods ? changed.count : kind == .replicaSets || kind == .nodes ? 0 : nil }
 
     /// A new resourceVersion for `count` pods, spread over the list (a status update each).
     public func changePods(_ count: Int) {
