@@ -237,10 +237,9 @@ public final class ConnectionGraph: Sendable {
         let pods = Dictionary(batch.pods.map { pod in
             (pod.uid, AgentPod.from(batchPod: pod, node: batch.nodeName, previous: known[pod.uid], listed: index.podsByUID[pod.uid]))
         }, uniquingKeysWith: { a, _ in a })
-        let batchPods = pods.mapValues(\.identity)
         // Pods that started since the last refresh are known from their own node's batch.
         var batchAddresses: [NetworkAddress: PodIdentity] = [:]
-        for pod in batchPods.values where !pod.hostNetwork { for address in pod.addresses { batchAddresses[address] = pod } }
+        for pod in pods.values.lazy.map(\.identity) where !pod.hostNetwork { for address in pod.addresses { batchAddresses[address] = pod } }
         let node = GraphEntity(.node, name: batch.nodeName)
         var reports: [Report] = []
         reports.reserveCapacity(min(batch.connections.count, configuration.maxConnectionsPerNode))
@@ -248,7 +247,7 @@ public final class ConnectionGraph: Sendable {
         var served: [(ClientEndpoint, GraphEntity)] = []
         let overflow = max(0, batch.connections.count - configuration.maxConnectionsPerNode)
         for connection in batch.connections.prefix(configuration.maxConnectionsPerNode) {
-            switch Self.resolve(connection, node: node, batchPods: batchPods, batchAddresses: batchAddresses, index: index) {
+            switch Self.resolve(connection, node: node, batchPods: pods, batchAddresses: batchAddresses, index: index) {
             case .report(let report): reports.append(report); counts.counted += 1
             case .otherEnd(let client, let backend):
                 counts.duplicate += 1
@@ -349,7 +348,7 @@ public final class ConnectionGraph: Sendable {
         case malformed
     }
 
-    static func resolve(_ connection: Agent_V1_Connection, node: GraphEntity, batchPods: [String: PodIdentity],
+    static func resolve(_ connection: Agent_V1_Connection, node: GraphEntity, batchPods: [String: AgentPod],
                         batchAddresses: [NetworkAddress: PodIdentity] = [:], index: ResolutionIndex) -> Resolution {
         guard let local = NetworkAddress(bytes: connection.localAddress), let remote = NetworkAddress(bytes: connection.remoteAddress),
               connection.localPort <= 65535, connection.remotePort <= 65535 else { return .malformed }
@@ -357,7 +356,7 @@ public final class ConnectionGraph: Sendable {
         let transport: UInt8 = connection.protocol == .udp ? 2 : 1
         let localPort = ProtocolPort(transport: transport, port: UInt16(connection.localPort))
         let remotePort = ProtocolPort(transport: transport, port: UInt16(connection.remotePort))
-        let localPod = connection.podUid.isEmpty ? nil : (index.podsByUID[connection.podUid] ?? batchPods[connection.podUid])
+        let localPod = connection.podUid.isEmpty ? nil : (index.podsByUID[connection.podUid] ?? batchPods[connection.podUid]?.identity)
         let clientIsLocal: Bool
         switch connection.direction {
         case .outgoing: clientIsLocal = true
