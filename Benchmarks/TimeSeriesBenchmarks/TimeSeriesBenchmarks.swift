@@ -158,6 +158,14 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(try store.samples(ids, metric: 1, from: day, to: day + 3_600_000)) }
     }
 
+    // The same hour sealed in 2-minute segments (30 chunks a series instead of 12): what a
+    // shorter head costs the last hour's readers until the hour is merged.
+    Benchmark("1,000 series x 1 h raw, 2-minute segments", configuration: .init(metrics: [.wallClock], timeUnits: .milliseconds, maxIterations: 200)) { benchmark in
+        let (store, ids) = try filledStore(entities: 1000, samples: 360) { $0.segment = 120_000 }
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try store.samples(ids, metric: 1, from: day, to: day + 3_600_000)) }
+    }
+
     Benchmark("1,000 series x 1 h in 1-minute buckets (counter rate)", configuration: .init(metrics: [.wallClock], timeUnits: .milliseconds, maxIterations: 200)) { benchmark in
         if hourOf1000 == nil { hourOf1000 = try filledStore(entities: 1000, samples: 360) }
         let (store, ids) = hourOf1000!

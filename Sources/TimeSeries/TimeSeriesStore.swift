@@ -1705,6 +1705,13 @@ public final class TimeSeriesStore: Sendable {
     /// before may no longer be valid when this moved.
     public var entitiesForgotten: UInt64 { state.withLock { $0.counters.entitiesForgotten } }
 
+    /// Unix milliseconds from which `maintain` seals the head's oldest segment (its end and
+    /// the grace after it); nil while the head holds no rows. A maintenance loop that wakes
+    /// then, instead of at its next round, holds up to a round's rows less in the head.
+    public var nextSealDue: Int64? {
+        state.withLock { s in s.headSegment.map { $0 + configuration.segment + configuration.grace } }
+    }
+
     /// Series in the head (entities with rows in memory x their metrics) and the head's bytes.
     public func headFootprint() -> (series: Int, bytes: Int) {
         state.withLock { s in

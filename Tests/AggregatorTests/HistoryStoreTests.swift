@@ -90,6 +90,31 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
     /// head, a counter reset, a gap longer than the gap limit, a window starting between
     /// samples, and a pod recreated under its name while the old one still reports (two
     /// entities of one key: their rates add up).
+    /// The maintenance loop wakes when the head's oldest segment may be sealed: its end and
+    /// the grace after it, and not sooner (a seal at that time seals it, one a second before
+    /// does not).
+    @Test func maintenanceWakesWhenASegmentIsDue() async throws {
+        let path = temporaryDatabase()
+        defer { removeDatabase(path) }
+        var configuration = HistoryConfiguration()
+        configuration.segment = .seconds(60)
+        let history = try HistoryStore(path: path, configuration: configuration, logger: logger)
+        #expect(history.nextSealDue == nil)
+        #expect(Refresher.untilNextMaintenance(interval: .seconds(30), now: Double(base), sealDue: nil) == .seconds(30))
+        for i in 0..<3 { history.record(snapshot(i, base: base + 5, pods: pods(i)), cluster: nil) }
+        // Rows at base+5..base+25 are in the segment [base, base+60): due at its end + 30 s.
+        let due = try #require(history.nextSealDue)
+        #expect(due == base + 60 + 30)
+        #expect(Refresher.untilNextMaintenance(interval: .seconds(30), now: Double(base + 80), sealDue: due) == .seconds(10))
+        #expect(Refresher.untilNextMaintenance(interval: .seconds(30), now: Double(base + 30), sealDue: due) == .seconds(30))
+        #expect(Refresher.untilNextMaintenance(interval: .seconds(30), now: Double(base + 95), sealDue: due) == .seconds(1))
+        try await history.maintain(now: due - 1)
+        #expect(history.store.counters.chunksSealed == 0)
+        try await history.maintain(now: due)
+        #expect(history.store.counters.chunksSealed > 0)
+        #expect(history.nextSealDue == nil)
+    }
+
     @Test func rawPodPointsAsColumnsEqualTheGeneralPath() async throws {
         let path = temporaryDatabase()
         defer { removeDatabase(path) }

@@ -298,6 +298,10 @@ public final class HistoryStore: Sendable {
         databaseBytes.record(try store.liveBytes())
     }
 
+    /// Unix seconds (rounded up) from which the next maintenance seals a segment; nil while
+    /// the head is empty.
+    public var nextSealDue: Int64? { store.nextSealDue.map { ($0 + 999) / 1000 } }
+
     /// Brings /metrics up to the store's counters.
     func report() {
         let now = store.counters
