@@ -192,6 +192,12 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             ids = try fill(store, entities: 3, from: day, count: 120)  // 20 minutes
             try store.maintain(now: day + 20 * 60_000)
             #expect(store.counters.seals >= 3)
+            // Saved: neither key nor labels are held; the index finds the entity by its key's hash.
+            #expect(store.info(ids[1])?.key == "")
+            #expect(store.info(ids[1])?.labelText == "")
+            #expect(store.lookup(family: 1, key: "pod-1/main") == ids[1])
+            #expect(store.lookup(family: 1, key: "pod-1/mai") == nil)
+            #expect(try store.register(family: 1, key: "pod-1/main") { [:] } == ids[1])
             let cpu = try store.samples(ids, metric: 0, from: day, to: day + 3_600_000)
             #expect(cpu[ids[2]]?.count == 120)
             #expect(cpu[ids[2]]?.last?.value == 120 * 3_000_000)

@@ -84,10 +84,16 @@ public final class HistoryStore: Sendable {
     /// 300,000 (a sixth of recording a snapshot at 150,000 pods).
     private let remembered = Mutex<[String: RememberedNode]>([:])
 
+    /// A pod as its node's last snapshot had it: its key's hash, its entity, and where its
+    /// containers are in the node's list. Hashes, not the batch's strings: 150,000 pods' uids
+    /// and container ids (~260 bytes a pod, taken anew from every snapshot) held between
+    /// snapshots for a comparison. Two keys or container ids with one 64-bit hash in the same
+    /// place of consecutive snapshots (one chance in 2^64 per change) would keep the earlier
+    /// entity until the next change.
     struct RememberedPod: Sendable {
-        var key: String
+        var key: UInt64
         var id: EntityID
-        var containers: [(runtimeID: String, id: EntityID)]
+        var containers: Range<Int32>
     }
 
     struct RememberedNode: Sendable {
@@ -95,6 +101,15 @@ public final class HistoryStore: Sendable {
         var forgotten: UInt64
         var node: EntityID?
         var pods: [RememberedPod]
+        /// The pods' containers, pod after pod: each one's runtime id's hash and entity.
+        var containers: [(runtimeID: UInt64, id: EntityID)]
+    }
+
+    /// The in-memory hash `RememberedPod` compares by (this process's seed).
+    @inline(__always) static func hash(_ text: String) -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(text)
+        return UInt64(bitPattern: Int64(hasher.finalize()))
     }
     let logger: Logger
     private let appended = Counter(label: "clustermon_history_samples_appended_total")
@@ -208,8 +223,9 @@ public final class HistoryStore: Sendable {
         // The node's previous snapshot's entities, unless retention forgot entities since.
         let forgotten = store.entitiesForgotten
         let previous = remembered.withLock { $0.removeValue(forKey: batch.nodeName) }.flatMap { $0.forgotten == forgotten ? $0 : nil }
-        var next = RememberedNode(forgotten: forgotten, pods: [])
+        var next = RememberedNode(forgotten: forgotten, pods: [], containers: [])
         next.pods.reserveCapacity(batch.pods.count)
+        next.containers.reserveCapacity(previous?.containers.count ?? batch.pods.count)
         do {
             let nodeObject = cluster?.node(named: batch.nodeName)
             let nodeID = try previous?.node ?? register(.node, key: batch.nodeName) { ["node": batch.nodeName] }
@@ -217,16 +233,22 @@ public final class HistoryStore: Sendable {
             rows.append((nodeID, HistoryRows.node(batch, object: nodeObject, time: time)))
             for (place, pod) in batch.pods.enumerated() {
                 let podKey = pod.uid.isEmpty ? "\(pod.namespace)/\(pod.name)" : pod.uid
+                let keyHash = Self.hash(podKey)
                 // The pod in the same place last time, if it is the same pod.
-                let before = previous.flatMap { place < $0.pods.count && $0.pods[place].key == podKey ? $0.pods[place] : nil }
+                let before = previous.flatMap { place < $0.pods.count && $0.pods[place].key == keyHash ? $0.pods[place] : nil }
                 let podID = try before?.id ?? register(.pod, key: podKey) {
                     HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
                 }
-                var kept = RememberedPod(key: podKey, id: podID, containers: [])
+                let first = Int32(next.containers.count)
                 rows.append((podID, HistoryRows.pod(pod, time: time)))
                 for container in pod.containers where !container.init_p && !container.id.isEmpty {
-                    let slot = kept.containers.count
-                    let same = before.flatMap { slot < $0.containers.count && $0.containers[slot].runtimeID == container.id ? $0.containers[slot].id : nil }
+                    let slot = Int32(next.containers.count) - first
+                    let runtimeID = Self.hash(container.id)
+                    // The container in the same place of the same pod last time, if it is the same.
+                    let same = before.flatMap { pod -> EntityID? in
+                        guard slot < Int32(pod.containers.count), let kept = previous?.containers[Int(pod.containers.lowerBound + slot)] else { return nil }
+                        return kept.runtimeID == runtimeID ? kept.id : nil
+                    }
                     let id = try same ?? register(.container, key: "\(podKey)/\(container.id)") {
                         var labels = HistoryRows.podLabels(pod, node: batch.nodeName, cluster: cluster)
                         labels["container"] = container.name
@@ -242,9 +264,10 @@ public final class HistoryStore: Sendable {
                         HistoryRows.gpuDevices(container, node: batch.node, into: &labels)
                         return labels
                     }
-                    kept.containers.append((container.id, id))
+                    next.containers.append((runtimeID, id))
                     rows.append((id, HistoryRows.container(container, time: time, podPhase: pod.phase)))
                 }
+                let kept = RememberedPod(key: keyHash, id: podID, containers: first..<Int32(next.containers.count))
                 next.pods.append(kept)
             }
             remembered.withLock { $0[batch.nodeName] = next }
