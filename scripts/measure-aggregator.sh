@@ -6,11 +6,16 @@
 # aggregator's CPU (share of one core) and resident memory, then /pod-metrics and history
 # latency under concurrent load (scripts/load.py), then the dependency graph's. CHURN=n: the
 # API server modifies n pods a second (watch events), as status updates in a busy cluster.
+# CLUSTERMON_BIN=path: measure that binary instead of building the working tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nodes="${NODES:-1000}"; pods="${PODS:-110}"; warmup="${WARMUP:-40}"; window="${WINDOW:-60}"; connections="${CONNECTIONS:-16}"
-(cd Benchmarks && swift build -c release --product clustermon >/dev/null)
-bin="$(cd Benchmarks && swift build -c release --product clustermon --show-bin-path)/clustermon"
+if [ -n "${CLUSTERMON_BIN:-}" ]; then
+  bin="$CLUSTERMON_BIN"
+else
+  (cd Benchmarks && swift build -c release --product clustermon >/dev/null)
+  bin="$(cd Benchmarks && swift build -c release --product clustermon --show-bin-path)/clustermon"
+fi
 
 work="$(mktemp -d)"
 pids=()
