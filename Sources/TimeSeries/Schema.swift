@@ -22,12 +22,16 @@ public struct MetricDefinition: Sendable, Equatable {
     /// A counter that starts at 0 when its entity starts (a container's CPU time): the
     /// first sample's value counts as usage at its time.
     public var startsAtZero: Bool
+    /// A value that grows by the time between two samples (an uptime in milliseconds): the
+    /// head stores it as a difference from that prediction, a bit per sample while it holds.
+    public var tracksTime: Bool
 
-    public init(_ name: String, _ kind: MetricKind, _ encoding: ValueEncoding = .integer, startsAtZero: Bool = false) {
+    public init(_ name: String, _ kind: MetricKind, _ encoding: ValueEncoding = .integer, startsAtZero: Bool = false, tracksTime: Bool = false) {
         self.name = name
         self.kind = kind
         self.encoding = encoding
         self.startsAtZero = startsAtZero
+        self.tracksTime = tracksTime
     }
 }
 
@@ -41,6 +45,8 @@ public struct Family: Sendable {
     public var encodings: [ValueEncoding]
     /// Metrics whose finished days are also kept as day summaries (`DaySummary`).
     public var summarized: [Int]
+    /// A bit per metric that `tracksTime`.
+    public var timeTracking: UInt64
 
     public init(id: UInt8, name: String, metrics: [MetricDefinition], summarize: [String] = []) {
         precondition(metrics.count <= 64, "a family holds at most 64 metrics")
@@ -49,6 +55,7 @@ public struct Family: Sendable {
         self.metrics = metrics
         encodings = metrics.map(\.encoding)
         summarized = summarize.map { name in metrics.firstIndex { $0.name == name }! }
+        timeTracking = metrics.enumerated().reduce(0) { mask, metric in metric.element.tracksTime ? mask | 1 << UInt64(metric.offset) : mask }
     }
 
     public func index(of metric: String) -> Int? { metrics.firstIndex { $0.name == metric } }

@@ -289,13 +289,17 @@ public final class TimeSeriesStore: Sendable {
         private(set) var tail: Int32 = 0
         private(set) var rowCount: Int32 = 0
         let width: Int32
+        /// The metrics that track time (`MetricDefinition.tracksTime`): each row's value is
+        /// encoded as its difference from the previous value plus the row's interval.
+        let tracking: UInt64
 
         /// A row's header bits.
         static let first: UInt8 = 1, presenceFollows: UInt8 = 2, intervalFollows: UInt8 = 4
 
-        init(segment: Int64, width: Int) {
+        init(segment: Int64, width: Int, tracking: UInt64 = 0) {
             self.segment = segment
             self.width = Int32(width)
+            self.tracking = tracking
         }
 
         /// The words a decoded row takes: time, presence, `width` values, the interval to
@@ -336,7 +340,7 @@ public final class TimeSeriesStore: Sendable {
                     bytes.removeSubrange(Int(tail)...)
                 }
                 let start = bytes.count
-                Self.encode(row, previous: first ? nil : UnsafeBufferPointer(last), width: width, into: &bytes)
+                Self.encode(row, previous: first ? nil : UnsafeBufferPointer(last), width: width, tracking: tracking, into: &bytes)
                 tail = Int32(bytes.count)
                 Self.appendWhole(row, interval: first ? 0 : row.time &- Int64(bitPattern: last[0]), width: width, to: &bytes)
                 rowCount += 1
@@ -374,9 +378,12 @@ public final class TimeSeriesStore: Sendable {
         /// A row after `previous` (the decoded words of the row before), or a first row when
         /// there is none (with `interval`, the time since the row before it, when the log
         /// writes a row whole that the block holds after another).
-        static func encode(_ row: SampleRow, previous: UnsafeBufferPointer<UInt64>?, interval: Int64 = 0, width: Int, into bytes: inout [UInt8]) {
+        static func encode(_ row: SampleRow, previous: UnsafeBufferPointer<UInt64>?, interval: Int64 = 0, width: Int, tracking: UInt64 = 0,
+                           into bytes: inout [UInt8]) {
             let present = row.present & mask(width)
             let previousPresent = previous?[1] ?? 0
+            // What a time-tracking value is predicted to have grown by since the row before.
+            let elapsed = previous.map { UInt64(bitPattern: row.time &- Int64(bitPattern: $0[0])) } ?? 0
             if let previous {
                 let change = row.time &- Int64(bitPattern: previous[0]) &- Int64(bitPattern: previous[width + 2])
                 bytes.append((change != 0 ? intervalFollows : 0) | (present != previousPresent ? presenceFollows : 0))
@@ -394,7 +401,8 @@ public final class TimeSeriesStore: Sendable {
             while remaining != 0 {
                 let index = remaining.trailingZeroBitCount
                 remaining &= remaining &- 1
-                let base = previousPresent & (1 << UInt64(index)) != 0 ? previous![index + 2] : 0
+                let bit = UInt64(1) << UInt64(index)
+                let base = previousPresent & bit != 0 ? previous![index + 2] &+ (tracking & bit != 0 ? elapsed : 0) : 0
                 let value = index < row.values.count ? row.values[index] : 0
                 if value != base {
                     bytes[map + (rank >> 3)] |= 1 << UInt8(rank & 7)
@@ -406,7 +414,7 @@ public final class TimeSeriesStore: Sendable {
 
         /// Decodes one row after `previous` (`words(width)` words: a block's first row starts
         /// afresh whatever `previous` holds).
-        static func decode(_ cursor: inout ByteCursor, previous: inout [UInt64], width: Int) throws(ChunkError) {
+        static func decode(_ cursor: inout ByteCursor, previous: inout [UInt64], width: Int, tracking: UInt64 = 0) throws(ChunkError) {
             let header = try cursor.byte()
             if header & first != 0 || previous.count != words(width) { previous = [UInt64](repeating: 0, count: words(width)) }
             let previousPresent = previous[1]
@@ -426,7 +434,8 @@ public final class TimeSeriesStore: Sendable {
             for index in 0..<width {
                 let bit = UInt64(1) << UInt64(index)
                 if present & bit != 0 {
-                    let base = previousPresent & bit != 0 ? previous[index + 2] : 0
+                    let elapsed = tracking & bit != 0 ? UInt64(bitPattern: time &- Int64(bitPattern: previous[0])) : 0
+                    let base = previousPresent & bit != 0 ? previous[index + 2] &+ elapsed : 0
                     previous[index + 2] = changed >> UInt64(rank) & 1 != 0 ? base &+ UInt64(bitPattern: unzigzag(try cursor.varint())) : base
                     rank += 1
                 } else {
@@ -470,7 +479,7 @@ public final class TimeSeriesStore: Sendable {
                 var cursor = ByteCursor(UnsafeBufferPointer(rebasing: all[..<Int(tail)]))
                 while !cursor.atEnd {
                     // The block's own bytes: they decode by construction.
-                    guard (try? Self.decode(&cursor, previous: &row, width: Int(width))) != nil else { return }
+                    guard (try? Self.decode(&cursor, previous: &row, width: Int(width), tracking: tracking)) != nil else { return }
                     body(row)
                 }
             }
@@ -546,7 +555,8 @@ public final class TimeSeriesStore: Sendable {
                                 columns[position].previous = 0
                                 continue
                             }
-                            let base = previousPresent & bit != 0 ? columns[position].previous : 0
+                            let base = previousPresent & bit != 0
+                                ? columns[position].previous &+ (tracking & bit != 0 ? UInt64(bitPattern: interval) : 0) : 0
                             let rank = UInt64((present & (bit &- 1)).nonzeroBitCount)
                             if changed >> rank & 1 != 0 {
                                 // The changed values before this one are stepped over.
@@ -578,16 +588,20 @@ public final class TimeSeriesStore: Sendable {
     /// blocks).
     struct Head: Sendable {
         var width: Int
+        var tracking: UInt64
         var blocks: [Block] = []
 
-        init(width: Int) { self.width = width }
+        init(width: Int, tracking: UInt64 = 0) {
+            self.width = width
+            self.tracking = tracking
+        }
 
         var lastTime: Int64? { blocks.last?.lastTime }
 
         /// Appends a row to its segment's block; returns the block's index and where the
         /// row's encoding starts.
         mutating func append(_ row: SampleRow, segment: Int64) -> (block: Int, start: Int) {
-            if blocks.last?.segment != segment { blocks.append(Block(segment: segment, width: width)) }
+            if blocks.last?.segment != segment { blocks.append(Block(segment: segment, width: width, tracking: tracking)) }
             let start = blocks[blocks.count - 1].append(row)
             return (blocks.count - 1, start)
         }
@@ -713,7 +727,7 @@ public final class TimeSeriesStore: Sendable {
                     list.removeFirst(min(blocks.count, list.count))
                     if !list.isEmpty { sealing[id] = list }
                 }
-                var head = self.head.removeValue(forKey: id) ?? Head(width: Int(blocks.first?.width ?? 0))
+                var head = self.head.removeValue(forKey: id) ?? Head(width: Int(blocks.first?.width ?? 0), tracking: blocks.first?.tracking ?? 0)
                 head.blocks = blocks + head.blocks
                 self.head[id] = head
             }
@@ -880,7 +894,7 @@ public final class TimeSeriesStore: Sendable {
                 appendVarint(UInt64(entity.raw), to: &payload)
                 // In place: one look-up, no removal and insertion per row.
                 let whole = !s.relog.isEmpty && s.relog.contains(entity)
-                s.head[entity, default: Head(width: family.metrics.count)].append(row, segment: segment, whole: whole, log: &payload)
+                s.head[entity, default: Head(width: family.metrics.count, tracking: family.timeTracking)].append(row, segment: segment, whole: whole, log: &payload)
                 applied.append(entity)
                 s.wal?.newest = max(s.wal?.newest ?? .min, row.time)
                 if s.entities[index].first == .max { s.entities[index].first = row.time }
@@ -892,7 +906,7 @@ public final class TimeSeriesStore: Sendable {
             s.counters.samplesAppended += UInt64(done.samples)
             s.counters.rowsRejected += UInt64(done.rejected)
             if done.rows > 0 {
-                var record: [UInt8] = [Self.rowsRecord]
+                var record: [UInt8] = [Self.trackedRowsRecord]
                 appendVarint(UInt64(done.rows), to: &record)
                 record.append(contentsOf: payload)
                 do {
@@ -1759,7 +1773,9 @@ public final class TimeSeriesStore: Sendable {
     /// A log record's first byte: an entity's registration (1); rows (3, as `Block` encodes
     /// them); rows as logs written before the bitmap encoding hold them (2: replayed, no
     /// longer written).
-    static let registrationRecord: UInt8 = 1, legacyRowsRecord: UInt8 = 2, rowsRecord: UInt8 = 3
+    /// Log records: an entity's registration; rows (2: before the bitmap encoding; 3: before
+    /// time-tracking metrics were predicted; 4: as the head encodes them now).
+    static let registrationRecord: UInt8 = 1, legacyRowsRecord: UInt8 = 2, rowsRecord: UInt8 = 3, trackedRowsRecord: UInt8 = 4
 
     static func registration(_ info: EntityInfo) -> [UInt8] {
         var payload: [UInt8] = [registrationRecord]
@@ -1808,7 +1824,7 @@ public final class TimeSeriesStore: Sendable {
                                 s.place(EntityInfo(id: id, family: family, key: key, labelText: labels, first: .max, last: .min))
                                 s.unsaved.insert(id)
                             }
-                        case Self.legacyRowsRecord, Self.rowsRecord:
+                        case Self.legacyRowsRecord, Self.rowsRecord, Self.trackedRowsRecord:
                             let legacy = kind == Self.legacyRowsRecord
                             let count = try cursor.count()
                             for _ in 0..<count {
@@ -1818,7 +1834,10 @@ public final class TimeSeriesStore: Sendable {
                                 }
                                 var words = previous[id] ?? []
                                 if legacy { try Block.decodeLegacy(&cursor, previous: &words, width: family.metrics.count) }
-                                else { try Block.decode(&cursor, previous: &words, width: family.metrics.count) }
+                                else {
+                                    try Block.decode(&cursor, previous: &words, width: family.metrics.count,
+                                                     tracking: kind == Self.trackedRowsRecord ? family.timeTracking : 0)
+                                }
                                 previous[id] = words
                                 let time = Int64(bitPattern: words[0])
                                 newest = max(newest, time)
@@ -1826,7 +1845,7 @@ public final class TimeSeriesStore: Sendable {
                                 if s.entities[index].last != .min && s.entities[index].last >= time { continue }  // sealed already
                                 let row = SampleRow(time: time, present: words[1], values: Array(words[2..<(2 + family.metrics.count)]))
                                 let segment = floor(time, toMultipleOf: configuration.segment)
-                                var head = s.head.removeValue(forKey: id) ?? Head(width: family.metrics.count)
+                                var head = s.head.removeValue(forKey: id) ?? Head(width: family.metrics.count, tracking: family.timeTracking)
                                 _ = head.append(row, segment: segment)
                                 s.head[id] = head
                                 if s.entities[index].first == .max { s.entities[index].first = time }

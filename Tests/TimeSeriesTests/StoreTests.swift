@@ -51,7 +51,8 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         // Presence that changes from row to row, values near 2^64 and a negative float's
         // bits (10-byte varints), times that go back before 1970; and rows as agents send
         // them: most values unchanged from one row to the next, times a few milliseconds
-        // off the interval, a metric that comes and goes.
+        // off the interval, a metric that comes and goes; an uptime that grows with the time
+        // between rows (and starts again once), predicted when its column tracks time.
         var generator = SystemRandomNumberGenerator()
         var scenarios: [(width: Int, rows: [SampleRow])] = []
         for width in [5, 17] {
@@ -71,9 +72,11 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             scenarios.append((width, rows))
         }
         var time: Int64 = 1_700_000_000_000
+        var started = time - 3_600_000
         var counter: UInt64 = 1 << 40
         let steady: [SampleRow] = (0..<200).map { index in
             time += 10_000 + (index % 7 == 3 ? Int64.random(in: -40...40, using: &generator) : 0)
+            if index == 120 { started = time - 2_500 }
             counter &+= UInt64.random(in: 0...90_000_000, using: &generator)
             let present: UInt64 = index % 50 < 40 ? (1 << 17) - 1 : (1 << 17) - 1 - (1 << 9)
             let values: [UInt64] = (0..<17).map { slot in
@@ -81,14 +84,19 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
                 case 0: counter
                 case 1: index % 10 == 0 ? UInt64(index) : 500
                 case 9: UInt64.max
+                case 16: UInt64(time - started)
                 default: UInt64(slot) * 1_000
                 }
             }
             return SampleRow(time: time, present: present, values: values)
         }
         scenarios.append((17, steady))
+        var steadyBytes: [UInt64: Int] = [:]
         for (width, rows) in scenarios {
-            var block = TimeSeriesStore.Block(segment: 0, width: width)
+          // No metric tracking time; the uptime; and columns whose values do not (the counter,
+          // the one that comes and goes, the first and the last): predicted wrong, still exact.
+          for tracking: UInt64 in [0, 1 << 16, 1 | 1 << 9 | 1 << UInt64(width - 1)] {
+            var block = TimeSeriesStore.Block(segment: 0, width: width, tracking: tracking)
             var logged: [UInt8] = []
             for row in rows {
                 let start = block.append(row)
@@ -97,7 +105,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             }
             // A head whose log writes some rows whole (after a failed write) logs rows that
             // replay the same.
-            var head = TimeSeriesStore.Head(width: width)
+            var head = TimeSeriesStore.Head(width: width, tracking: tracking)
             var relogged: [UInt8] = []
             for (index, row) in rows.enumerated() { head.append(row, segment: 0, whole: index % 37 == 5, log: &relogged) }
             func masked(_ row: SampleRow) -> SampleRow {
@@ -112,13 +120,14 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
                 try log.withUnsafeBufferPointer { buffer in
                     var cursor = ByteCursor(buffer)
                     while !cursor.atEnd {
-                        try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width)
+                        try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width, tracking: tracking)
                         replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2..<(width + 2)])))
                     }
                 }
                 #expect(replayed == rows.map(masked))
             }
-            #expect(TimeSeriesStore.Block(segment: 0, width: width).lastTime == nil)
+            #expect(TimeSeriesStore.Block(segment: 0, width: width, tracking: tracking).lastTime == nil)
+            if rows == steady { steadyBytes[tracking] = block.encoded.count }
             // A query's walk of a few metrics (in any order, the first and last columns among
             // them, or one asked twice) reads the same values as the whole rows, and no value of
             // another metric.
@@ -131,6 +140,46 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
                     #expect(walked[slot].map(\.1) == expected.map(\.1), "metric \(metric)")
                 }
             }
+          }
+        }
+        // The predicted uptime costs a bit a row, not its ~3-byte difference.
+        let plain = try #require(steadyBytes[0]), tracked = try #require(steadyBytes[1 << 16])
+        #expect(plain - tracked >= 2 * (steady.count - 2), "\(plain) bytes, \(tracked) with the uptime predicted")
+    }
+
+    /// A log written before time-tracking metrics were predicted (rows record 3) replays its
+    /// uptime as written; one written now (record 4) replays it through the prediction.
+    @Test func logsOfEitherRowRecordReplayTheSameUptime() throws {
+        let family = Family(id: 1, name: "container", metrics: [MetricDefinition("cpu/usage", .counter), MetricDefinition("uptime", .gauge, tracksTime: true)])
+        #expect(family.timeTracking == 2)
+        // Ten seconds apart (one 7 ms late), the uptime starting again after the eighth row.
+        let rows: [SampleRow] = (0..<12).map { (i: Int) -> SampleRow in
+            let time: Int64 = day + Int64(i) * 10_000 + (i == 5 ? 7 : 0)
+            let uptime: UInt64 = (i < 8 ? 60_000 : 0) + UInt64(time - day)
+            return SampleRow(time: time, present: 3, values: [UInt64(i) * 1_000, uptime])
+        }
+        for kind in [TimeSeriesStore.rowsRecord, TimeSeriesStore.trackedRowsRecord] {
+            let path = temporaryStorePath()
+            defer { removeStore(path) }
+            try TimeSeriesStore(path: path, families: [family], logger: logger).close()
+            let log = try WriteAheadLog(creating: path + ".log.9", generation: 9)
+            try log.append(TimeSeriesStore.registration(EntityInfo(id: EntityID(1), family: 1, key: "pod/c", labels: ["pod": "pod"], first: .max, last: .min)))
+            var block = TimeSeriesStore.Block(segment: 0, width: 2, tracking: kind == TimeSeriesStore.trackedRowsRecord ? family.timeTracking : 0)
+            for row in rows {
+                let start = block.append(row)
+                var record: [UInt8] = [kind]
+                appendVarint(1, to: &record)        // one row
+                appendVarint(1, to: &record)        // of entity 1
+                record.append(contentsOf: block.encoded[start...])
+                try log.append(record)
+            }
+            log.sync()
+            log.closeFile()
+            let store = try TimeSeriesStore(path: path, families: [family], logger: logger)
+            #expect(store.lookup(family: 1, key: "pod/c") == EntityID(1))
+            let uptime = try store.samples([EntityID(1)], metric: 1, from: day, to: day + 3_600_000)[EntityID(1)] ?? []
+            #expect(uptime.map { $0.value } == rows.map { $0.values[1] }, "record \(kind)")
+            #expect(uptime.map { $0.time } == rows.map { $0.time })
         }
     }
 

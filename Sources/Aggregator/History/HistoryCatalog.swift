@@ -11,6 +11,9 @@ public enum HistoryFamily: UInt8, Sendable, CaseIterable {
 public enum HistoryCatalog {
     static func counter(_ name: String, fromZero: Bool = false) -> MetricDefinition { MetricDefinition(name, .counter, startsAtZero: fromZero) }
     static func gauge(_ name: String) -> MetricDefinition { MetricDefinition(name, .gauge) }
+    /// An uptime (milliseconds): it grows by the time between two snapshots, which the head
+    /// predicts (a bit per sample instead of ~3 bytes, a seventh of a pod's row).
+    static func uptime() -> MetricDefinition { MetricDefinition("uptime", .gauge, tracksTime: true) }
 
     /// Every family's stored metrics, in storage order.
     public static let families: [Family] = [
@@ -25,7 +28,7 @@ public enum HistoryCatalog {
             gauge("filesystem/usage"), gauge("filesystem/limit"), gauge("filesystem/available"),
             gauge("filesystem/inodes"), gauge("filesystem/inodes_free"),
             counter("network/rx"), counter("network/tx"), counter("network/rx_errors"), counter("network/tx_errors"),
-            gauge("uptime"),                        // milliseconds since boot
+            uptime(),                               // milliseconds since boot
             // GPUs (NVML): devices, memory over all of them, their mean utilization (percent),
             // and what the node's pods request (GPUs, a MIG profile as its share of one).
             gauge("gpu/count"), gauge("gpu/memory_capacity"), gauge("gpu/memory_usage"), gauge("gpu/usage"),
@@ -39,7 +42,7 @@ public enum HistoryCatalog {
             counter("memory/page_faults", fromZero: true), counter("memory/major_page_faults", fromZero: true),
             gauge("filesystem/usage"), gauge("filesystem/limit"),
             counter("network/rx"), counter("network/tx"), counter("network/rx_errors"), counter("network/tx_errors"),
-            gauge("uptime"),                        // milliseconds since the pod started
+            uptime(),                               // milliseconds since the pod started
         ], summarize: ["network/rx", "network/tx"]),
         Family(id: HistoryFamily.container.rawValue, name: "container", metrics: [
             counter("cpu/usage", fromZero: true),
@@ -48,7 +51,7 @@ public enum HistoryCatalog {
             gauge("memory/request"), gauge("memory/limit"),
             counter("memory/page_faults", fromZero: true), counter("memory/major_page_faults", fromZero: true),
             gauge("filesystem/usage"),
-            gauge("uptime"),                        // milliseconds since this instance started
+            uptime(),                               // milliseconds since this instance started
             // GPUs: requested (GPUs, a MIG profile as its share of one), its processes' memory
             // (bytes; gpu/usage in MiB, Kube-App's "MB") and SM utilization (percent of one
             // GPU, summed over the devices it uses).
