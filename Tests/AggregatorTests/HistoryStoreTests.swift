@@ -40,6 +40,13 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
          .init("compute-u2-db", "db", cpuCoreNanoseconds: UInt64(i + 1) * 1_000_000_000, memoryBytes: 2000, diskBytes: 6)]
     }
 
+    /// A history sealing 1-minute segments.
+    func minuteSegments(_ path: String) throws -> HistoryStore {
+        var configuration = HistoryConfiguration()
+        configuration.segment = .seconds(60)
+        return try HistoryStore(path: path, configuration: configuration, logger: logger)
+    }
+
     func filled(_ path: String, count: Int = 60) throws -> HistoryStore {
         let history = try HistoryStore(path: path, logger: logger)
         for i in 0..<count { history.record(snapshot(i, base: base, pods: pods(i)), cluster: nil) }
@@ -85,20 +92,13 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         #expect(minutes["compute-u2-db/db"]?.dropFirst().allSatisfy { $0.cpu == 100_000_000 && $0.memory == 2000 && $0.disk == 6 } == true)
     }
 
-    /// The legacy pod answer read as columns (`podPointsRaw`, what `/api/metrics/pods` uses
-    /// for raw windows) has the same points as the general path: across sealed chunks and the
-    /// head, a counter reset, a gap longer than the gap limit, a window starting between
-    /// samples, and a pod recreated under its name while the old one still reports (two
-    /// entities of one key: their rates add up).
     /// The maintenance loop wakes when the head's oldest segment may be sealed: its end and
     /// the grace after it, and not sooner (a seal at that time seals it, one a second before
     /// does not).
     @Test func maintenanceWakesWhenASegmentIsDue() async throws {
         let path = temporaryDatabase()
         defer { removeDatabase(path) }
-        var configuration = HistoryConfiguration()
-        configuration.segment = .seconds(60)
-        let history = try HistoryStore(path: path, configuration: configuration, logger: logger)
+        let history = try minuteSegments(path)
         #expect(history.nextSealDue == nil)
         #expect(Refresher.untilNextMaintenance(interval: .seconds(30), now: Double(base), sealDue: nil) == .seconds(30))
         for i in 0..<3 { history.record(snapshot(i, base: base + 5, pods: pods(i)), cluster: nil) }
@@ -115,12 +115,15 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         #expect(history.nextSealDue == nil)
     }
 
+    /// The legacy pod answer read as columns (`podPointsRaw`, what `/api/metrics/pods` uses
+    /// for raw windows) has the same points as the general path: across sealed chunks and the
+    /// head, a counter reset, a gap longer than the gap limit, a window starting between
+    /// samples, and a pod recreated under its name while the old one still reports (two
+    /// entities of one key: their rates add up).
     @Test func rawPodPointsAsColumnsEqualTheGeneralPath() async throws {
         let path = temporaryDatabase()
         defer { removeDatabase(path) }
-        var configuration = HistoryConfiguration()
-        configuration.segment = .seconds(60)
-        let history = try HistoryStore(path: path, configuration: configuration, logger: logger)
+        let history = try minuteSegments(path)
         for i in 0..<90 where !(40..<75).contains(i) {
             var specs = pods(i)
             if i == 20 { specs[0].cpuCoreNanoseconds = 1 }
