@@ -170,20 +170,25 @@ public final class Refresher: Service {
 
     func maintainHistory(_ history: HistoryStore) async {
         while !Task.isCancelled {
+            var failed = false
             do {
                 try await history.maintain(now: Int64(now()))
             } catch {
+                failed = true
                 historyFailures.increment()
                 logger.error("history maintenance failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: Self.untilNextMaintenance(interval: configuration.maintenanceInterval, now: now(), sealDue: history.nextSealDue))
+            try? await Task.sleep(for: Self.untilNextMaintenance(interval: configuration.maintenanceInterval, now: now(),
+                                                                 sealDue: failed ? nil : history.nextSealDue))
         }
     }
 
     /// The next round comes after `interval`, or once the head's oldest segment may be
     /// sealed if that is sooner: the head never holds a round's rows longer than it must
     /// (at 5,000 nodes, three snapshots of 300,000 series at a 10 s agent interval). At
-    /// least a second apart (a seal that could not run yet is not retried in a loop).
+    /// least a second apart (a seal that could not run yet is not retried in a loop); after
+    /// a failed round (a full disk), the whole interval (a seal due since is not retried, nor
+    /// logged, every second).
     static func untilNextMaintenance(interval: Duration, now: Double, sealDue: Int64?) -> Duration {
         guard let sealDue else { return interval }
         let wait = Duration.milliseconds(Int64((Double(sealDue) - now) * 1000))
