@@ -72,6 +72,14 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         // A container's uptime from its start time.
         let uptime = try await history.series(.container, HistoryCatalog.formula("uptime", in: .container)!, .all, start: base, end: base + 600, step: nil, aggregation: nil)
         #expect(uptime["compute-u2-db/db/main"]?.first?.value == 60_000)
+        // Every point, as the head holds them (the uptime predicted by each interval) and,
+        // the same, once sealed.
+        let expected = (0..<60).map { 60_000 + Double($0) * 10_000 }
+        #expect(uptime["compute-u2-db/db/main"]?.map(\.value) == expected)
+        try await history.maintain(now: base + 3600)
+        #expect(history.store.counters.chunksSealed > 0)
+        let sealed = try await history.series(.container, HistoryCatalog.formula("uptime", in: .container)!, .all, start: base, end: base + 600, step: nil, aggregation: nil)
+        #expect(sealed["compute-u2-db/db/main"]?.map(\.value) == expected)
         // Node: busy 20 of 40 core-seconds per 10 s on 4 CPUs = 2 cores = 50% of capacity.
         let utilization = try await history.series(.node, HistoryCatalog.formula("cpu/node_utilization", in: .node)!, .all,
                                                    start: base, end: base + 600, step: 60, aggregation: nil)
