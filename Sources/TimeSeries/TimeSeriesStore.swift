@@ -431,11 +431,13 @@ public final class TimeSeriesStore: Sendable {
             var changed: UInt64 = 0
             for index in 0..<((present.nonzeroBitCount + 7) >> 3) { changed |= UInt64(try cursor.byte()) << UInt64(8 * index) }
             var rank = 0
+            // What a time-tracking value is predicted to have grown by: the row's interval (a
+            // first row has no value before it to grow from).
+            let elapsed = UInt64(bitPattern: interval)
             for index in 0..<width {
                 let bit = UInt64(1) << UInt64(index)
                 if present & bit != 0 {
-                    let elapsed = tracking & bit != 0 ? UInt64(bitPattern: time &- Int64(bitPattern: previous[0])) : 0
-                    let base = previousPresent & bit != 0 ? previous[index + 2] &+ elapsed : 0
+                    let base = previousPresent & bit != 0 ? previous[index + 2] &+ (tracking & bit != 0 ? elapsed : 0) : 0
                     previous[index + 2] = changed >> UInt64(rank) & 1 != 0 ? base &+ UInt64(bitPattern: unzigzag(try cursor.varint())) : base
                     rank += 1
                 } else {
@@ -1770,11 +1772,9 @@ public final class TimeSeriesStore: Sendable {
 
     // MARK: - The log
 
-    /// A log record's first byte: an entity's registration (1); rows (3, as `Block` encodes
-    /// them); rows as logs written before the bitmap encoding hold them (2: replayed, no
-    /// longer written).
-    /// Log records: an entity's registration; rows (2: before the bitmap encoding; 3: before
-    /// time-tracking metrics were predicted; 4: as the head encodes them now).
+    /// A log record's first byte: an entity's registration (1); rows (4, as `Block` encodes
+    /// them); rows as logs written before hold them (2: before the bitmap encoding; 3:
+    /// before time-tracking metrics were predicted; both replayed, no longer written).
     static let registrationRecord: UInt8 = 1, legacyRowsRecord: UInt8 = 2, rowsRecord: UInt8 = 3, trackedRowsRecord: UInt8 = 4
 
     static func registration(_ info: EntityInfo) -> [UInt8] {

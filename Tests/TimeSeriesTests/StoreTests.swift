@@ -93,54 +93,54 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         scenarios.append((17, steady))
         var steadyBytes: [UInt64: Int] = [:]
         for (width, rows) in scenarios {
-          // No metric tracking time; the uptime; and columns whose values do not (the counter,
-          // the one that comes and goes, the first and the last): predicted wrong, still exact.
-          for tracking: UInt64 in [0, 1 << 16, 1 | 1 << 9 | 1 << UInt64(width - 1)] {
-            var block = TimeSeriesStore.Block(segment: 0, width: width, tracking: tracking)
-            var logged: [UInt8] = []
-            for row in rows {
-                let start = block.append(row)
-                logged.append(contentsOf: block.encoded[start...])
-                #expect(block.lastTime == row.time)
-            }
-            // A head whose log writes some rows whole (after a failed write) logs rows that
-            // replay the same.
-            var head = TimeSeriesStore.Head(width: width, tracking: tracking)
-            var relogged: [UInt8] = []
-            for (index, row) in rows.enumerated() { head.append(row, segment: 0, whole: index % 37 == 5, log: &relogged) }
-            func masked(_ row: SampleRow) -> SampleRow {
-                SampleRow(time: row.time, present: row.present, values: row.values.enumerated().map { row.present & (1 << UInt64($0.offset)) != 0 ? $0.element : 0 })
-            }
-            #expect(block.rows == rows.map(masked))
-            #expect(head.blocks.map(\.rows) == [rows.map(masked)])
-            // What the log replays: the same rows, one after the other.
-            for log in [logged, relogged] {
-                var replayed: [SampleRow] = []
-                var previous: [UInt64] = []
-                try log.withUnsafeBufferPointer { buffer in
-                    var cursor = ByteCursor(buffer)
-                    while !cursor.atEnd {
-                        try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width, tracking: tracking)
-                        replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2..<(width + 2)])))
+            // No metric tracking time; the uptime; and columns whose values do not (the counter,
+            // the one that comes and goes, the first and the last): predicted wrong, still exact.
+            for tracking: UInt64 in [0, 1 << 16, 1 | 1 << 9 | 1 << UInt64(width - 1)] {
+                var block = TimeSeriesStore.Block(segment: 0, width: width, tracking: tracking)
+                var logged: [UInt8] = []
+                for row in rows {
+                    let start = block.append(row)
+                    logged.append(contentsOf: block.encoded[start...])
+                    #expect(block.lastTime == row.time)
+                }
+                // A head whose log writes some rows whole (after a failed write) logs rows that
+                // replay the same.
+                var head = TimeSeriesStore.Head(width: width, tracking: tracking)
+                var relogged: [UInt8] = []
+                for (index, row) in rows.enumerated() { head.append(row, segment: 0, whole: index % 37 == 5, log: &relogged) }
+                func masked(_ row: SampleRow) -> SampleRow {
+                    SampleRow(time: row.time, present: row.present, values: row.values.enumerated().map { row.present & (1 << UInt64($0.offset)) != 0 ? $0.element : 0 })
+                }
+                #expect(block.rows == rows.map(masked))
+                #expect(head.blocks.map(\.rows) == [rows.map(masked)])
+                // What the log replays: the same rows, one after the other.
+                for log in [logged, relogged] {
+                    var replayed: [SampleRow] = []
+                    var previous: [UInt64] = []
+                    try log.withUnsafeBufferPointer { buffer in
+                        var cursor = ByteCursor(buffer)
+                        while !cursor.atEnd {
+                            try TimeSeriesStore.Block.decode(&cursor, previous: &previous, width: width, tracking: tracking)
+                            replayed.append(SampleRow(time: Int64(bitPattern: previous[0]), present: previous[1], values: Array(previous[2..<(width + 2)])))
+                        }
+                    }
+                    #expect(replayed == rows.map(masked))
+                }
+                #expect(TimeSeriesStore.Block(segment: 0, width: width, tracking: tracking).lastTime == nil)
+                if rows == steady { steadyBytes[tracking] = block.encoded.count }
+                // A query's walk of a few metrics (in any order, the first and last columns among
+                // them, or one asked twice) reads the same values as the whole rows, and no value of
+                // another metric.
+                for metrics in [[0], [width - 1], [2, 0, 5], [width - 1, 1, 7], Array((0..<width).reversed()), [3, width + 4], [1, 3, 1], [0, 0]] {
+                    var walked: [[(Int64, UInt64)]] = Array(repeating: [], count: metrics.count)
+                    block.forEachSample(metrics) { time, slot, value in walked[slot].append((time, value)) }
+                    for (slot, metric) in metrics.enumerated() {
+                        let expected = metric < width ? rows.filter { $0.present & (1 << UInt64(metric)) != 0 }.map { ($0.time, $0.values[metric]) } : []
+                        #expect(walked[slot].map(\.0) == expected.map(\.0), "metric \(metric)")
+                        #expect(walked[slot].map(\.1) == expected.map(\.1), "metric \(metric)")
                     }
                 }
-                #expect(replayed == rows.map(masked))
             }
-            #expect(TimeSeriesStore.Block(segment: 0, width: width, tracking: tracking).lastTime == nil)
-            if rows == steady { steadyBytes[tracking] = block.encoded.count }
-            // A query's walk of a few metrics (in any order, the first and last columns among
-            // them, or one asked twice) reads the same values as the whole rows, and no value of
-            // another metric.
-            for metrics in [[0], [width - 1], [2, 0, 5], [width - 1, 1, 7], Array((0..<width).reversed()), [3, width + 4], [1, 3, 1], [0, 0]] {
-                var walked: [[(Int64, UInt64)]] = Array(repeating: [], count: metrics.count)
-                block.forEachSample(metrics) { time, slot, value in walked[slot].append((time, value)) }
-                for (slot, metric) in metrics.enumerated() {
-                    let expected = metric < width ? rows.filter { $0.present & (1 << UInt64(metric)) != 0 }.map { ($0.time, $0.values[metric]) } : []
-                    #expect(walked[slot].map(\.0) == expected.map(\.0), "metric \(metric)")
-                    #expect(walked[slot].map(\.1) == expected.map(\.1), "metric \(metric)")
-                }
-            }
-          }
         }
         // The predicted uptime costs a bit a row, not its ~3-byte difference.
         let plain = try #require(steadyBytes[0]), tracked = try #require(steadyBytes[1 << 16])
