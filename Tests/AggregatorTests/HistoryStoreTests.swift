@@ -4,6 +4,7 @@ import Kubernetes
 import Logging
 import Testing
 import TestSupport
+import TimeSeries
 import Wire
 @testable import Aggregator
 
@@ -155,6 +156,19 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
         // Both entities of the recreated pod at one time: 100 and 0.3 millicores' worth of nanocores.
         let both = try await history.podPoints(.keys(["compute-u2-db/db"]), start: base + 760, end: base + 770, resolution: .raw)
         #expect(both["compute-u2-db/db"]?.first?.cpu == 100_300_000)
+    }
+
+    /// A display key's ids: the first inline, further ones after it, in the order added.
+    @Test func entityIDsKeepTheirOrderWithTheFirstInline() {
+        var ids = EntityIDs()
+        #expect(ids.isEmpty && ids.count == 0)
+        ids.append(EntityID(7))
+        #expect(Array(ids) == [EntityID(7)])
+        ids.append(contentsOf: [EntityID(3), EntityID(9)])
+        #expect(Array(ids) == [EntityID(7), EntityID(3), EntityID(9)])
+        #expect(ids == [EntityID(7), EntityID(3), EntityID(9)])
+        #expect(ids != [EntityID(3), EntityID(7), EntityID(9)])
+        #expect(MemoryLayout<EntityIDs>.stride == 16)
     }
 
     @Test func tenantsSelectOnlyTheirNamespaces() async throws {

@@ -163,7 +163,8 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             defer { removeStore(path) }
             try TimeSeriesStore(path: path, families: [family], logger: logger).close()
             let log = try WriteAheadLog(creating: path + ".log.9", generation: 9)
-            try log.append(TimeSeriesStore.registration(EntityInfo(id: EntityID(1), family: 1, key: "pod/c", labels: ["pod": "pod"], first: .max, last: .min)))
+            try log.append(TimeSeriesStore.registration(EntityInfo(id: EntityID(1), family: 1, key: "pod/c", first: .max, last: .min),
+                                                        EntityText(key: "pod/c", labels: TimeSeriesStore.formatLabels(["pod": "pod"]))))
             var block = TimeSeriesStore.Block(segment: 0, width: 2, tracking: kind == TimeSeriesStore.trackedRowsRecord ? family.timeTracking : 0)
             for row in rows {
                 let start = block.append(row)
@@ -193,14 +194,15 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             + [["namespace": "ns-9", "pod": "pod-late", "a=b": "x\ny"], [:]]
         let asked = ids + [late, EntityID(999)]
         #expect(try store.labels(asked) == expected, "unsaved: from memory")
-        #expect(store.info(ids[0])?.labelText.isEmpty == false)
+        #expect(store.heldText(ids[0])?.labels.isEmpty == false)
+        #expect(store.heldText(late) == EntityText(key: "pod-late/main", labels: TimeSeriesStore.formatLabels(["namespace": "ns-9", "pod": "pod-late", "a=b": "x\ny"])))
         try store.maintain(now: day + 20 * 60_000)
-        #expect(store.info(ids[0])?.labelText == "", "saved by the seal: no longer in memory")
-        #expect(store.info(late)?.labelText == "", "saved with the seal though it has no rows yet")
+        #expect(store.heldText(ids[0]) == nil, "saved by the seal: no longer in memory")
+        #expect(store.heldText(late) == nil, "saved with the seal though it has no rows yet")
         #expect(try store.labels(asked) == expected, "saved: from the database")
         try store.close()
         let reopened = try open(path)
-        #expect(reopened.info(late)?.labelText == "")
+        #expect(reopened.heldText(late) == nil)
         #expect(try reopened.labels(asked) == expected, "reopened: from the database")
     }
 
@@ -217,7 +219,7 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             ids = try fill(store, entities: 3, from: day, count: 6)
             try store.maintain(now: day + 60_000)
             #expect(store.counters.seals == 0, "no segment is due yet")
-            #expect(ids.allSatisfy { store.info($0)?.labelText == "" }, "saved: no longer in memory")
+            #expect(ids.allSatisfy { store.heldText($0) == nil }, "saved: no longer in memory")
             #expect(try store.labels(ids) == expected, "from the database")
             try store.append([(ids[0], row(day + 60_000, 99_000_000, 5))])
             // No close(): as if killed.
@@ -242,8 +244,8 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
             try store.maintain(now: day + 20 * 60_000)
             #expect(store.counters.seals >= 3)
             // Saved: neither key nor labels are held; the index finds the entity by its key's hash.
-            #expect(store.info(ids[1])?.key == "")
-            #expect(store.info(ids[1])?.labelText == "")
+            #expect(store.heldText(ids[1]) == nil)
+            #expect(MemoryLayout<EntityInfo>.stride == 40, "an index entry holds no strings")
             #expect(store.lookup(family: 1, key: "pod-1/main") == ids[1])
             #expect(store.lookup(family: 1, key: "pod-1/mai") == nil)
             #expect(try store.register(family: 1, key: "pod-1/main") { [:] } == ids[1])
@@ -350,7 +352,8 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         }
         do {
             let log = try WriteAheadLog(creating: path + ".log.1", generation: 1)
-            try log.append(TimeSeriesStore.registration(EntityInfo(id: id, family: 1, key: "pod-0/main", labels: ["pod": "pod-0"], first: .max, last: .min)))
+            try log.append(TimeSeriesStore.registration(EntityInfo(id: id, family: 1, key: "pod-0/main", first: .max, last: .min),
+                                                        EntityText(key: "pod-0/main", labels: TimeSeriesStore.formatLabels(["pod": "pod-0"]))))
             // Kind 2 as it was written: per row a varint of presence << 1 (| 1 on the
             // block's first row), the time's zigzag difference, each present value's.
             var record: [UInt8] = [2]

@@ -355,11 +355,11 @@ public final class HistoryStore: Sendable {
 
     /// The selected entities, grouped by display key: only the namespaces a selection names
     /// are looked at.
-    public func entities(_ family: HistoryFamily, _ selection: SeriesSelection) -> [String: [EntityID]] {
+    public func entities(_ family: HistoryFamily, _ selection: SeriesSelection) -> [String: EntityIDs] {
         index.withLock { index in
             let namespaces = index.entries[family] ?? [:]
-            var groups: [String: [EntityID]] = [:]
-            func take(_ keys: [String: [EntityID]], _ include: (String) -> Bool = { _ in true }) {
+            var groups: [String: EntityIDs] = [:]
+            func take(_ keys: [String: EntityIDs], _ include: (String) -> Bool = { _ in true }) {
                 for (key, ids) in keys where include(key) { groups[key, default: []].append(contentsOf: ids) }
             }
             switch selection {
@@ -903,7 +903,7 @@ enum HistoryRows {
 
 /// The history's entities by family, namespace (empty for nodes and edges) and display key.
 struct HistoryIndex: Sendable {
-    var entries: [HistoryFamily: [String: [String: [EntityID]]]] = [:]
+    var entries: [HistoryFamily: [String: [String: EntityIDs]]] = [:]
     /// The store's count of forgotten entities when this index was built.
     var forgotten: UInt64 = 0
 
@@ -916,11 +916,39 @@ struct HistoryIndex: Sendable {
         case .edge: key = labels["id"]
         }
         guard let key else { return }
-        entries[family, default: [:]][Self.namespace(of: key, family), default: [:]][key, default: []].append(id)
+        entries[family, default: [:]][Self.namespace(of: key, family), default: [:]][key, default: EntityIDs()].append(id)
     }
 
     /// The namespace part of a display key (none for nodes and edges).
     static func namespace(of key: String, _ family: HistoryFamily) -> String {
         family == .pod || family == .container ? String(key.prefix { $0 != "/" }) : ""
+    }
+}
+
+/// The entities of one display key, in the order they were recorded: one is the rule (a
+/// second comes with a pod of the same name again, or a restarted container), so the first
+/// is held inline and only further ones in an array (a one-element array per key was 48
+/// bytes of its own at 305,000 keys).
+public struct EntityIDs: Sendable, Hashable, RandomAccessCollection, ExpressibleByArrayLiteral {
+    /// Raw 0 when empty (ids start at 1).
+    private var head = EntityID(0)
+    private var rest: [EntityID] = []
+
+    public init() {}
+
+    public init(arrayLiteral ids: EntityID...) {
+        for id in ids { append(id) }
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { head.raw == 0 ? 0 : 1 + rest.count }
+    public subscript(position: Int) -> EntityID { position == 0 ? head : rest[position - 1] }
+
+    public mutating func append(_ id: EntityID) {
+        if head.raw == 0 { head = id } else { rest.append(id) }
+    }
+
+    public mutating func append(contentsOf ids: some Sequence<EntityID>) {
+        for id in ids { append(id) }
     }
 }
