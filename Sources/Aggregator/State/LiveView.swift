@@ -15,18 +15,106 @@ public struct NodeView: Sendable {
     public var json: [UInt8]
 }
 
-/// One pod as the live views show it (REFERENCE.md §1 PodMetrics), serialized once.
+/// One pod as the live views show it (REFERENCE.md §1 PodMetrics): its figures, written as
+/// JSON when served. The objects written once per refresh and kept were ~460 bytes a pod
+/// (70 MB at 150,000 pods, and the changed half again while a refresh's view is built),
+/// for answers that are a tenant's few thousand pods each.
 public struct PodView: Sendable {
     public var namespace: String
     public var name: String
     public var node: String
-    /// The PodMetrics JSON object: a slice of its node's one buffer (a buffer per pod held
-    /// twice its size, since a writer grows by doubling: 1 KiB per pod at 150,000 pods).
-    public var json: ArraySlice<UInt8>
+    var figures: PodFigures
+
+    /// The PodMetrics JSON object.
+    public var json: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(480)
+        figures.write(name: name, namespace: namespace, node: node, to: &bytes)
+        return bytes
+    }
+}
+
+/// A live pod's figures as its PodMetrics object shows them.
+struct PodFigures: Sendable, Equatable {
+    struct Workload: Sendable, Equatable {
+        var kind: String
+        var name: String
+    }
+
+    /// Nanocores.
+    var cpuUsage: UInt64
+    var cpuCapacity: UInt64
+    var memoryUsage: UInt64
+    var memoryCapacity: UInt64
+    var diskUsage: UInt64
+    var diskCapacity: UInt64
+    /// Millicores, as the snapshot has them (written as nanocores).
+    var cpuRequest: UInt64
+    var cpuLimit: UInt64
+    var memoryRequest: UInt64
+    var memoryLimit: UInt64
+    var restarts: Int64
+    var oomKilled: Bool
+    var stale: Bool
+    var gpu: PodGPU?
+    var workload: Workload?
+
+    init(_ pod: PodSample, cpuCapacityNanocores: UInt64, memoryCapacity: UInt64, diskCapacity: UInt64,
+         workload: (kind: String, name: String)?, stale: Bool) {
+        cpuUsage = pod.cpuNanocores ?? 0
+        cpuCapacity = cpuCapacityNanocores
+        memoryUsage = pod.memoryBytes ?? 0
+        self.memoryCapacity = memoryCapacity
+        diskUsage = pod.diskBytes ?? 0
+        self.diskCapacity = diskCapacity
+        cpuRequest = pod.cpuRequestMillicores
+        cpuLimit = pod.cpuLimitMillicores
+        memoryRequest = pod.memoryRequestBytes
+        memoryLimit = pod.memoryLimitBytes
+        restarts = Int64(pod.restarts)
+        oomKilled = pod.oomKilled
+        self.stale = stale
+        gpu = pod.gpu
+        self.workload = workload.map { Workload(kind: $0.kind, name: $0.name) }
+    }
+
+    /// The PodMetrics object, from fixed key bytes: keys never need escaping and the object
+    /// nests once, so no writer's comma stack (writing keys through the general writer was
+    /// a sixth of a 150,000-pod live view).
+    func write(name: String, namespace: String, node: String, to b: inout [UInt8]) {
+        typealias W = JSONWriter
+        W.appendLiteral(#"{"name":"#, to: &b); W.appendString(name, to: &b)
+        W.appendLiteral(#","namespace":"#, to: &b); W.appendString(namespace, to: &b)
+        W.appendLiteral(#","node":"#, to: &b); W.appendString(node, to: &b)
+        W.appendLiteral(#","cpu_usage":"#, to: &b); W.appendDigits(cpuUsage, to: &b)
+        W.appendLiteral(#","cpu_capacity":"#, to: &b); W.appendDigits(cpuCapacity, to: &b)
+        W.appendLiteral(#","memory_usage":"#, to: &b); W.appendDigits(memoryUsage, to: &b)
+        W.appendLiteral(#","memory_capacity":"#, to: &b); W.appendDigits(memoryCapacity, to: &b)
+        W.appendLiteral(#","disk_usage":"#, to: &b); W.appendDigits(diskUsage, to: &b)
+        W.appendLiteral(#","disk_capacity":"#, to: &b); W.appendDigits(diskCapacity, to: &b)
+        W.appendLiteral(#","cpu_request":"#, to: &b); W.appendDigits(cpuRequest &* 1_000_000, to: &b)
+        W.appendLiteral(#","cpu_limit":"#, to: &b); W.appendDigits(cpuLimit &* 1_000_000, to: &b)
+        W.appendLiteral(#","memory_request":"#, to: &b); W.appendDigits(memoryRequest, to: &b)
+        W.appendLiteral(#","memory_limit":"#, to: &b); W.appendDigits(memoryLimit, to: &b)
+        W.appendLiteral(#","restarts":"#, to: &b); W.appendInteger(restarts, to: &b)
+        W.appendLiteral(#","oom_killed":"#, to: &b); W.appendLiteral(oomKilled ? "true" : "false", to: &b)
+        if let gpu {
+            W.appendLiteral(#","gpu_request":"#, to: &b); W.appendDigits(gpu.requestedDevices, to: &b)
+            W.appendLiteral(#","gpu_memory_usage":"#, to: &b); W.appendDigits(gpu.memoryBytes, to: &b)
+            if let percent = gpu.utilizationPercent { W.appendLiteral(#","gpu_utilization":"#, to: &b); W.appendDigits(UInt64(percent), to: &b) }
+        }
+        if let workload {
+            W.appendLiteral(#","workload":{"kind":"#, to: &b); W.appendString(workload.kind, to: &b)
+            W.appendLiteral(#","name":"#, to: &b); W.appendString(workload.name, to: &b)
+            W.appendLiteral("}", to: &b)
+        }
+        W.appendLiteral(#","stale":"#, to: &b); W.appendLiteral(stale ? "true}" : "false}", to: &b)
+    }
 }
 
 /// Everything the live endpoints serve, computed once per refresh and shared by every
-/// request and stream: serving a user is slicing and concatenating, never recomputing.
+/// request and stream: serving a user is selecting its namespaces' pods and writing their
+/// figures (the nodes' objects and `/cluster-info` are written once, here).
 public final class LiveView: Sendable {
     public let version: Int
     /// Unix seconds of this refresh.
@@ -43,6 +131,8 @@ public final class LiveView: Sendable {
     /// What each node's part was made from, in `nodes` order (the next build takes the parts
     /// of nodes whose inputs did not change).
     let parts: [NodePart]
+    /// How many nodes' parts were taken from the view before.
+    let keptParts: Int
 
     /// A node's snapshot and staleness its part was made from, and its pods' places in `pods`
     /// with their ranks among the API server's pods (-1 without them).
@@ -68,13 +158,14 @@ public final class LiveView: Sendable {
     }
 
     init(version: Int, timestamp: Int64, nodes: [NodeView], pods: [PodView],
-         podStatuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)], parts: [NodePart] = []) {
+         podStatuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)], parts: [NodePart] = [], keptParts: Int = 0) {
         self.version = version
         self.timestamp = timestamp
         self.nodes = nodes
         self.pods = pods
         self.podStatuses = podStatuses
         self.parts = parts
+        self.keptParts = keptParts
         var groups: [(name: String, range: Range<Int>)] = []
         var start = 0
         for index in pods.indices where index + 1 == pods.count || pods[index + 1].namespace != pods[index].namespace {
@@ -109,11 +200,12 @@ public final class LiveView: Sendable {
     /// A JSON array of pods.
     public static func podArray(_ pods: [PodView]) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(pods.reduce(2) { $0 + $1.json.count + 1 })
+        // Most objects are 400-480 bytes; the buffer grows for the rest.
+        bytes.reserveCapacity(2 + 480 * pods.count)
         bytes.append(UInt8(ascii: "["))
-        for (index, pod) in pods.enumerated() {
+        for index in pods.indices {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes.append(contentsOf: pod.json)
+            pods[index].figures.write(name: pods[index].name, namespace: pods[index].namespace, node: pods[index].node, to: &bytes)
         }
         bytes.append(UInt8(ascii: "]"))
         return bytes
@@ -223,10 +315,9 @@ struct ListedPods: Sendable {
 /// Joins the agents' snapshots with the API server's objects into a `LiveView`. One builder
 /// kept across refreshes keeps the API server's pods' order between them (`ListedPods`) and
 /// the last view: a node whose snapshot and staleness did not change since, in a cluster whose
-/// pods, nodes and ReplicaSets did not change either, keeps its part of that view (its JSON
-/// and its pods' slices of it) instead of writing it again. With a 10 s agent interval and a
-/// 5 s refresh that is about half the nodes of each refresh: half the writing, and half the
-/// JSON alive twice while the old view is still served.
+/// pods, nodes and ReplicaSets did not change either, keeps its part of that view (its
+/// object and its pods' figures) instead of making it again. With a 10 s agent interval and
+/// a 5 s refresh that is about half the nodes of each refresh.
 public struct LiveViewBuilder: Sendable {
     /// Silent for this many intervals: stale.
     public var staleIntervals: Double = 3
@@ -270,14 +361,14 @@ public struct LiveViewBuilder: Sendable {
         var nodes: [NodeView] = []
         // Each shown pod: its rank among the API server's pods (-1 without them), its view and
         // where its object is in its node's buffer.
-        var written: [(rank: Int32, view: PodView, range: Range<Int>)] = []
+        var written: [(rank: Int32, view: PodView)] = []
         written.reserveCapacity(samples.reduce(0) { $0 + $1.pods.count })
         // Pods the API server no longer has are gone, whatever the last snapshot said.
         var statuses: [(namespace: String, name: String, restartCount: Int, oomKilled: Bool)] = listed?.statuses ?? []
         // Each node's part: its snapshot and where its pods are in `written`.
         var parts: [(part: LiveView.NodePart, pods: Range<Int>)] = []
         parts.reserveCapacity(samples.count)
-        var cursor = 0
+        var cursor = 0, kept = 0
         for sample in samples.sorted(by: { $0.name < $1.name }) {
             let stale = now - sample.receivedAt > staleIntervals * sample.intervalSeconds
             // The last view's part of this node when it was made from the same snapshot
@@ -286,7 +377,8 @@ public struct LiveViewBuilder: Sendable {
                 while cursor < last.nodes.count && last.nodes[cursor].name < sample.name { cursor += 1 }
                 if cursor < last.nodes.count, last.nodes[cursor].name == sample.name, last.parts[cursor].isMade(from: sample, stale: stale) {
                     let first = written.count
-                    for pod in last.parts[cursor].pods { written.append((pod.rank, last.pods[Int(pod.place)], 0..<0)) }
+                    for pod in last.parts[cursor].pods { written.append((pod.rank, last.pods[Int(pod.place)])) }
+                    kept += 1
                     if listed == nil { Self.appendStatuses(sample, to: &statuses) }
                     nodes.append(last.nodes[cursor])
                     parts.append((LiveView.NodePart(sample, stale: stale), first..<written.count))
@@ -341,9 +433,6 @@ public struct LiveViewBuilder: Sendable {
                                   conditions: conditions, stale: stale, json: w.bytes))
 
             let cpuCapacityNanocores = UInt64(max(cpuCapacityMillicores, 0)) * 1_000_000
-            // Every pod of the node in one buffer; each PodView takes its slice of it.
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(448 * sample.pods.count)
             let first = written.count
             for pod in sample.pods {
                 var rank: Int32 = -1
@@ -356,16 +445,12 @@ public struct LiveViewBuilder: Sendable {
                     workload = cluster.workload(namespace: entry.object.namespace, controller: entry.object.metadata.controller).map { ($0.kind, $0.name) }
                 }
                 if workload == nil, let controller = pod.controller { workload = (controller.kind, controller.name) }
-                let begin = buffer.count
-                Self.appendPod(pod, node: sample.name, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity,
-                               diskCapacity: sample.diskCapacityBytes ?? 0, workload: workload, stale: stale, to: &buffer)
-                written.append((rank, PodView(namespace: pod.namespace, name: pod.name, node: sample.name, json: []), begin..<buffer.count))
+                let figures = PodFigures(pod, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity,
+                                         diskCapacity: sample.diskCapacityBytes ?? 0, workload: workload, stale: stale)
+                written.append((rank, PodView(namespace: pod.namespace, name: pod.name, node: sample.name, figures: figures)))
             }
             if listed == nil { Self.appendStatuses(sample, to: &statuses) }
             parts.append((LiveView.NodePart(sample, stale: stale), first..<written.count))
-            // The buffer at exactly its size; the node's pods take their slices of it.
-            let bytes = [UInt8](unsafeUninitializedCapacity: buffer.count) { target, count in count = target.initialize(fromContentsOf: buffer) }
-            for index in first..<written.count { written[index].view.json = bytes[written[index].range] }
         }
         // The shown pods' order, as places in `written`.
         let order: [Int]
@@ -387,7 +472,7 @@ public struct LiveViewBuilder: Sendable {
             part.pods = entry.pods.map { (place: place[$0], rank: written[$0].rank) }
             return part
         }
-        return LiveView(version: version, timestamp: Int64(now), nodes: nodes, pods: pods, podStatuses: statuses, parts: made)
+        return LiveView(version: version, timestamp: Int64(now), nodes: nodes, pods: pods, podStatuses: statuses, parts: made, keptParts: kept)
     }
 
     /// A snapshot's containers' statuses, for the `cluster.pods` event (without the API
@@ -400,38 +485,11 @@ public struct LiveViewBuilder: Sendable {
         }
     }
 
-    /// One pod's PodMetrics object, from fixed key bytes: keys never need escaping and the
-    /// object nests once, so no writer's comma stack (writing keys through the general
-    /// writer was a sixth of a 150,000-pod live view).
+    /// One pod's PodMetrics object, as the views serve it.
     static func appendPod(_ pod: PodSample, node: String, cpuCapacityNanocores: UInt64, memoryCapacity: UInt64, diskCapacity: UInt64,
                           workload: (kind: String, name: String)?, stale: Bool, to b: inout [UInt8]) {
-        typealias W = JSONWriter
-        W.appendLiteral(#"{"name":"#, to: &b); W.appendString(pod.name, to: &b)
-        W.appendLiteral(#","namespace":"#, to: &b); W.appendString(pod.namespace, to: &b)
-        W.appendLiteral(#","node":"#, to: &b); W.appendString(node, to: &b)
-        W.appendLiteral(#","cpu_usage":"#, to: &b); W.appendDigits(pod.cpuNanocores ?? 0, to: &b)
-        W.appendLiteral(#","cpu_capacity":"#, to: &b); W.appendDigits(cpuCapacityNanocores, to: &b)
-        W.appendLiteral(#","memory_usage":"#, to: &b); W.appendDigits(pod.memoryBytes ?? 0, to: &b)
-        W.appendLiteral(#","memory_capacity":"#, to: &b); W.appendDigits(memoryCapacity, to: &b)
-        W.appendLiteral(#","disk_usage":"#, to: &b); W.appendDigits(pod.diskBytes ?? 0, to: &b)
-        W.appendLiteral(#","disk_capacity":"#, to: &b); W.appendDigits(diskCapacity, to: &b)
-        W.appendLiteral(#","cpu_request":"#, to: &b); W.appendDigits(pod.cpuRequestMillicores &* 1_000_000, to: &b)
-        W.appendLiteral(#","cpu_limit":"#, to: &b); W.appendDigits(pod.cpuLimitMillicores &* 1_000_000, to: &b)
-        W.appendLiteral(#","memory_request":"#, to: &b); W.appendDigits(pod.memoryRequestBytes, to: &b)
-        W.appendLiteral(#","memory_limit":"#, to: &b); W.appendDigits(pod.memoryLimitBytes, to: &b)
-        W.appendLiteral(#","restarts":"#, to: &b); W.appendInteger(Int64(pod.restarts), to: &b)
-        W.appendLiteral(#","oom_killed":"#, to: &b); W.appendLiteral(pod.oomKilled ? "true" : "false", to: &b)
-        if let gpu = pod.gpu {
-            W.appendLiteral(#","gpu_request":"#, to: &b); W.appendDigits(gpu.requestedDevices, to: &b)
-            W.appendLiteral(#","gpu_memory_usage":"#, to: &b); W.appendDigits(gpu.memoryBytes, to: &b)
-            if let percent = gpu.utilizationPercent { W.appendLiteral(#","gpu_utilization":"#, to: &b); W.appendDigits(UInt64(percent), to: &b) }
-        }
-        if let workload {
-            W.appendLiteral(#","workload":{"kind":"#, to: &b); W.appendString(workload.kind, to: &b)
-            W.appendLiteral(#","name":"#, to: &b); W.appendString(workload.name, to: &b)
-            W.appendLiteral("}", to: &b)
-        }
-        W.appendLiteral(#","stale":"#, to: &b); W.appendLiteral(stale ? "true}" : "false}", to: &b)
+        PodFigures(pod, cpuCapacityNanocores: cpuCapacityNanocores, memoryCapacity: memoryCapacity, diskCapacity: diskCapacity,
+                   workload: workload, stale: stale).write(name: pod.name, namespace: pod.namespace, node: node, to: &b)
     }
 
     func percent(_ used: Double, _ capacity: Double) -> Double {
