@@ -603,6 +603,60 @@ struct GraphTests {
         #expect(try RenderedGraph(scenario.graph.view(window: 5)).number(id, "bytes") == 0)
     }
 
+    /// A node's first snapshot before the graph's first refresh (no resolution index: every
+    /// remote end would be external) sets its counters' baseline without making edges; its
+    /// next snapshot resolves through the index and counts from that baseline.
+    @Test func aBaselineBeforeTheFirstRefreshMakesNoEdges() throws {
+        let cluster = try GraphCluster.recorded()
+        let ds = cluster.pod("e2e-daemonset-79ft8")
+        let scenario = GraphScenario(cluster: cluster)
+        let target = cluster.pod("e2e-hpa-5b9fd8d67d-sjdmn").podIP
+        let id = "workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80"
+        scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 1_000_000, received: 0)])
+        #expect(scenario.graph.edgeStorage.edges == 0)
+        #expect(scenario.graph.trackedConnections == 1)
+        scenario.refresh()
+        scenario.time += 10
+        scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 1_004_000, received: 0)])
+        scenario.time += 1
+        let graph = try RenderedGraph(scenario.refresh())
+        #expect(graph.number(id, "bytes") == 4_000, "\(graph.text)")
+        #expect(graph.number(id, "active_connections") == 1)
+        #expect(!graph.text.contains("external:"), "nothing resolved without the index")
+        #expect(scenario.graph.edgeStorage.edges == 1)
+    }
+
+    /// Edges that never carried traffic are forgotten once no snapshot has them (not after
+    /// the longest window), and a burst of them leaves no room behind in the edges' tables.
+    @Test func edgesWithoutTrafficAreForgottenAndTheirRoomGoes() throws {
+        let cluster = try GraphCluster.recorded()
+        let ds = cluster.pod("e2e-daemonset-79ft8")
+        let scenario = GraphScenario(cluster: cluster)
+        let target = cluster.pod("e2e-hpa-5b9fd8d67d-sjdmn").podIP
+        scenario.refresh()
+        let kept = connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 1_000, received: 0)
+        let burst = (0..<3_000).map { connection(from: ds.podIP, UInt32(20_000 + $0), to: "198.18.\($0 / 250).\($0 % 250 + 1)", 443, .outgoing, pod: ds.uid) }
+        scenario.report("datagen-1-34", [kept] + burst)
+        #expect(scenario.graph.edgeStorage.edges == 3_001)
+        let room = scenario.graph.edgeStorage.room
+        scenario.time += 10
+        scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 2_000, received: 0)])
+        scenario.time += 1
+        let graph = try RenderedGraph(scenario.refresh())
+        #expect(graph.number("workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80", "bytes") == 1_000)
+        let after = scenario.graph.edgeStorage
+        #expect(after.edges == 1, "the burst's edges carried nothing and no snapshot has them")
+        #expect(after.ids <= 2 && after.room < room / 8, "\(after), room before \(room)")
+        // The kept edge still counts on its id; a new edge takes a free id.
+        scenario.time += 10
+        scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 2_500, received: 0),
+                                         connection(from: ds.podIP, 40009, to: "198.18.0.1", 443, .outgoing, pod: ds.uid, sent: 10, received: 0)])
+        scenario.time += 1
+        let later = try RenderedGraph(scenario.refresh())
+        #expect(later.number("workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80", "bytes") == 1_500)
+        #expect(scenario.graph.edgeStorage.edges == 2 && scenario.graph.edgeStorage.ids <= 2)
+    }
+
     /// More connections than the per-node cap: the rest are dropped and counted.
     @Test func connectionCapPerNode() throws {
         var configuration = GraphConfiguration()

@@ -94,9 +94,12 @@ public final class ConnectionGraph: Sendable {
         var sent: UInt64
         var received: UInt64
         var retransmits: UInt64
-        /// The edge the connection was counted on in its snapshot (set by ingest).
+        /// The edge the connection was counted on in its snapshot (set by ingest; `noEdge`
+        /// in a baseline snapshot taken before the first refresh).
         var edge: UInt32 = 0
     }
+
+    static let noEdge = UInt32.max
 
     struct NodeConnections {
         var instance: String
@@ -142,7 +145,6 @@ public final class ConnectionGraph: Sendable {
         var podsVersion: UInt64 = 0
         var edgeIDs: [EdgeKey: UInt32] = [:]
         var edgeKeys: [EdgeKey?] = []
-        var lastUsed: [Double] = []
         var free: [UInt32] = []
         var open: [UInt32: EdgeCounters] = [:]
         /// Each edge's counters since it was first seen (the history's counters).
@@ -163,20 +165,33 @@ public final class ConnectionGraph: Sendable {
             nodes[name] = connections
         }
 
-        mutating func edge(_ key: EdgeKey, at time: Double) -> UInt32 {
-            if let id = edgeIDs[key] {
-                lastUsed[Int(id)] = time
-                return id
-            }
+        /// After edges were forgotten: the lowest free ids are given out first, free ids at
+        /// the end leave the arrays, and a table far larger than its edges is made anew
+        /// (Swift's tables never shrink: a burst of edges kept its room for good).
+        mutating func compact() {
+            free.sort(by: >)
+            while let last = edgeKeys.last, last == nil { edgeKeys.removeLast() }
+            free.removeAll { Int($0) >= edgeKeys.count }
+            if edgeKeys.capacity > 2 * edgeKeys.count + 256 { edgeKeys = Array(edgeKeys[...]) }
+            if edgeIDs.capacity > 4 * edgeIDs.count + 256 { edgeIDs = Self.resized(edgeIDs) }
+            if cumulative.capacity > 4 * cumulative.count + 256 { cumulative = Self.resized(cumulative) }
+        }
+
+        static func resized<Key, Value>(_ table: [Key: Value]) -> [Key: Value] {
+            var fresh = [Key: Value](minimumCapacity: table.count)
+            for (key, value) in table { fresh[key] = value }
+            return fresh
+        }
+
+        mutating func edge(_ key: EdgeKey) -> UInt32 {
+            if let id = edgeIDs[key] { return id }
             let id: UInt32
             if let reused = free.popLast() {
                 id = reused
                 edgeKeys[Int(id)] = key
-                lastUsed[Int(id)] = time
             } else {
                 id = UInt32(edgeKeys.count)
                 edgeKeys.append(key)
-                lastUsed.append(time)
             }
             edgeIDs[key] = id
             return id
@@ -231,6 +246,13 @@ public final class ConnectionGraph: Sendable {
     /// the graph's own lock; the reverse-DNS names are looked up when views are built.
     public func ingest(_ batch: Agent_V1_Batch, receivedAt: Double) {
         let index = self.index.withLock { $0 }
+        // Before the first refresh there is no index: every remote end would resolve to an
+        // external address, and each such edge would be kept for the longest window. A
+        // node's first snapshot only sets its counters' baseline anyway: then its
+        // connections are kept without an edge, and get theirs with the node's next snapshot
+        // (at 5,000 nodes the first refresh came after ~300,000 such edges, whose index kept
+        // its room for good).
+        let unindexed = index === ResolutionIndex.empty
         // Pods unchanged since the node's previous snapshot keep their identity objects; a
         // pod the informers list as reported takes theirs.
         let known = state.withLock { $0.nodes[batch.nodeName]?.pods.byUID } ?? [:]
@@ -274,17 +296,22 @@ public final class ConnectionGraph: Sendable {
             if state.openSince == nil { state.openSince = receivedAt }
             for (client, backend) in served { state.backendsByClient[client] = (backend, receivedAt) }
             for report in reports {
+                if !continuing && unindexed {
+                    var counters = report.counters
+                    counters.edge = Self.noEdge
+                    entries.append((report.key, counters))
+                    continue
+                }
                 let before = continuing ? old[report.key] : nil
                 // A connection on the same edge as in the node's previous snapshot (nearly
                 // all) keeps its edge: its key compared, not hashed (the largest cost of
                 // the graph's ingest at 300,000 connections). An edge in a snapshot is never
                 // freed, and a reused id holds another key.
                 let id: UInt32
-                if let before, let known = state.edgeKeys[Int(before.edge)], known == report.edge {
+                if let before, Int(before.edge) < state.edgeKeys.count, let known = state.edgeKeys[Int(before.edge)], known == report.edge {
                     id = before.edge
-                    state.lastUsed[Int(id)] = receivedAt
                 } else {
-                    id = state.edge(report.edge, at: receivedAt)
+                    id = state.edge(report.edge)
                 }
                 active[id, default: 0] += 1
                 // A few dozen backends per edge are plenty to show; more cost hashing.
@@ -453,16 +480,22 @@ public final class ConnectionGraph: Sendable {
                 state.backendsByClient = [:]
                 state.backendsTurnedAt = now
             }
-            // Edges in no bucket and no node's snapshot are forgotten.
-            let oldest = state.coarse.first?.start ?? state.fine.first?.start ?? now
-            var activeIDs = Set<UInt32>()
-            for node in state.nodes.values { activeIDs.formUnion(node.active.keys) }
-            for (id, key) in state.edgeKeys.enumerated() where key != nil && state.lastUsed[id] < oldest - 1 && !activeIDs.contains(UInt32(id)) {
+            // Edges in no bucket, no open interval and no node's snapshot are forgotten (an
+            // edge that never carried traffic goes once no snapshot has it).
+            var kept = Set<UInt32>()
+            for node in state.nodes.values { kept.formUnion(node.active.keys) }
+            for bucket in state.fine { kept.formUnion(bucket.entries.keys) }
+            for bucket in state.coarse { kept.formUnion(bucket.entries.keys) }
+            kept.formUnion(state.open.keys)
+            var forgotten = 0
+            for (id, key) in state.edgeKeys.enumerated() where key != nil && !kept.contains(UInt32(id)) {
                 state.edgeIDs[key!] = nil
                 state.edgeKeys[id] = nil
                 state.cumulative[UInt32(id)] = nil
                 state.free.append(UInt32(id))
+                forgotten += 1
             }
+            if forgotten > 0 { state.compact() }
             return (state.nodes.mapValues { $0.pods }, retired)
         }
         withExtendedLifetime(retired) {}
@@ -545,6 +578,10 @@ public final class ConnectionGraph: Sendable {
             return entity.name
         }
     }
+
+    /// Edges known, ids given out (forgotten ones among them) and the room of the edges'
+    /// table (tests).
+    var edgeStorage: (edges: Int, ids: Int, room: Int) { state.withLock { ($0.edgeIDs.count, $0.edgeKeys.count, $0.edgeIDs.capacity) } }
 
     /// Connections tracked across nodes (the agents' latest snapshots).
     public var trackedConnections: Int { state.withLock { $0.nodes.values.reduce(0) { $0 + $1.table.count } } }
