@@ -623,7 +623,7 @@ public final class TimeSeriesStore: Sendable {
 
     /// Values by entity id: ids are dense from 1, so an array at the id's place (a row's
     /// append looked its head up in a dictionary: at 100,000 rows a second, a hash each).
-    struct EntityTable<Value> {
+    struct EntityTable<Value: Sendable>: Sendable {
         private var slots: [Value?] = []
 
         /// One past the highest id that ever had a value here.
@@ -669,6 +669,11 @@ public final class TimeSeriesStore: Sendable {
         }
 
         var values: some Sequence<Value> { slots.lazy.compactMap { $0 } }
+
+        /// Each id that has a value, with it, in id order.
+        var entries: some Sequence<(id: EntityID, value: Value)> {
+            slots.lazy.enumerated().compactMap { index, value in value.map { (EntityID(UInt32(index + 1)), $0) } }
+        }
     }
 
     struct State {
@@ -731,13 +736,12 @@ public final class TimeSeriesStore: Sendable {
         /// The oldest segment the head holds rows of.
         var oldestHeadSegment: Int64? { head.values.compactMap { $0.blocks.first?.segment }.min() }
 
-        /// Puts a failed seal's blocks back from `sealing` at the front of their heads.
-        mutating func restore(_ taken: [(EntityID, [Block], Int64)]) {
-            for (id, blocks, _) in taken {
-                if var list = sealing.removeValue(forKey: id) {
-                    list.removeFirst(min(blocks.count, list.count))
-                    if !list.isEmpty { sealing[id] = list }
-                }
+        /// Puts a failed seal's blocks (all of `sealing`: seals take turns) back at the
+        /// front of their heads.
+        mutating func restore() {
+            let taken = sealing
+            sealing = EntityTable()
+            for (id, blocks) in taken.entries {
                 var head = self.head.removeValue(forKey: id) ?? Head(width: Int(blocks.first?.width ?? 0), tracking: blocks.first?.tracking ?? 0)
                 head.blocks = blocks + head.blocks
                 self.head[id] = head
@@ -1340,7 +1344,8 @@ public final class TimeSeriesStore: Sendable {
         sealSerial.lock()
         defer { sealSerial.unlock() }
         struct Work {
-            var taken: [(EntityID, [Block], Int64)] = []
+            /// The blocks taken (`sealing` as the slicing left it: readers still see them there).
+            var taken = EntityTable<[Block]>()
             var entities: [EntityInfo] = []
             /// The keys and labels of those not yet in the database.
             var texts: [EntityID: EntityText] = [:]
@@ -1350,7 +1355,6 @@ public final class TimeSeriesStore: Sendable {
         // entity's blocks of the sealed segments go to `sealing` (readers still see them);
         // then the log switches to a new file.
         let floor = state.withLock { s in s.segments.last.map { $0 + configuration.segment } ?? .min }
-        var taken: [(EntityID, [Block], Int64)] = []
         var entities: [EntityInfo] = []
         var next = 0
         while state.withLock({ s -> Bool in
@@ -1358,12 +1362,24 @@ public final class TimeSeriesStore: Sendable {
             for index in next..<upper {
                 let id = EntityID(UInt32(index + 1))
                 guard var head = s.head.removeValue(forKey: id) else { continue }
-                let moved = head.blocks.prefix { end == nil || $0.segment < end! }
-                head.blocks.removeFirst(moved.count)
-                if !head.blocks.isEmpty { s.head[id] = head }
-                if moved.isEmpty { continue }
-                s.sealing[id, default: []].append(contentsOf: moved)
-                taken.append((id, Array(moved), floor))
+                let count = head.blocks.prefix { end == nil || $0.segment < end! }.count
+                if count == 0 {
+                    s.head[id] = head
+                    continue
+                }
+                // The head's array keeps the sealed blocks (it is the only reference once
+                // the head lets go of it), and the head gets the rest in a new one: one
+                // array made per entity (a copy for the seal's own list, another for
+                // `sealing` and a third for the rest were 60 MB at 305,000 entities).
+                var moved = head.blocks
+                head.blocks = []
+                if count < moved.count {
+                    head.blocks = Array(moved[count...])
+                    moved.removeLast(moved.count - count)
+                    s.head[id] = head
+                }
+                // Empty at a seal's start (seals take turns, and each empties it).
+                s.sealing[id] = moved
                 // The index records each entity's newest sealed time.
                 entities.append(s.entities[index])
             }
@@ -1373,7 +1389,7 @@ public final class TimeSeriesStore: Sendable {
         let work: Work
         do {
             work = try state.withLock { s in
-            var work = Work(taken: taken, entities: entities)
+            var work = Work(taken: s.sealing, entities: entities)
             // And the entities registered since the last seal that had nothing to seal.
             for id in s.unsaved where s.sealing[id] == nil { work.entities.append(s.entities[Int(id.raw) - 1]) }
             for id in s.unsaved { work.texts[id] = s.texts[id] }
@@ -1392,18 +1408,18 @@ public final class TimeSeriesStore: Sendable {
             }
         } catch {
             // No new log file: the blocks go back to the head, sealed another time.
-            state.withLock { s in s.restore(taken) }
+            state.withLock { s in s.restore() }
             throw error
         }
         // Outside it, the rows become chunks, entity by entity as the transaction writes them.
         var outcome = SealOutcome()
         do {
-            try write(work.taken, work.entities, texts: work.texts, into: &outcome)
+            try write(work.taken, floor: floor, work.entities, texts: work.texts, into: &outcome)
         } catch {
             // Nothing is lost: the blocks go back to the head (their log files stay), the
             // entities stay to be saved, and the next seal tries again.
             state.withLock { s in
-                s.restore(work.taken)
+                s.restore()
                 for id in work.texts.keys { s.unsaved.insert(id) }
                 s.counters.sealFailures += 1
             }
@@ -1450,10 +1466,12 @@ public final class TimeSeriesStore: Sendable {
     /// columns and encoded as the transaction writes them: the columns of every sealed row
     /// at once (8 bytes a value) raised the resident set by 808 MiB during a seal of 305,000
     /// entities' 5 minutes (MemoryProbe), which the allocator kept after it.
-    private func write(_ taken: [(EntityID, [Block], Int64)], _ entities: [EntityInfo], texts: [EntityID: EntityText],
+    private func write(_ taken: EntityTable<[Block]>, floor: Int64, _ entities: [EntityInfo], texts: [EntityID: EntityText],
                        into outcome: inout SealOutcome) throws {
-        for (_, blocks, floor) in taken { for block in blocks where block.rowCount > 0 { outcome.segments.insert(max(block.segment, floor)) } }
-        let infos = state.withLock { s in taken.map { id, _, _ in Int(id.raw) <= s.entities.count ? s.entities[Int(id.raw) - 1].family : EntityInfo.vacantFamily } }
+        for blocks in taken.values { for block in blocks where block.rowCount > 0 { outcome.segments.insert(max(block.segment, floor)) } }
+        let kinds = state.withLock { s in
+            taken.entries.map { id, _ in Int(id.raw) <= s.entities.count ? s.entities[Int(id.raw) - 1].family : EntityInfo.vacantFamily }
+        }
         try pool.write { db in
             var created: Set<Int64> = []
             for segment in outcome.segments.sorted() {
@@ -1463,8 +1481,8 @@ public final class TimeSeriesStore: Sendable {
                 }
                 try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
             }
-            for ((entity, blocks, floor), family) in zip(taken, infos) {
-                guard let family = families[family] else { continue }
+            for ((entity, blocks), kind) in zip(taken.entries, kinds) {
+                guard let family = families[kind] else { continue }
                 var bySegment: [Int64: Chunk.Columns] = [:]
                 for block in blocks {
                     bySegment[max(block.segment, floor), default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block)
