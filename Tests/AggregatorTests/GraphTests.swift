@@ -569,14 +569,18 @@ struct GraphTests {
         #expect(scenario.graph.trackedConnections == 1)
     }
 
+    /// The recorded cluster's DaemonSet pod dialling a pod behind the e2e-hpa Service: a
+    /// scenario on that cluster, the client pod, the server pod's address and the edge's id.
+    static func daemonSetToHPA() throws -> (scenario: GraphScenario, client: Pod, target: String, edge: String) {
+        let cluster = try GraphCluster.recorded()
+        return (GraphScenario(cluster: cluster), cluster.pod("e2e-daemonset-79ft8"), cluster.pod("e2e-hpa-5b9fd8d67d-sjdmn").podIP,
+                "workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80")
+    }
+
     /// Rates over the window from cumulative counters: new connections, retransmits, RTT;
     /// a restarted agent's first snapshot only sets the baseline.
     @Test func ratesOverTheWindow() throws {
-        let cluster = try GraphCluster.recorded()
-        let ds = cluster.pod("e2e-daemonset-79ft8")
-        let scenario = GraphScenario(cluster: cluster)
-        let target = cluster.pod("e2e-hpa-5b9fd8d67d-sjdmn").podIP
-        let id = "workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80"
+        let (scenario, ds, target, id) = try Self.daemonSetToHPA()
         scenario.refresh()
         scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 1_000_000, received: 0)])
         scenario.time += 10
@@ -607,11 +611,7 @@ struct GraphTests {
     /// remote end would be external) sets its counters' baseline without making edges; its
     /// next snapshot resolves through the index and counts from that baseline.
     @Test func aBaselineBeforeTheFirstRefreshMakesNoEdges() throws {
-        let cluster = try GraphCluster.recorded()
-        let ds = cluster.pod("e2e-daemonset-79ft8")
-        let scenario = GraphScenario(cluster: cluster)
-        let target = cluster.pod("e2e-hpa-5b9fd8d67d-sjdmn").podIP
-        let id = "workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80"
+        let (scenario, ds, target, id) = try Self.daemonSetToHPA()
         scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 1_000_000, received: 0)])
         #expect(scenario.graph.edgeStorage.edges == 0)
         #expect(scenario.graph.trackedConnections == 1)
@@ -629,10 +629,7 @@ struct GraphTests {
     /// Edges that never carried traffic are forgotten once no snapshot has them (not after
     /// the longest window), and a burst of them leaves no room behind in the edges' tables.
     @Test func edgesWithoutTrafficAreForgottenAndTheirRoomGoes() throws {
-        let cluster = try GraphCluster.recorded()
-        let ds = cluster.pod("e2e-daemonset-79ft8")
-        let scenario = GraphScenario(cluster: cluster)
-        let target = cluster.pod("e2e-hpa-5b9fd8d67d-sjdmn").podIP
+        let (scenario, ds, target, id) = try Self.daemonSetToHPA()
         scenario.refresh()
         let kept = connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 1_000, received: 0)
         let burst = (0..<3_000).map { connection(from: ds.podIP, UInt32(20_000 + $0), to: "198.18.\($0 / 250).\($0 % 250 + 1)", 443, .outgoing, pod: ds.uid) }
@@ -643,7 +640,7 @@ struct GraphTests {
         scenario.report("datagen-1-34", [connection(from: ds.podIP, 40001, to: target, 80, .outgoing, pod: ds.uid, sent: 2_000, received: 0)])
         scenario.time += 1
         let graph = try RenderedGraph(scenario.refresh())
-        #expect(graph.number("workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80", "bytes") == 1_000)
+        #expect(graph.number(id, "bytes") == 1_000)
         let after = scenario.graph.edgeStorage
         #expect(after.edges == 1, "the burst's edges carried nothing and no snapshot has them")
         #expect(after.ids <= 2 && after.room < room / 8, "\(after), room before \(room)")
@@ -653,7 +650,7 @@ struct GraphTests {
                                          connection(from: ds.podIP, 40009, to: "198.18.0.1", 443, .outgoing, pod: ds.uid, sent: 10, received: 0)])
         scenario.time += 1
         let later = try RenderedGraph(scenario.refresh())
-        #expect(later.number("workload:scraper/DaemonSet/e2e-daemonset->service:scraper/e2e-hpa:tcp/80", "bytes") == 1_500)
+        #expect(later.number(id, "bytes") == 1_500)
         #expect(scenario.graph.edgeStorage.edges == 2 && scenario.graph.edgeStorage.ids <= 2)
     }
 
