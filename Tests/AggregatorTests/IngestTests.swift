@@ -338,6 +338,23 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
         bytes = []
         LiveViewBuilder.appendPod(plain, node: "n1", cpuCapacityNanocores: 0, memoryCapacity: 0, diskCapacity: 0, workload: nil, stale: false, to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self).hasSuffix(#""restarts":5,"oom_killed":true,"stale":false}"#))
+        // Names that need no escaping are written at a cursor: the same bytes, largest values
+        // and an escaped workload's name (which takes the other path) included.
+        var web = pod
+        web.name = "web-7d4f9c8b6-aaaaa"
+        web.cpuNanocores = .max
+        web.memoryLimitBytes = .max
+        for (workload, escaped) in [(("Deployment", "web"), false), (("Deployment", "w\\eb"), true)] {
+            bytes = [UInt8]("[".utf8)
+            LiveViewBuilder.appendPod(web, node: "node-1", cpuCapacityNanocores: 4_000_000_000, memoryCapacity: 16 << 30, diskCapacity: 100,
+                                      workload: workload, stale: false, to: &bytes)
+            let name = escaped ? #"w\\eb"# : "web"
+            #expect(String(decoding: bytes, as: UTF8.self) == #"[{"name":"web-7d4f9c8b6-aaaaa","namespace":"team","node":"node-1","cpu_usage":18446744073709551615,"#
+                + #""cpu_capacity":4000000000,"memory_usage":200,"memory_capacity":17179869184,"disk_usage":0,"disk_capacity":100,"#
+                + #""cpu_request":250000000,"cpu_limit":1000000000,"memory_request":64,"memory_limit":18446744073709551615,"restarts":5,"#
+                + #""oom_killed":false,"gpu_request":1,"gpu_memory_usage":1073741824,"gpu_utilization":42,"#
+                + #""workload":{"kind":"Deployment","name":"\#(name)"},"stale":false}"#)
+        }
     }
 
     /// Pods of several nodes are in (namespace, name) order, with and without the API
