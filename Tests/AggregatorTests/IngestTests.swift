@@ -338,6 +338,7 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
         bytes = []
         LiveViewBuilder.appendPod(plain, node: "n1", cpuCapacityNanocores: 0, memoryCapacity: 0, diskCapacity: 0, workload: nil, stale: false, to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self).hasSuffix(#""restarts":5,"oom_killed":true,"stale":false}"#))
+        #expect(MemoryLayout<PodView>.stride <= 200, "a live pod's figures, not its ~460 bytes of JSON")
         // Names that need no escaping are written at a cursor: the same bytes, largest values
         // and an escaped workload's name (which takes the other path) included.
         var web = pod
