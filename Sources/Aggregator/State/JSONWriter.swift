@@ -244,28 +244,69 @@ public struct JSONWriter: Sendable {
     /// A JSON string literal, escaped as RFC 8259 requires. Names and keys rarely need
     /// escaping: those are copied in one go.
     public static func appendString(_ string: String, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
         var text = string
+        let plain = text.withUTF8 { utf8 in
+            guard !needsEscaping(utf8) else { return false }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return true
+        }
+        if plain { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: stringBound(text)) { buffer in
+            var cursor = buffer.baseAddress!
+            putString(text, at: &cursor)
+            bytes.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress!, count: cursor - buffer.baseAddress!))
+        }
+    }
+
+    /// The most bytes `putString` writes for a string (every byte a `\u00XX`, and the quotes).
+    @inline(__always)
+    public static func stringBound(_ string: String) -> Int { 6 * string.utf8.count + 2 }
+
+    /// The same string literal written at `cursor` (at most `stringBound` bytes), which then
+    /// points past it.
+    public static func putString(_ string: String, at cursor: inout UnsafeMutablePointer<UInt8>) {
+        var text = string
+        cursor.pointee = UInt8(ascii: "\"")
+        cursor += 1
         text.withUTF8 { utf8 in
-            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                bytes.append(contentsOf: utf8)
+            if !needsEscaping(utf8) {
+                if let base = utf8.baseAddress { cursor.update(from: base, count: utf8.count) }
+                cursor += utf8.count
                 return
+            }
+            @inline(__always) func put(_ a: UInt8, _ b: UInt8) {
+                cursor[0] = a
+                cursor[1] = b
+                cursor += 2
             }
             for byte in utf8 {
                 switch byte {
-                case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
-                case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])
-                case 0x0A: bytes.append(contentsOf: [92, UInt8(ascii: "n")])
-                case 0x0D: bytes.append(contentsOf: [92, UInt8(ascii: "r")])
-                case 0x09: bytes.append(contentsOf: [92, UInt8(ascii: "t")])
+                case UInt8(ascii: "\""): put(92, 34)
+                case UInt8(ascii: "\\"): put(92, 92)
+                case 0x0A: put(92, UInt8(ascii: "n"))
+                case 0x0D: put(92, UInt8(ascii: "r"))
+                case 0x09: put(92, UInt8(ascii: "t"))
                 case 0..<0x20:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-                default: bytes.append(byte)
+                    let hex: StaticString = "0123456789abcdef"
+                    put(92, UInt8(ascii: "u"))
+                    put(48, 48)
+                    put(hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 15)])
+                default:
+                    cursor.pointee = byte
+                    cursor += 1
                 }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        cursor.pointee = UInt8(ascii: "\"")
+        cursor += 1
+    }
+
+    /// Whether UTF-8 bytes need escaping in a JSON string (a quote, a backslash or a control byte).
+    @inline(__always)
+    static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
     }
 
     public static func quoted(_ string: String) -> String {

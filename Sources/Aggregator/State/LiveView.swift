@@ -82,14 +82,12 @@ struct PodFigures: Sendable, Equatable {
     /// nests once, so no writer's comma stack (writing keys through the general writer was
     /// a sixth of a 150,000-pod live view). Written at a cursor into stack memory and
     /// appended once (an append per key and value was ~570 ns a pod, most of a user's
-    /// answer); names that need escaping take the appending path.
+    /// answer).
     func write(name: String, namespace: String, node: String, to b: inout [UInt8]) {
-        var name = name, namespace = namespace, node = node
-        var kind = workload?.kind ?? "", owner = workload?.name ?? ""
-        let plain = Self.isPlain(&name) && Self.isPlain(&namespace) && Self.isPlain(&node) && Self.isPlain(&kind) && Self.isPlain(&owner)
-        guard plain else { return writeEscaping(name: name, namespace: namespace, node: node, to: &b) }
-        // Keys and punctuation ~420 bytes, 15 numbers of at most 20 digits, the strings.
-        let bound = 760 + name.utf8.count + namespace.utf8.count + node.utf8.count + kind.utf8.count + owner.utf8.count
+        typealias W = JSONWriter
+        let kind = workload?.kind ?? "", owner = workload?.name ?? ""
+        // Keys and punctuation ~330 bytes, 14 numbers of at most 20 digits, the strings.
+        let bound = 640 + W.stringBound(name) + W.stringBound(namespace) + W.stringBound(node) + W.stringBound(kind) + W.stringBound(owner)
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
             let start = buffer.baseAddress!
             var c = start
@@ -97,20 +95,11 @@ struct PodFigures: Sendable, Equatable {
                 c.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
                 c += text.utf8CodeUnitCount
             }
-            @inline(__always) func string(_ text: inout String) {
-                c.pointee = UInt8(ascii: "\"")
-                c += 1
-                text.withUTF8 { utf8 in
-                    if let base = utf8.baseAddress { c.update(from: base, count: utf8.count) }
-                    c += utf8.count
-                }
-                c.pointee = UInt8(ascii: "\"")
-                c += 1
-            }
-            @inline(__always) func digits(_ number: UInt64) { JSONWriter.putDigits(number, at: &c) }
-            literal(#"{"name":"#); string(&name)
-            literal(#","namespace":"#); string(&namespace)
-            literal(#","node":"#); string(&node)
+            @inline(__always) func string(_ text: String) { W.putString(text, at: &c) }
+            @inline(__always) func digits(_ number: UInt64) { W.putDigits(number, at: &c) }
+            literal(#"{"name":"#); string(name)
+            literal(#","namespace":"#); string(namespace)
+            literal(#","node":"#); string(node)
             literal(#","cpu_usage":"#); digits(cpuUsage)
             literal(#","cpu_capacity":"#); digits(cpuCapacity)
             literal(#","memory_usage":"#); digits(memoryUsage)
@@ -131,49 +120,13 @@ struct PodFigures: Sendable, Equatable {
                 if let percent = gpu.utilizationPercent { literal(#","gpu_utilization":"#); digits(UInt64(percent)) }
             }
             if workload != nil {
-                literal(#","workload":{"kind":"#); string(&kind)
-                literal(#","name":"#); string(&owner)
+                literal(#","workload":{"kind":"#); string(kind)
+                literal(#","name":"#); string(owner)
                 literal("}")
             }
             literal(#","stale":"#); if stale { literal("true}") } else { literal("false}") }
             b.append(contentsOf: UnsafeBufferPointer(start: start, count: c - start))
         }
-    }
-
-    /// Whether a string goes into JSON as it is (no quote, backslash or control byte).
-    @inline(__always) static func isPlain(_ text: inout String) -> Bool {
-        text.withUTF8 { utf8 in !utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") } }
-    }
-
-    /// The same object appended key by key, its strings escaped.
-    func writeEscaping(name: String, namespace: String, node: String, to b: inout [UInt8]) {
-        typealias W = JSONWriter
-        W.appendLiteral(#"{"name":"#, to: &b); W.appendString(name, to: &b)
-        W.appendLiteral(#","namespace":"#, to: &b); W.appendString(namespace, to: &b)
-        W.appendLiteral(#","node":"#, to: &b); W.appendString(node, to: &b)
-        W.appendLiteral(#","cpu_usage":"#, to: &b); W.appendDigits(cpuUsage, to: &b)
-        W.appendLiteral(#","cpu_capacity":"#, to: &b); W.appendDigits(cpuCapacity, to: &b)
-        W.appendLiteral(#","memory_usage":"#, to: &b); W.appendDigits(memoryUsage, to: &b)
-        W.appendLiteral(#","memory_capacity":"#, to: &b); W.appendDigits(memoryCapacity, to: &b)
-        W.appendLiteral(#","disk_usage":"#, to: &b); W.appendDigits(diskUsage, to: &b)
-        W.appendLiteral(#","disk_capacity":"#, to: &b); W.appendDigits(diskCapacity, to: &b)
-        W.appendLiteral(#","cpu_request":"#, to: &b); W.appendDigits(cpuRequest &* 1_000_000, to: &b)
-        W.appendLiteral(#","cpu_limit":"#, to: &b); W.appendDigits(cpuLimit &* 1_000_000, to: &b)
-        W.appendLiteral(#","memory_request":"#, to: &b); W.appendDigits(memoryRequest, to: &b)
-        W.appendLiteral(#","memory_limit":"#, to: &b); W.appendDigits(memoryLimit, to: &b)
-        W.appendLiteral(#","restarts":"#, to: &b); W.appendInteger(restarts, to: &b)
-        W.appendLiteral(#","oom_killed":"#, to: &b); W.appendLiteral(oomKilled ? "true" : "false", to: &b)
-        if let gpu {
-            W.appendLiteral(#","gpu_request":"#, to: &b); W.appendDigits(gpu.requestedDevices, to: &b)
-            W.appendLiteral(#","gpu_memory_usage":"#, to: &b); W.appendDigits(gpu.memoryBytes, to: &b)
-            if let percent = gpu.utilizationPercent { W.appendLiteral(#","gpu_utilization":"#, to: &b); W.appendDigits(UInt64(percent), to: &b) }
-        }
-        if let workload {
-            W.appendLiteral(#","workload":{"kind":"#, to: &b); W.appendString(workload.kind, to: &b)
-            W.appendLiteral(#","name":"#, to: &b); W.appendString(workload.name, to: &b)
-            W.appendLiteral("}", to: &b)
-        }
-        W.appendLiteral(#","stale":"#, to: &b); W.appendLiteral(stale ? "true}" : "false}", to: &b)
     }
 }
 
