@@ -266,41 +266,47 @@ public struct JSONWriter: Sendable {
 
     /// The same string literal written at `cursor` (at most `stringBound` bytes), which then
     /// points past it.
+    @inline(__always)
     public static func putString(_ string: String, at cursor: inout UnsafeMutablePointer<UInt8>) {
         var text = string
         cursor.pointee = UInt8(ascii: "\"")
         cursor += 1
         text.withUTF8 { utf8 in
-            if !needsEscaping(utf8) {
+            if needsEscaping(utf8) {
+                putEscaped(utf8, at: &cursor)
+            } else {
                 if let base = utf8.baseAddress { cursor.update(from: base, count: utf8.count) }
                 cursor += utf8.count
-                return
-            }
-            @inline(__always) func put(_ a: UInt8, _ b: UInt8) {
-                cursor[0] = a
-                cursor[1] = b
-                cursor += 2
-            }
-            for byte in utf8 {
-                switch byte {
-                case UInt8(ascii: "\""): put(92, 34)
-                case UInt8(ascii: "\\"): put(92, 92)
-                case 0x0A: put(92, UInt8(ascii: "n"))
-                case 0x0D: put(92, UInt8(ascii: "r"))
-                case 0x09: put(92, UInt8(ascii: "t"))
-                case 0..<0x20:
-                    let hex: StaticString = "0123456789abcdef"
-                    put(92, UInt8(ascii: "u"))
-                    put(48, 48)
-                    put(hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 15)])
-                default:
-                    cursor.pointee = byte
-                    cursor += 1
-                }
             }
         }
         cursor.pointee = UInt8(ascii: "\"")
         cursor += 1
+    }
+
+    /// UTF-8 bytes escaped, written at `cursor` (at most 6 bytes each).
+    static func putEscaped(_ utf8: UnsafeBufferPointer<UInt8>, at cursor: inout UnsafeMutablePointer<UInt8>) {
+        @inline(__always) func put(_ a: UInt8, _ b: UInt8) {
+            cursor[0] = a
+            cursor[1] = b
+            cursor += 2
+        }
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): put(92, 34)
+            case UInt8(ascii: "\\"): put(92, 92)
+            case 0x0A: put(92, UInt8(ascii: "n"))
+            case 0x0D: put(92, UInt8(ascii: "r"))
+            case 0x09: put(92, UInt8(ascii: "t"))
+            case 0..<0x20:
+                let hex: StaticString = "0123456789abcdef"
+                put(92, UInt8(ascii: "u"))
+                put(48, 48)
+                put(hex.utf8Start[Int(byte >> 4)], hex.utf8Start[Int(byte & 15)])
+            default:
+                cursor.pointee = byte
+                cursor += 1
+            }
+        }
     }
 
     /// Whether UTF-8 bytes need escaping in a JSON string (a quote, a backslash or a control byte).
