@@ -59,6 +59,8 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // glibc's malloc_trim (the aggregator gives freed pages back after each refresh).
+        .systemLibrary(name: "CMalloc"),
         // Snappy from Debian's libsnappy-dev: remote write bodies (block format).
         .systemLibrary(
             name: "CSnappy",
@@ -144,7 +146,7 @@ let package = Package(
         .target(
             name: "Aggregator",
             dependencies: [
-                "Wire", "Messaging", "Kubernetes", "TimeSeries", "CSnappy",
+                "Wire", "Messaging", "Kubernetes", "TimeSeries", "CSnappy", "CMalloc",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -56,6 +56,7 @@ public final class Refresher: Service {
     private let staleNodes = Gauge(label: "clustermon_stale_nodes")
     private let livePods = Gauge(label: "clustermon_live_pods")
     private let podEventParts = Gauge(label: "clustermon_pod_event_parts")
+    private let trimTimer = Timer(label: "clustermon_memory_release_seconds")
 
     public init(state: ClusterState, ingest: IngestService?, cluster: (any ClusterView)?, history: HistoryStore?, events: (any EventPublisher)?,
                 graph: ConnectionGraph? = nil, remoteWrite: RemoteWriter? = nil, configuration: RefreshConfiguration = .init(), logger: Logger,
@@ -94,7 +95,13 @@ public final class Refresher: Service {
                     // A refresh of a large cluster is hundreds of milliseconds of CPU: it runs
                     // on its own thread, never on the cooperative pool that serves requests.
                     let tick = Int64(next.rounded())
-                    let (view, edges) = await worker.run { self.refreshAll(tick: tick) }
+                    let (view, edges) = await worker.run {
+                        let result = self.refreshAll(tick: tick)
+                        // What the refresh freed (the previous view above all) goes back to
+                        // the system now, not at some later peak.
+                        self.releaseFreePages()
+                        return result
+                    }
                     if view.version > 0, !edges.isEmpty, case .dropped = sink.yield(EdgeBatch(time: view.timestamp, edges: edges)) {
                         self.historySkipped.increment()
                     }
@@ -136,6 +143,14 @@ public final class Refresher: Service {
         remoteWrite?.enqueue(nodes: nodes, edges: edges, time: wall)
         buildTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
         return (view, edges)
+    }
+
+    /// Gives the allocator's free pages back (`FreePages`), timed: it walks every arena's
+    /// free chunks, holding each arena's lock meanwhile.
+    func releaseFreePages() {
+        let started = ContinuousClock.now
+        FreePages.release()
+        trimTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
     }
 
     func publishEvents(_ view: LiveView, tick: Int64, to events: any EventPublisher) {

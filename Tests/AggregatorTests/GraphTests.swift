@@ -673,7 +673,7 @@ struct GraphTests {
         cluster.addWorker()
         let mine = cluster.addPod("compute-u1-web", "web-7d4f9c8b6-aaaaa", ips: ["10.244.1.5"], deployment: "web")
         let theirs = cluster.addPod("compute-u1-x-web", "api-7d4f9c8b6-bbbbb", ips: ["10.244.1.6"], deployment: "secret-api", ports: [9000])
-        let third = cluster.addPod("compute-u2-db", "db-7d4f9c8b6-ccccc", ips: ["10.244.1.7"], deployment: "hidden-db", ports: [5432])
+        _ = cluster.addPod("compute-u2-db", "db-7d4f9c8b6-ccccc", ips: ["10.244.1.7"], deployment: "hidden-db", ports: [5432])
         cluster.addService("compute-u1-x-web", "secret-api", clusterIPs: ["10.96.9.9"], port: 80, backends: [theirs], targetPort: 9000)
         let scenario = GraphScenario(cluster: cluster)
         let conns: (UInt64) -> [Agent_V1_Connection] = { n in [
