@@ -86,10 +86,20 @@ trap '[[ -n "${METRICS_OUT:-}" ]] && curl -s "$url/metrics" > "$METRICS_OUT"; cl
 if [[ -n "${LOAD_PROFILE:-}" ]]; then
   perf record -q -e sched:sched_switch -g -p "$aggregator" -o "$LOAD_PROFILE" -- sleep 130 >/dev/null 2>&1 & pids+=($!)
 fi
+# A load phase: load.py's figures, then the history maintenance (seals above all: ~11 s of
+# CPU each at 5,000 nodes) that ended inside it, which a slow phase may owe its tail to.
+maintenance() { curl -s "$url/metrics" | awk '$1 == "clustermon_history_seals_total" {s=$2} $1 == "clustermon_history_maintenance_seconds_sum" {m=$2} END {print s+0, m+0}'; }
+load() {
+  local before after
+  before=$(maintenance)
+  python3 scripts/load.py "$@"
+  after=$(maintenance)
+  python3 -c 'import sys; b, a = sys.argv[1].split(), sys.argv[2].split(); print("  history maintenance that ended during it: %d seals, %.1f s" % (float(a[0]) - float(b[0]), float(a[1]) - float(b[1])))' "$before" "$after"
+}
 echo "user /pod-metrics ($connections connections, 20 s) $(since_ready):"
-python3 scripts/load.py "$connections" 20 "$url/pod-metrics?token=$user"
+load "$connections" 20 "$url/pod-metrics?token=$user"
 echo "user /api/metrics/pods, last hour, raw ($connections connections, 20 s) $(since_ready):"
-python3 scripts/load.py "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
+load "$connections" 20 "$url/api/metrics/pods?namespace=compute-u3-app&token=$user"
 shared() { curl -s "$url/metrics" | awk '$1 == "clustermon_history_queries_shared_total" {print $2}'; }
 echo "  answered by an identical query's read: $(shared)"
 # The same with each client a different user (no two ask the same namespace at once, so
@@ -97,11 +107,11 @@ echo "  answered by an identical query's read: $(shared)"
 others=()
 for k in $(seq 3 $((connections + 2))); do others+=("$url/api/metrics/pods?namespace=compute-u$k-app&token=$("$bin" token --user-id "u$k" --ttl 1h)"); done
 echo "users u3-u$((connections + 2)) /api/metrics/pods, each their last hour, raw ($connections connections, 20 s) $(since_ready):"
-python3 scripts/load.py "$connections" 20 "${others[@]}"
+load "$connections" 20 "${others[@]}"
 echo "  answered by an identical query's read, in all: $(shared)"
 echo "admin /cluster-info ($connections connections, 20 s) $(since_ready):"
-python3 scripts/load.py "$connections" 20 "$url/cluster-info?token=$admin"
+load "$connections" 20 "$url/cluster-info?token=$admin"
 echo "user /api/graph/dependencies ($connections connections, 20 s) $(since_ready):"
-python3 scripts/load.py "$connections" 20 "$url/api/graph/dependencies?token=$user"
+load "$connections" 20 "$url/api/graph/dependencies?token=$user"
 echo "admin /api/graph/dependencies?top=100 ($connections connections, 20 s) $(since_ready):"
-python3 scripts/load.py "$connections" 20 "$url/api/graph/dependencies?top=100&token=$admin"
+load "$connections" 20 "$url/api/graph/dependencies?top=100&token=$admin"
