@@ -56,7 +56,7 @@ public final class Refresher: Service {
     private let staleNodes = Gauge(label: "clustermon_stale_nodes")
     private let livePods = Gauge(label: "clustermon_live_pods")
     private let podEventParts = Gauge(label: "clustermon_pod_event_parts")
-    private let trimTimer = Timer(label: "clustermon_memory_release_seconds")
+    private let releaseTimer = Timer(label: "clustermon_memory_release_seconds")
 
     public init(state: ClusterState, ingest: IngestService?, cluster: (any ClusterView)?, history: HistoryStore?, events: (any EventPublisher)?,
                 graph: ConnectionGraph? = nil, remoteWrite: RemoteWriter? = nil, configuration: RefreshConfiguration = .init(), logger: Logger,
@@ -150,7 +150,7 @@ public final class Refresher: Service {
     func releaseFreePages() {
         let started = ContinuousClock.now
         FreePages.release()
-        trimTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        releaseTimer.recordSeconds(Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
     }
 
     func publishEvents(_ view: LiveView, tick: Int64, to events: any EventPublisher) {
