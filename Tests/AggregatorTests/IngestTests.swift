@@ -166,7 +166,7 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
         #expect(pod["memory_usage"] as? Int == 200)
         #expect(pod["memory_capacity"] as? Int == 16 << 30)
         #expect(pod["cpu_request"] as? Int == 250_000_000)
-        #expect((pod["workload"] as? [String: String])?["kind"] == "ReplicaSet")
+        #expect((pod["workload"] as? [String: String]) == ["kind": "ReplicaSet", "name": "web-rs"])
     }
 
     /// Each pod's rate comes from its own previous sample whatever the order the agent
