@@ -10,7 +10,7 @@ import CMalloc
 /// (a container's limit, the kubelet's working set) pays for its peaks for good.
 /// `malloc_trim(0)` releases every whole free page of every arena (`MADV_DONTNEED`; the
 /// address space stays, so reusing it costs a page fault, not a system call). At 5,000 nodes
-/// it took the aggregator from ~915 MiB mean resident to ~770 MiB (BENCHMARKS.md).
+/// it took the aggregator from 912-1,148 MiB mean resident to 772-788 MiB (BENCHMARKS.md).
 public enum FreePages {
     /// True when pages were released (always false where the C library has no
     /// `malloc_trim`).

@@ -339,8 +339,8 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
         LiveViewBuilder.appendPod(plain, node: "n1", cpuCapacityNanocores: 0, memoryCapacity: 0, diskCapacity: 0, workload: nil, stale: false, to: &bytes)
         #expect(String(decoding: bytes, as: UTF8.self).hasSuffix(#""restarts":5,"oom_killed":true,"stale":false}"#))
         #expect(MemoryLayout<PodView>.stride <= 200, "a live pod's figures, not its ~460 bytes of JSON")
-        // Names that need no escaping are written at a cursor: the same bytes, largest values
-        // and an escaped workload's name (which takes the other path) included.
+        // Written at a cursor: the same bytes, largest values and a workload's name that
+        // needs escaping (through `JSONWriter.putString`'s escaping) included.
         var web = pod
         web.name = "web-7d4f9c8b6-aaaaa"
         web.cpuNanocores = .max
