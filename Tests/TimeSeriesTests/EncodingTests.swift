@@ -184,3 +184,73 @@ func roundTripFloats(_ values: [Double]) throws -> [UInt64] {
         }
     }
 }
+
+/// The bytes of chunks and bit streams do not depend on how the writer gathers its bits:
+/// chunks on disk are read by every later version.
+@Suite struct EncodingFormatTests {
+    /// Bits as a plain list, packed most significant first: what `BitWriter` must write.
+    struct ReferencePacker {
+        var bits: [Bool] = []
+        mutating func write(_ value: UInt64, count: Int) {
+            for index in stride(from: count - 1, through: 0, by: -1) { bits.append((value >> UInt64(index)) & 1 == 1) }
+        }
+        mutating func align() { while bits.count % 8 != 0 { bits.append(false) } }
+        var bytes: [UInt8] {
+            stride(from: 0, to: bits.count, by: 8).map { start in
+                (0..<8).reduce(UInt8(0)) { byte, offset in
+                    byte << 1 | (start + offset < bits.count && bits[start + offset] ? 1 : 0)
+                }
+            }
+        }
+    }
+
+    @Test func theWriterPacksBitsAsABitByBitPackerDoes() {
+        var rng = SplitMix(seed: 7)
+        for round in 0..<200 {
+            var writer = BitWriter()
+            var reference = ReferencePacker()
+            for _ in 0..<(round % 40) {
+                switch rng.next() % 4 {
+                case 0:
+                    let bit = rng.next() & 1 == 1
+                    writer.writeBit(bit)
+                    reference.write(bit ? 1 : 0, count: 1)
+                case 1:
+                    writer.align()
+                    reference.align()
+                default:
+                    let width = Int(rng.next() % 65)
+                    let value = rng.next()
+                    writer.writeBits(value, count: width)
+                    reference.write(value, count: width)
+                }
+                #expect(writer.bitCount == reference.bits.count)
+            }
+            #expect(writer.bytes == reference.bytes, "round \(round)")
+            var appended: [UInt8] = [9]
+            writer.append(to: &appended)
+            #expect(appended == [9] + reference.bytes)
+        }
+    }
+
+    @Test func aChunksBytesAreTheFormatsOwn() {
+        var columns = Chunk.Columns(width: 3, capacity: 5)
+        let rows: [(Int64, UInt64, [UInt64])] = [
+            (1_700_000_000_000, 0b111, [UInt64.max - 3, 5, Double(1.5).bitPattern]),
+            (1_700_000_010_000, 0b101, [UInt64.max - 1, 0, Double(2.25).bitPattern]),
+            (1_700_000_020_500, 0b111, [2, 7, Double.nan.bitPattern]),
+            (1_700_000_030_500, 0b011, [9, 1 << 40, 0]),
+            (1_700_000_040_000, 0b111, [9, 12, Double(-0.0).bitPattern]),
+        ]
+        for (time, present, values) in rows { columns.append(time: time, present: present) { values[$0] } }
+        let bytes = Chunk.encode(columns, encodings: [.integer, .integer, .float])
+        #expect(bytes == EncodingFormatTests.golden)
+    }
+
+    /// What the encoder wrote before the writer gathered bits in words (2026-12-04).
+    static let golden: [UInt8] = [
+        1, 5, 3, 18, 13, 28, 18, 0, 0, 1, 139, 207, 229, 104, 0, 224, 39, 16, 96, 250, 48, 124, 248, 62, 112, 127, 255, 255, 255, 255, 255,
+        255, 254, 65, 32, 144, 104, 104, 220, 0, 0, 0, 0, 0, 0, 0, 22, 9, 240, 0, 0, 31, 255, 255, 255, 254, 239, 128, 0, 1, 255, 255, 255,
+        255, 236, 128, 244, 255, 224, 0, 0, 0, 0, 0, 3, 9, 223, 254, 207, 254, 224, 55, 255, 224,
+    ]
+}

@@ -1,35 +1,75 @@
 /// Bits appended most significant first into bytes, as the chunk encodings write them.
+/// Bits gather in a 64-bit word and reach the bytes eight at a time (a byte at a time, with
+/// an append and a bounds check per byte, was most of a seal's encoding).
 public struct BitWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
-    /// Bits still free in the last byte (0 when it is full or there is none).
-    private var free = 0
+    /// The whole words written so far, as bytes.
+    private var storage: [UInt8] = []
+    /// Bits not yet in `storage`, from the most significant down (`pending` of them).
+    private var word: UInt64 = 0
+    private var pending = 0
 
-    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 0) { storage.reserveCapacity(capacity) }
 
-    public var bitCount: Int { bytes.count * 8 - free }
+    /// Every bit written, the last byte padded with zeros.
+    public var bytes: [UInt8] {
+        var result = storage
+        appendPending(to: &result)
+        return result
+    }
 
-    public mutating func writeBit(_ bit: Bool) {
-        if free == 0 { bytes.append(0); free = 8 }
-        free -= 1
-        if bit { bytes[bytes.count - 1] |= 1 << UInt8(free) }
+    public var bitCount: Int { storage.count * 8 + pending }
+
+    /// Appends `bytes` (without a copy in between).
+    public func append(to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: storage)
+        appendPending(to: &bytes)
+    }
+
+    private func appendPending(to bytes: inout [UInt8]) {
+        var rest = word
+        for _ in 0..<((pending + 7) >> 3) {
+            bytes.append(UInt8(truncatingIfNeeded: rest >> 56))
+            rest <<= 8
+        }
+    }
+
+    @inline(__always) private mutating func flush() {
+        withUnsafeBytes(of: word.bigEndian) { storage.append(contentsOf: $0) }
+        word = 0
+        pending = 0
+    }
+
+    @inline(__always) public mutating func writeBit(_ bit: Bool) {
+        if bit { word |= 1 &<< UInt64(63 - pending) }
+        pending += 1
+        if pending == 64 { flush() }
     }
 
     /// The low `count` bits of `value` (0...64), most significant first.
-    public mutating func writeBits(_ value: UInt64, count: Int) {
-        var remaining = count
-        while remaining > 0 {
-            if free == 0 { bytes.append(0); free = 8 }
-            let take = min(free, remaining)
-            let shifted = remaining - take
-            let chunk = UInt8(truncatingIfNeeded: (value >> UInt64(shifted)) & ((1 << UInt64(take)) - 1))
-            bytes[bytes.count - 1] |= chunk << UInt8(free - take)
-            free -= take
-            remaining = shifted
+    @inline(__always) public mutating func writeBits(_ value: UInt64, count: Int) {
+        guard count > 0 else { return }
+        let bits = count >= 64 ? value : value & ((1 &<< UInt64(count)) &- 1)
+        let room = 64 - pending
+        if count < room {
+            word |= bits &<< UInt64(room - count)
+            pending += count
+        } else {
+            // Fills the word; what does not fit starts the next one.
+            let rest = count - room
+            word |= rest == 0 ? bits : bits &>> UInt64(rest)
+            flush()
+            if rest > 0 {
+                word = bits &<< UInt64(64 - rest)
+                pending = rest
+            }
         }
     }
 
     /// Pads to a byte boundary.
-    public mutating func align() { free = 0 }
+    public mutating func align() {
+        pending = (pending + 7) & ~7
+        if pending == 64 { flush() }
+    }
 }
 
 /// Reads what a `BitWriter` wrote. Reading past the end is an error, never a crash.

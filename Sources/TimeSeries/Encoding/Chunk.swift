@@ -57,15 +57,18 @@ public enum Chunk {
     }
 
     public static func encode(_ rows: Columns, encodings: [ValueEncoding]) -> [UInt8] {
-        var streams: [[UInt8]] = []
-        streams.reserveCapacity(encodings.count + 1)
-        var times = BitWriter(capacity: rows.count / 4 + 9)
+        // The streams one after the other in one writer, each from a byte boundary (as the
+        // chunk lays them out); their lengths go in the header.
+        var writer = BitWriter(capacity: rows.count * (encodings.count + 2) / 4 + 16)
+        var lengths: [Int] = []
+        lengths.reserveCapacity(encodings.count + 1)
         var timeEncoder = IntegerEncoder()
-        for time in rows.times { timeEncoder.append(UInt64(bitPattern: time), to: &times) }
-        streams.append(times.bytes)
+        for time in rows.times { timeEncoder.append(UInt64(bitPattern: time), to: &writer) }
+        writer.align()
+        var end = writer.bitCount >> 3
+        lengths.append(end)
         for (column, encoding) in encodings.enumerated() {
             let bit = UInt64(1) << UInt64(column)
-            var writer = BitWriter(capacity: rows.count / 2 + 9)
             let all = rows.present.allSatisfy { $0 & bit != 0 }
             writer.writeBit(!all)
             if !all { for mask in rows.present { writer.writeBit(mask & bit != 0) } }
@@ -78,14 +81,17 @@ public enum Chunk {
                 var encoder = FloatEncoder()
                 for (index, mask) in rows.present.enumerated() where mask & bit != 0 { encoder.append(inside ? rows.value(index, column) : 0, to: &writer) }
             }
-            streams.append(writer.bytes)
+            writer.align()
+            let next = writer.bitCount >> 3
+            lengths.append(next - end)
+            end = next
         }
         var bytes: [UInt8] = [version]
-        bytes.reserveCapacity(streams.reduce(16 + streams.count * 2) { $0 + $1.count })
+        bytes.reserveCapacity(end + 16 + lengths.count * 2)
         appendVarint(UInt64(rows.count), to: &bytes)
         appendVarint(UInt64(encodings.count), to: &bytes)
-        for stream in streams { appendVarint(UInt64(stream.count), to: &bytes) }
-        for stream in streams { bytes.append(contentsOf: stream) }
+        for length in lengths { appendVarint(UInt64(length), to: &bytes) }
+        writer.append(to: &bytes)
         return bytes
     }
 
