@@ -1481,25 +1481,62 @@ public final class TimeSeriesStore: Sendable {
                 }
                 try db.execute(sql: "INSERT OR IGNORE INTO segments(start) VALUES (?)", arguments: [segment])
             }
+            // Each day's insert, prepared once and bound through SQLite's C API (GRDB's
+            // arguments, a `Data` copy of each chunk and the statement's text built per
+            // chunk were a third of a seal's time).
+            var inserts: [Int64: OpaquePointer] = [:]
+            func insert(_ bytes: [UInt8], segment: Int64, entity: EntityID) throws -> Bool {
+                let day = floorDiv(segment, 86_400_000)
+                let handle: OpaquePointer
+                if let known = inserts[day] {
+                    handle = known
+                } else {
+                    handle = try db.cachedStatement(sql: "INSERT OR IGNORE INTO \(Self.rawTable(day: day))(start, entity, data) VALUES (?, ?, ?)").sqliteStatement
+                    inserts[day] = handle
+                }
+                let code = bytes.withUnsafeBufferPointer { buffer in
+                    sqlite3_bind_int64(handle, 1, segment)
+                    sqlite3_bind_int64(handle, 2, Int64(entity.raw))
+                    // SQLITE_STATIC (nil): the bytes are read by the step, before they go.
+                    sqlite3_bind_blob(handle, 3, buffer.baseAddress, Int32(buffer.count), nil)
+                    defer {
+                        sqlite3_reset(handle)
+                        sqlite3_clear_bindings(handle)
+                    }
+                    return sqlite3_step(handle)
+                }
+                guard code == SQLITE_DONE else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
+                return sqlite3_changes(db.sqliteConnection) > 0
+            }
             for ((entity, blocks), kind) in zip(taken.entries, kinds) {
                 guard let family = families[kind] else { continue }
-                var bySegment: [Int64: Chunk.Columns] = [:]
-                for block in blocks {
-                    bySegment[max(block.segment, floor), default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block)
+                // Most entities' blocks are of one segment: no table of segments for them.
+                let segments = blocks.map { max($0.segment, floor) }
+                var bySegment: [(segment: Int64, rows: Chunk.Columns)] = []
+                if let first = segments.first, segments.allSatisfy({ $0 == first }) {
+                    var rows = Chunk.Columns(width: family.metrics.count, capacity: blocks.reduce(0) { $0 + Int($1.rowCount) })
+                    for block in blocks { rows.appendRows(of: block) }
+                    bySegment = [(first, rows)]
+                } else {
+                    var table: [Int64: Chunk.Columns] = [:]
+                    for (block, segment) in zip(blocks, segments) {
+                        table[segment, default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block)
+                    }
+                    bySegment = table.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                 }
-                for (segment, rows) in bySegment.sorted(by: { $0.key < $1.key }) where rows.count > 0 {
+                for (segment, rows) in bySegment where rows.count > 0 {
                     let bytes = Chunk.encode(rows, encodings: family.encodings)
                     outcome.chunks += 1
                     outcome.bytes += bytes.count
                     outcome.samples += rows.sampleCount
                     outcome.last[entity] = max(outcome.last[entity] ?? .min, rows.times.last!)
-                    let table = Self.rawTable(day: floorDiv(segment, 86_400_000))
                     // A chunk already there for this segment (rows sealed twice after a crash
                     // between commit and log switch are the same rows): the new one adds late rows.
-                    let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO \(table)(start, entity, data) VALUES (?, ?, ?)")
-                    try insert.execute(arguments: [segment, Int64(entity.raw), Data(bytes)])
-                    if db.changesCount == 0,
-                       let existing = try Data.fetchOne(db, sql: "SELECT data FROM \(table) WHERE start = ? AND entity = ?", arguments: [segment, Int64(entity.raw)]) {
+                    if try insert(bytes, segment: segment, entity: entity) { continue }
+                    let table = Self.rawTable(day: floorDiv(segment, 86_400_000))
+                    if let existing = try Data.fetchOne(db, sql: "SELECT data FROM \(table) WHERE start = ? AND entity = ?", arguments: [segment, Int64(entity.raw)]) {
                         let merged = try Chunk.merge([[UInt8](existing), bytes], encodings: family.encodings)
                         try db.execute(sql: "REPLACE INTO \(table)(start, entity, data) VALUES (?, ?, ?)",
                                        arguments: [segment, Int64(entity.raw), Data(merged)])

@@ -456,6 +456,38 @@ func row(_ time: Int64, _ cpu: UInt64, _ memory: UInt64?, _ ratio: Double = 0.5)
         #expect(try reopened.samples(ids, metric: 0, from: day, to: day + 3 * 3_600_000)[ids[1]]?.count == 800)
     }
 
+    /// A row for a segment already sealed (a new entity's first report, late) goes into the
+    /// chunk of the segment after the newest sealed one; rows of that segment sealed later go
+    /// to the one after it, and every row reads back, in time order, also after a reopen.
+    @Test func lateRowsAreSealedIntoTheNextSegment() throws {
+        let path = temporaryStorePath()
+        defer { removeStore(path) }
+        let store = try open(path)
+        let segment = StoreConfiguration().segment
+        let a = try store.register(family: 1, key: "a/main", labels: { ["namespace": "a"] })
+        let b = try store.register(family: 1, key: "b/main", labels: { ["namespace": "b"] })
+        try store.append([(a, row(day + 1_000, 10, 1))])
+        try store.seal(through: day + segment)
+        // b's first row is in the sealed segment; then each has a row in the next one.
+        try store.append([(b, row(day + 2_000, 20, 2))])
+        try store.append([(a, row(day + segment + 1_000, 30, 3)), (b, row(day + segment + 1_000, 40, 4))])
+        try store.seal(through: day + segment)       // b's late row, into the next segment's chunk
+        try store.seal(through: day + 2 * segment)   // that segment's own rows, into the one after
+        #expect(store.counters.chunksSealed == 4)
+        let placed = try DatabaseQueue(path: path).read { db in
+            try Row.fetchAll(db, sql: "SELECT entity, start FROM raw_\(day / 86_400_000) ORDER BY entity, start").map { row -> [Int64] in
+                [row["entity"], (row["start"] - day) / segment]
+            }
+        }
+        #expect(placed == [[Int64(a.raw), 0], [Int64(a.raw), 2], [Int64(b.raw), 1], [Int64(b.raw), 2]])
+        let samples = try store.samples([a, b], metric: 0, from: day, to: day + 2 * segment)
+        #expect(samples[a]?.map(\.value) == [10, 30])
+        #expect(samples[b]?.map(\.time) == [day + 2_000, day + segment + 1_000])
+        #expect(samples[b]?.map(\.value) == [20, 40])
+        let reopened = try open(path)
+        #expect(try reopened.samples([b], metric: 0, from: day, to: day + 2 * segment)[b]?.map(\.value) == [20, 40])
+    }
+
     /// The database refusing a seal (here: another writer holds it; a full disk is the same
     /// to the store) loses nothing; the next seal writes it all.
     @Test func aFailedSealLosesNothing() throws {
