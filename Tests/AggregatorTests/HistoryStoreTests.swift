@@ -330,7 +330,9 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
     /// Integers written from doubles never trap: beyond Int64 they clamp, NaN is 0.
     @Test func integersFromDoublesClamp() {
         for (number, text) in [(1e30, "9223372036854775807"), (-1e30, "-9223372036854775808"), (.nan, "0"), (.infinity, "0"),
-                               (2.5, "3"), (-2.5, "-3"), (0x1p63, "9223372036854775807"), (12_345_678_901.4, "12345678901")] as [(Double, String)] {
+                               (2.5, "3"), (-2.5, "-3"), (0x1p63, "9223372036854775807"), (12_345_678_901.4, "12345678901"),
+                               (0.49999999999999994, "0"), (-0.4, "0"), (-0.5, "-1"), (4_503_599_627_370_495.5, "4503599627370496"),
+                               (0x1p52 + 1, "4503599627370497"), (-1.5, "-2"), (7, "7")] as [(Double, String)] {
             var bytes: [UInt8] = []
             JSONWriter.appendInteger(rounding: number, to: &bytes)
             #expect(String(decoding: bytes, as: UTF8.self) == text, "\(number)")
@@ -359,6 +361,38 @@ private func snapshot(_ i: Int, base: Int64, pods: [TestBatches.PodSpec]) -> Age
             JSONWriter.appendTime(seconds, to: &bytes)
             let formatter = ISO8601DateFormatter()
             #expect(String(decoding: bytes, as: UTF8.self) == "\"" + formatter.string(from: Date(timeIntervalSince1970: Double(seconds))) + "\"")
+        }
+    }
+
+    /// Rounding without libm's `round` gives what `rounded()` gives, ties and all.
+    @Test func integersFromDoublesRoundHalfAwayFromZero() {
+        var random = SystemRandomNumberGenerator()
+        var numbers: [Double] = (0..<2000).map { _ in Double(Int.random(in: -1_000_000...1_000_000, using: &random)) / 4 }
+        numbers += (0..<2000).map { _ in Double.random(in: -1e15...1e15, using: &random) }
+        numbers += (0..<60).flatMap { power in [Double(sign: .plus, exponent: power, significand: 1) - 0.5, -Double(sign: .plus, exponent: power, significand: 1) + 0.5] }
+        for number in numbers {
+            var bytes: [UInt8] = []
+            JSONWriter.appendInteger(rounding: number, to: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == String(Int64(number.rounded())), "\(number)")
+        }
+    }
+
+    /// Times written through the day cache are the bytes written without it, in runs within
+    /// a day, across midnights and before 1970.
+    @Test func timesThroughTheDayCacheAreTheSame() {
+        var times: [Int64] = []
+        for start: Int64 in [1_700_000_000, 1_764_892_790, -200, 951_868_795] { times += (0..<40).map { start + $0 * 7 } }
+        times += [86_399, 86_400, 86_399, 0, -1, -86_400, -86_401, 4_102_444_799]
+        var days = JSONWriter.DayText()
+        for seconds in times {
+            var plain: [UInt8] = [], cached = [UInt8](repeating: 0, count: 22)
+            JSONWriter.appendTime(seconds, to: &plain)
+            cached.withUnsafeMutableBufferPointer { buffer in
+                var cursor = buffer.baseAddress!
+                JSONWriter.putTime(seconds, at: &cursor, days: &days)
+                #expect(cursor == buffer.baseAddress! + 22)
+            }
+            #expect(cached == plain, "\(seconds)")
         }
     }
 }

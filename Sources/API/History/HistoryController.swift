@@ -299,18 +299,19 @@ struct HistoryController {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
             let start = buffer.baseAddress!, limit = start + 4096 - 128
             var cursor = start
+            var days = JSONWriter.DayText()
             for (index, point) in points.enumerated() {
                 if index > 0 {
                     cursor.pointee = UInt8(ascii: ",")
                     cursor += 1
                 }
-                JSONWriter.put(Self.timeKey, at: &cursor)
-                JSONWriter.putTime(point.time, at: &cursor)
-                JSONWriter.put(Self.cpuKey, at: &cursor)
+                JSONWriter.put(#"{"t":"#, at: &cursor)
+                JSONWriter.putTime(point.time, at: &cursor, days: &days)
+                JSONWriter.put(#","cpu":"#, at: &cursor)
                 JSONWriter.putInteger(rounding: point.cpu, at: &cursor)
-                JSONWriter.put(Self.memKey, at: &cursor)
+                JSONWriter.put(#","mem":"#, at: &cursor)
                 JSONWriter.putInteger(rounding: point.memory, at: &cursor)
-                JSONWriter.put(Self.diskKey, at: &cursor)
+                JSONWriter.put(#","disk":"#, at: &cursor)
                 JSONWriter.putInteger(rounding: point.disk, at: &cursor)
                 cursor.pointee = UInt8(ascii: "}")
                 cursor += 1

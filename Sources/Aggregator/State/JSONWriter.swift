@@ -86,6 +86,47 @@ public struct JSONWriter: Sendable {
         cursor += 22
     }
 
+    /// The day part of the times a writer wrote last (`"2026-12-04T`, 12 bytes), so that a
+    /// run of times of one day (a history answer's points) works the date out once.
+    public struct DayText {
+        var day = Int64.min
+        var text: (UInt64, UInt64) = (0, 0)
+        public init() {}
+    }
+
+    /// `putTime` through a `DayText`: the same 22 bytes.
+    @inline(__always)
+    public static func putTime(_ seconds: Int64, at cursor: inout UnsafeMutablePointer<UInt8>, days: inout DayText) {
+        let day = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        if day != days.day {
+            putTime(seconds, at: &cursor)
+            let written = cursor - 22
+            withUnsafeMutableBytes(of: &days.text) { $0.baseAddress!.copyMemory(from: written, byteCount: 12) }
+            days.day = day
+            return
+        }
+        withUnsafeBytes(of: days.text) { cursor.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 12) }
+        let second = Int(seconds - day * 86400)
+        let pairs = digitPairs.utf8Start
+        func two(_ n: Int, at index: Int) {
+            cursor[index] = pairs[n &* 2]
+            cursor[index + 1] = pairs[n &* 2 + 1]
+        }
+        two(second / 3600, at: 12)
+        cursor[14] = UInt8(ascii: ":"); two(second / 60 % 60, at: 15)
+        cursor[17] = UInt8(ascii: ":"); two(second % 60, at: 18)
+        cursor[20] = UInt8(ascii: "Z")
+        cursor[21] = UInt8(ascii: "\"")
+        cursor += 22
+    }
+
+    /// Bytes known at compile time written at `cursor`, which then points past them.
+    @inline(__always)
+    public static func put(_ text: StaticString, at cursor: inout UnsafeMutablePointer<UInt8>) {
+        cursor.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
+        cursor += text.utf8CodeUnitCount
+    }
+
     /// Bytes written at `cursor`, which then points past them.
     @inline(__always)
     public static func put(_ text: [UInt8], at cursor: inout UnsafeMutablePointer<UInt8>) {
@@ -112,8 +153,17 @@ public struct JSONWriter: Sendable {
     /// The same written at `cursor` (at most 20 bytes), which then points past it.
     @inline(__always)
     public static func putInteger(rounding number: Double, at cursor: inout UnsafeMutablePointer<UInt8>) {
-        let rounded = number.rounded()
-        let value: Int64 = !rounded.isFinite ? 0 : rounded >= 0x1p63 ? .max : rounded < -0x1p63 ? .min : Int64(rounded)
+        let value: Int64
+        if number.magnitude < 0x1p52 {
+            // Half away from zero without libm's `round` (a call per number): below 2^52 the
+            // fraction left by truncation is exact.
+            let whole = Int64(number)
+            let fraction = number - Double(whole)
+            value = fraction >= 0.5 ? whole + 1 : fraction <= -0.5 ? whole - 1 : whole
+        } else {
+            let rounded = number.rounded()
+            value = !rounded.isFinite ? 0 : rounded >= 0x1p63 ? .max : rounded < -0x1p63 ? .min : Int64(rounded)
+        }
         if value < 0 {
             cursor.pointee = UInt8(ascii: "-")
             cursor += 1
