@@ -79,9 +79,22 @@ if historyRounds > 2 {
 // Round 1 creates every part; round 2 replaces the state and the graph's tables and adds a
 // row to each history series.
 @MainActor func total(_ name: String, _ round: Int) -> Int { parts.filter { $0.0 == name && $0.1 == round }.reduce(0) { $0 + $1.2 } }
+// A peak: the resident set's high-water mark, reset just before (clear_refs 5), over the
+// resident set then.
+func status(_ field: String) -> Int {
+    let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
+func resetPeak() -> Int {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    return status("VmRSS")
+}
 var before = held()
+var residentBefore = resetPeak()
 let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.snapshot(), cluster: cluster)
 report("live view (one; two are alive during a refresh)", held() - before)
+report("live view, the build's resident peak over the resident set before it", status("VmHWM") - residentBefore)
 before = held()
 let graphView = graph.refresh(now: start + 21, version: 1, cluster: cluster)
 report("graph refresh (view, history samples; the first round's unresolved edges freed)", held() - before)
@@ -97,15 +110,12 @@ if historyRounds > 2 { report("  history, rounds 3-\(historyRounds) (the head's 
 // Every row sealed into chunks: the history's floor between seals (entities, index, labels
 // of entities not yet saved: none now).
 before = held()
-// The seal's peak: the resident set's high-water mark, reset just before it (clear_refs 5).
-func status(_ field: String) -> Int {
-    let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
-    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-}
-try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-let residentBefore = status("VmRSS")
+// The seal's peak, and its time (one thread, nothing else running).
+residentBefore = resetPeak()
+let sealStarted = ContinuousClock.now
 try history.store.maintain(now: Int64(start + Double(historyRounds * 10) + 900) * 1000)
+let sealSeconds = Double((ContinuousClock.now - sealStarted) / .milliseconds(1)) / 1000
 report("  history, after a seal of every row (change)", held() - before)
 report("  history, the seal's resident peak over the resident set before it", status("VmHWM") - residentBefore)
+print(String(format: "  history, the seal's time: %.2f s", sealSeconds))
 withExtendedLifetime((view, graphView, state, graph, history, cluster)) {}

@@ -380,6 +380,25 @@ private func listedPod(_ namespace: String, _ name: String, uid: String, owner: 
         }
     }
 
+    /// The view's pods are sorted in place: every permutation, cycles of every length,
+    /// gives what a sorted copy gives.
+    @Test func aPermutationInPlaceIsTheSortedCopy() {
+        var random = SplitMix(seed: 11)
+        for count in [0, 1, 2, 3, 7, 100, 1000] {
+            for _ in 0..<5 {
+                let elements = (0..<count).map { "e\($0)" }
+                var order = Array(0..<count)
+                for index in order.indices.reversed() where index > 0 { order.swapAt(index, Int(random.next() % UInt64(index + 1))) }
+                var permuted = elements
+                LiveViewBuilder.permute(&permuted, by: order)
+                #expect(permuted == order.map { elements[$0] }, "\(count)")
+            }
+        }
+        var identity = ["a", "b", "c"]
+        LiveViewBuilder.permute(&identity, by: [0, 1, 2])
+        #expect(identity == ["a", "b", "c"])
+    }
+
     @Test func podEventsCountContainersAndOOM() throws {
         let state = ClusterState()
         state.ingest(TestBatches.batch(node: "n1", sequence: 1, collectedAt: 0, pods: [
