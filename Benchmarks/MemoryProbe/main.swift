@@ -92,8 +92,11 @@ func resetPeak() -> Int {
 }
 var before = held()
 var residentBefore = resetPeak()
+let viewStarted = ContinuousClock.now
 let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.snapshot(), cluster: cluster)
+let viewSeconds = Double((ContinuousClock.now - viewStarted) / .milliseconds(1)) / 1000
 report("live view (one; two are alive during a refresh)", held() - before)
+print(String(format: "  live view, the build's time: %.2f s", viewSeconds))
 report("live view, the build's resident peak over the resident set before it", status("VmHWM") - residentBefore)
 before = held()
 let graphView = graph.refresh(now: start + 21, version: 1, cluster: cluster)
