@@ -86,6 +86,7 @@ func status(_ field: String) -> Int {
     let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
     return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
 }
+func seconds(since start: ContinuousClock.Instant) -> Double { Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000 }
 func resetPeak() -> Int {
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
     return status("VmRSS")
@@ -94,7 +95,7 @@ var before = held()
 var residentBefore = resetPeak()
 let viewStarted = ContinuousClock.now
 let view = LiveViewBuilder().build(version: 1, now: start + 21, nodes: state.snapshot(), cluster: cluster)
-let viewSeconds = Double((ContinuousClock.now - viewStarted) / .milliseconds(1)) / 1000
+let viewSeconds = seconds(since: viewStarted)
 report("live view (one; two are alive during a refresh)", held() - before)
 print(String(format: "  live view, the build's time: %.2f s", viewSeconds))
 report("live view, the build's resident peak over the resident set before it", status("VmHWM") - residentBefore)
@@ -117,7 +118,7 @@ before = held()
 residentBefore = resetPeak()
 let sealStarted = ContinuousClock.now
 try history.store.maintain(now: Int64(start + Double(historyRounds * 10) + 900) * 1000)
-let sealSeconds = Double((ContinuousClock.now - sealStarted) / .milliseconds(1)) / 1000
+let sealSeconds = seconds(since: sealStarted)
 report("  history, after a seal of every row (change)", held() - before)
 report("  history, the seal's resident peak over the resident set before it", status("VmHWM") - residentBefore)
 print(String(format: "  history, the seal's time: %.2f s", sealSeconds))

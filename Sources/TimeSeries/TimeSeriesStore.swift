@@ -1076,9 +1076,7 @@ public final class TimeSeriesStore: Sendable {
                 // Reset on every way out: a statement left on its row keeps its read open.
                 defer { sqlite3_reset(handle) }
                 if code == SQLITE_DONE { continue }
-                guard code == SQLITE_ROW else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                }
+                guard code == SQLITE_ROW else { throw TimeSeriesStore.failure(code, db) }
                 let count = Int(sqlite3_column_bytes(handle, 0))
                 guard let bytes = sqlite3_column_blob(handle, 0), count > 0 else { continue }
                 try body(UnsafeBufferPointer(start: bytes.assumingMemoryBound(to: UInt8.self), count: count))
@@ -1502,37 +1500,28 @@ public final class TimeSeriesStore: Sendable {
                     handle = try db.cachedStatement(sql: "INSERT OR IGNORE INTO \(Self.rawTable(day: day))(start, entity, data) VALUES (?, ?, ?)").sqliteStatement
                     inserts[day] = handle
                 }
-                let code = bytes.withUnsafeBufferPointer { buffer in
+                try bytes.withUnsafeBufferPointer { buffer in
                     sqlite3_bind_int64(handle, 1, segment)
                     sqlite3_bind_int64(handle, 2, Int64(entity.raw))
                     // SQLITE_STATIC (nil): the bytes are read by the step, before they go.
                     sqlite3_bind_blob(handle, 3, buffer.baseAddress, Int32(buffer.count), nil)
-                    defer {
-                        sqlite3_reset(handle)
-                        sqlite3_clear_bindings(handle)
-                    }
-                    return sqlite3_step(handle)
-                }
-                guard code == SQLITE_DONE else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    try Self.step(handle, db)
                 }
                 return sqlite3_changes(db.sqliteConnection) > 0
             }
             for ((entity, blocks), kind) in zip(taken.entries, kinds) {
                 guard let family = families[kind] else { continue }
-                // Most entities' blocks are of one segment: no table of segments for them.
-                let segments = blocks.map { max($0.segment, floor) }
+                // A head's blocks are in segment order (its rows in time order), so a segment's
+                // blocks are consecutive: no table of segments (most entities have one). Should
+                // two chunks of one segment come out all the same, the second merges with the first.
                 var bySegment: [(segment: Int64, rows: Chunk.Columns)] = []
-                if let first = segments.first, segments.allSatisfy({ $0 == first }) {
-                    var rows = Chunk.Columns(width: family.metrics.count, capacity: blocks.reduce(0) { $0 + Int($1.rowCount) })
-                    for block in blocks { rows.appendRows(of: block) }
-                    bySegment = [(first, rows)]
-                } else {
-                    var table: [Int64: Chunk.Columns] = [:]
-                    for (block, segment) in zip(blocks, segments) {
-                        table[segment, default: Chunk.Columns(width: family.metrics.count, capacity: Int(block.rowCount))].appendRows(of: block)
+                let rowCount = blocks.reduce(0) { $0 + Int($1.rowCount) }
+                for block in blocks {
+                    let segment = max(block.segment, floor)
+                    if bySegment.last?.segment != segment {
+                        bySegment.append((segment, Chunk.Columns(width: family.metrics.count, capacity: bySegment.isEmpty ? rowCount : Int(block.rowCount))))
                     }
-                    bySegment = table.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+                    bySegment[bySegment.count - 1].rows.appendRows(of: block)
                 }
                 for (segment, rows) in bySegment where rows.count > 0 {
                     let bytes = Chunk.encode(rows, encodings: family.encodings)
@@ -1576,11 +1565,7 @@ public final class TimeSeriesStore: Sendable {
                     sqlite3_bind_text(handle, 4, text?.labels ?? "", -1, Self.transient)
                     sqlite3_bind_int64(handle, 5, last != nil && info.first != .max ? info.first : 0)
                     sqlite3_bind_int64(handle, 6, last ?? 0)
-                    let code = sqlite3_step(handle)
-                    sqlite3_reset(handle)
-                    guard code == SQLITE_DONE else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-                    }
+                    try Self.step(handle, db)
                 }
             }
         }
@@ -1984,6 +1969,20 @@ public final class TimeSeriesStore: Sendable {
     static func rawTable(day: Int64) -> String { "raw_\(day)" }
     /// SQLite's SQLITE_TRANSIENT: it copies a bound text before the call returns.
     static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// Runs a bound statement that returns no rows, then resets it and clears its bindings
+    /// (a blob bound in place must not outlive its bytes).
+    static func step(_ handle: OpaquePointer, _ db: Database) throws {
+        let code = sqlite3_step(handle)
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        guard code == SQLITE_DONE else { throw failure(code, db) }
+    }
+
+    /// SQLite's error for a result code of its C API, with its message.
+    static func failure(_ code: Int32, _ db: Database) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+    }
     static func hourTable(day: Int64) -> String { "hour_\(day)" }
 
     /// `k=v` lines, sorted; `=` and newlines in values escaped.

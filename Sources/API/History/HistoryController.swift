@@ -252,9 +252,9 @@ struct HistoryController {
         let resolution = window.step.map { step in Resolution.allCases.first { $0 != .raw && $0.seconds == step } } ?? window.resolution
         return render(series, window, resolution: resolution, step: window.step, bytesPerPoint: 48) { bytes, points in
             list(points, into: &bytes) { bytes, point in
-                bytes.append(contentsOf: Self.timeKey)
+                JSONWriter.appendLiteral(Self.timeKey, to: &bytes)
                 JSONWriter.appendTime(point.time, to: &bytes)
-                bytes.append(contentsOf: Self.valueKey)
+                JSONWriter.appendLiteral(Self.valueKey, to: &bytes)
                 JSONWriter.appendHundredths(point.value, to: &bytes)
                 bytes.append(UInt8(ascii: "}"))
             }
@@ -282,13 +282,13 @@ struct HistoryController {
     static func array(_ points: [HistoryPoint], into bytes: inout [UInt8], integers: Bool) {
         guard integers else {
             return list(points, into: &bytes) { bytes, point in
-                bytes.append(contentsOf: Self.timeKey)
+                JSONWriter.appendLiteral(Self.timeKey, to: &bytes)
                 JSONWriter.appendTime(point.time, to: &bytes)
-                bytes.append(contentsOf: Self.cpuKey)
+                JSONWriter.appendLiteral(Self.cpuKey, to: &bytes)
                 JSONWriter.appendHundredths(point.cpu, to: &bytes)
-                bytes.append(contentsOf: Self.memKey)
+                JSONWriter.appendLiteral(Self.memKey, to: &bytes)
                 JSONWriter.appendHundredths(point.memory, to: &bytes)
-                bytes.append(contentsOf: Self.diskKey)
+                JSONWriter.appendLiteral(Self.diskKey, to: &bytes)
                 JSONWriter.appendHundredths(point.disk, to: &bytes)
                 bytes.append(UInt8(ascii: "}"))
             }
@@ -305,13 +305,13 @@ struct HistoryController {
                     cursor.pointee = UInt8(ascii: ",")
                     cursor += 1
                 }
-                JSONWriter.put(#"{"t":"#, at: &cursor)
+                JSONWriter.put(Self.timeKey, at: &cursor)
                 JSONWriter.putTime(point.time, at: &cursor, days: &days)
-                JSONWriter.put(#","cpu":"#, at: &cursor)
+                JSONWriter.put(Self.cpuKey, at: &cursor)
                 JSONWriter.putInteger(rounding: point.cpu, at: &cursor)
-                JSONWriter.put(#","mem":"#, at: &cursor)
+                JSONWriter.put(Self.memKey, at: &cursor)
                 JSONWriter.putInteger(rounding: point.memory, at: &cursor)
-                JSONWriter.put(#","disk":"#, at: &cursor)
+                JSONWriter.put(Self.diskKey, at: &cursor)
                 JSONWriter.putInteger(rounding: point.disk, at: &cursor)
                 cursor.pointee = UInt8(ascii: "}")
                 cursor += 1
@@ -324,12 +324,12 @@ struct HistoryController {
         bytes.append(UInt8(ascii: "]"))
     }
 
-    // A point's fixed parts, written as bytes (a history answer holds millions of points).
-    static let timeKey = Array(#"{"t":"#.utf8)
-    static let valueKey = Array(#","value":"#.utf8)
-    static let cpuKey = Array(#","cpu":"#.utf8)
-    static let memKey = Array(#","mem":"#.utf8)
-    static let diskKey = Array(#","disk":"#.utf8)
+    // A point's fixed parts, static bytes (a history answer holds millions of points).
+    static var timeKey: StaticString { #"{"t":"# }
+    static var valueKey: StaticString { #","value":"# }
+    static var cpuKey: StaticString { #","cpu":"# }
+    static var memKey: StaticString { #","mem":"# }
+    static var diskKey: StaticString { #","disk":"# }
 
     /// The envelope and every series' array, keys sorted; `write` appends one series' array.
     static func render<Point>(_ series: [String: [Point]], _ window: Window, resolution: Resolution?, step: Int64?, bytesPerPoint: Int,

@@ -65,24 +65,9 @@ public struct JSONWriter: Sendable {
     /// A quoted RFC 3339 time (22 bytes) written at `cursor`, which then points past it.
     @inline(__always)
     public static func putTime(_ seconds: Int64, at cursor: inout UnsafeMutablePointer<UInt8>) {
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let second = Int(seconds - days * 86400)
-        let (year, month, day) = UnixTime.civilFromDays(Int(days))
-        let buffer = cursor
-        func two(_ n: Int, at index: Int) {
-            buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n / 10)
-            buffer[index + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n % 10)
-        }
-        let y = max(0, min(year, 9999))
-        buffer[0] = UInt8(ascii: "\"")
-        two(y / 100, at: 1); two(y % 100, at: 3)
-        buffer[5] = UInt8(ascii: "-"); two(month, at: 6)
-        buffer[8] = UInt8(ascii: "-"); two(day, at: 9)
-        buffer[11] = UInt8(ascii: "T"); two(second / 3600, at: 12)
-        buffer[14] = UInt8(ascii: ":"); two(second / 60 % 60, at: 15)
-        buffer[17] = UInt8(ascii: ":"); two(second % 60, at: 18)
-        buffer[20] = UInt8(ascii: "Z")
-        buffer[21] = UInt8(ascii: "\"")
+        let day = dayNumber(seconds)
+        putDate(day, at: cursor)
+        putClock(Int(seconds - day * 86400), at: cursor)
         cursor += 22
     }
 
@@ -97,27 +82,49 @@ public struct JSONWriter: Sendable {
     /// `putTime` through a `DayText`: the same 22 bytes.
     @inline(__always)
     public static func putTime(_ seconds: Int64, at cursor: inout UnsafeMutablePointer<UInt8>, days: inout DayText) {
-        let day = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let day = dayNumber(seconds)
         if day != days.day {
-            putTime(seconds, at: &cursor)
-            let written = cursor - 22
+            putDate(day, at: cursor)
+            let written = cursor
             withUnsafeMutableBytes(of: &days.text) { $0.baseAddress!.copyMemory(from: written, byteCount: 12) }
             days.day = day
-            return
+        } else {
+            withUnsafeBytes(of: days.text) { cursor.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 12) }
         }
-        withUnsafeBytes(of: days.text) { cursor.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 12) }
-        let second = Int(seconds - day * 86400)
-        let pairs = digitPairs.utf8Start
-        func two(_ n: Int, at index: Int) {
-            cursor[index] = pairs[n &* 2]
-            cursor[index + 1] = pairs[n &* 2 + 1]
-        }
-        two(second / 3600, at: 12)
-        cursor[14] = UInt8(ascii: ":"); two(second / 60 % 60, at: 15)
-        cursor[17] = UInt8(ascii: ":"); two(second % 60, at: 18)
-        cursor[20] = UInt8(ascii: "Z")
-        cursor[21] = UInt8(ascii: "\"")
+        putClock(Int(seconds - day * 86400), at: cursor)
         cursor += 22
+    }
+
+    /// Days since 1970-01-01 (floored: times before 1970 are in the day before).
+    @inline(__always) static func dayNumber(_ seconds: Int64) -> Int64 {
+        seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+    }
+
+    /// `"YYYY-MM-DDT`, the first 12 bytes of a time.
+    @inline(__always) static func putDate(_ day: Int64, at buffer: UnsafeMutablePointer<UInt8>) {
+        let (year, month, date) = UnixTime.civilFromDays(Int(day))
+        let y = max(0, min(year, 9999))
+        buffer[0] = UInt8(ascii: "\"")
+        putPair(y / 100, at: buffer + 1); putPair(y % 100, at: buffer + 3)
+        buffer[5] = UInt8(ascii: "-"); putPair(month, at: buffer + 6)
+        buffer[8] = UInt8(ascii: "-"); putPair(date, at: buffer + 9)
+        buffer[11] = UInt8(ascii: "T")
+    }
+
+    /// `HH:MM:SSZ"`, the last 10 bytes of a time (written at `buffer + 12`).
+    @inline(__always) static func putClock(_ second: Int, at buffer: UnsafeMutablePointer<UInt8>) {
+        putPair(second / 3600, at: buffer + 12)
+        buffer[14] = UInt8(ascii: ":"); putPair(second / 60 % 60, at: buffer + 15)
+        buffer[17] = UInt8(ascii: ":"); putPair(second % 60, at: buffer + 18)
+        buffer[20] = UInt8(ascii: "Z")
+        buffer[21] = UInt8(ascii: "\"")
+    }
+
+    /// Two digits of 0...99 from the table of pairs.
+    @inline(__always) static func putPair(_ n: Int, at buffer: UnsafeMutablePointer<UInt8>) {
+        let pairs = digitPairs.utf8Start
+        buffer[0] = pairs[n &* 2]
+        buffer[1] = pairs[n &* 2 &+ 1]
     }
 
     /// Bytes known at compile time written at `cursor`, which then points past them.
@@ -127,12 +134,6 @@ public struct JSONWriter: Sendable {
         cursor += text.utf8CodeUnitCount
     }
 
-    /// Bytes written at `cursor`, which then points past them.
-    @inline(__always)
-    public static func put(_ text: [UInt8], at cursor: inout UnsafeMutablePointer<UInt8>) {
-        text.withUnsafeBufferPointer { cursor.update(from: $0.baseAddress!, count: $0.count) }
-        cursor += text.count
-    }
 
     /// A value the body appends as raw JSON bytes: hot loops writing many small objects of
     /// one fixed shape (history points) skip the writer's bookkeeping per key.

@@ -91,10 +91,7 @@ struct PodFigures: Sendable, Equatable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { buffer in
             let start = buffer.baseAddress!
             var c = start
-            @inline(__always) func literal(_ text: StaticString) {
-                c.update(from: text.utf8Start, count: text.utf8CodeUnitCount)
-                c += text.utf8CodeUnitCount
-            }
+            @inline(__always) func literal(_ text: StaticString) { W.put(text, at: &c) }
             @inline(__always) func string(_ text: String) { W.putString(text, at: &c) }
             @inline(__always) func digits(_ number: UInt64) { W.putDigits(number, at: &c) }
             literal(#"{"name":"#); string(name)
